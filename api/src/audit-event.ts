@@ -1,0 +1,182 @@
+/**
+ * AuditEvent v1 — the public contract (see shared/DESIGN.md). One JSON object per event.
+ *
+ * Every field of the table is always present; what is not known is `null`, so readers never
+ * have to tell "absent" from "unknown". `statement` and `result` are null on session events,
+ * except that `session.start` and `session.end` carry a result saying how the session went.
+ */
+import { type Static, Type as T } from '@sinclair/typebox';
+
+const Nullable = <S extends Parameters<typeof T.Union>[0][number]>(s: S) => T.Union([s, T.Null()]);
+
+export const IdentityKind = T.Union([T.Literal('agent'), T.Literal('human'), T.Literal('service')]);
+export const IdentitySource = T.Union([T.Literal('kubernetes'), T.Literal('oidc'), T.Literal('static')]);
+
+export const Identity = T.Object(
+  {
+    name: T.String({ minLength: 1 }),
+    kind: IdentityKind,
+    namespace: Nullable(T.String()),
+    serviceAccount: Nullable(T.String()),
+    pod: Nullable(T.String()),
+    source: IdentitySource,
+  },
+  { additionalProperties: false },
+);
+
+export const Session = T.Object(
+  {
+    id: T.String({ minLength: 1 }),
+    /** Order within the session: session.start is 0, each statement counts up by one. */
+    seq: T.Integer({ minimum: 0 }),
+    /** The client's address as the sidecar saw it. */
+    client: Nullable(T.String()),
+    applicationName: Nullable(T.String()),
+    /** The database role the session runs as upstream. */
+    dbUser: Nullable(T.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const Target = T.Object(
+  {
+    route: T.String(),
+    host: T.String(),
+    port: T.Integer({ minimum: 1, maximum: 65535 }),
+    database: Nullable(T.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const StatementProtocol = T.Union([
+  T.Literal('simple'),
+  T.Literal('extended'),
+  T.Literal('copy'),
+  T.Literal('function'),
+]);
+export const StatementClass = T.Union([
+  T.Literal('read'),
+  T.Literal('write'),
+  T.Literal('ddl'),
+  T.Literal('role'),
+  T.Literal('tcl'),
+  T.Literal('misc'),
+]);
+export const ParamsMode = T.Union([T.Literal('none'), T.Literal('redacted'), T.Literal('full')]);
+
+export const Statement = T.Object(
+  {
+    /** Exactly as on the wire; for a Query holding several statements, this statement's slice. */
+    text: T.String(),
+    protocol: StatementProtocol,
+    /**
+     * Bound parameters per `paramsMode`: null for `none` or when there are none to show;
+     * `full` gives text-format values as text and binary ones as `\x…` hex; `redacted` keeps
+     * only each value's size (`<redacted N bytes>`). SQL NULL is null in every mode.
+     */
+    params: Nullable(T.Array(Nullable(T.String()))),
+    paramsMode: ParamsMode,
+    /** Upper-case command words, e.g. `SELECT`, `INSERT`, `CREATE TABLE`. */
+    command: Nullable(T.String()),
+    class: StatementClass,
+    /** Relations the statement names, schema-qualified when written so; null when unparsable. */
+    tables: Nullable(T.Array(T.String())),
+    preparedName: Nullable(T.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const ResultStatus = T.Union([
+  T.Literal('ok'),
+  T.Literal('error'),
+  T.Literal('cancelled'),
+  T.Literal('denied'),
+  T.Literal('unknown'),
+]);
+
+export const Result = T.Object(
+  {
+    status: ResultStatus,
+    /** The CommandComplete tag, e.g. `UPDATE 3`. */
+    tag: Nullable(T.String()),
+    rows: Nullable(T.Integer({ minimum: 0 })),
+    sqlstate: Nullable(T.String({ pattern: '^[0-9A-Z]{5}$' })),
+    error: Nullable(T.String()),
+    durationUs: Nullable(T.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+export const Approval = T.Object(
+  {
+    name: T.String(),
+    approvedBy: T.String(),
+    reason: Nullable(T.String()),
+    ticket: Nullable(T.String()),
+    expiresAt: Nullable(T.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const Authz = T.Object(
+  {
+    decision: T.Union([T.Literal('allow'), T.Literal('deny')]),
+    rule: Nullable(T.String()),
+    approval: Nullable(Approval),
+  },
+  { additionalProperties: false },
+);
+
+export const Context = T.Object(
+  {
+    task: Nullable(T.String()),
+    traceparent: Nullable(T.String()),
+    tags: T.Record(T.String(), T.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const Chain = T.Object(
+  {
+    stream: T.String({ minLength: 1 }),
+    seq: T.Integer({ minimum: 1 }),
+    prev: Nullable(T.String({ pattern: '^[0-9a-f]{64}$' })),
+    hash: T.String({ pattern: '^[0-9a-f]{64}$' }),
+  },
+  { additionalProperties: false },
+);
+
+export const EventType = T.Union([T.Literal('session.start'), T.Literal('statement'), T.Literal('session.end')]);
+
+export const AuditEventSchema = T.Object(
+  {
+    v: T.Literal(1),
+    id: T.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' }),
+    type: EventType,
+    time: T.String({ format: 'date-time' }),
+    identity: Identity,
+    session: Session,
+    target: Target,
+    statement: Nullable(Statement),
+    result: Nullable(Result),
+    authz: Nullable(Authz),
+    context: Nullable(Context),
+    chain: Chain,
+  },
+  { additionalProperties: false, $id: 'https://byline.dev/schemas/audit-event/v1' },
+);
+
+export type AuditEvent = Static<typeof AuditEventSchema>;
+export type AuditIdentity = Static<typeof Identity>;
+export type AuditSession = Static<typeof Session>;
+export type AuditTarget = Static<typeof Target>;
+export type AuditStatement = Static<typeof Statement>;
+export type AuditResult = Static<typeof Result>;
+export type AuditContext = Static<typeof Context>;
+export type AuditChain = Static<typeof Chain>;
+export type StatementClassName = Static<typeof StatementClass>;
+export type StatementProtocolName = Static<typeof StatementProtocol>;
+export type ResultStatusName = Static<typeof ResultStatus>;
+export type ParamsModeName = Static<typeof ParamsMode>;
+/** An event before the chain is appended: what the sidecar's hot path produces. */
+export type UnchainedEvent = Omit<AuditEvent, 'chain'>;
