@@ -5,7 +5,14 @@
  * have to tell "absent" from "unknown". `statement` and `result` are null on session events,
  * except that `session.start` and `session.end` carry a result saying how the session went.
  */
-import { type Static, Type as T } from '@sinclair/typebox';
+import { FormatRegistry, type Static, Type as T } from '@sinclair/typebox';
+
+// TypeBox knows no formats by itself. RFC 3339 date-time, as `Date.prototype.toISOString` writes it
+// and as other producers may (offsets, any number of fraction digits).
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+if (!FormatRegistry.Has('date-time')) {
+  FormatRegistry.Set('date-time', (v) => RFC3339.test(v) && !Number.isNaN(Date.parse(v)));
+}
 
 const Nullable = <S extends Parameters<typeof T.Union>[0][number]>(s: S) => T.Union([s, T.Null()]);
 

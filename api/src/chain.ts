@@ -7,10 +7,40 @@ import { createHash } from 'node:crypto';
 import type { AuditEvent, UnchainedEvent } from './audit-event.js';
 import { canonicalJson } from './canonical-json.js';
 
-export function chainHash(event: Omit<AuditEvent, 'chain'> & { chain: Omit<AuditEvent['chain'], 'hash'> }): string {
-  const { chain, ...rest } = event;
-  const withoutHash = { ...rest, chain: { stream: chain.stream, seq: chain.seq, prev: chain.prev } };
-  return createHash('sha256').update(canonicalJson(withoutHash)).digest('hex');
+type WithoutHash = Omit<AuditEvent, 'chain'> & { chain: Omit<AuditEvent['chain'], 'hash'> };
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The event's fields in canonical (sorted) key order, with `chain` as given. */
+function inCanonicalOrder<C>(e: UnchainedEvent, chain: C) {
+  return {
+    authz: e.authz,
+    chain,
+    context: e.context,
+    id: e.id,
+    identity: e.identity,
+    result: e.result,
+    session: e.session,
+    statement: e.statement,
+    target: e.target,
+    time: e.time,
+    type: e.type,
+    v: e.v,
+  };
+}
+
+/** The hash an event must carry: over its canonical JSON without `chain.hash`. */
+export function chainHash(event: WithoutHash | AuditEvent): string {
+  const { chain } = event;
+  return sha256(canonicalJson(inCanonicalOrder(event, { prev: chain.prev, seq: chain.seq, stream: chain.stream })));
+}
+
+/** A chained event and its canonical JSON text (the form it is stored and shipped in). */
+export interface ChainedEvent {
+  event: AuditEvent;
+  json: string;
 }
 
 /** Appends events to one stream, keeping the position so a restart can continue it. */
@@ -21,12 +51,23 @@ export class ChainWriter {
     private prev: string | null = null,
   ) {}
 
-  append(event: UnchainedEvent): AuditEvent {
+  /**
+   * Chains one event. The canonical text is computed once: the hash is taken over it, then
+   * `"hash"` — the first key of `chain` in canonical order — is spliced in.
+   */
+  append(event: UnchainedEvent): ChainedEvent {
     this.seq += 1;
-    const partial = { ...event, chain: { stream: this.stream, seq: this.seq, prev: this.prev } };
-    const hash = chainHash(partial);
+    const chain = { prev: this.prev, seq: this.seq, stream: this.stream };
+    const text = canonicalJson(inCanonicalOrder(event, chain));
+    const hash = sha256(text);
+    // `"chain":{` cannot occur inside a JSON string (its quotes would be escaped), so the first
+    // occurrence is the chain object itself.
+    const at = text.indexOf('"chain":{') + 9;
     this.prev = hash;
-    return { ...event, chain: { ...partial.chain, hash } };
+    return {
+      event: inCanonicalOrder(event, { hash, ...chain }),
+      json: `${text.slice(0, at)}"hash":"${hash}",${text.slice(at)}`,
+    };
   }
 
   get position(): { seq: number; prev: string | null } {

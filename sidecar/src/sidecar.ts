@@ -34,11 +34,11 @@ export interface SidecarOptions {
 export function identityFrom(config: SidecarConfig): AuditIdentity {
   const s = config.identity.static;
   return {
-    name: s.name,
     kind: s.kind,
+    name: s.name,
     namespace: s.namespace ?? null,
-    serviceAccount: s.serviceAccount ?? null,
     pod: s.pod ?? null,
+    serviceAccount: s.serviceAccount ?? null,
     source: 'static',
   };
 }
@@ -128,10 +128,12 @@ const tlsContexts = new Map<string, SecureContext>();
 
 function clientTlsFor(route: RouteConfig): SecureContext | null {
   if (!route.tls) return null;
-  let ctx = tlsContexts.get(route.name);
+  // Keyed by the files, not the route name: two sidecars in one process may both have a route "db".
+  const key = `${route.tls.certFile}\0${route.tls.keyFile}`;
+  let ctx = tlsContexts.get(key);
   if (!ctx) {
     ctx = createSecureContext({ cert: readFileSync(route.tls.certFile), key: readFileSync(route.tls.keyFile) });
-    tlsContexts.set(route.name, ctx);
+    tlsContexts.set(key, ctx);
   }
   return ctx;
 }

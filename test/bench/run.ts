@@ -20,7 +20,6 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 
@@ -34,11 +33,13 @@ const PROTOCOLS = ['simple', 'prepared'] as const;
 const BENCH_USER = AUTH_USERS.scram;
 
 type Protocol = (typeof PROTOCOLS)[number];
-type TargetName = 'direct' | 'pgbouncer' | 'byline';
+type TargetName = 'direct' | 'pgbouncer' | 'node-pipe' | 'byline';
 
 interface Target {
   name: TargetName;
   port: number;
+  /** The proxy's process, whose CPU time per transaction is reported (none for direct). */
+  pid?: number;
   /** Called after each run: audit events the sidecar wrote during it. */
   afterRun?: (result: RunResult) => Promise<void>;
 }
@@ -52,6 +53,8 @@ interface RunResult {
   failed?: string;
   auditEvents?: number;
   auditStatements?: number;
+  /** CPU time (user + system) the proxy process spent per transaction, in µs. */
+  proxyCpuUs?: number;
 }
 
 // ---- process and temp-dir bookkeeping, so nothing outlives the run ------------------------------
@@ -221,11 +224,15 @@ function userIds(user: string): { uid: number; gid: number } | undefined {
 
 // ---- pgbench ------------------------------------------------------------------------------------
 
-const pgbenchBin = which('pgbench', [
-  '/usr/lib/postgresql/17/bin',
-  '/usr/lib/postgresql/16/bin',
-  '/usr/lib/postgresql/15/bin',
-]);
+// Debian's /usr/bin/pgbench is a wrapper; the versioned binaries are the fallback when PATH lacks it.
+const pgbenchBin = which(
+  'pgbench',
+  existsSync('/usr/lib/postgresql')
+    ? readdirSync('/usr/lib/postgresql')
+        .sort((a, b) => Number(b) - Number(a))
+        .map((v) => `/usr/lib/postgresql/${v}/bin`)
+    : [],
+);
 
 async function pgbench(args: string[]): Promise<string> {
   if (!pgbenchBin) throw new Error('pgbench not found on PATH (apt-get install postgresql-client)');
@@ -252,8 +259,18 @@ function connectionArgs(port: number, user: string): string[] {
   return ['--host', '127.0.0.1', '--port', String(port), '--username', user];
 }
 
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** CPU milliseconds (user + system) a process has used so far, from /proc/PID/stat. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+}
+
 async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS): Promise<RunResult> {
   const result: RunResult = { target: target.name, protocol };
+  const cpuBefore = target.pid === undefined ? 0 : cpuMs(target.pid);
   try {
     const out = await pgbench([
       ...connectionArgs(target.port, BENCH_USER),
@@ -276,6 +293,7 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
     if (result.tps === undefined || result.transactions === undefined)
       throw new Error(`unparsed pgbench output:\n${out}`);
     if (failedTx) result.failed = `${failedTx} failed transactions`;
+    if (target.pid !== undefined) result.proxyCpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / result.transactions;
   } catch (err) {
     result.failed = err instanceof Error ? err.message : String(err);
   }
@@ -329,7 +347,27 @@ async function startPgbouncer(pg: TestPostgres): Promise<Target | undefined> {
     await stop(entry);
     return undefined;
   }
-  return { name: 'pgbouncer', port };
+  return { name: 'pgbouncer', port, ...(entry.child.pid !== undefined ? { pid: entry.child.pid } : {}) };
+}
+
+/** The naive Node.js pipe proxy: what a proxy that parses nothing costs. */
+async function startPipeProxy(pg: TestPostgres): Promise<Target | undefined> {
+  const port = await freePort();
+  const dir = tempDir();
+  const log = join(dir, 'pipe.log');
+  const entry = daemon(
+    process.execPath,
+    [join(repoRoot, 'test/bench/pipe-proxy.mjs'), String(port), String(pg.port)],
+    log,
+  );
+  try {
+    await waitForPort(port, entry, 'node pipe proxy', log);
+  } catch (err) {
+    banner(`SKIPPED node-pipe: ${err instanceof Error ? err.message : String(err)}`);
+    await stop(entry);
+    return undefined;
+  }
+  return { name: 'node-pipe', port, ...(entry.child.pid !== undefined ? { pid: entry.child.pid } : {}) };
 }
 
 interface Sidecar {
@@ -380,7 +418,8 @@ async function startSidecar(pg: TestPostgres): Promise<Sidecar | undefined> {
     result.auditEvents = counts.events;
     result.auditStatements = counts.statements;
   };
-  return { target: { name: 'byline', port, afterRun }, entry };
+  const pid = entry.child.pid;
+  return { target: { name: 'byline', port, afterRun, ...(pid !== undefined ? { pid } : {}) }, entry };
 }
 
 interface AuditCounts {
@@ -392,22 +431,20 @@ interface AuditCounts {
 async function countAudit(file: string, start: number): Promise<AuditCounts> {
   const counts: AuditCounts = { events: 0, statements: 0, end: start };
   if (!existsSync(file)) return counts;
-  const stream = createReadStream(file, { start });
   // Only whole lines count; a half-written last line is left for the next look.
-  let consumed = 0;
-  stream.on('data', (chunk) => {
-    const buf = chunk as Buffer;
-    const lastNewline = buf.lastIndexOf(10);
-    if (lastNewline >= 0) counts.end = start + consumed + lastNewline + 1;
-    consumed += buf.length;
-  });
-  for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
-    if (!line) continue;
-    counts.events++;
-    try {
-      if ((JSON.parse(line) as { type?: unknown }).type === 'statement') counts.statements++;
-    } catch {
-      // a partial last line; counted as an event only once complete
+  let rest = '';
+  for await (const chunk of createReadStream(file, { start, encoding: 'utf8' })) {
+    const lines = (rest + (chunk as string)).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      counts.end += Buffer.byteLength(line) + 1;
+      if (!line) continue;
+      counts.events++;
+      try {
+        if ((JSON.parse(line) as { type?: unknown }).type === 'statement') counts.statements++;
+      } catch {
+        // not JSON: still a line the sink wrote, so still an event
+      }
     }
   }
   return counts;
@@ -462,10 +499,10 @@ function report(results: RunResult[], sidecarRss: ReturnType<typeof peakRss> | u
     results.find((r) => r.target === target && r.protocol === protocol && r.tps !== undefined && !r.failed);
   const ratio = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
-  const rows = [['target', 'protocol', 'tps', 'latency ms', 'vs direct', 'vs pgbouncer']];
+  const rows = [['target', 'protocol', 'tps', 'latency ms', 'vs direct', 'vs pgbouncer', 'proxy CPU µs/tx']];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.target, r.protocol, 'FAILED', '', '', '']);
+      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '']);
       continue;
     }
     rows.push([
@@ -475,6 +512,7 @@ function report(results: RunResult[], sidecarRss: ReturnType<typeof peakRss> | u
       r.latencyMs?.toFixed(3) ?? '—',
       ratio(r.tps, find('direct', r.protocol)?.tps),
       ratio(r.tps, find('pgbouncer', r.protocol)?.tps),
+      r.proxyCpuUs?.toFixed(1) ?? '—',
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -490,8 +528,9 @@ function report(results: RunResult[], sidecarRss: ReturnType<typeof peakRss> | u
     console.log('\nbyline audit trail (audit.jsonl) vs pgbench:');
     for (const r of audited) {
       console.log(
-        `  ${r.protocol.padEnd(8)} transactions ${r.transactions}  audit events ${r.auditEvents}` +
-          ` (statement events ${r.auditStatements}; the rest are sessions, pgbench setup queries are statements too)`,
+        `  ${r.protocol.padEnd(8)} pgbench transactions ${r.transactions}, audit events ${r.auditEvents}: ` +
+          `${r.auditStatements} statement (pgbench's setup queries count too), ` +
+          `${(r.auditEvents ?? 0) - (r.auditStatements ?? 0)} other (sessions)`,
       );
     }
   }
@@ -513,10 +552,12 @@ async function main(): Promise<void> {
   const targets: Target[] = [{ name: 'direct', port: pg.port }];
   const bouncer = await startPgbouncer(pg);
   if (bouncer) targets.push(bouncer);
+  const pipe = await startPipeProxy(pg);
+  if (pipe) targets.push(pipe);
   const sidecar = await startSidecar(pg);
   if (sidecar) targets.push(sidecar.target);
 
-  // Warm caches and the JIT-free plan cache once, so the first measured run is not the cold one.
+  // Warm shared buffers and the page cache, so the first measured run is not the only cold one.
   await runPgbench(targets[0]!, 'simple', Math.min(3, SECONDS));
 
   const results: RunResult[] = [];

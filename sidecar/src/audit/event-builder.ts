@@ -29,7 +29,7 @@ export interface SessionInfo {
   nextSeq: number;
 }
 
-const ALLOW = { decision: 'allow', rule: null, approval: null } as const;
+const ALLOW = { approval: null, decision: 'allow', rule: null } as const;
 
 export class EventBuilder {
   constructor(
@@ -43,25 +43,26 @@ export class EventBuilder {
     time: number,
     outcome: { ok: boolean; sqlstate?: string | null; error?: string | null },
   ): UnchainedEvent {
+    // Keys in canonical (sorted) order throughout, so the chain can serialize with JSON.stringify.
     return {
-      v: 1,
-      id: uuidv7(time),
-      type,
-      time: new Date(time).toISOString(),
-      identity: session.identity,
-      session: this.sessionPart(session, session.applicationName),
-      target: session.target,
-      statement: null,
-      result: {
-        status: outcome.ok ? 'ok' : 'error',
-        tag: null,
-        rows: null,
-        sqlstate: outcome.sqlstate ?? null,
-        error: outcome.error ?? null,
-        durationUs: null,
-      },
       authz: null,
       context: null,
+      id: uuidv7(time),
+      identity: session.identity,
+      result: {
+        durationUs: null,
+        error: outcome.error ?? null,
+        rows: null,
+        sqlstate: outcome.sqlstate ?? null,
+        status: outcome.ok ? 'ok' : 'error',
+        tag: null,
+      },
+      session: this.sessionPart(session, session.applicationName),
+      statement: null,
+      target: session.target,
+      time: new Date(time).toISOString(),
+      type,
+      v: 1,
     };
   }
 
@@ -83,26 +84,26 @@ export class EventBuilder {
   /** The whole record as one event, with nothing derived: used only if shaping itself failed. */
   fallbackEvent(session: SessionInfo, record: StatementRecord): UnchainedEvent {
     return {
-      v: 1,
-      id: uuidv7(record.receivedAt),
-      type: 'statement',
-      time: new Date(record.receivedAt).toISOString(),
-      identity: session.identity,
-      session: this.sessionPart(session, record.applicationName ?? session.applicationName),
-      target: session.target,
-      statement: {
-        text: record.text,
-        protocol: record.kind === 'query' ? 'simple' : record.kind === 'execute' ? 'extended' : 'function',
-        params: null,
-        paramsMode: this.paramsMode,
-        command: null,
-        class: 'misc',
-        tables: null,
-        preparedName: record.preparedName,
-      },
-      result: toResult(record.results[0], record.notExecuted),
       authz: ALLOW,
       context: null,
+      id: uuidv7(record.receivedAt),
+      identity: session.identity,
+      result: toResult(record.results[0], record.notExecuted),
+      session: this.sessionPart(session, record.applicationName ?? session.applicationName),
+      statement: {
+        class: 'misc',
+        command: null,
+        params: null,
+        paramsMode: this.paramsMode,
+        preparedName: record.preparedName,
+        protocol: record.kind === 'query' ? 'simple' : record.kind === 'execute' ? 'extended' : 'function',
+        tables: null,
+        text: record.text,
+      },
+      target: session.target,
+      time: new Date(record.receivedAt).toISOString(),
+      type: 'statement',
+      v: 1,
     };
   }
 
@@ -113,7 +114,7 @@ export class EventBuilder {
     result: ResultRecord | undefined,
   ): UnchainedEvent {
     const { command, class: klass } = classify(text);
-    const tags = sqlCommenterTags(text);
+    const tags = sortedKeys(sqlCommenterTags(text));
     const protocol: StatementProtocolName = result?.copy
       ? 'copy'
       : record.kind === 'query'
@@ -122,41 +123,41 @@ export class EventBuilder {
           ? 'extended'
           : 'function';
     const context: AuditContext = {
+      tags,
       task: tags.task ?? tags.byline_task ?? null,
       traceparent: tags.traceparent ?? null,
-      tags,
     };
     return {
-      v: 1,
-      id: uuidv7(record.receivedAt),
-      type: 'statement',
-      time: new Date(record.receivedAt).toISOString(),
-      identity: session.identity,
-      session: this.sessionPart(session, record.applicationName ?? session.applicationName),
-      target: session.target,
-      statement: {
-        text,
-        protocol,
-        params: this.params(record.params),
-        paramsMode: this.paramsMode,
-        command,
-        class: klass,
-        tables: record.kind === 'function' ? null : (this.tables?.tables(text) ?? null),
-        preparedName: record.preparedName,
-      },
-      result: toResult(result, record.notExecuted),
       authz: ALLOW,
       context,
+      id: uuidv7(record.receivedAt),
+      identity: session.identity,
+      result: toResult(result, record.notExecuted),
+      session: this.sessionPart(session, record.applicationName ?? session.applicationName),
+      statement: {
+        class: klass,
+        command,
+        params: this.params(record.params),
+        paramsMode: this.paramsMode,
+        preparedName: record.preparedName,
+        protocol,
+        tables: record.kind === 'function' ? null : (this.tables?.tables(text) ?? null),
+        text,
+      },
+      target: session.target,
+      time: new Date(record.receivedAt).toISOString(),
+      type: 'statement',
+      v: 1,
     };
   }
 
   private sessionPart(session: SessionInfo, applicationName: string | null) {
     return {
+      applicationName,
+      client: session.client,
+      dbUser: session.dbUser,
       id: session.id,
       seq: session.nextSeq++,
-      client: session.client,
-      applicationName,
-      dbUser: session.dbUser,
     };
   }
 
@@ -174,6 +175,15 @@ export class EventBuilder {
   }
 }
 
+/** The same record with keys in canonical order (the chain serializes fastest that way). */
+function sortedKeys(tags: Record<string, string>): Record<string, string> {
+  const keys = Object.keys(tags);
+  if (keys.length < 2) return tags;
+  const out: Record<string, string> = {};
+  for (const k of keys.sort()) out[k] = tags[k]!;
+  return out;
+}
+
 function mergeLate(results: ResultRecord[]): ResultRecord {
   const [first, ...late] = results;
   const failure = late.find((r) => r.status !== 'ok');
@@ -184,20 +194,20 @@ function mergeLate(results: ResultRecord[]): ResultRecord {
 function toResult(result: ResultRecord | undefined, notExecuted: string | null): AuditResult {
   if (!result) {
     return {
-      status: notExecuted ? 'error' : 'unknown',
-      tag: null,
+      durationUs: null,
+      error: notExecuted ?? 'no result was seen for this statement',
       rows: null,
       sqlstate: null,
-      error: notExecuted ?? 'no result was seen for this statement',
-      durationUs: null,
+      status: notExecuted ? 'error' : 'unknown',
+      tag: null,
     };
   }
   return {
-    status: result.status === 'not-executed' ? 'error' : result.status,
-    tag: result.tag,
+    durationUs: result.durationUs,
+    error: result.error,
     rows: result.rows,
     sqlstate: result.sqlstate,
-    error: result.error,
-    durationUs: result.durationUs,
+    status: result.status === 'not-executed' ? 'error' : result.status,
+    tag: result.tag,
   };
 }

@@ -5,11 +5,14 @@
  */
 import { constants, promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
-import type { AuditEvent } from '@byline/api';
 import type { Logger } from 'pino';
-import type { AuditSink } from './sink.js';
+import type { AuditSink, EventBatch } from './sink.js';
 
 const RETRY_MS = 500;
+/** Batches are gathered this long before a write, so a busy sidecar makes few large writes. */
+const GATHER_MS = 5;
+/** …unless this much is already waiting. */
+const GATHER_BYTES = 256 * 1024;
 
 export class FileSink implements AuditSink {
   readonly name: string;
@@ -17,6 +20,8 @@ export class FileSink implements AuditSink {
   private queued: Buffer[] = [];
   private writing: Promise<void> | null = null;
   private failures = 0;
+  private queuedBytes = 0;
+  private timer: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly path: string,
@@ -33,14 +38,20 @@ export class FileSink implements AuditSink {
     return sink;
   }
 
-  write(events: readonly AuditEvent[]): Promise<void> {
-    let text = '';
-    for (const e of events) text += `${JSON.stringify(e)}\n`;
-    this.queued.push(Buffer.from(text, 'utf8'));
-    return this.pump();
+  write(batch: EventBatch): Promise<void> {
+    const buf = Buffer.from(batch.jsonl, 'utf8');
+    this.queued.push(buf);
+    this.queuedBytes += buf.length;
+    if (this.queuedBytes >= GATHER_BYTES) return this.pump();
+    if (!this.timer && !this.writing) this.timer = setTimeout(() => void this.pump(), GATHER_MS);
+    return Promise.resolve();
   }
 
   private pump(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (!this.writing) this.writing = this.drain().finally(() => (this.writing = null));
     return this.writing;
   }
@@ -51,6 +62,7 @@ export class FileSink implements AuditSink {
       if (!handle) throw new Error(`audit file ${this.path} is closed`);
       const items = this.queued;
       this.queued = [];
+      this.queuedBytes = 0;
       const batch = items.length === 1 ? items[0]! : Buffer.concat(items);
       let off = 0;
       try {
@@ -62,6 +74,7 @@ export class FileSink implements AuditSink {
       } catch (e) {
         // Keep what was not written: a full disk or a transient error must not lose events.
         this.queued.unshift(batch.subarray(off));
+        this.queuedBytes += batch.length - off;
         this.failures += 1;
         this.logger.error({ err: e, file: this.path, attempt: this.failures }, 'cannot write audit events; will retry');
         await new Promise((r) => setTimeout(r, RETRY_MS));

@@ -70,6 +70,7 @@ export class AuditPipeline {
     if (batch.length === 0) return;
     this.pending = [];
     const events: AuditEvent[] = [];
+    let jsonl = '';
     for (const item of batch) {
       let shaped: UnchainedEvent[];
       try {
@@ -82,11 +83,17 @@ export class AuditPipeline {
         this.logger.error({ err: e }, 'could not shape an audit event; recording it unparsed');
         shaped = 'record' in item ? [this.builder.fallbackEvent(item.session, item.record)] : [];
       }
-      for (const e of shaped) events.push(this.chain.append(e));
+      for (const e of shaped) {
+        const chained = this.chain.append(e);
+        events.push(chained.event);
+        jsonl += `${chained.json}\n`;
+      }
     }
     this.eventsWritten += events.length;
     for (const sink of this.sinks) {
-      const p = sink.write(events).catch((e) => this.logger.error({ err: e, sink: sink.name }, 'audit sink failed'));
+      const p = sink
+        .write({ events, jsonl })
+        .catch((e) => this.logger.error({ err: e, sink: sink.name }, 'audit sink failed'));
       this.inFlight.add(p);
       p.finally(() => this.inFlight.delete(p));
     }

@@ -86,9 +86,20 @@ export class StatementTracker {
 
   private readonly prepared = new Map<string, Prepared>();
   private readonly portals = new Map<string, Portal>();
+  /**
+   * While skipping to Sync, Postgres ignores Parse and Bind; what the client meant by them still
+   * names the Executes it skips (otherwise they would carry an older portal's text and params).
+   */
+  private readonly skippedPrepared = new Map<string, Prepared>();
+  private readonly skippedPortals = new Map<string, Portal>();
   private queue: Item[] = [];
   private head = 0;
   private skipUntilSync = false;
+  /**
+   * A Parse, Bind or Describe that failed has no record of its own: its error belongs to the
+   * Execute that needed it — the first one Postgres then skipped, even one sent after the error.
+   */
+  private pendingError: { status: 'error' | 'cancelled'; code: string; message: string } | null = null;
   private nextSeq = 1;
   /** Results of the statement in progress at the head. */
   private rows = 0;
@@ -118,7 +129,10 @@ export class StatementTracker {
       }
       case F.parse: {
         const parse = decodeParse(buf, start, end, this.encoding);
-        if (this.skipUntilSync) return;
+        if (this.skipUntilSync) {
+          this.skippedPrepared.set(parse.name, { text: parse.text, name: parse.name });
+          return;
+        }
         const undo = this.prepared.get(parse.name);
         this.prepared.set(parse.name, { text: parse.text, name: parse.name });
         this.enqueue(Kind.parse, null, parse.name, undo, true);
@@ -126,16 +140,21 @@ export class StatementTracker {
       }
       case F.bind: {
         const bind = decodeBind(buf, start, end, this.options.captureParamValues);
-        if (this.skipUntilSync) return;
-        const undo = this.portals.get(bind.portal);
         const params = { lengths: bind.lengths, formats: bind.formats, values: bind.values };
+        if (this.skipUntilSync) {
+          const statement = this.skippedPrepared.get(bind.statement) ?? this.prepared.get(bind.statement);
+          this.skippedPortals.set(bind.portal, { statement, params });
+          return;
+        }
+        const undo = this.portals.get(bind.portal);
         this.portals.set(bind.portal, { statement: this.prepared.get(bind.statement), params });
         this.enqueue(Kind.bind, null, bind.portal, undo, false);
         return;
       }
       case F.execute: {
         const { portal: portalName } = decodeExecute(buf, start, end);
-        const portal = this.portals.get(portalName);
+        const portal =
+          (this.skipUntilSync ? this.skippedPortals.get(portalName) : undefined) ?? this.portals.get(portalName);
         const statement = portal?.statement;
         const record = this.begin(
           'execute',
@@ -162,7 +181,12 @@ export class StatementTracker {
         return;
       }
       case F.sync:
+        if (this.skipUntilSync && (this.skippedPrepared.size > 0 || this.skippedPortals.size > 0)) {
+          this.skippedPrepared.clear();
+          this.skippedPortals.clear();
+        }
         this.skipUntilSync = false;
+        this.pendingError = null;
         this.enqueue(Kind.sync, null, '', undefined, false);
         return;
       case F.functionCall: {
@@ -216,7 +240,8 @@ export class StatementTracker {
         const item = this.current();
         if (!item?.record || item.kind === Kind.function) return `unexpected message '${String.fromCharCode(type)}'`;
         const tag = type === B.commandComplete ? decodeCommandComplete(buf, start, end) : null;
-        const rows = tag !== null ? (rowsFromTag(tag) ?? this.rows) : type === B.portalSuspended ? this.rows : null;
+        // Tags without a count (BEGIN, SET, CREATE TABLE) have no rows to report.
+        const rows = tag !== null ? rowsFromTag(tag) : type === B.portalSuspended ? this.rows : null;
         this.addResult(item.record, 'ok', tag, rows, null, null);
         if (item.kind === Kind.execute) {
           this.pop();
@@ -255,12 +280,30 @@ export class StatementTracker {
     }
   }
 
+  /**
+   * Records from `seq` on were never sent to Postgres (the connection was closed for a protocol
+   * error first): they end as not executed rather than unknown.
+   */
+  abandonFrom(seq: number, reason: string): void {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const record = this.queue[i]!.record;
+      if (record && record.seq >= seq && record.results.length === 0) record.notExecuted = reason;
+    }
+  }
+
   /** The connection is over: whatever had no answer ends as unknown, and everything is handed on. */
   close(): void {
     for (let i = this.head; i < this.queue.length; i++) {
-      const record = this.queue[i]!.record;
+      const item = this.queue[i]!;
+      const record = item.record;
       if (record) {
-        this.addResult(record, 'unknown', null, null, null, 'the connection closed before Postgres answered');
+        // A Query that already failed (FATAL 57P01 mid-statement) keeps that error: Postgres ran nothing after it.
+        const last = record.results[record.results.length - 1];
+        if (last && last.status !== 'ok') {
+          if (item.kind === Kind.query) record.notExecuted = NOT_EXECUTED_QUERY;
+        } else if (record.notExecuted === null || record.results.length > 0) {
+          this.addResult(record, 'unknown', null, null, null, 'the connection closed before Postgres answered');
+        }
         this.finish(record);
       }
     }
@@ -290,7 +333,13 @@ export class StatementTracker {
   }
 
   private skip(record: StatementRecord, reason: string): void {
-    record.notExecuted = reason;
+    const error = this.pendingError;
+    if (error) {
+      this.pendingError = null;
+      this.addResult(record, error.status, null, null, error.code, error.message);
+    } else {
+      record.notExecuted = reason;
+    }
     this.finish(record);
   }
 
@@ -365,6 +414,7 @@ export class StatementTracker {
       this.addResult(item.record, status, null, null, e.code, e.message);
       this.finish(item.record);
     }
+    this.pendingError = item.record ? null : { status, code: e.code, message: e.message };
     const skipped: Item[] = [item];
     this.head++;
     while (this.head < this.queue.length && this.queue[this.head]!.kind !== Kind.sync) {
@@ -374,6 +424,7 @@ export class StatementTracker {
     }
     for (let i = skipped.length - 1; i >= 0; i--) this.undo(skipped[i]!);
     if (this.head === this.queue.length) this.skipUntilSync = true;
+    else this.pendingError = null;
     this.rows = 0;
     this.copy = false;
     return undefined;

@@ -22,7 +22,7 @@ import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditPipeline } from '../audit/pipeline.js';
 import type { RecordSink, StatementRecord } from '../capture/records.js';
 import { StatementTracker } from '../capture/statement-tracker.js';
-import { type MessageHandler, MessageReader, UNTYPED, Verdict } from '../protocol/frame-reader.js';
+import { type MessageHandler, MessageReader, Verdict } from '../protocol/frame-reader.js';
 import {
   AUTHENTICATION_CLEARTEXT,
   AUTHENTICATION_OK,
@@ -127,7 +127,11 @@ export class ProxySession implements RecordSink {
     socket.removeListener('close', this.onClientClose);
   }
 
+  /** Records from this sequence number on are still in `toUpstream`, not yet sent. */
+  private unsentFrom = 1;
+
   private readonly onClientData = (chunk: Buffer): void => {
+    this.unsentFrom = this.tracker.recordCount + 1;
     this.clientReader.push(chunk);
     this.flushUpstream();
     this.flushClient();
@@ -146,7 +150,8 @@ export class ProxySession implements RecordSink {
     onMessage: (type, buf, start, end) => {
       try {
         if (this.phase === 'ready') return this.onClientMessage(type, buf, start, end);
-        if (type === UNTYPED) return this.onStartupPhase(buf, start, end);
+        // How the message was framed, not its type byte: a typed message may start with a 0 byte.
+        if (this.clientReader.untyped) return this.onStartupPhase(buf, start, end);
         return this.onEarlyClientMessage(type, buf, start, end);
       } catch (e) {
         this.failClient(e);
@@ -257,7 +262,8 @@ export class ProxySession implements RecordSink {
     if (type === F.password && this.ctx.route.credentials.mode === 'passthrough' && this.phase === 'upstream-auth') {
       return Verdict.forward;
     }
-    if (type === F.terminate) {
+    // Messages sent ahead of Terminate still run first, as Postgres would run them.
+    if (type === F.terminate && this.held.length === 0) {
       this.close({ ok: true });
       return Verdict.stop;
     }
@@ -288,10 +294,10 @@ export class ProxySession implements RecordSink {
       id: this.id,
       identity: this.ctx.identity,
       target: {
-        route: route.name,
+        database: params.get('database') ?? params.get('user') ?? null,
         host: route.upstream.host,
         port: route.upstream.port,
-        database: params.get('database') ?? params.get('user') ?? null,
+        route: route.name,
       },
       client: this.client.remoteAddress ? `${this.client.remoteAddress}:${this.client.remotePort}` : null,
       dbUser: params.get('user') ?? null,
@@ -320,6 +326,8 @@ export class ProxySession implements RecordSink {
     conn.socket.on('data', this.onUpstreamData);
     conn.socket.on('error', this.onUpstreamError);
     conn.socket.on('close', this.onUpstreamClose);
+    // A plaintext fallback after SSLRequest comes back paused; a 'data' listener alone does not resume it.
+    conn.socket.resume();
     conn.socket.write(encodeStartup(startup.protocol, params));
     // Anything the client sent meanwhile (a passthrough password) can go now.
     this.flushUpstream();
@@ -348,7 +356,12 @@ export class ProxySession implements RecordSink {
   private readonly upstreamHandler: MessageHandler = {
     onMessage: (type, buf, start, end) => {
       try {
+        // Postgres may still answer after the client left (a query running when it vanished):
+        // the session is over and recorded, so none of it may start or end it again.
+        if (this.phase === 'closed') return Verdict.stop;
         if (this.phase === 'ready') {
+          // A FATAL (pg_terminate_backend's 57P01, a shutdown) is why the session ends.
+          if (type === B.errorResponse) this.noteFatal(buf, start, end);
           const problem = this.tracker.onBackend(type, buf, start, end);
           if (problem) this.log.warn({ problem }, 'statement tracking out of step; results may be unknown');
           return Verdict.forward;
@@ -363,6 +376,13 @@ export class ProxySession implements RecordSink {
     onStreamed: (type) => this.tracker.onBackendStreamed(type),
     onFramingError: (reason) => this.fatalToClient('08P01', `invalid message from the database server: ${reason}`),
   };
+
+  private noteFatal(buf: Buffer, start: number, end: number): void {
+    const e = decodeErrorFields(buf, start, end);
+    if (e.severity === 'FATAL' || e.severity === 'PANIC') {
+      this.endReason = { ok: false, sqlstate: e.code || null, error: e.message };
+    }
+  }
 
   private onUpstreamStartup(type: number, buf: Buffer, start: number, end: number): Verdict {
     switch (type) {
@@ -501,7 +521,11 @@ export class ProxySession implements RecordSink {
     this.log.info({ sqlstate, reason: message }, 'closing client connection');
     this.clientReader.stop();
     this.upstreamReader?.stop();
-    this.toUpstream.clear();
+    if (!this.toUpstream.empty) {
+      // Messages framed before the bad one never leave: Postgres runs none of them.
+      this.toUpstream.clear();
+      this.tracker.abandonFrom(this.unsentFrom, `not executed: ${message}`);
+    }
     this.toClient.push(encodeError('FATAL', sqlstate, PREFIX + message));
     this.toClient.flushTo(this.client);
     this.client.end();
@@ -526,6 +550,8 @@ export class ProxySession implements RecordSink {
     }
     if (!this.client.destroyed) this.client.end();
     this.tracker.close();
+    // SET application_name during the session shows in session.end as in the statements before it.
+    if (this.info && wasReady) this.info.applicationName = this.tracker.applicationName;
     if (this.info && this.started) this.ctx.pipeline.session(this.info, 'session.end', reason);
     this.ctx.onClosed?.(this);
   }
