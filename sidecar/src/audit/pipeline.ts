@@ -84,7 +84,7 @@ export class AuditPipeline {
         shaped = 'record' in item ? [this.builder.fallbackEvent(item.session, item.record)] : [];
       }
       for (const e of shaped) {
-        const chained = this.chain.append(e);
+        const chained = this.chain.appendCanonical(e);
         events.push(chained.event);
         jsonl += `${chained.json}\n`;
       }

@@ -422,9 +422,14 @@ export class StatementTracker {
       skipped.push(next);
       if (next.record) this.skip(next.record, NOT_EXECUTED_PIPELINE);
     }
+    if (this.head === this.queue.length) {
+      // The client has not sent its Sync yet: Executes still to come name what it meant.
+      this.skipUntilSync = true;
+      for (const item of skipped) this.rememberSkipped(item);
+    } else {
+      this.pendingError = null;
+    }
     for (let i = skipped.length - 1; i >= 0; i--) this.undo(skipped[i]!);
-    if (this.head === this.queue.length) this.skipUntilSync = true;
-    else this.pendingError = null;
     this.rows = 0;
     this.copy = false;
     return undefined;
@@ -436,6 +441,16 @@ export class StatementTracker {
     result.status = status;
     result.sqlstate = e.code;
     result.error = e.message;
+  }
+
+  private rememberSkipped(item: Item): void {
+    if (item.kind === Kind.parse) {
+      const meant = this.prepared.get(item.name);
+      if (meant) this.skippedPrepared.set(item.name, meant);
+    } else if (item.kind === Kind.bind) {
+      const meant = this.portals.get(item.name);
+      if (meant) this.skippedPortals.set(item.name, meant);
+    }
   }
 
   private undo(item: Item): void {

@@ -1,0 +1,149 @@
+/**
+ * CPU cost of the sidecar's pure core per pgbench-style transaction, without sockets: framing and
+ * statement tracking (the forward path), and shaping + chaining + serializing the event (off the
+ * forward path). Single-threaded and deterministic enough to compare changes; printed by
+ * `npm run bench` next to the end-to-end figures.
+ */
+
+import { ChainWriter } from '../../api/src/chain.js';
+import { EventBuilder, type SessionInfo } from '../../sidecar/src/audit/event-builder.js';
+import type { StatementRecord } from '../../sidecar/src/capture/records.js';
+import { StatementTracker } from '../../sidecar/src/capture/statement-tracker.js';
+import { MessageReader, Verdict } from '../../sidecar/src/protocol/frame-reader.js';
+import { TableExtractor } from '../../sidecar/src/sql/tables.js';
+
+function msg(type: string, body: Buffer): Buffer {
+  const out = Buffer.alloc(5 + body.length);
+  out[0] = type.charCodeAt(0);
+  out.writeInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+const cstr = (s: string) => Buffer.from(`${s}\0`);
+const int16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+const int32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+};
+
+function simpleQuery(aid: number): Buffer {
+  return msg('Q', cstr(`SELECT abalance FROM pgbench_accounts WHERE aid = ${aid};`));
+}
+const preparedExecute = (aid: number) =>
+  Buffer.concat([
+    msg(
+      'B',
+      Buffer.concat([
+        cstr(''),
+        cstr('P0_1'),
+        int16(0),
+        int16(1),
+        int32(String(aid).length),
+        Buffer.from(String(aid)),
+        int16(0),
+      ]),
+    ),
+    msg('E', Buffer.concat([cstr(''), int32(0)])),
+    msg('S', Buffer.alloc(0)),
+  ]);
+const rowDescription = msg(
+  'T',
+  Buffer.concat([int16(1), cstr('abalance'), int32(16397), int16(3), int32(23), int16(4), int32(-1), int16(0)]),
+);
+const dataRow = msg('D', Buffer.concat([int16(1), int32(4), Buffer.from('1234')]));
+const answerSimple = Buffer.concat([rowDescription, dataRow, msg('C', cstr('SELECT 1')), msg('Z', Buffer.from('I'))]);
+const answerPrepared = Buffer.concat([
+  msg('2', Buffer.alloc(0)),
+  dataRow,
+  msg('C', cstr('SELECT 1')),
+  msg('Z', Buffer.from('I')),
+]);
+
+export interface CoreFigures {
+  protocol: 'simple' | 'prepared';
+  forwardUs: number;
+  shapeUs: number;
+}
+
+export async function measureCore(iterations = 100_000): Promise<CoreFigures[]> {
+  const tables = await TableExtractor.create();
+  const out: CoreFigures[] = [];
+  for (const protocol of ['simple', 'prepared'] as const) {
+    const finished: StatementRecord[] = [];
+    const tracker = new StatementTracker(
+      { begin() {}, finish: (r) => finished.push(r) },
+      { captureParamValues: false },
+    );
+    const sink = { push() {} };
+    const client = new MessageReader(
+      {
+        onMessage: (t, b, s, e) => (tracker.onFrontend(t, b, s, e), Verdict.forward),
+        onStreamed() {},
+        onFramingError() {},
+      },
+      sink,
+      1 << 26,
+      { streamedTypes: 'd' },
+    );
+    const server = new MessageReader(
+      {
+        onMessage: (t, b, s, e) => (tracker.onBackend(t, b, s, e), Verdict.forward),
+        onStreamed: (t) => tracker.onBackendStreamed(t),
+        onFramingError() {},
+      },
+      sink,
+      1 << 26,
+      { streamedTypes: 'Dd' },
+    );
+    if (protocol === 'prepared') {
+      client.push(
+        msg(
+          'P',
+          Buffer.concat([cstr('P0_1'), cstr('SELECT abalance FROM pgbench_accounts WHERE aid = $1;'), int16(0)]),
+        ),
+      );
+      client.push(msg('S', Buffer.alloc(0)));
+      server.push(Buffer.concat([msg('1', Buffer.alloc(0)), msg('Z', Buffer.from('I'))]));
+    }
+    const requests = Array.from({ length: 1000 }, (_, i) =>
+      protocol === 'simple' ? simpleQuery(i * 7919) : preparedExecute(i * 7919),
+    );
+    const answer = protocol === 'simple' ? answerSimple : answerPrepared;
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) {
+      client.push(requests[i % 1000]!);
+      server.push(answer);
+    }
+    const forwardUs = ((performance.now() - t0) * 1000) / iterations;
+
+    const builder = new EventBuilder('redacted', tables);
+    const chain = new ChainWriter('bench');
+    const session: SessionInfo = {
+      id: 's',
+      identity: { kind: 'agent', name: 'bench', namespace: null, pod: null, serviceAccount: null, source: 'static' },
+      target: { database: 'postgres', host: '127.0.0.1', port: 5432, route: 'bench' },
+      client: '127.0.0.1:5000',
+      dbUser: 'app',
+      applicationName: 'pgbench',
+      nextSeq: 1,
+    };
+    const t1 = performance.now();
+    let bytes = 0;
+    for (const record of finished) {
+      for (const e of builder.statementEvents(session, record)) bytes += chain.appendCanonical(e).json.length;
+    }
+    const shapeUs = ((performance.now() - t1) * 1000) / finished.length;
+    if (bytes === 0) throw new Error('no events were shaped');
+    out.push({ protocol, forwardUs, shapeUs });
+  }
+  return out;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const f of await measureCore()) {
+    console.log(
+      `${f.protocol}: forward path ${f.forwardUs.toFixed(2)} µs/tx, event shaping ${f.shapeUs.toFixed(2)} µs/event`,
+    );
+  }
+}
