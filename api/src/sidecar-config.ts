@@ -49,7 +49,11 @@ export const ClientTls = T.Object(
 
 export const Route = T.Object(
   {
-    name: T.String({ minLength: 1, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }),
+    name: T.String({
+      minLength: 1,
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+      description: 'a name of lower-case letters, digits and "-" (like "orders-db")',
+    }),
     listen: HostPort,
     upstream: Upstream,
     credentials: T.Union([InjectCredentials, PassthroughCredentials]),

@@ -116,9 +116,12 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     },
     flush: () => pipeline.flush(),
     async close() {
-      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))).concat([]));
+      // server.close() calls back only once every connection is gone, so stop accepting first,
+      // then end the sessions, then wait.
+      const stopped = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       for (const s of sessions) s.close({ ok: false, error: 'the sidecar is shutting down' });
       for (const s of sockets) s.destroy();
+      await stopped;
       await pipeline.close();
     },
   };

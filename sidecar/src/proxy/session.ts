@@ -87,6 +87,8 @@ export class ProxySession implements RecordSink {
   private info: SessionInfo | null = null;
   private started = false;
   private endReason: { ok: boolean; sqlstate?: string | null; error?: string | null } = { ok: true };
+  /** The client's own Terminate went upstream; a second one would make Postgres reset the connection. */
+  private clientTerminated = false;
 
   constructor(
     socket: Socket,
@@ -166,7 +168,10 @@ export class ProxySession implements RecordSink {
 
   private onClientMessage(type: number, buf: Buffer, start: number, end: number): Verdict {
     this.tracker.onFrontend(type, buf, start, end);
-    if (type === F.terminate) this.endReason = { ok: true };
+    if (type === F.terminate) {
+      this.endReason = { ok: true };
+      this.clientTerminated = true;
+    }
     return Verdict.forward;
   }
 
@@ -340,6 +345,10 @@ export class ProxySession implements RecordSink {
   };
 
   private readonly onUpstreamError = (e: Error): void => {
+    if (this.phase === 'closed') {
+      this.log.debug({ err: e }, 'database connection error after the session ended');
+      return;
+    }
     this.log.warn({ err: e }, 'database connection error');
     this.endReason = { ok: false, sqlstate: '08006', error: `database connection error: ${e.message}` };
   };
@@ -545,7 +554,8 @@ export class ProxySession implements RecordSink {
     const upstream = this.upstream;
     if (upstream && !upstream.destroyed) {
       // Tell Postgres the client is gone, so an open transaction is rolled back at once.
-      if (wasReady) upstream.end(TERMINATE);
+      if (wasReady && this.clientTerminated) upstream.end();
+      else if (wasReady) upstream.end(TERMINATE);
       else upstream.destroy();
     }
     if (!this.client.destroyed) this.client.end();
