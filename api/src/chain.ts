@@ -3,14 +3,17 @@
  * SHA-256 of the event's RFC 8785 canonical JSON with `chain.hash` left out; `chain.prev` is the
  * previous event's hash in the same stream (null for the first); `chain.seq` counts up from 1.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { AuditEvent, UnchainedEvent } from './audit-event.js';
 import { canonicalJson } from './canonical-json.js';
 
 type WithoutHash = Omit<AuditEvent, 'chain'> & { chain: Omit<AuditEvent['chain'], 'hash'> };
 
+// One-shot crypto.hash (Node ≥ 20.12) skips the Hash object; about a third cheaper per event.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShot ? oneShot('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex');
 }
 
 /** The event's fields in canonical (sorted) key order, with `chain` as given. */

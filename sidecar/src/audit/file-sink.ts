@@ -38,13 +38,12 @@ export class FileSink implements AuditSink {
     return sink;
   }
 
-  write(batch: EventBatch): Promise<void> {
+  write(batch: EventBatch): void {
     const buf = Buffer.from(batch.jsonl, 'utf8');
     this.queued.push(buf);
     this.queuedBytes += buf.length;
-    if (this.queuedBytes >= GATHER_BYTES) return this.pump();
-    if (!this.timer && !this.writing) this.timer = setTimeout(() => void this.pump(), GATHER_MS);
-    return Promise.resolve();
+    if (this.queuedBytes >= GATHER_BYTES) void this.pump();
+    else if (!this.timer && !this.writing) this.timer = setTimeout(() => void this.pump(), GATHER_MS);
   }
 
   private pump(): Promise<void> {
@@ -59,7 +58,13 @@ export class FileSink implements AuditSink {
   private async drain(): Promise<void> {
     while (this.queued.length > 0) {
       const handle = this.handle;
-      if (!handle) throw new Error(`audit file ${this.path} is closed`);
+      if (!handle) {
+        this.logger.error(
+          { file: this.path, bytes: this.queuedBytes },
+          'audit events arrived after the file was closed',
+        );
+        return;
+      }
       const items = this.queued;
       this.queued = [];
       this.queuedBytes = 0;

@@ -24,7 +24,6 @@ export class AuditPipeline {
   readonly chain: ChainWriter;
   private pending: Pending[] = [];
   private scheduled = false;
-  private inFlight = new Set<Promise<void>>();
   /** Events handed to the sinks so far. */
   eventsWritten = 0;
 
@@ -90,19 +89,13 @@ export class AuditPipeline {
       }
     }
     this.eventsWritten += events.length;
-    for (const sink of this.sinks) {
-      const p = sink
-        .write({ events, jsonl })
-        .catch((e) => this.logger.error({ err: e, sink: sink.name }, 'audit sink failed'));
-      this.inFlight.add(p);
-      p.finally(() => this.inFlight.delete(p));
-    }
+    const out = { events, jsonl };
+    for (const sink of this.sinks) sink.write(out);
   }
 
   /** Everything recorded so far is written and durable. */
   async flush(): Promise<void> {
     this.drain();
-    await Promise.all([...this.inFlight]);
     await Promise.all(this.sinks.map((s) => s.flush()));
   }
 

@@ -12,8 +12,11 @@ export interface EventBatch {
  */
 export interface AuditSink {
   readonly name: string;
-  /** Takes a batch, in chain order; the sink owns it from here and may gather it with others. */
-  write(batch: EventBatch): Promise<void>;
+  /**
+   * Takes a batch, in chain order; the sink owns it from here, may gather it with others, and
+   * retries failures itself (it never throws and never drops a batch).
+   */
+  write(batch: EventBatch): void;
   /** Resolves when everything accepted so far is durable (fsync for files). */
   flush(): Promise<void>;
   close(): Promise<void>;
