@@ -81,13 +81,44 @@ export const StaticIdentity = T.Object(
 
 export const FileSink = T.Object({ file: T.String({ minLength: 1 }) }, Strict);
 
-export const Audit = T.Object(
+export const CollectorSink = T.Object(
   {
-    params: T.Optional(ParamsMode),
-    sinks: T.Array(FileSink, { minItems: 1 }),
+    collector: T.Object(
+      {
+        /** The collector's base URL, e.g. https://byline-collector.byline.svc:8443 */
+        url: T.String({ pattern: '^https?://[^\\s]+$', description: 'an http:// or https:// URL' }),
+        /** Bearer token, read for every request so a rotated token takes effect. */
+        tokenFile: T.String({ minLength: 1 }),
+        /** CA bundle for an https collector; the system's trust store when omitted. */
+        caFile: T.Optional(T.String({ minLength: 1 })),
+      },
+      Strict,
+    ),
   },
   Strict,
 );
+
+export const Durability = T.Union([T.Literal('none'), T.Literal('batch'), T.Literal('strict')]);
+
+export const Audit = T.Object(
+  {
+    params: T.Optional(ParamsMode),
+    /** The durable spool, on a volume the agent container never mounts. Needed for a collector sink. */
+    spoolDir: T.Optional(T.String({ minLength: 1 })),
+    /** none | batch (default: fsync at most every 100 ms) | strict (fsync before each result). */
+    durability: T.Optional(Durability),
+    /** The backlog bound (default 1 GiB). */
+    maxSpoolBytes: T.Optional(T.Integer({ minimum: 65536 })),
+    /** reject (default): refuse statements while the spool is full; drop: run them unrecorded, counted. */
+    onBacklogFull: T.Optional(T.Union([T.Literal('reject'), T.Literal('drop')])),
+    /** Size at which a spool segment is closed and a new one begun (default 64 MiB). */
+    segmentBytes: T.Optional(T.Integer({ minimum: 4096 })),
+    sinks: T.Array(T.Union([FileSink, CollectorSink]), { minItems: 1 }),
+  },
+  Strict,
+);
+
+export const Metrics = T.Object({ listen: HostPort }, Strict);
 
 export const Limits = T.Object(
   {
@@ -102,6 +133,7 @@ export const SidecarConfigSchema = T.Object(
     identity: StaticIdentity,
     routes: T.Array(Route, { minItems: 1 }),
     audit: Audit,
+    metrics: T.Optional(Metrics),
     limits: T.Optional(Limits),
     log: T.Optional(
       T.Object(
@@ -122,4 +154,7 @@ export type RouteConfig = Static<typeof Route>;
 export type UpstreamConfig = Static<typeof Upstream>;
 export type SslModeName = Static<typeof SslMode>;
 
+export type DurabilityName = Static<typeof Durability>;
+
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024;

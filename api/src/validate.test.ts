@@ -67,7 +67,9 @@ describe('sidecar config messages name the field and what was expected', () => {
     [
       'an unknown field nothing resembles',
       (c) => (c.audit.colour = 'blue'),
-      ['audit.colour: unknown field (known fields: params, sinks)'],
+      [
+        'audit.colour: unknown field (known fields: params, spoolDir, durability, maxSpoolBytes, onBacklogFull, segmentBytes, sinks)',
+      ],
     ],
     [
       'a field in the wrong case',

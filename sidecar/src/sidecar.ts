@@ -3,22 +3,37 @@
  * by all of them (one hash-chained stream per sidecar process).
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { type AuditIdentity, DEFAULT_MAX_MESSAGE_BYTES, type RouteConfig, type SidecarConfig } from '@byline/api';
+import {
+  type AuditIdentity,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_SPOOL_BYTES,
+  type RouteConfig,
+  type SidecarConfig,
+} from '@byline/api';
 import pino, { type Logger } from 'pino';
 import { EventBuilder } from './audit/event-builder.js';
 import { FileSink } from './audit/file-sink.js';
 import { AuditPipeline } from './audit/pipeline.js';
 import type { AuditSink } from './audit/sink.js';
+import { SidecarMetrics } from './metrics.js';
 import { CancelRegistry } from './proxy/cancel-registry.js';
 import { ProxySession } from './proxy/session.js';
+import { Shipper } from './ship/shipper.js';
+import { type RecoveredSpool, Spool } from './spool/spool.js';
 import { TableExtractor } from './sql/tables.js';
 
 export interface RunningSidecar {
   /** Where each route listens (the actual port when the config asked for port 0). */
   routes: { name: string; host: string; port: number }[];
   pipeline: AuditPipeline;
+  metrics: SidecarMetrics;
+  spool: Spool | null;
+  shippers: Shipper[];
+  /** Where the metrics server listens, when configured. */
+  metricsPort: number | null;
   /** Open client sessions. */
   readonly sessions: number;
   /** Writes and syncs everything recorded so far. */
@@ -56,9 +71,45 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   checkReadable(config);
 
   const tables = await TableExtractor.create();
-  const sinks: AuditSink[] = [];
-  for (const s of config.audit.sinks) sinks.push(await FileSink.open(s.file, logger));
-  const pipeline = new AuditPipeline(new EventBuilder(paramsMode, tables), sinks, logger);
+  const metrics = new SidecarMetrics();
+  const audit = config.audit;
+  const durability = audit.durability ?? 'batch';
+  const collectors = audit.sinks.flatMap((s) => ('collector' in s ? [s.collector] : []));
+  if (collectors.length > 0 && !audit.spoolDir) {
+    throw new Error('audit.sinks: a collector sink ships from the spool, so audit.spoolDir must be set');
+  }
+  let spool: Spool | null = null;
+  let recovered: RecoveredSpool | null = null;
+  if (audit.spoolDir) {
+    ({ spool, recovered } = Spool.open({
+      dir: audit.spoolDir,
+      durability,
+      maxBytes: audit.maxSpoolBytes ?? DEFAULT_MAX_SPOOL_BYTES,
+      ...(audit.segmentBytes ? { segmentBytes: audit.segmentBytes } : {}),
+      logger,
+    }));
+  }
+  const sinks: AuditSink[] = spool ? [spool] : [];
+  for (const s of audit.sinks) if ('file' in s) sinks.push(await FileSink.open(s.file, logger));
+  const pipeline = new AuditPipeline(
+    new EventBuilder(paramsMode, tables),
+    sinks,
+    logger,
+    spool?.stream,
+    recovered?.chain,
+    metrics,
+  );
+  if (recovered) await recordRecovered(recovered, pipeline, logger);
+  const shippers = collectors.map((c) => new Shipper(spool!, c, metrics, logger));
+  for (const shipper of shippers) shipper.start();
+  let metricsServer: HttpServer | null = null;
+  if (config.metrics) {
+    const { host, port } = splitListen(config.metrics.listen);
+    metrics.beforeScrape = () => {
+      if (spool) metrics.spoolBytes.set(spool.bytes);
+    };
+    metricsServer = await metrics.listen(host, port);
+  }
   const cancels = new CancelRegistry();
   const sessions = new Set<ProxySession>();
   const sockets = new Set<Socket>();
@@ -79,6 +130,10 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
           maxMessageBytes: config.limits?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
           paramsMode,
           clientTls: clientTlsFor(route),
+          metrics,
+          spool,
+          durability,
+          onBacklogFull: audit.onBacklogFull ?? 'reject',
           onClosed: (s) => sessions.delete(s),
         });
         sessions.add(session);
@@ -104,6 +159,8 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     }
   } catch (e) {
     for (const s of servers) s.close();
+    for (const shipper of shippers) await shipper.stop();
+    metricsServer?.close();
     await pipeline.close();
     throw e;
   }
@@ -111,6 +168,10 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   return {
     routes,
     pipeline,
+    metrics,
+    spool,
+    shippers,
+    metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : null,
     get sessions() {
       return sessions.size;
     },
@@ -122,9 +183,29 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       for (const s of sessions) s.close({ ok: false, error: 'the sidecar is shutting down' });
       for (const s of sockets) s.destroy();
       await stopped;
+      await pipeline.flush();
+      // A last chance to ship what is recorded; whatever is left waits in the spool.
+      for (const shipper of shippers) await shipper.drain(2000);
+      for (const shipper of shippers) await shipper.stop();
+      metricsServer?.close();
       await pipeline.close();
     },
   };
+}
+
+/** Statements begun before a crash get their events (result unknown); open sessions get their end. */
+async function recordRecovered(recovered: RecoveredSpool, pipeline: AuditPipeline, logger: Logger): Promise<void> {
+  for (const { session, record } of recovered.unfinished) pipeline.statement(session, record);
+  for (const session of recovered.openSessions) {
+    pipeline.session(session, 'session.end', { ok: false, error: 'the sidecar stopped while the session was open' });
+  }
+  await pipeline.flush();
+  if (recovered.unfinished.length > 0 || recovered.openSessions.length > 0) {
+    logger.warn(
+      { statements: recovered.unfinished.length, sessions: recovered.openSessions.length },
+      'recovered from the spool: statements begun before the last stop are recorded with an unknown result',
+    );
+  }
 }
 
 const tlsContexts = new Map<string, SecureContext>();

@@ -43,6 +43,7 @@ function record(partial: Partial<StatementRecord>): StatementRecord {
     results: [],
     notExecuted: null,
     seq: 1,
+    unrecorded: false,
     ...partial,
   };
 }

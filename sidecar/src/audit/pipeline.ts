@@ -6,8 +6,9 @@ import type { AuditEvent, UnchainedEvent } from '@byline/api';
 import { ChainWriter, uuidv7 } from '@byline/api';
 import type { Logger } from 'pino';
 import type { StatementRecord } from '../capture/records.js';
+import type { SidecarMetrics } from '../metrics.js';
 import type { EventBuilder, SessionInfo } from './event-builder.js';
-import type { AuditSink } from './sink.js';
+import type { AuditSink, EventGroup } from './sink.js';
 
 type Pending =
   | { session: SessionInfo; record: StatementRecord }
@@ -32,11 +33,17 @@ export class AuditPipeline {
     private readonly sinks: readonly AuditSink[],
     private readonly logger: Logger,
     stream: string = uuidv7(),
+    position: { seq: number; prev: string | null } = { seq: 0, prev: null },
+    private readonly metrics: SidecarMetrics | null = null,
   ) {
-    this.chain = new ChainWriter(stream);
+    this.chain = new ChainWriter(stream, position.seq, position.prev);
   }
 
   statement(session: SessionInfo, record: StatementRecord): void {
+    if (record.unrecorded) {
+      this.metrics?.dropped.inc();
+      return;
+    }
     this.pending.push({ session, record });
     this.schedule();
   }
@@ -69,6 +76,7 @@ export class AuditPipeline {
     if (batch.length === 0) return;
     this.pending = [];
     const events: AuditEvent[] = [];
+    const groups: EventGroup[] = [];
     let jsonl = '';
     for (const item of batch) {
       let shaped: UnchainedEvent[];
@@ -82,14 +90,27 @@ export class AuditPipeline {
         this.logger.error({ err: e }, 'could not shape an audit event; recording it unparsed');
         shaped = 'record' in item ? [this.builder.fallbackEvent(item.session, item.record)] : [];
       }
+      const lines: string[] = [];
       for (const e of shaped) {
+        if (this.metrics && e.statement && e.result) {
+          this.metrics.statements.inc({ class: e.statement.class, status: e.result.status });
+          if (e.result.durationUs !== null) this.metrics.statementDuration.observe(e.result.durationUs / 1e6);
+        }
         const chained = this.chain.appendCanonical(e);
         events.push(chained.event);
+        lines.push(chained.json);
         jsonl += `${chained.json}\n`;
       }
+      groups.push({
+        session: item.session.id,
+        record: 'record' in item ? item.record.seq : null,
+        nextSeq: item.session.nextSeq,
+        ended: !('record' in item) && item.type === 'session.end',
+        lines,
+      });
     }
     this.eventsWritten += events.length;
-    const out = { events, jsonl };
+    const out = { events, jsonl, groups };
     for (const sink of this.sinks) sink.write(out);
   }
 

@@ -1,9 +1,23 @@
 import type { AuditEvent } from '@byline/api';
 
-/** Chained events in stream order, with their canonical JSON lines (each ending in a newline). */
+/** The events of one finished record (or one session event), with what the spool tracks of them. */
+export interface EventGroup {
+  /** The session, and the record whose begin these events complete (null for session events). */
+  session: string | null;
+  record: number | null;
+  /** The session's next session.seq after these events. */
+  nextSeq: number | null;
+  /** These events include the session's session.end. */
+  ended: boolean;
+  /** Canonical JSON, one line per event, no newlines. */
+  lines: string[];
+}
+
+/** Chained events in stream order, as objects, as JSON lines (each ending in a newline), and by group. */
 export interface EventBatch {
   events: readonly AuditEvent[];
   jsonl: string;
+  groups: readonly EventGroup[];
 }
 
 /**

@@ -45,6 +45,8 @@ export interface StatementRecord {
   notExecuted: string | null;
   /** Session-level sequence of this record, in arrival order. */
   seq: number;
+  /** Run without being recorded (spool full and `onBacklogFull: drop`): no event, only a count. */
+  unrecorded: boolean;
 }
 
 /** Receives records from the forward path. Both calls must be cheap and must not throw. */

@@ -113,6 +113,11 @@ export class StatementTracker {
     private readonly options: TrackerOptions,
   ) {}
 
+  /** Nothing is outstanding: every message sent so far has been answered. */
+  get idle(): boolean {
+    return this.head === this.queue.length;
+  }
+
   /** Records begun, i.e. statement-level sequence numbers used so far. */
   get recordCount(): number {
     return this.nextSeq - 1;
@@ -327,6 +332,7 @@ export class StatementTracker {
       results: [],
       notExecuted: null,
       seq: this.nextSeq++,
+      unrecorded: false,
     };
     this.sink.begin(record);
     return record;

@@ -16,12 +16,13 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
-import type { AuditIdentity, ParamsModeName, RouteConfig } from '@byline/api';
+import type { AuditIdentity, DurabilityName, ParamsModeName, RouteConfig } from '@byline/api';
 import type { Logger } from 'pino';
 import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditPipeline } from '../audit/pipeline.js';
 import type { RecordSink, StatementRecord } from '../capture/records.js';
 import { StatementTracker } from '../capture/statement-tracker.js';
+import type { SidecarMetrics } from '../metrics.js';
 import { type MessageHandler, MessageReader, Verdict } from '../protocol/frame-reader.js';
 import {
   AUTHENTICATION_CLEARTEXT,
@@ -36,6 +37,7 @@ import {
   encodeBackendKeyData,
   encodeCancelRequest,
   encodeError,
+  encodeReadyForQuery,
   encodeStartup,
   F,
   ProtocolError,
@@ -47,6 +49,7 @@ import {
   type StartupMessage,
   TERMINATE,
 } from '../protocol/messages.js';
+import type { Spool } from '../spool/spool.js';
 import type { CancelRegistry } from './cancel-registry.js';
 import { Outbox } from './outbox.js';
 import { connectUpstream } from './upstream.js';
@@ -61,6 +64,11 @@ export interface SessionContext {
   maxMessageBytes: number;
   paramsMode: ParamsModeName;
   clientTls: SecureContext | null;
+  metrics: SidecarMetrics;
+  /** The durable spool; statements are recorded in it before they are forwarded. */
+  spool: Spool | null;
+  durability: DurabilityName;
+  onBacklogFull: 'reject' | 'drop';
   /** Called once when the session is over. */
   onClosed?: (session: ProxySession) => void;
 }
@@ -107,8 +115,17 @@ export class ProxySession implements RecordSink {
 
   // ------------------------------------------------------------------ RecordSink (from the tracker)
 
-  begin(_record: StatementRecord): void {
-    // The spool (next step of the pipeline) records the statement here, before it is forwarded.
+  /** Set for the next record when the spool is full and the route drops rather than refuses. */
+  private runUnrecorded = false;
+
+  begin(record: StatementRecord): void {
+    if (this.runUnrecorded) {
+      record.unrecorded = true;
+      this.runUnrecorded = false;
+      return;
+    }
+    // In the spool before it is forwarded: onClientData writes it out before flushing upstream.
+    if (this.ctx.spool && this.info) this.ctx.spool.begin(this.info, record);
   }
 
   finish(record: StatementRecord): void {
@@ -135,6 +152,7 @@ export class ProxySession implements RecordSink {
   private readonly onClientData = (chunk: Buffer): void => {
     this.unsentFrom = this.tracker.recordCount + 1;
     this.clientReader.push(chunk);
+    this.ctx.spool?.flushPending();
     this.flushUpstream();
     this.flushClient();
   };
@@ -167,12 +185,37 @@ export class ProxySession implements RecordSink {
   };
 
   private onClientMessage(type: number, buf: Buffer, start: number, end: number): Verdict {
+    const spool = this.ctx.spool;
+    if (spool && !spool.accepting && (type === F.query || type === F.execute || type === F.functionCall)) {
+      if (this.ctx.onBacklogFull === 'drop') {
+        this.runUnrecorded = true;
+      } else {
+        return this.refuse(spool.refusalReason);
+      }
+    }
     this.tracker.onFrontend(type, buf, start, end);
     if (type === F.terminate) {
       this.endReason = { ok: true };
       this.clientTerminated = true;
     }
     return Verdict.forward;
+  }
+
+  /**
+   * Refuses a statement the spool cannot take (fail closed). An idle session gets an ERROR and
+   * stays usable; in the middle of a pipeline or a transaction nothing short of closing the
+   * session keeps client and server in agreement, so it gets a FATAL and Postgres rolls back.
+   */
+  private refuse(reason: string): Verdict {
+    this.ctx.metrics.refused.inc({ reason: 'backlog' });
+    const message = `${PREFIX}statement refused: ${reason}`;
+    if (this.tracker.idle && this.tracker.transactionStatus === 'I') {
+      this.toClient.push(encodeError('ERROR', '53400', message));
+      this.toClient.push(encodeReadyForQuery('I'));
+      return Verdict.drop;
+    }
+    this.fatalToClient('53400', `statement refused: ${reason}`);
+    return Verdict.stop;
   }
 
   private onStartupPhase(buf: Buffer, start: number, end: number): Verdict {
@@ -340,7 +383,18 @@ export class ProxySession implements RecordSink {
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
     this.upstreamReader!.push(chunk);
-    this.flushClient();
+    const spool = this.ctx.spool;
+    if (spool && this.ctx.durability === 'strict' && !this.toClient.empty && this.phase === 'ready') {
+      // Strict: results wait until the statements they answer are fsynced (one fsync for all waiting).
+      const upstream = this.upstream!;
+      upstream.pause();
+      spool.whenDurable(() => {
+        upstream.resume();
+        this.flushClient();
+      });
+    } else {
+      this.flushClient();
+    }
     this.flushUpstream();
   };
 
@@ -459,6 +513,8 @@ export class ProxySession implements RecordSink {
   private becomeReady(): void {
     this.phase = 'ready';
     this.started = true;
+    this.ctx.metrics.sessions.inc();
+    this.ctx.spool?.sessionStarted(this.info!);
     this.ctx.pipeline.session(this.info!, 'session.start', { ok: true });
     this.log.debug('session ready');
     // Replay what the client sent early, in order, through the same path as everything else.
@@ -507,7 +563,9 @@ export class ProxySession implements RecordSink {
   }
 
   private flushClient(): void {
-    if (this.toClient.empty) return;
+    // Once closed, the client socket has been ended: a late write would fail and destroy it,
+    // resetting the connection so that the client may never read the FATAL error it was sent.
+    if (this.toClient.empty || this.phase === 'closed') return;
     if (!this.toClient.flushTo(this.client) && this.upstream) {
       const upstream = this.upstream;
       upstream.pause();
@@ -517,6 +575,7 @@ export class ProxySession implements RecordSink {
 
   private failClient(e: unknown): void {
     if (e instanceof ProtocolError) {
+      this.ctx.metrics.protocolErrors.inc();
       this.fatalToClient(e.sqlstate, e.message);
     } else {
       this.log.error({ err: e }, 'unexpected error handling a client message');
@@ -550,6 +609,7 @@ export class ProxySession implements RecordSink {
     if (this.phase === 'closed') return;
     const wasReady = this.phase === 'ready';
     this.phase = 'closed';
+    if (wasReady) this.ctx.metrics.sessions.dec();
     if (this.issuedPid !== null) this.ctx.cancels.release(this.issuedPid);
     const upstream = this.upstream;
     if (upstream && !upstream.destroyed) {

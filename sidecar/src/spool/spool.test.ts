@@ -1,0 +1,255 @@
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type AuditEvent, verifyStream } from '@byline/api';
+import pino from 'pino';
+import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { EventBuilder, type SessionInfo } from '../audit/event-builder.js';
+import { AuditPipeline } from '../audit/pipeline.js';
+import type { StatementRecord } from '../capture/records.js';
+import { TableExtractor } from '../sql/tables.js';
+import { decodeRecords, encodeRecord, RecordType } from './record-codec.js';
+import { Spool, type SpoolOptions } from './spool.js';
+
+const logger = pino({ level: 'silent' });
+let tables: TableExtractor;
+const dirs: string[] = [];
+beforeAll(async () => {
+  tables = await TableExtractor.create();
+});
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'byline-spool-'));
+  dirs.push(d);
+  return d;
+}
+
+function open(dir: string, options: Partial<SpoolOptions> = {}) {
+  const { spool, recovered } = Spool.open({ dir, durability: 'batch', maxBytes: 1 << 30, logger, ...options });
+  const pipeline = new AuditPipeline(new EventBuilder('full', tables), [spool], logger, spool.stream, recovered.chain);
+  return { spool, recovered, pipeline };
+}
+
+function session(id: string): SessionInfo {
+  return {
+    id,
+    identity: { kind: 'agent', name: 'billing', namespace: null, pod: null, serviceAccount: null, source: 'static' },
+    target: { database: 'orders', host: 'db', port: 5432, route: 'orders-db' },
+    client: '127.0.0.1:5000',
+    dbUser: 'app',
+    applicationName: 'app',
+    nextSeq: 0,
+  };
+}
+
+function record(seq: number, text: string, done: boolean): StatementRecord {
+  return {
+    kind: 'execute',
+    receivedAt: Date.now(),
+    startedAt: 0,
+    text,
+    preparedName: null,
+    params: { lengths: [1], formats: [0], values: [Buffer.from('7')] },
+    applicationName: 'app',
+    results: done
+      ? [{ status: 'ok', tag: 'UPDATE 1', rows: 1, sqlstate: null, error: null, copy: false, durationUs: 5 }]
+      : [],
+    notExecuted: null,
+    seq,
+    unrecorded: false,
+  };
+}
+
+function allEvents(spool: Spool): AuditEvent[] {
+  return spool.readEvents({ segment: 0, offset: 0 }, 1 << 30).lines.map((l) => JSON.parse(l) as AuditEvent);
+}
+
+describe('record codec', () => {
+  test('a torn write at any offset leaves exactly the whole records before it', () => {
+    const records = [encodeRecord(RecordType.begin, '{"a":1}'), encodeRecord(RecordType.events, 'é☃\nline')];
+    const all = Buffer.concat(records);
+    for (let cut = 0; cut <= all.length; cut++) {
+      const { records: got, validEnd } = decodeRecords(all.subarray(0, cut));
+      const whole = cut >= all.length ? 2 : cut >= records[0]!.length ? 1 : 0;
+      expect(got.length, `cut at ${cut}`).toBe(whole);
+      expect(validEnd).toBe(whole === 0 ? 0 : whole === 1 ? records[0]!.length : all.length);
+    }
+    expect(decodeRecords(all).records.map((r) => r.payload)).toEqual(['{"a":1}', 'é☃\nline']);
+  });
+
+  test('a flipped bit is caught by the CRC', () => {
+    const r = encodeRecord(RecordType.begin, '{"x":"select 1"}');
+    r[r.length - 3]! ^= 0x01;
+    expect(decodeRecords(r).records).toEqual([]);
+  });
+});
+
+describe('Spool', () => {
+  test('events written through the pipeline are read back exactly, chained, and acknowledged', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir);
+    const s = session('s1');
+    spool.sessionStarted(s);
+    pipeline.session(s, 'session.start', { ok: true });
+    for (let i = 1; i <= 3; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      spool.flushPending();
+      pipeline.statement(s, r);
+    }
+    await pipeline.flush();
+    const events = allEvents(spool);
+    expect(events.map((e) => e.type)).toEqual(['session.start', 'statement', 'statement', 'statement']);
+    expect(events.map((e) => e.session.seq)).toEqual([0, 1, 2, 3]);
+    expect(verifyStream(events)).toBeUndefined();
+    const { next } = spool.readEvents(spool.acknowledged, 1 << 30);
+    spool.acknowledge(next);
+    expect(spool.readEvents(spool.acknowledged, 1 << 30).lines).toEqual([]);
+    await spool.close();
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(next);
+  });
+
+  test('after a crash, a begun statement gets an unknown result and the open session its end, continuing the chain', async () => {
+    const dir = tempDir();
+    const first = open(dir);
+    const s = session('s1');
+    first.spool.sessionStarted(s);
+    first.pipeline.session(s, 'session.start', { ok: true });
+    const done = record(1, 'update t set x = $1 where id = 1', true);
+    first.spool.begin(s, done);
+    first.pipeline.statement(s, done);
+    await first.pipeline.flush();
+    const lost = record(2, 'delete from customers where id = $1', false);
+    first.spool.begin(s, lost);
+    first.spool.flushPending(); // handed to the OS, then the process "dies": no close, no events
+    const stream = first.spool.stream;
+
+    const second = open(dir);
+    expect(second.spool.stream).toBe(stream);
+    expect(second.recovered.chain.seq).toBe(2);
+    expect(
+      second.recovered.unfinished.map((u) => [u.session.id, u.record.text, u.record.params?.values?.[0]?.toString()]),
+    ).toEqual([['s1', 'delete from customers where id = $1', '7']]);
+    expect(second.recovered.openSessions.map((o) => o.id)).toEqual(['s1']);
+    for (const u of second.recovered.unfinished) second.pipeline.statement(u.session, u.record);
+    for (const o of second.recovered.openSessions)
+      second.pipeline.session(o, 'session.end', { ok: false, error: 'stopped' });
+    await second.pipeline.flush();
+
+    const events = allEvents(second.spool);
+    expect(events.map((e) => [e.type, e.session.seq, e.result?.status])).toEqual([
+      ['session.start', 0, 'ok'],
+      ['statement', 1, 'ok'],
+      ['statement', 2, 'unknown'],
+      ['session.end', 3, 'error'],
+    ]);
+    expect(events[2]!.statement).toMatchObject({ text: 'delete from customers where id = $1', params: ['7'] });
+    expect(verifyStream(events)).toBeUndefined();
+    await second.spool.close();
+
+    // A third start finds nothing left to recover: each statement was recorded once.
+    const third = open(dir);
+    expect(third.recovered.unfinished).toEqual([]);
+    expect(third.recovered.openSessions).toEqual([]);
+    await third.spool.close();
+  });
+
+  test('a torn tail is cut off and the statement it held is recovered from its begin record', async () => {
+    const dir = tempDir();
+    const first = open(dir);
+    const s = session('s1');
+    first.spool.sessionStarted(s);
+    const r = record(1, 'update t set x = 1', false);
+    first.spool.begin(s, r);
+    first.spool.flushPending();
+    const segment = readdirSync(dir).find((f) => f.startsWith('segment-'))!;
+    // Half an events record, as a crash in the middle of write(2) would leave.
+    appendFileSync(join(dir, segment), encodeRecord(RecordType.events, '{"s":"s1","q":1}\n{}').subarray(0, 12));
+    const second = open(dir);
+    expect(second.recovered.unfinished.map((u) => u.record.text)).toEqual(['update t set x = 1']);
+    expect(decodeRecords(readFileSync(join(dir, segment))).validEnd).toBe(readFileSync(join(dir, segment)).length);
+    await second.spool.close();
+  });
+
+  test('segments roll over, and an acknowledged one is deleted only when none of its statements is still open', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { segmentBytes: 4096 });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    const longRunning = record(1, 'select pg_sleep(3600)', false);
+    spool.begin(s, longRunning);
+    for (let i = 2; i < 40; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      pipeline.statement(s, r);
+      await pipeline.flush();
+    }
+    const segments = () => readdirSync(dir).filter((f) => f.startsWith('segment-')).length;
+    expect(segments()).toBeGreaterThan(3);
+    spool.acknowledge(spool.readEvents(spool.acknowledged, 1 << 30).next);
+    // The first segment holds the long-running statement's begin: it must stay.
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.startsWith('segment-'))
+        .sort()[0],
+    ).toBe('segment-000000000001.log');
+    const before = segments();
+    longRunning.results.push({
+      status: 'ok',
+      tag: 'SELECT 1',
+      rows: 1,
+      sqlstate: null,
+      error: null,
+      copy: false,
+      durationUs: 1,
+    });
+    pipeline.statement(s, longRunning);
+    await pipeline.flush();
+    spool.acknowledge(spool.readEvents(spool.acknowledged, 1 << 30).next);
+    expect(segments()).toBeLessThan(before);
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.startsWith('segment-'))
+        .sort()[0],
+    ).not.toBe('segment-000000000001.log');
+    await spool.close();
+  });
+
+  test('a full spool stops accepting and says why', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { maxBytes: 65536 });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    let i = 1;
+    while (spool.accepting && i < 10_000) {
+      const r = record(i++, `insert into t values (${'x'.repeat(200)})`, true);
+      spool.begin(s, r);
+      pipeline.statement(s, r);
+      await pipeline.flush();
+    }
+    expect(spool.accepting).toBe(false);
+    expect(spool.refusalReason).toMatch(/the audit spool is full \(\d+ of 65536 bytes/);
+    spool.acknowledge(spool.readEvents(spool.acknowledged, 1 << 30).next);
+    await spool.close();
+  });
+
+  test('strict durability runs the waiter only after an fsync', async () => {
+    const dir = tempDir();
+    const { spool } = open(dir, { durability: 'strict' });
+    spool.sessionStarted(session('s1'));
+    spool.begin(session('s1'), record(1, 'select 1', false));
+    const order: string[] = [];
+    await new Promise<void>((resolve) =>
+      spool.whenDurable(() => {
+        order.push('durable');
+        resolve();
+      }),
+    );
+    order.push('after');
+    expect(order).toEqual(['durable', 'after']);
+    await spool.close();
+  });
+});
