@@ -78,7 +78,10 @@ export async function measureCore(iterations = 100_000): Promise<CoreFigures[]> 
     const sink = { push() {} };
     const client = new MessageReader(
       {
-        onMessage: (t, b, s, e) => (tracker.onFrontend(t, b, s, e), Verdict.forward),
+        onMessage: (t, b, s, e) => {
+          tracker.onFrontend(t, b, s, e);
+          return Verdict.forward;
+        },
         onStreamed() {},
         onFramingError() {},
       },
@@ -88,7 +91,10 @@ export async function measureCore(iterations = 100_000): Promise<CoreFigures[]> 
     );
     const server = new MessageReader(
       {
-        onMessage: (t, b, s, e) => (tracker.onBackend(t, b, s, e), Verdict.forward),
+        onMessage: (t, b, s, e) => {
+          tracker.onBackend(t, b, s, e);
+          return Verdict.forward;
+        },
         onStreamed: (t) => tracker.onBackendStreamed(t),
         onFramingError() {},
       },

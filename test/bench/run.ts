@@ -7,21 +7,13 @@
  * Env: BENCH_SECONDS (per run, default 10). Targets that cannot start are skipped loudly.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import {
-  chownSync,
-  createReadStream,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
+import { measureCore } from './core.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
@@ -33,7 +25,10 @@ const PROTOCOLS = ['simple', 'prepared'] as const;
 const BENCH_USER = AUTH_USERS.scram;
 
 type Protocol = (typeof PROTOCOLS)[number];
-type TargetName = 'direct' | 'pgbouncer' | 'node-pipe' | 'byline';
+/** The sidecar's audit set-ups measured: the plain file sink, and the spool with each durability mode. */
+const SIDECAR_VARIANTS = ['file', 'none', 'batch', 'strict'] as const;
+type SidecarVariant = (typeof SIDECAR_VARIANTS)[number];
+type TargetName = 'direct' | 'pgbouncer' | 'node-pipe' | `byline-${SidecarVariant}`;
 
 interface Target {
   name: TargetName;
@@ -375,18 +370,29 @@ interface Sidecar {
   entry: Managed;
 }
 
-async function startSidecar(pg: TestPostgres): Promise<Sidecar | undefined> {
+async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<Sidecar | undefined> {
+  const name: TargetName = `byline-${variant}`;
   const cli = join(repoRoot, 'cli/bin/byline.mjs');
   if (!existsSync(cli)) {
-    banner(`SKIPPED byline sidecar: ${cli} does not exist yet`);
+    banner(`SKIPPED ${name}: ${cli} does not exist yet`);
     return undefined;
   }
   const dir = tempDir();
   const port = await freePort();
+  const metricsPort = await freePort();
   const passwordFile = join(dir, 'password');
-  const auditFile = join(dir, 'audit.jsonl');
   const config = join(dir, 'byline.yaml');
   writeFileSync(passwordFile, TEST_PASSWORD, { mode: 0o600 });
+  const audit =
+    variant === 'file'
+      ? [`  sinks: [ { file: ${join(dir, 'audit.jsonl')} } ]`]
+      : [
+          // The spool alone (no collector: shipping would add another process to these two cores);
+          // /dev/null as the required sink costs one write per 5 ms.
+          `  spoolDir: ${join(dir, 'spool')}`,
+          `  durability: ${variant}`,
+          '  sinks: [ { file: /dev/null } ]',
+        ];
   writeFileSync(
     config,
     [
@@ -398,68 +404,48 @@ async function startSidecar(pg: TestPostgres): Promise<Sidecar | undefined> {
       `    credentials: { mode: inject, username: ${BENCH_USER}, passwordFile: ${passwordFile} }`,
       'audit:',
       '  params: redacted',
-      `  sinks: [ { file: ${auditFile} } ]`,
+      ...audit,
+      `metrics: { listen: 127.0.0.1:${metricsPort} }`,
+      'log: { level: warn }',
       '',
     ].join('\n'),
   );
   const log = join(dir, 'sidecar.log');
   const entry = daemon(process.execPath, [cli, 'sidecar', '--config', config], log);
   try {
-    await waitForPort(port, entry, 'byline sidecar', log);
+    await waitForPort(port, entry, name, log);
   } catch (err) {
-    banner(`SKIPPED byline sidecar: ${err instanceof Error ? err.message : String(err)}`);
+    banner(`SKIPPED ${name}: ${err instanceof Error ? err.message : String(err)}`);
     await stop(entry);
     return undefined;
   }
-  let auditOffset = 0;
+  let before = 0;
   const afterRun = async (result: RunResult) => {
-    const counts = await settledAuditCounts(auditFile, auditOffset);
-    auditOffset = counts.end;
-    result.auditEvents = counts.events;
-    result.auditStatements = counts.statements;
+    const total = await settledStatementCount(metricsPort);
+    result.auditStatements = total - before;
+    before = total;
   };
   const pid = entry.child.pid;
-  return { target: { name: 'byline', port, afterRun, ...(pid !== undefined ? { pid } : {}) }, entry };
+  return { target: { name, port, afterRun, ...(pid !== undefined ? { pid } : {}) }, entry };
 }
 
-interface AuditCounts {
-  events: number;
-  statements: number;
-  end: number;
-}
-
-async function countAudit(file: string, start: number): Promise<AuditCounts> {
-  const counts: AuditCounts = { events: 0, statements: 0, end: start };
-  if (!existsSync(file)) return counts;
-  // Only whole lines count; a half-written last line is left for the next look.
-  let rest = '';
-  for await (const chunk of createReadStream(file, { start, encoding: 'utf8' })) {
-    const lines = (rest + (chunk as string)).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) {
-      counts.end += Buffer.byteLength(line) + 1;
-      if (!line) continue;
-      counts.events++;
-      try {
-        if ((JSON.parse(line) as { type?: unknown }).type === 'statement') counts.statements++;
-      } catch {
-        // not JSON: still a line the sink wrote, so still an event
-      }
-    }
-  }
-  return counts;
-}
-
-/** Audit events are written off the forward path, so wait until the file stops growing. */
-async function settledAuditCounts(file: string, start: number): Promise<AuditCounts> {
+/** Statements the sidecar has recorded so far (its own counter), once it stops changing. */
+async function settledStatementCount(metricsPort: number): Promise<number> {
   let previous = -1;
-  let counts = await countAudit(file, start);
-  for (let i = 0; i < 40 && counts.end !== previous; i++) {
-    previous = counts.end;
-    await sleep(500);
-    counts = await countAudit(file, start);
+  let count = await statementCount(metricsPort);
+  for (let i = 0; i < 40 && count !== previous; i++) {
+    previous = count;
+    await sleep(300);
+    count = await statementCount(metricsPort);
   }
-  return counts;
+  return count;
+}
+
+async function statementCount(metricsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  let total = 0;
+  for (const m of text.matchAll(/^byline_statements_total\{[^}]*\} (\d+)$/gm)) total += Number(m[1]);
+  return total;
 }
 
 function peakRss(rootPid: number): { pid: number; command: string; kib: number }[] {
@@ -494,7 +480,7 @@ function peakRss(rootPid: number): { pid: number; command: string; kib: number }
 
 // ---- report -------------------------------------------------------------------------------------
 
-function report(results: RunResult[], sidecarRss: ReturnType<typeof peakRss> | undefined): void {
+function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof peakRss>][]): void {
   const find = (target: TargetName, protocol: Protocol) =>
     results.find((r) => r.target === target && r.protocol === protocol && r.tps !== undefined && !r.failed);
   const ratio = (a: number | undefined, b: number | undefined) =>
@@ -523,20 +509,18 @@ function report(results: RunResult[], sidecarRss: ReturnType<typeof peakRss> | u
   }
   for (const r of results.filter((x) => x.failed)) console.log(`\n${r.target}/${r.protocol} failed: ${r.failed}`);
 
-  const audited = results.filter((r) => r.target === 'byline' && !r.failed);
+  const audited = results.filter((r) => r.target.startsWith('byline') && !r.failed);
   if (audited.length > 0) {
-    console.log('\nbyline audit trail (audit.jsonl) vs pgbench:');
+    console.log('\nstatements the sidecar recorded vs pgbench transactions (pgbench setup queries count too):');
     for (const r of audited) {
       console.log(
-        `  ${r.protocol.padEnd(8)} pgbench transactions ${r.transactions}, audit events ${r.auditEvents}: ` +
-          `${r.auditStatements} statement (pgbench's setup queries count too), ` +
-          `${(r.auditEvents ?? 0) - (r.auditStatements ?? 0)} other (sessions)`,
+        `  ${r.target.padEnd(13)} ${r.protocol.padEnd(8)} transactions ${r.transactions}, statements recorded ${r.auditStatements}`,
       );
     }
   }
-  if (sidecarRss) {
-    console.log('\nbyline sidecar peak RSS (VmHWM, sampled at the end):');
-    for (const p of sidecarRss) console.log(`  pid ${p.pid}  ${(p.kib / 1024).toFixed(1)} MiB  ${p.command}`);
+  for (const [name, rss] of sidecarRss) {
+    console.log(`\n${name} peak RSS (VmHWM, sampled at the end):`);
+    for (const p of rss) console.log(`  pid ${p.pid}  ${(p.kib / 1024).toFixed(1)} MiB  ${p.command}`);
   }
 }
 
@@ -554,8 +538,14 @@ async function main(): Promise<void> {
   if (bouncer) targets.push(bouncer);
   const pipe = await startPipeProxy(pg);
   if (pipe) targets.push(pipe);
-  const sidecar = await startSidecar(pg);
-  if (sidecar) targets.push(sidecar.target);
+  const sidecars: Sidecar[] = [];
+  for (const variant of SIDECAR_VARIANTS) {
+    const sidecar = await startSidecar(pg, variant);
+    if (sidecar) {
+      sidecars.push(sidecar);
+      targets.push(sidecar.target);
+    }
+  }
 
   // Warm shared buffers and the page cache, so the first measured run is not the only cold one.
   await runPgbench(targets[0]!, 'simple', Math.min(3, SECONDS));
@@ -576,8 +566,17 @@ async function main(): Promise<void> {
       );
     }
   }
-  const rss = sidecar?.entry.child.pid !== undefined ? peakRss(sidecar.entry.child.pid) : undefined;
+  const rss = sidecars.flatMap((s): [string, ReturnType<typeof peakRss>][] =>
+    s.entry.child.pid !== undefined ? [[s.target.name, peakRss(s.entry.child.pid)]] : [],
+  );
   report(results, rss);
+  const core = await measureCore();
+  console.log("\nthe sidecar's pure core, without sockets (CPU per pgbench transaction, one thread):");
+  for (const f of core) {
+    console.log(
+      `  ${f.protocol.padEnd(8)} forward path ${f.forwardUs.toFixed(2)} µs, event shaping + chain ${f.shapeUs.toFixed(2)} µs`,
+    );
+  }
   if (results.some((r) => r.failed)) process.exitCode = 1;
 }
 

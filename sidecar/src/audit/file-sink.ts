@@ -89,7 +89,12 @@ export class FileSink implements AuditSink {
 
   async flush(): Promise<void> {
     while (this.writing || this.queued.length > 0) await this.pump();
-    await this.handle?.datasync();
+    try {
+      await this.handle?.datasync();
+    } catch (e) {
+      // A character device or pipe (/dev/null, /dev/stdout) cannot be synced, and needs not be.
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+    }
   }
 
   async close(): Promise<void> {

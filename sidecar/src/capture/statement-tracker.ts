@@ -339,7 +339,7 @@ export class StatementTracker {
   }
 
   private skip(record: StatementRecord, reason: string): void {
-    const error = this.pendingError;
+    const error = record.kind === 'execute' ? this.pendingError : null;
     if (error) {
       this.pendingError = null;
       this.addResult(record, error.status, null, null, error.code, error.message);

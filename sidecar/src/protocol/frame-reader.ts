@@ -36,6 +36,8 @@ export interface ForwardSink {
 
 /** Postgres accepts startup packets of at most 10000 bytes (MAX_STARTUP_PACKET_LENGTH). */
 const MAX_STARTUP_PACKET = 10_000;
+/** Postgres refuses any message longer than this (PQ_LARGE_MESSAGE_LIMIT, 1 GiB - 1). */
+const MAX_POSTGRES_MESSAGE = 0x3fffffff;
 
 enum State {
   idle = 0,
@@ -206,7 +208,10 @@ export class MessageReader {
           break;
         }
         default:
-          return; // stopped
+          // Stopped by a handler that still let its own message through: that message goes, nothing after.
+          this.pushRun(pos);
+          this.chunk = null;
+          return;
       }
     }
     this.pushRun(len);
@@ -255,6 +260,10 @@ export class MessageReader {
     const headerSize = this.untyped ? 4 : 5;
     if (total < headerSize) {
       this.failure = `invalid message length ${total - (this.untyped ? 0 : 1)}`;
+      return false;
+    }
+    if (this.streamed[type] === 1 && total - 1 > MAX_POSTGRES_MESSAGE) {
+      this.failure = `message of type '${String.fromCharCode(type)}' is ${total} bytes, above Postgres's own limit`;
       return false;
     }
     const limit = this.untyped ? MAX_STARTUP_PACKET : this.maxMessageBytes;

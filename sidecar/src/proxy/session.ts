@@ -554,7 +554,7 @@ export class ProxySession implements RecordSink {
 
   private flushUpstream(): void {
     const upstream = this.upstream;
-    if (!upstream || this.toUpstream.empty) return;
+    if (!upstream || this.toUpstream.empty || this.phase === 'closed') return;
     if (!this.toUpstream.flushTo(upstream)) {
       // Backpressure: stop reading the client until Postgres has taken what it was sent.
       this.client.pause();

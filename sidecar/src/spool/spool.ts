@@ -68,6 +68,7 @@ export interface RecoveredSpool {
 }
 
 const BATCH_SYNC_MS = 100;
+const EVENTS_FLUSH_MS = 5;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 interface SegmentState {
@@ -126,6 +127,7 @@ export class Spool implements AuditSink {
   private synced = 0;
   private syncing = false;
   private syncTimer: NodeJS.Timeout | null = null;
+  private eventsTimer: NodeJS.Timeout | null = null;
   private waiters: { at: number; run: () => void }[] = [];
   private chainSeq = 0;
   private chainPrev: string | null = null;
@@ -375,8 +377,15 @@ export class Spool implements AuditSink {
       this.chainSeq = last.chain.seq;
       this.chainPrev = last.chain.hash;
     }
-    this.flushPending();
-    this.onEvents?.();
+    // Events need not reach the OS before anything else happens (their begin records did): they
+    // ride along with the next begin records' write, or go out within EVENTS_FLUSH_MS.
+    if (!this.eventsTimer) {
+      this.eventsTimer = setTimeout(() => {
+        this.eventsTimer = null;
+        this.flushPending();
+        this.onEvents?.();
+      }, EVENTS_FLUSH_MS);
+    }
   }
 
   // ------------------------------------------------------------------ durability
@@ -421,7 +430,9 @@ export class Spool implements AuditSink {
   async close(): Promise<void> {
     await this.flush();
     if (this.syncTimer) clearTimeout(this.syncTimer);
+    if (this.eventsTimer) clearTimeout(this.eventsTimer);
     this.syncTimer = null;
+    this.eventsTimer = null;
     if (this.fd >= 0) {
       fsyncSync(this.fd);
       closeSync(this.fd);
