@@ -199,6 +199,20 @@ describe('other schemas', () => {
     expect(problemsOf(schema, { v: true })).toEqual(['v: expected one of: string, integer, got true']);
   });
 
+  test('a nullable object that is set names the field inside it', () => {
+    const schema = T.Object({
+      result: T.Union([T.Object({ status: T.Union([T.Literal('ok'), T.Literal('error')]) }), T.Null()]),
+      tags: T.Union([T.Array(T.String()), T.Null()]),
+    });
+    expect(problemsOf(schema, { result: { status: 'fine' }, tags: ['a', 1] })).toEqual([
+      'result.status: expected one of "ok", "error", got "fine"',
+      'tags[1]: expected string, got 1',
+    ]);
+    expect(problemsOf(schema, { result: 'ok', tags: null })).toEqual([
+      'result: expected one of: object, null, got "ok"',
+    ]);
+  });
+
   test('a pattern without a description shows the pattern', () => {
     const schema = T.Object({ id: T.String({ pattern: '^[0-9]+$' }) });
     expect(problemsOf(schema, { id: 'abc' })).toEqual([`id: expected string to match '^[0-9]+$', got "abc"`]);

@@ -44,9 +44,21 @@ function show(value: unknown): string {
 
 const literalList = (values: unknown[]) => values.map((v) => JSON.stringify(v)).join(', ');
 
-/** A union of objects told apart by a literal field (`mode: inject`): the variant the value picked. */
+/**
+ * The variant a value picked: in a union of objects told apart by a literal field (`mode: inject`),
+ * or in a nullable value (`X | null`) that is not null, so the message names the field inside.
+ */
 function chosenVariant(schema: TSchema, value: unknown): TSchema | undefined {
-  if (schema[Kind] !== 'Union' || typeof value !== 'object' || value === null) return undefined;
+  if (schema[Kind] !== 'Union' || value === null) return undefined;
+  const notNull = (schema.anyOf as TSchema[]).filter((v) => v[Kind] !== 'Null');
+  if (notNull.length === 1 && notNull.length < (schema.anyOf as TSchema[]).length) {
+    const only = notNull[0]!;
+    const kind = only[Kind];
+    // Only where the inner schema explains more than "expected X, got Y" would.
+    if ((kind === 'Object' && typeof value === 'object') || (kind === 'Array' && Array.isArray(value))) return only;
+    return undefined;
+  }
+  if (typeof value !== 'object') return undefined;
   for (const variant of schema.anyOf as TSchema[]) {
     const props = variant.properties as Record<string, TSchema> | undefined;
     if (!props) continue;

@@ -5,4 +5,8 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Once a command is done, idle HTTP keep-alive sockets must not hold the process open for
+// seconds: exit as soon as what was written to stdout and stderr has been flushed.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -3,14 +3,22 @@
  * and exits 2 without starting anything.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigFile, SidecarConfigSchema, ValidationError } from '@byline/api';
+import { loadCollectorConfig, loadConfigFile, SidecarConfigSchema, ValidationError } from '@byline/api';
+import type { RunningCollector } from '@byline/collector';
 import { startSidecar } from '@byline/sidecar';
+import { demo } from './demo.js';
+import { TRAIL_USAGE, trail, UsageError } from './trail.js';
+import { VERIFY_USAGE, verify } from './verify.js';
 
 const USAGE = `usage: byline <command> [options]
 
 commands:
-  sidecar --config FILE   run the Postgres proxy that records every statement (YAML or JSON config)
-  help                    show this text
+  sidecar --config FILE     run the Postgres proxy that records every statement (YAML or JSON config)
+  collector --config FILE   receive, verify and store audit events; serve queries over HTTP
+  trail                     who ran what: events from the collector, as a table or JSON lines
+  verify                    recompute every hash chain of the stored trail
+  demo                      the whole pipeline on this machine: two agents, a migration, the trail
+  help                      show this text
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -18,6 +26,14 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'sidecar':
       return sidecar(rest);
+    case 'collector':
+      return collector(rest);
+    case 'trail':
+      return client('trail', TRAIL_USAGE, () => trail(rest));
+    case 'verify':
+      return client('verify', VERIFY_USAGE, () => verify(rest));
+    case 'demo':
+      return client('demo', 'usage: byline demo [--keep]\n', () => demo(rest));
     case undefined:
     case 'help':
     case '--help':
@@ -27,6 +43,17 @@ export async function main(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`byline: unknown command "${command}"\n\n${USAGE}`);
       return 2;
+  }
+}
+
+/** Runs a one-shot subcommand: usage errors exit 2 with the usage, other failures exit 1. */
+async function client(name: string, usage: string, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (e) {
+    const usageError = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`byline ${name}: ${(e as Error).message}\n${usageError ? `\n${usage}` : ''}`);
+    return usageError ? 2 : 1;
   }
 }
 
@@ -47,13 +74,40 @@ async function sidecar(args: string[]): Promise<number> {
     process.stderr.write(`byline sidecar: ${(e as Error).message}\n`);
     return 1;
   }
+  return untilSignal('sidecar', 'closing sessions and flushing the audit trail', () => running.close());
+}
+
+async function collector(args: string[]): Promise<number> {
+  let loaded: ReturnType<typeof loadCollectorConfig>;
+  try {
+    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
+    if (!values.config) throw new ValidationError('arguments', ['--config FILE is required']);
+    loaded = loadCollectorConfig(values.config);
+  } catch (e) {
+    process.stderr.write(`byline collector: ${(e as Error).message}\n`);
+    return 2;
+  }
+  let running: RunningCollector;
+  try {
+    // Loaded only here: the sidecar has no use for SQLite, pg or prom-client.
+    const { StaticAuthenticator, startCollector } = await import('@byline/collector');
+    running = await startCollector(loaded.config, { authenticator: new StaticAuthenticator(loaded.tokens) });
+  } catch (e) {
+    process.stderr.write(`byline collector: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return untilSignal('collector', 'finishing requests in flight and closing the store', () => running.close());
+}
+
+/** Runs until SIGTERM or SIGINT, then shuts down: exit 0 when that went well, 1 when it did not. */
+function untilSignal(name: string, doing: string, close: () => Promise<void>): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
-      process.stderr.write(`byline sidecar: ${signal}, closing sessions and flushing the audit trail\n`);
-      running.close().then(
+      process.stderr.write(`byline ${name}: ${signal}, ${doing}\n`);
+      close().then(
         () => resolve(0),
         (e) => {
-          process.stderr.write(`byline sidecar: shutdown failed: ${(e as Error).message}\n`);
+          process.stderr.write(`byline ${name}: shutdown failed: ${(e as Error).message}\n`);
           resolve(1);
         },
       );

@@ -21,7 +21,9 @@ export interface ShipperOptions {
 }
 
 const BACKOFF_BASE_MS = 250;
-const BACKOFF_CAP_MS = 30_000;
+// Capped low: while the spool is full, statements are refused until the collector is back, so
+// the shipper must notice its return within seconds.
+const BACKOFF_CAP_MS = 5_000;
 const IDLE_POLL_MS = 1000;
 
 export class Shipper {

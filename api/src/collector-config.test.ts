@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import {
+  type CollectorConfig,
+  CollectorConfigSchema,
+  loadCollectorConfig,
+  resolveStaticTokens,
+} from './collector-config.js';
+import { problemsOf, ValidationError } from './validate.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'byline-collector-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const TOKEN = 'a-writer-token-0123456789';
+
+function config(statics: CollectorConfig['auth']['static']): CollectorConfig {
+  return { listen: '127.0.0.1:8443', store: 'sqlite:/var/lib/byline/trail.db', auth: { static: statics } };
+}
+
+describe('collector config', () => {
+  test('the documented example is valid and resolves its tokens, reading token files without the newline', () => {
+    const file = join(dir, 'reader');
+    writeFileSync(file, 'a-reader-token-0123456789\n');
+    const path = join(dir, 'collector.yaml');
+    writeFileSync(
+      path,
+      `listen: 127.0.0.1:8443
+store: postgres://byline:pw@db:5432/trail
+auth:
+  static:
+    - { token: "${TOKEN}", identity: billing-agent }
+    - { tokenFile: ${file}, reader: true }
+limits: { maxBatchBytes: 8388608, maxBatchEvents: 10000 }
+log: { level: info }
+`,
+    );
+    const { config: c, tokens } = loadCollectorConfig(path);
+    expect(c.limits).toEqual({ maxBatchBytes: 8388608, maxBatchEvents: 10000 });
+    expect(tokens).toEqual([
+      { token: TOKEN, identity: 'billing-agent' },
+      { token: 'a-reader-token-0123456789', reader: true },
+    ]);
+  });
+
+  test.each<[string, unknown, string]>([
+    ['an unknown field', { ...config([{ token: TOKEN, reader: true }]), tls: {} }, 'tls: unknown field'],
+    [
+      'a store of another kind',
+      { ...config([{ token: TOKEN, reader: true }]), store: 'mysql://x' },
+      'store: expected sqlite:PATH',
+    ],
+    ['no tokens', config([]), 'auth.static: expected at least 1 item'],
+    ['reader: false', config([{ token: TOKEN, reader: false as true }]), 'auth.static[0].reader: expected true'],
+    [
+      'a tiny batch limit',
+      { ...config([{ token: TOKEN, reader: true }]), limits: { maxBatchBytes: 10 } },
+      'limits.maxBatchBytes',
+    ],
+  ])('the schema refuses %s', (_name, value, message) => {
+    expect(problemsOf(CollectorConfigSchema, value).join('\n')).toContain(message);
+  });
+
+  test('resolveStaticTokens lists every problem with its field, and never echoes a token', () => {
+    let error: unknown;
+    try {
+      resolveStaticTokens(
+        config([
+          { token: TOKEN, tokenFile: '/x', reader: true },
+          { token: 'short-secret', identity: 'a' },
+          { token: TOKEN, identity: 'a', reader: true },
+          { tokenFile: join(dir, 'missing'), identity: 'b' },
+          { token: 'another-token-0123456789', identity: 'c' },
+          { token: 'another-token-0123456789', reader: true },
+        ]),
+      );
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ValidationError);
+    const problems = (error as ValidationError).problems;
+    expect(problems).toEqual([
+      'auth.static[0]: give exactly one of "token" and "tokenFile"',
+      'auth.static[1].token: shorter than 16 characters',
+      'auth.static[2]: give exactly one of "identity" (a writer) and "reader: true" (a reader)',
+      expect.stringMatching(/^auth\.static\[3\]\.tokenFile: cannot read .*missing: ENOENT/),
+      'auth.static[5]: the same token as auth.static[4] (each token must name one principal)',
+    ]);
+    expect((error as Error).message).not.toContain('short-secret');
+    expect((error as Error).message).not.toContain('another-token');
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * The collector's configuration (`byline collector --config FILE`). Field names are public interface.
+ * Unknown fields are refused so that a typo never silently leaves something unconfigured.
+ */
+import { readFileSync } from 'node:fs';
+import { type Static, Type as T } from '@sinclair/typebox';
+import { loadConfigFile } from './load-config.js';
+import { ValidationError } from './validate.js';
+
+const Strict = { additionalProperties: false } as const;
+const HostPort = T.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$', description: 'host:port' });
+
+export const StoreUrl = T.String({
+  pattern: '^(sqlite:.+|postgres(ql)?://.+)$',
+  description: 'sqlite:PATH or postgres://user:password@host:5432/database',
+});
+
+/**
+ * One static token: `token` or `tokenFile` (exactly one), and `identity` (a writer, which may only
+ * write events whose `identity.name` is this) or `reader: true` (exactly one).
+ */
+export const StaticToken = T.Object(
+  {
+    token: T.Optional(T.String({ minLength: 1 })),
+    tokenFile: T.Optional(T.String({ minLength: 1 })),
+    identity: T.Optional(T.String({ minLength: 1 })),
+    reader: T.Optional(T.Literal(true)),
+  },
+  Strict,
+);
+
+export const CollectorAuth = T.Object({ static: T.Array(StaticToken, { minItems: 1 }) }, Strict);
+
+export const CollectorLimits = T.Object(
+  {
+    /** Largest request body `POST /v1/events` reads; larger ones get 413 without being read. */
+    maxBatchBytes: T.Optional(T.Integer({ minimum: 1024 })),
+    /** Most events in one batch. */
+    maxBatchEvents: T.Optional(T.Integer({ minimum: 1 })),
+  },
+  Strict,
+);
+
+export const CollectorConfigSchema = T.Object(
+  {
+    listen: HostPort,
+    store: StoreUrl,
+    auth: CollectorAuth,
+    limits: T.Optional(CollectorLimits),
+    log: T.Optional(
+      T.Object(
+        {
+          level: T.Optional(
+            T.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l))),
+          ),
+        },
+        Strict,
+      ),
+    ),
+  },
+  Strict,
+);
+
+export type CollectorConfig = Static<typeof CollectorConfigSchema>;
+export type StaticTokenConfig = Static<typeof StaticToken>;
+
+export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
+
+/** A static token with its secret resolved (read from `tokenFile` when given so). */
+export type ResolvedStaticToken = { token: string } & ({ identity: string } | { reader: true });
+
+/**
+ * The checks a JSON Schema cannot say well: exactly one of token/tokenFile and of identity/reader,
+ * tokens of at least 16 characters, token files readable, no token listed twice. Returns the tokens resolved.
+ */
+export function resolveStaticTokens(config: CollectorConfig, what = 'collector config'): ResolvedStaticToken[] {
+  const problems: string[] = [];
+  const resolved: ResolvedStaticToken[] = [];
+  const seen = new Map<string, number>();
+  config.auth.static.forEach((entry, i) => {
+    const field = `auth.static[${i}]`;
+    let token: string | undefined;
+    if ((entry.token === undefined) === (entry.tokenFile === undefined)) {
+      problems.push(`${field}: give exactly one of "token" and "tokenFile"`);
+    } else if (entry.tokenFile !== undefined) {
+      try {
+        // A trailing newline is how files usually end, not part of the token.
+        token = readFileSync(entry.tokenFile, 'utf8').replace(/\r?\n$/, '');
+        if (token.length < 16) problems.push(`${field}.tokenFile: ${entry.tokenFile} holds fewer than 16 characters`);
+      } catch (e) {
+        problems.push(`${field}.tokenFile: cannot read ${entry.tokenFile}: ${(e as Error).message}`);
+      }
+    } else {
+      token = entry.token;
+      // Checked here rather than in the schema, whose messages would echo the token.
+      if (token !== undefined && token.length < 16) problems.push(`${field}.token: shorter than 16 characters`);
+    }
+    if ((entry.identity === undefined) === (entry.reader === undefined)) {
+      problems.push(`${field}: give exactly one of "identity" (a writer) and "reader: true" (a reader)`);
+      return;
+    }
+    if (token === undefined || token.length < 16) return;
+    const earlier = seen.get(token);
+    if (earlier !== undefined) {
+      problems.push(`${field}: the same token as auth.static[${earlier}] (each token must name one principal)`);
+      return;
+    }
+    seen.set(token, i);
+    resolved.push(entry.identity !== undefined ? { token, identity: entry.identity } : { token, reader: true });
+  });
+  if (problems.length > 0) throw new ValidationError(what, problems);
+  return resolved;
+}
+
+/** Reads, validates and resolves a collector config file; throws a ValidationError naming each problem. */
+export function loadCollectorConfig(path: string): { config: CollectorConfig; tokens: ResolvedStaticToken[] } {
+  const config = loadConfigFile(path, CollectorConfigSchema, 'collector config');
+  return { config, tokens: resolveStaticTokens(config, `collector config (${path})`) };
+}

@@ -1,0 +1,95 @@
+/** The collector's query API, as `byline trail` and `byline verify` use it. */
+import { readFileSync } from 'node:fs';
+import type { AuditEvent } from '@byline/api';
+
+export interface TrailItem {
+  event: AuditEvent;
+  receivedAt: string;
+  /** Where the store holds it (its stream and seq columns), when the collector says. */
+  stream?: string;
+  seq?: number;
+}
+
+export interface ChainMarker {
+  stream: string;
+  seq: number;
+  kind: string;
+  detail: string;
+  resolvedAt: string | null;
+}
+
+export interface TrailPage {
+  events: TrailItem[];
+  markers: ChainMarker[];
+  nextCursor: string | null;
+}
+
+export interface StreamSummary {
+  stream: string;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+}
+
+export class CollectorClient {
+  private readonly token: string;
+
+  constructor(
+    private readonly base: string,
+    tokenFile: string,
+  ) {
+    try {
+      this.token = readFileSync(tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new Error(`cannot read --token-file ${tokenFile}: ${(e as Error).message}`);
+    }
+    if (!/^https?:\/\//.test(base))
+      throw new Error(`--collector must be an http:// or https:// URL, got ${JSON.stringify(base)}`);
+  }
+
+  private async get<T>(path: string, query: Record<string, string | undefined>): Promise<T> {
+    const url = new URL(path, this.base);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' } });
+    } catch (e) {
+      throw new Error(
+        `cannot reach the collector at ${url.origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
+      );
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let reason = text;
+      try {
+        reason = (JSON.parse(text) as { error?: string }).error ?? text;
+      } catch {
+        // not JSON: show it as it is
+      }
+      throw new Error(`the collector answered ${res.status} for ${url.pathname}: ${reason.trim()}`);
+    }
+    return JSON.parse(text) as T;
+  }
+
+  /** Every page of events matching `filters`, up to `limit` events. */
+  async *events(
+    filters: Record<string, string | undefined>,
+    limit = Number.POSITIVE_INFINITY,
+  ): AsyncGenerator<TrailPage> {
+    let cursor: string | undefined;
+    let seen = 0;
+    do {
+      const pageSize = Math.min(1000, limit - seen);
+      if (pageSize <= 0) return;
+      const page = await this.get<TrailPage>('/v1/events', { ...filters, limit: String(pageSize), cursor });
+      seen += page.events.length;
+      yield page;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+  }
+
+  async streams(): Promise<StreamSummary[]> {
+    const body = await this.get<{ streams: StreamSummary[] }>('/v1/streams', {});
+    return body.streams;
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * `byline demo`: Byline's job on one machine, with nothing installed but `npm ci`. Starts an
+ * embedded Postgres, a collector on SQLite in a temporary folder and one sidecar per identity,
+ * lets two agents and a schema migration do their work through them, then asks the trail two
+ * questions an auditor would ask — and checks the trail's chains.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type CollectorConfig, type SidecarConfig, SidecarConfigSchema, validate } from '@byline/api';
+import { type RunningCollector, startCollector } from '@byline/collector';
+import { type RunningSidecar, startSidecar } from '@byline/sidecar';
+import pg from 'pg';
+import pino from 'pino';
+import { startPostgres, type TestPostgres } from '../../test/harness/postgres.js';
+import { trail } from './trail.js';
+import { verify } from './verify.js';
+
+interface Actor {
+  name: string;
+  kind: 'agent' | 'service';
+  sidecar?: RunningSidecar;
+}
+
+const ACTORS: Actor[] = [
+  { name: 'billing-agent', kind: 'agent' },
+  { name: 'support-agent', kind: 'agent' },
+  { name: 'schema-migrator', kind: 'service' },
+];
+
+export async function demo(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { keep: { type: 'boolean', default: false } } });
+  const dir = mkdtempSync(join(tmpdir(), 'byline-demo-'));
+  const logger = pino({ level: process.env.BYLINE_LOG ?? 'warn' });
+  const say = (line = '') => out.write(`${line}\n`);
+  let db: TestPostgres | undefined;
+  let collector: RunningCollector | undefined;
+  try {
+    say('Starting an embedded Postgres, a collector (SQLite) and a sidecar per identity…');
+    db = await startPostgres();
+    await seed(db);
+
+    const readerToken = join(dir, 'reader.token');
+    writeFileSync(readerToken, 'demo-reader-token\n');
+    const collectorConfig: CollectorConfig = {
+      listen: '127.0.0.1:0',
+      store: `sqlite:${join(dir, 'trail.db')}`,
+      auth: {
+        static: [
+          ...ACTORS.map((a) => ({ token: `demo-${a.name}-token`, identity: a.name })),
+          { token: 'demo-reader-token', reader: true },
+        ],
+      },
+    };
+    collector = await startCollector(collectorConfig, { logger });
+    writeFileSync(join(dir, 'password'), 'app-secret\n');
+    for (const actor of ACTORS) {
+      const tokenFile = join(dir, `${actor.name}.token`);
+      writeFileSync(tokenFile, `demo-${actor.name}-token\n`);
+      const config: SidecarConfig = validate(
+        SidecarConfigSchema,
+        {
+          identity: { static: { name: actor.name, kind: actor.kind } },
+          routes: [
+            {
+              name: 'shop-db',
+              listen: '127.0.0.1:0',
+              upstream: { host: db.host, port: db.port, database: 'shop', sslMode: 'disable' },
+              credentials: { mode: 'inject', username: 'app_user', passwordFile: join(dir, 'password') },
+            },
+          ],
+          audit: {
+            params: 'redacted',
+            spoolDir: join(dir, `${actor.name}.spool`),
+            sinks: [{ collector: { url: collector.url, tokenFile } }],
+          },
+        },
+        'demo sidecar config',
+      );
+      actor.sidecar = await startSidecar(config, { logger });
+    }
+    say(`  postgres   127.0.0.1:${db.port} (database shop, role app_user — the one role every agent shares)`);
+    say(`  collector  ${collector.url}`);
+    for (const a of ACTORS) say(`  sidecar    127.0.0.1:${a.sidecar!.routes[0]!.port}  → ${a.name} (${a.kind})`);
+    say();
+
+    say('The story: two agents and a migration, all connecting as app_user, none of them holding its password.');
+    const migrationSession = await story(ACTORS);
+    for (const a of ACTORS) {
+      await a.sidecar!.flush();
+      for (const shipper of a.sidecar!.shippers) await shipper.drain(10_000);
+    }
+    say();
+
+    const common = ['--collector', collector.url, '--token-file', readerToken];
+    say('Q1: which agent touched the customers table?');
+    say(`$ byline trail --collector ${collector.url} --token-file reader.token --table customers`);
+    await trail([...common, '--table', 'customers'], out);
+    say();
+    say('Q2: what ran in the migration session?');
+    const session = await sessionOf(collector, readerToken, migrationSession);
+    say(`$ byline trail --collector ${collector.url} --token-file reader.token --session ${session}`);
+    await trail([...common, '--session', session], out);
+    say();
+    say('And is the trail intact?');
+    say(`$ byline verify --collector ${collector.url} --token-file reader.token`);
+    const verified = await verify(common, out);
+    if (values.keep) {
+      say();
+      say(`Everything keeps running (Ctrl-C to stop). Try: byline trail ${common.join(' ')} --identity support-agent`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    }
+    return verified;
+  } finally {
+    for (const a of ACTORS) await a.sidecar?.close().catch(() => {});
+    await collector?.close().catch(() => {});
+    await db?.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function seed(db: TestPostgres): Promise<void> {
+  const admin = db.client();
+  await admin.connect();
+  await admin.query(`CREATE ROLE app_user LOGIN PASSWORD 'app-secret'`);
+  await admin.query('CREATE DATABASE shop OWNER app_user');
+  await admin.end();
+  const shop = db.client('shop');
+  await shop.connect();
+  await shop.query('SET ROLE app_user');
+  await shop.query(`
+    CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text NOT NULL);
+    CREATE TABLE invoices (id int PRIMARY KEY, customer_id int REFERENCES customers, amount numeric, status text);
+    INSERT INTO customers VALUES (1, 'Ada', 'ada@example.com'), (2, 'Grace', 'grace@example.com'), (3, 'Linus', 'linus@example.com');
+    INSERT INTO invoices VALUES (10, 1, 120.00, 'open'), (11, 2, 80.50, 'open'), (12, 3, 42.00, 'paid');`);
+  await shop.end();
+}
+
+function client(actor: Actor, applicationName: string): pg.Client {
+  const route = actor.sidecar!.routes[0]!;
+  // No password: the sidecar holds the credential. The user name is whatever the agent likes.
+  return new pg.Client({
+    host: route.host,
+    port: route.port,
+    user: 'agent',
+    database: 'shop',
+    application_name: applicationName,
+  });
+}
+
+/** What the agents do. Returns the migration's application_name, to find its session later. */
+async function story(actors: Actor[]): Promise<string> {
+  const [billing, support, migrator] = actors as [Actor, Actor, Actor];
+
+  const b = client(billing, 'billing-agent/run-4411');
+  await b.connect();
+  await b.query(
+    `SELECT i.id, c.email, i.amount FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.status = 'open' /*task='INV-4411'*/`,
+  );
+  await b.query(`UPDATE invoices SET status = 'sent' WHERE status = 'open' /*task='INV-4411'*/`);
+  await b.end();
+
+  const s = client(support, 'support-agent/ticket-981');
+  await s.connect();
+  await s.query('SELECT id, name, email FROM customers WHERE email = $1', ['grace@example.com']);
+  await s.query('UPDATE customers SET email = $1 WHERE id = $2', ['grace.h@example.com', 2]);
+  await s.query('SELECT count(*) FROM invoices WHERE customer_id = $1', [2]);
+  await s.end();
+
+  const migration = 'migrate/2026_11_27_add_tier';
+  const m = client(migrator, migration);
+  await m.connect();
+  await m.query('BEGIN');
+  await m.query('ALTER TABLE customers ADD COLUMN tier text');
+  await m.query(
+    `UPDATE customers SET tier = CASE WHEN id IN (SELECT customer_id FROM invoices WHERE amount > 100) THEN 'gold' ELSE 'standard' END`,
+  );
+  await m.query('CREATE INDEX customers_tier ON customers (tier)');
+  await m.query('COMMIT');
+  await m.end();
+  return migration;
+}
+
+/** The id of the session the migration ran in, found the way an auditor would: through the API. */
+async function sessionOf(collector: RunningCollector, tokenFile: string, applicationName: string): Promise<string> {
+  const { CollectorClient } = await import('./collector-client.js');
+  const api = new CollectorClient(collector.url, tokenFile);
+  for await (const page of api.events({ identity: 'schema-migrator' })) {
+    const hit = page.events.find((i) => i.event.session.applicationName === applicationName);
+    if (hit) return hit.event.session.id;
+  }
+  throw new Error('the migration session is not in the trail');
+}

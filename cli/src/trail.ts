@@ -1,0 +1,132 @@
+/**
+ * `byline trail`: who ran what, from the collector. A table for people, or with --format json
+ * each event exactly as the sidecar emitted it (canonical JSON), one per line.
+ */
+import { parseArgs } from 'node:util';
+import { type AuditEvent, canonicalJson } from '@byline/api';
+import { type ChainMarker, CollectorClient } from './collector-client.js';
+
+export const TRAIL_USAGE = `usage: byline trail --collector URL --token-file FILE [filters] [--limit N] [--format table|json]
+
+filters: --identity NAME  --table NAME  --session ID  --route NAME  --database NAME
+         --approval NAME  --since TIME  --until TIME   (TIME is RFC 3339, e.g. 2026-11-27T09:00:00Z)
+`;
+
+export async function trail(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      collector: { type: 'string' },
+      'token-file': { type: 'string' },
+      identity: { type: 'string' },
+      table: { type: 'string' },
+      session: { type: 'string' },
+      route: { type: 'string' },
+      database: { type: 'string' },
+      approval: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      limit: { type: 'string' },
+      format: { type: 'string', default: 'table' },
+    },
+  });
+  if (!values.collector || !values['token-file']) throw new UsageError('--collector and --token-file are required');
+  if (values.format !== 'table' && values.format !== 'json')
+    throw new UsageError(`--format must be table or json, got ${values.format}`);
+  for (const t of ['since', 'until'] as const) {
+    const v = values[t];
+    if (v !== undefined && Number.isNaN(Date.parse(v)))
+      throw new UsageError(`--${t} must be an RFC 3339 time, got ${JSON.stringify(v)}`);
+  }
+  const limit = values.limit === undefined ? Number.POSITIVE_INFINITY : Number(values.limit);
+  if (!(limit > 0) || !Number.isInteger(limit === Number.POSITIVE_INFINITY ? 1 : limit)) {
+    throw new UsageError(`--limit must be a positive whole number, got ${JSON.stringify(values.limit)}`);
+  }
+  const client = new CollectorClient(values.collector, values['token-file']);
+  const filters = {
+    identity: values.identity,
+    table: values.table,
+    session: values.session,
+    route: values.route,
+    database: values.database,
+    approval: values.approval,
+    since: values.since,
+    until: values.until,
+  };
+  const markers = new Map<string, ChainMarker>();
+  let count = 0;
+  const table = new TrailTable(out);
+  for await (const page of client.events(filters, limit)) {
+    for (const m of page.markers) markers.set(`${m.stream}/${m.seq}/${m.kind}`, m);
+    for (const item of page.events) {
+      count++;
+      if (values.format === 'json') out.write(`${canonicalJson(item.event)}\n`);
+      else table.row(item.event);
+    }
+  }
+  if (values.format === 'table') {
+    table.end(count);
+    const open = [...markers.values()].filter((m) => !m.resolvedAt);
+    if (open.length > 0) {
+      out.write(`\nchain problems noticed by the collector in these streams (run byline verify):\n`);
+      for (const m of open) out.write(`  ${m.kind} at stream ${m.stream} seq ${m.seq}: ${m.detail}\n`);
+    }
+  }
+  return 0;
+}
+
+export class UsageError extends Error {}
+
+const COLUMNS = ['TIME', 'IDENTITY', 'DATABASE', 'STATEMENT', 'RESULT', 'APPROVAL'] as const;
+const WIDTH = { statement: 60 };
+
+/** Rows are printed as they come (no buffering of a long trail); widths are fixed for that. */
+class TrailTable {
+  private started = false;
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  row(e: AuditEvent): void {
+    if (!this.started) {
+      this.started = true;
+      this.line([...COLUMNS]);
+    }
+    this.line([
+      e.time.replace('T', ' '),
+      `${e.identity.name}${e.identity.namespace ? `@${e.identity.namespace}` : ''}`,
+      e.target.database ?? '',
+      statementCell(e),
+      resultCell(e),
+      e.authz?.approval ? `${e.authz.approval.name} (${e.authz.approval.approvedBy})` : '',
+    ]);
+  }
+
+  end(count: number): void {
+    this.out.write(count === 0 ? 'no events match\n' : `(${count} event${count === 1 ? '' : 's'})\n`);
+  }
+
+  private line(cells: string[]): void {
+    const widths = [24, 18, 10, WIDTH.statement, 24];
+    this.out.write(
+      `${cells
+        .map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+  }
+}
+
+function statementCell(e: AuditEvent): string {
+  if (e.type !== 'statement' || !e.statement) return `— ${e.type} (session ${e.session.id.slice(0, 8)}) —`;
+  const text = e.statement.text.replace(/\s+/g, ' ').trim();
+  return text.length > WIDTH.statement ? `${text.slice(0, WIDTH.statement - 1)}…` : text;
+}
+
+function resultCell(e: AuditEvent): string {
+  const r = e.result;
+  if (!r) return '';
+  if (r.status === 'ok') return r.rows === null ? (r.tag ?? 'ok') : `${r.rows} row${r.rows === 1 ? '' : 's'}`;
+  const what = r.sqlstate ? `${r.sqlstate} ${r.error ?? ''}` : (r.error ?? '');
+  return `${r.status}: ${what}`.trim().slice(0, 60);
+}

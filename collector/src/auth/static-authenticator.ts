@@ -1,0 +1,24 @@
+/** Tokens listed in the config. Looked up by SHA-256 digest, so no comparison leaks a token's prefix. */
+import { createHash } from 'node:crypto';
+import type { ResolvedStaticToken } from '@byline/api';
+import type { Authenticator, Principal } from './authenticator.js';
+
+const digest = (token: string) => createHash('sha256').update(token).digest('base64');
+
+export class StaticAuthenticator implements Authenticator {
+  private readonly principals = new Map<string, Principal>();
+
+  constructor(tokens: readonly ResolvedStaticToken[]) {
+    tokens.forEach((t, i) => {
+      const principal: Principal =
+        'identity' in t
+          ? { kind: 'writer', identity: { name: t.identity } }
+          : { kind: 'reader', subject: `static:${i}` };
+      this.principals.set(digest(t.token), principal);
+    });
+  }
+
+  async authenticate(token: string): Promise<Principal | null> {
+    return this.principals.get(digest(token)) ?? null;
+  }
+}

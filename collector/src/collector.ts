@@ -1,0 +1,98 @@
+/** Starts the collector from a validated config: the store, the authenticator, the HTTP server. */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  type CollectorConfig,
+  DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_MAX_BATCH_EVENTS,
+  resolveStaticTokens,
+} from '@byline/api';
+import pino, { type Logger } from 'pino';
+import type { Authenticator } from './auth/authenticator.js';
+import { StaticAuthenticator } from './auth/static-authenticator.js';
+import { createCollectorServer } from './http/server.js';
+import { CollectorMetrics } from './metrics.js';
+import { openStore, redact } from './store/open-store.js';
+import type { EventStore } from './store/types.js';
+
+export interface RunningCollector {
+  host: string;
+  /** The actual port (when the config asked for port 0). */
+  port: number;
+  /** `http://host:port` */
+  url: string;
+  store: EventStore;
+  metrics: CollectorMetrics;
+  /** Stops accepting, lets requests in flight finish (up to a few seconds), closes the store. */
+  close(): Promise<void>;
+}
+
+export interface CollectorOptions {
+  logger?: Logger;
+  /** Defaults to the config's static tokens. */
+  authenticator?: Authenticator;
+}
+
+export function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(i + 1)) };
+}
+
+export async function startCollector(
+  config: CollectorConfig,
+  options: CollectorOptions = {},
+): Promise<RunningCollector> {
+  const logger = options.logger ?? pino({ level: config.log?.level ?? 'info', base: { component: 'collector' } });
+  const auth = options.authenticator ?? new StaticAuthenticator(resolveStaticTokens(config));
+  const store = await openStore(config.store);
+  const metrics = new CollectorMetrics();
+  const server = createCollectorServer({
+    auth,
+    store,
+    metrics,
+    logger,
+    maxBatchBytes: config.limits?.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
+    maxBatchEvents: config.limits?.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS,
+  });
+  const { host, port } = splitListen(config.listen);
+  try {
+    await listen(server, host, port);
+  } catch (e) {
+    await store.close();
+    throw new Error(`cannot listen on ${config.listen}: ${(e as Error).message}`);
+  }
+  const actual = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+  logger.info({ url, store: redact(config.store) }, 'collector listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port: actual,
+    url,
+    store,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), 5000);
+        await stopped;
+        clearTimeout(timer);
+        await store.close();
+        logger.info('collector stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,11 @@
+export type { Authenticator, Principal, WriterIdentity } from './auth/authenticator.js';
+export { StaticAuthenticator } from './auth/static-authenticator.js';
+export { measureIngest } from './bench.js';
+export { type CollectorOptions, type RunningCollector, startCollector } from './collector.js';
+export { type ParsedBatch, parseBatch } from './ingest/parse-batch.js';
+export { CollectorMetrics } from './metrics.js';
+export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
+export { openStore, redact } from './store/open-store.js';
+export { PostgresStore } from './store/postgres-store.js';
+export { SqliteStore } from './store/sqlite-store.js';
+export type * from './store/types.js';

@@ -1,0 +1,94 @@
+/** `POST /v1/events`: authenticate, read within limits, validate every line, store all-or-nothing. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import { authenticate, requireWriter } from '../http/bearer.js';
+import { readBody } from '../http/read-body.js';
+import { HttpError, sendJson } from '../http/respond.js';
+import type { BatchOutcome, CollectorMetrics } from '../metrics.js';
+import type { EventStore } from '../store/types.js';
+import { parseBatch } from './parse-batch.js';
+
+export interface IngestDeps {
+  auth: Authenticator;
+  store: EventStore;
+  metrics: CollectorMetrics;
+  logger: Logger;
+  maxBatchBytes: number;
+  maxBatchEvents: number;
+}
+
+const NDJSON = /^application\/x-ndjson\s*(;.*)?$/i;
+
+export async function handleIngest(req: IncomingMessage, res: ServerResponse, deps: IngestDeps): Promise<void> {
+  let outcome: BatchOutcome = 'accepted';
+  try {
+    const principal = await authenticate(req, deps.auth);
+    const writer = requireWriter(principal);
+    const type = req.headers['content-type'];
+    if (type === undefined || !NDJSON.test(type)) {
+      throw new HttpError(
+        415,
+        `Content-Type must be application/x-ndjson (one event per line), not ${type ?? 'missing'}`,
+      );
+    }
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') {
+      throw new HttpError(415, `Content-Encoding ${encoding} is not supported; send the body uncompressed`);
+    }
+    const body = await readBody(req, deps.maxBatchBytes);
+    const parsed = parseBatch(body, writer.identity, deps.maxBatchEvents);
+    if (!parsed.ok) {
+      for (const p of parsed.problems) deps.metrics.rejected.inc({ reason: p.reason });
+      deps.logger.warn({ writer: writer.identity.name, status: parsed.status, error: parsed.error }, 'batch refused');
+      throw new HttpError(parsed.status, parsed.error, { problems: parsed.problems });
+    }
+    let result: Awaited<ReturnType<EventStore['insertBatch']>>;
+    try {
+      result = await deps.store.insertBatch(parsed.events, new Date());
+    } catch (e) {
+      deps.metrics.storeErrors.inc({ operation: 'insert' });
+      deps.logger.error({ err: e, writer: writer.identity.name }, 'storing a batch failed');
+      throw new HttpError(
+        503,
+        'the store could not take the batch; nothing was stored, retry later',
+        {},
+        { 'Retry-After': '1' },
+      );
+    }
+    const m = deps.metrics;
+    m.batchEvents.observe(parsed.events.length);
+    m.batchBytes.observe(body.length);
+    m.eventsStored.inc(result.accepted);
+    m.duplicates.inc(result.duplicates);
+    m.gapsResolved.inc(result.resolved);
+    for (const marker of result.markers) {
+      m.chainProblems.inc({ kind: marker.kind });
+      deps.logger.warn({ marker }, `chain ${marker.kind} in stream ${marker.stream} at seq ${marker.seq}`);
+    }
+    deps.logger.debug({ writer: writer.identity.name, ...result, markers: result.markers.length }, 'batch stored');
+    sendJson(res, 200, { accepted: result.accepted, duplicates: result.duplicates });
+  } catch (e) {
+    outcome = outcomeOf(e);
+    throw e;
+  } finally {
+    deps.metrics.batches.inc({ outcome });
+  }
+}
+
+function outcomeOf(e: unknown): BatchOutcome {
+  switch (e instanceof HttpError ? e.status : 500) {
+    case 401:
+      return 'unauthenticated';
+    case 403:
+      return 'forbidden';
+    case 413:
+      return 'too-large';
+    case 415:
+      return 'unsupported-media-type';
+    case 400:
+      return 'bad-request';
+    default:
+      return 'store-error';
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * A `POST /v1/events` body → validated events, or the reason the whole batch is refused. Pure.
+ *
+ * Each line must be one AuditEvent in the canonical JSON the sidecar emits: valid against the
+ * schema, byte-for-byte canonical (so the stored text is the text the chain covers, and JSON with
+ * duplicate keys cannot smuggle two readings of one event), with a `chain.hash` that matches its
+ * content, and written for the identity the token stands for.
+ */
+import { type AuditEvent, AuditEventSchema, canonicalJson, chainHash, isValid, problemsOf } from '@byline/api';
+import type { WriterIdentity } from '../auth/authenticator.js';
+import type { IngestEvent } from '../store/types.js';
+import { timeMicros } from '../time.js';
+
+export type RejectReason = 'malformed' | 'schema' | 'canonical' | 'hash' | 'identity' | 'too-many-events';
+
+export interface LineProblem {
+  line: number;
+  reason: RejectReason;
+  message: string;
+}
+
+export type ParsedBatch =
+  | { ok: true; events: IngestEvent[] }
+  | { ok: false; status: 400 | 403 | 413; error: string; problems: LineProblem[] };
+
+const MAX_PROBLEMS = 20;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function parseBatch(body: Uint8Array, writer: WriterIdentity, maxEvents: number): ParsedBatch {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return refuse(400, [{ line: 0, reason: 'malformed', message: 'the body is not valid UTF-8' }]);
+  }
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop(); // the newline that ends the last line
+  if (lines.length === 0) {
+    return refuse(400, [
+      { line: 0, reason: 'malformed', message: 'the body holds no events (one JSON event per line)' },
+    ]);
+  }
+  if (lines.length > maxEvents) {
+    const message = `the batch holds ${lines.length} events; at most ${maxEvents} are accepted per request`;
+    return refuse(413, [{ line: 0, reason: 'too-many-events', message }]);
+  }
+
+  const events: IngestEvent[] = [];
+  const bad: LineProblem[] = [];
+  const foreign: LineProblem[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const n = i + 1;
+    const result = parseLine(lines[i]!, n);
+    if ('problem' in result) {
+      if (bad.length < MAX_PROBLEMS) bad.push(result.problem);
+      continue;
+    }
+    const claim = identityMismatch(result.event, writer);
+    if (claim) {
+      foreign.push({ line: n, reason: 'identity', message: `line ${n}: ${claim}` });
+      continue;
+    }
+    events.push(toIngest(result.event, result.timeUs, lines[i]!));
+  }
+  if (bad.length > 0) return refuse(400, bad);
+  if (foreign.length > 0) return refuse(403, foreign);
+  return { ok: true, events };
+}
+
+function parseLine(line: string, n: number): { event: AuditEvent; timeUs: number } | { problem: LineProblem } {
+  if (line === '') return { problem: { line: n, reason: 'malformed', message: `line ${n}: empty line` } };
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (e) {
+    return {
+      problem: { line: n, reason: 'malformed', message: `line ${n}: not valid JSON (${(e as Error).message})` },
+    };
+  }
+  if (!isValid(AuditEventSchema, value)) {
+    const message = `line ${n}: ${problemsOf(AuditEventSchema, value).join('; ')}`;
+    return { problem: { line: n, reason: 'schema', message } };
+  }
+  const event = value as AuditEvent;
+  if (canonicalJson(event) !== line) {
+    const message = `line ${n}: not in canonical JSON form (RFC 8785: keys sorted, no white space), as the sidecar emits events`;
+    return { problem: { line: n, reason: 'canonical', message } };
+  }
+  if (chainHash(event) !== event.chain.hash) {
+    const message = `line ${n}: chain.hash does not match the event's content (event ${event.id} was altered after it was hashed)`;
+    return { problem: { line: n, reason: 'hash', message } };
+  }
+  const timeUs = timeMicros(event.time);
+  if (timeUs === undefined) {
+    return { problem: { line: n, reason: 'schema', message: `line ${n}: time: not an RFC 3339 time` } };
+  }
+  return { event, timeUs };
+}
+
+/** Why the event may not be written with this token, or undefined when it may. */
+function identityMismatch(event: AuditEvent, writer: WriterIdentity): string | undefined {
+  const claimed = event.identity;
+  if (claimed.name !== writer.name) {
+    return `identity.name is ${JSON.stringify(claimed.name)}, but this token writes only for ${JSON.stringify(writer.name)}`;
+  }
+  for (const field of ['kind', 'namespace', 'serviceAccount'] as const) {
+    const vouched = writer[field];
+    if (vouched !== undefined && claimed[field] !== vouched) {
+      return `identity.${field} is ${JSON.stringify(claimed[field])}, but this token stands for ${JSON.stringify(vouched)}`;
+    }
+  }
+  return undefined;
+}
+
+function toIngest(e: AuditEvent, timeUs: number, json: string): IngestEvent {
+  const tables = e.statement?.tables;
+  return {
+    id: e.id,
+    timeUs,
+    type: e.type,
+    identity: e.identity.name,
+    sessionId: e.session.id,
+    sessionSeq: e.session.seq,
+    route: e.target.route,
+    database: e.target.database,
+    stream: e.chain.stream,
+    seq: e.chain.seq,
+    prev: e.chain.prev,
+    hash: e.chain.hash,
+    approval: e.authz?.approval?.name ?? null,
+    tables: tables ? [...new Set(tables)] : [],
+    json,
+  };
+}
+
+function refuse(status: 400 | 403 | 413, problems: LineProblem[]): ParsedBatch {
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+  return { ok: false, status, error: `batch refused, nothing stored: ${problems[0]!.message}${more}`, problems };
+}

@@ -1,0 +1,110 @@
+/**
+ * The collector's Prometheus metrics, in a registry of its own (so several collectors in one
+ * process, as in tests, never clash). Labelled series start at zero, so a rate() works from the
+ * first scrape.
+ */
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { RejectReason } from './ingest/parse-batch.js';
+import type { MarkerKind } from './store/types.js';
+
+export type BatchOutcome =
+  | 'accepted'
+  | 'bad-request'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'too-large'
+  | 'unsupported-media-type'
+  | 'store-error';
+
+const OUTCOMES: BatchOutcome[] = [
+  'accepted',
+  'bad-request',
+  'unauthenticated',
+  'forbidden',
+  'too-large',
+  'unsupported-media-type',
+  'store-error',
+];
+const REASONS: RejectReason[] = ['malformed', 'schema', 'canonical', 'hash', 'identity', 'too-many-events'];
+const KINDS: MarkerKind[] = ['gap', 'break', 'fork'];
+
+export class CollectorMetrics {
+  readonly registry = new Registry();
+  readonly batches: Counter<'outcome'>;
+  readonly batchEvents: Histogram;
+  readonly batchBytes: Histogram;
+  readonly eventsStored: Counter;
+  readonly duplicates: Counter;
+  readonly rejected: Counter<'reason'>;
+  readonly chainProblems: Counter<'kind'>;
+  readonly gapsResolved: Counter;
+  readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly storeErrors: Counter<'operation'>;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'byline_collector_' });
+    this.batches = new Counter({
+      name: 'byline_collector_batches_total',
+      help: 'Batches posted to /v1/events, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.batchEvents = new Histogram({
+      name: 'byline_collector_batch_events',
+      help: 'Events per accepted batch.',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+      registers,
+    });
+    this.batchBytes = new Histogram({
+      name: 'byline_collector_batch_bytes',
+      help: 'Body size of accepted batches, in bytes.',
+      buckets: [1024, 8192, 65536, 262144, 1048576, 4194304, 16777216],
+      registers,
+    });
+    this.eventsStored = new Counter({
+      name: 'byline_collector_events_stored_total',
+      help: 'Events stored (each event once, however often it was sent).',
+      registers,
+    });
+    this.duplicates = new Counter({
+      name: 'byline_collector_events_duplicate_total',
+      help: 'Events acknowledged without storing them again: their id was already stored.',
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'byline_collector_events_rejected_total',
+      help: 'Events whose batch was refused, by the reason the event gave.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.chainProblems = new Counter({
+      name: 'byline_collector_chain_problems_total',
+      help: 'Chain markers opened at ingest, by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.gapsResolved = new Counter({
+      name: 'byline_collector_chain_gaps_resolved_total',
+      help: 'Gap markers resolved by late events.',
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'byline_collector_http_request_duration_seconds',
+      help: 'HTTP request duration, by method, endpoint and status code.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.storeErrors = new Counter({
+      name: 'byline_collector_store_errors_total',
+      help: 'Store operations that failed, by operation.',
+      labelNames: ['operation'],
+      registers,
+    });
+    for (const outcome of OUTCOMES) this.batches.inc({ outcome }, 0);
+    for (const reason of REASONS) this.rejected.inc({ reason }, 0);
+    for (const kind of KINDS) this.chainProblems.inc({ kind }, 0);
+    for (const operation of ['insert', 'query', 'streams', 'ping']) this.storeErrors.inc({ operation }, 0);
+  }
+}

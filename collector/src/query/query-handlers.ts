@@ -1,0 +1,57 @@
+/** `GET /v1/events` and `GET /v1/streams`, for reader tokens. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import { authenticate, requireReader } from '../http/bearer.js';
+import { HttpError, sendJson, sendText } from '../http/respond.js';
+import type { CollectorMetrics } from '../metrics.js';
+import type { EventStore } from '../store/types.js';
+import { encodeCursor } from './cursor.js';
+import { parseEventQuery } from './query-params.js';
+import { renderEventPage } from './render.js';
+
+export interface QueryDeps {
+  auth: Authenticator;
+  store: EventStore;
+  metrics: CollectorMetrics;
+  logger: Logger;
+}
+
+export async function handleEventQuery(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  deps: QueryDeps,
+): Promise<void> {
+  requireReader(await authenticate(req, deps.auth));
+  const q = parseEventQuery(url.searchParams);
+  const page = await storeCall(deps, 'query', async () => {
+    const found = await deps.store.query(q.filter, q.limit, q.after);
+    const streams = [...new Set(found.events.map((e) => e.key.stream))];
+    return { ...found, markers: await deps.store.markers(streams) };
+  });
+  sendText(res, 200, renderEventPage(page.events, page.markers, page.next ? encodeCursor(page.next) : null));
+}
+
+export async function handleStreams(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  deps: QueryDeps,
+): Promise<void> {
+  requireReader(await authenticate(req, deps.auth));
+  for (const name of url.searchParams.keys())
+    throw new HttpError(400, `unknown query parameter "${name}" (none are taken)`);
+  const streams = await storeCall(deps, 'streams', () => deps.store.streams());
+  sendJson(res, 200, { streams });
+}
+
+async function storeCall<T>(deps: QueryDeps, operation: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    deps.metrics.storeErrors.inc({ operation });
+    deps.logger.error({ err: e }, `store ${operation} failed`);
+    throw new HttpError(503, `the store could not answer the ${operation}; retry later`, {}, { 'Retry-After': '1' });
+  }
+}

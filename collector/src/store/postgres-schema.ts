@@ -1,0 +1,61 @@
+/**
+ * The PostgreSQL schema, as migrations recorded in `byline_schema_migrations`. Append new
+ * migrations; never edit one that has shipped. Text keys use the "C" collation so the sort order
+ * (and so cursors) is byte order, as in SQLite, whatever the database's locale.
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE byline_events (
+    id            text COLLATE "C" PRIMARY KEY,
+    time_us       bigint NOT NULL,
+    event_type    text NOT NULL,
+    identity_name text NOT NULL,
+    session_id    text NOT NULL,
+    session_seq   bigint NOT NULL,
+    route         text NOT NULL,
+    database_name text,
+    stream        text COLLATE "C" NOT NULL,
+    chain_seq     bigint NOT NULL,
+    chain_prev    text,
+    chain_hash    text NOT NULL,
+    approval_name text,
+    received_at   timestamptz NOT NULL,
+    event         text NOT NULL
+  );
+  CREATE INDEX byline_events_order ON byline_events (time_us, stream, chain_seq, id);
+  CREATE INDEX byline_events_chain ON byline_events (stream, chain_seq);
+  CREATE INDEX byline_events_identity ON byline_events (identity_name, time_us);
+  CREATE INDEX byline_events_session ON byline_events (session_id, time_us);
+  CREATE INDEX byline_events_route ON byline_events (route, time_us);
+  CREATE INDEX byline_events_database ON byline_events (database_name, time_us);
+  CREATE INDEX byline_events_approval ON byline_events (approval_name, time_us) WHERE approval_name IS NOT NULL;
+
+  CREATE TABLE byline_event_tables (
+    name      text NOT NULL,
+    time_us   bigint NOT NULL,
+    stream    text COLLATE "C" NOT NULL,
+    chain_seq bigint NOT NULL,
+    event_id  text COLLATE "C" NOT NULL,
+    PRIMARY KEY (name, time_us, stream, chain_seq, event_id)
+  );
+
+  CREATE TABLE byline_streams (
+    stream      text COLLATE "C" PRIMARY KEY,
+    first_seq   bigint NOT NULL,
+    last_seq    bigint NOT NULL,
+    head_hash   text NOT NULL,
+    event_count bigint NOT NULL
+  );
+
+  CREATE TABLE byline_chain_markers (
+    id          bigserial PRIMARY KEY,
+    stream      text COLLATE "C" NOT NULL,
+    seq         bigint NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('gap', 'break', 'fork')),
+    detail      text NOT NULL,
+    detected_at timestamptz NOT NULL,
+    resolved_at timestamptz,
+    UNIQUE (stream, seq, kind)
+  );
+  `,
+];

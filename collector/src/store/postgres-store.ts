@@ -1,0 +1,313 @@
+/**
+ * The store for several collector replicas sharing one PostgreSQL database (`postgres://…`).
+ *
+ * Concurrency: a batch takes a transaction-scoped advisory lock per stream it touches (in sorted
+ * order, so two batches never wait on each other in a cycle). Everything chain-related — which ids
+ * are already stored, the head, the neighbours of late events — is read after the locks are held,
+ * so replicas writing the same stream take turns and each sees the other's committed work. The
+ * unique `id` with `ON CONFLICT DO NOTHING` stays the last line of defence for idempotency.
+ *
+ * Each batch is a handful of round trips whatever its size: rows go in as arrays through unnest().
+ */
+import pg from 'pg';
+import { markerRows, type StreamWrite, splitBatch } from './batch.js';
+import { FetchedNeighbourhood, type Link, neighbourSeqs, planChain, type StreamState } from './chain-plan.js';
+import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
+import { buildEventQuery } from './query-sql.js';
+import { withOpenMarkers } from './stream-summary.js';
+import type {
+  ChainMarker,
+  CursorKey,
+  EventFilter,
+  EventPage,
+  EventStore,
+  IngestEvent,
+  InsertResult,
+  StreamSummary,
+} from './types.js';
+
+// Advisory lock "classes", so Byline's locks never collide with another application's.
+const LOCK_STREAM = 0x62796c31; // 'byl1'
+const LOCK_MIGRATE = 0x62796c32; // 'byl2'
+
+// bigint columns as JS numbers: seqs and microsecond times stay far below 2^53.
+const INT8_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+interface MarkerRecord {
+  stream: string;
+  seq: number;
+  kind: ChainMarker['kind'];
+  detail: string;
+  detected_at: Date;
+  resolved_at: Date | null;
+}
+
+const toMarker = (r: MarkerRecord): ChainMarker => ({
+  stream: r.stream,
+  seq: r.seq,
+  kind: r.kind,
+  detail: r.detail,
+  detectedAt: r.detected_at.toISOString(),
+  resolvedAt: r.resolved_at ? r.resolved_at.toISOString() : null,
+});
+
+/** A store error the caller may retry as is (a concurrent writer got in the way). */
+export class RetryableStoreError extends Error {}
+
+export class PostgresStore implements EventStore {
+  private readonly pool: pg.Pool;
+
+  constructor(url: string, options: { max?: number } = {}) {
+    this.pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, types, connectionTimeoutMillis: 10_000 });
+    // An idle client that loses its connection must not take the process down.
+    this.pool.on('error', () => {});
+  }
+
+  private async transaction<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async init(): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_MIGRATE]);
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS byline_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)',
+      );
+      const { rows } = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM byline_schema_migrations');
+      const version = rows[0]?.v ?? 0;
+      if (version > POSTGRES_MIGRATIONS.length) {
+        throw new Error(`the database is at schema version ${version}, newer than this collector knows`);
+      }
+      for (let v = version; v < POSTGRES_MIGRATIONS.length; v++) {
+        await c.query(POSTGRES_MIGRATIONS[v]!);
+        await c.query('INSERT INTO byline_schema_migrations (version, applied_at) VALUES ($1, now())', [v + 1]);
+      }
+    });
+  }
+
+  async insertBatch(events: readonly IngestEvent[], receivedAt: Date): Promise<InsertResult> {
+    return this.transaction(async (c) => {
+      const streams = [...new Set(events.map((e) => e.stream))].sort();
+      for (const stream of streams)
+        await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_STREAM, stream]);
+
+      const ids = events.map((e) => e.id);
+      const known = await c.query<{ id: string; chain_hash: string }>(
+        'SELECT id, chain_hash FROM byline_events WHERE id = ANY($1::text[])',
+        [ids],
+      );
+      const { fresh, duplicates, conflicts } = splitBatch(events, new Map(known.rows.map((r) => [r.id, r.chain_hash])));
+
+      const writes = await this.plan(c, fresh);
+      const rows = [...fresh.values()].flat();
+      if (rows.length > 0) {
+        const inserted = await c.query(
+          `INSERT INTO byline_events (id, time_us, event_type, identity_name, session_id, session_seq, route,
+             database_name, stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event)
+           SELECT id, time_us, event_type, identity_name, session_id, session_seq, route, database_name, stream,
+             chain_seq, chain_prev, chain_hash, approval_name, $14, event
+           FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+             $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::text[], $15::text[])
+             AS r(id, time_us, event_type, identity_name, session_id, session_seq, route, database_name, stream,
+               chain_seq, chain_prev, chain_hash, approval_name, event)
+           ON CONFLICT (id) DO NOTHING`,
+          [
+            rows.map((e) => e.id),
+            rows.map((e) => e.timeUs),
+            rows.map((e) => e.type),
+            rows.map((e) => e.identity),
+            rows.map((e) => e.sessionId),
+            rows.map((e) => e.sessionSeq),
+            rows.map((e) => e.route),
+            rows.map((e) => e.database),
+            rows.map((e) => e.stream),
+            rows.map((e) => e.seq),
+            rows.map((e) => e.prev),
+            rows.map((e) => e.hash),
+            rows.map((e) => e.approval),
+            receivedAt,
+            rows.map((e) => e.json),
+          ],
+        );
+        if (inserted.rowCount !== rows.length) {
+          // Only an id reused across streams by two concurrent batches can get here: retry sees it stored.
+          throw new RetryableStoreError('another replica stored some of these events at the same moment; retry');
+        }
+        const tables = rows.flatMap((e) => e.tables.map((name) => ({ name, e })));
+        if (tables.length > 0) {
+          await c.query(
+            `INSERT INTO byline_event_tables (name, time_us, stream, chain_seq, event_id)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])
+             ON CONFLICT DO NOTHING`,
+            [
+              tables.map((t) => t.name),
+              tables.map((t) => t.e.timeUs),
+              tables.map((t) => t.e.stream),
+              tables.map((t) => t.e.seq),
+              tables.map((t) => t.e.id),
+            ],
+          );
+        }
+      }
+
+      const planned = markerRows(writes, conflicts);
+      let markers: ChainMarker[] = [];
+      if (planned.length > 0) {
+        const result = await c.query<MarkerRecord>(
+          `INSERT INTO byline_chain_markers (stream, seq, kind, detail, detected_at)
+           SELECT *, $5::timestamptz FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])
+           ON CONFLICT (stream, seq, kind) DO NOTHING
+           RETURNING stream, seq, kind, detail, detected_at, resolved_at`,
+          [
+            planned.map((m) => m.stream),
+            planned.map((m) => m.seq),
+            planned.map((m) => m.kind),
+            planned.map((m) => m.detail),
+            receivedAt,
+          ],
+        );
+        markers = result.rows.map(toMarker);
+      }
+
+      let resolved = 0;
+      const gaps = writes.flatMap((w) => w.plan.resolveGaps.map((seq) => ({ stream: w.stream, seq })));
+      if (gaps.length > 0) {
+        const result = await c.query(
+          `UPDATE byline_chain_markers m SET resolved_at = $3
+           FROM unnest($1::text[], $2::bigint[]) AS r(stream, seq)
+           WHERE m.stream = r.stream AND m.seq = r.seq AND m.kind = 'gap' AND m.resolved_at IS NULL`,
+          [gaps.map((g) => g.stream), gaps.map((g) => g.seq), receivedAt],
+        );
+        resolved = result.rowCount ?? 0;
+      }
+      if (writes.length > 0) {
+        await c.query(
+          `INSERT INTO byline_streams (stream, first_seq, last_seq, head_hash, event_count)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[])
+           ON CONFLICT (stream) DO UPDATE SET first_seq = excluded.first_seq, last_seq = excluded.last_seq,
+             head_hash = excluded.head_hash, event_count = excluded.event_count`,
+          [
+            writes.map((w) => w.stream),
+            writes.map((w) => w.plan.state.firstSeq),
+            writes.map((w) => w.plan.state.lastSeq),
+            writes.map((w) => w.plan.state.headHash),
+            writes.map((w) => w.plan.state.count),
+          ],
+        );
+      }
+      return { accepted: rows.length, duplicates, markers, resolved };
+    });
+  }
+
+  /** Heads and, for late events only, their stored neighbours; then the chain plan per stream. */
+  private async plan(c: pg.PoolClient, fresh: Map<string, IngestEvent[]>): Promise<StreamWrite[]> {
+    if (fresh.size === 0) return [];
+    const heads = await c.query<StreamState & { stream: string }>(
+      `SELECT stream, first_seq AS "firstSeq", last_seq AS "lastSeq", head_hash AS "headHash", event_count AS count
+       FROM byline_streams WHERE stream = ANY($1::text[])`,
+      [[...fresh.keys()]],
+    );
+    const headOf = new Map(heads.rows.map(({ stream, ...state }) => [stream, state]));
+    const writes: StreamWrite[] = [];
+    for (const [stream, list] of fresh) {
+      const head = headOf.get(stream);
+      const want = neighbourSeqs(list, head);
+      const links = new Map<number, Link[]>(want.at.map((s) => [s, []]));
+      const below = new Map<number, number>();
+      if (want.at.length > 0) {
+        const found = await c.query<Link>(
+          `SELECT id, chain_seq AS seq, chain_prev AS prev, chain_hash AS hash
+           FROM byline_events WHERE stream = $1 AND chain_seq = ANY($2::bigint[])`,
+          [stream, want.at],
+        );
+        for (const l of found.rows) links.get(l.seq)?.push(l);
+      }
+      if (want.below.length > 0) {
+        const found = await c.query<{ seq: number; below: number }>(
+          `SELECT s AS seq, COALESCE((SELECT max(chain_seq) FROM byline_events WHERE stream = $1 AND chain_seq < s), 0) AS below
+           FROM unnest($2::bigint[]) AS s`,
+          [stream, want.below],
+        );
+        for (const r of found.rows) below.set(r.seq, r.below);
+      }
+      writes.push({ stream, plan: planChain(list, head, new FetchedNeighbourhood(links, below)) });
+    }
+    return writes;
+  }
+
+  async query(filter: EventFilter, limit: number, after?: CursorKey): Promise<EventPage> {
+    const q = buildEventQuery(filter, limit, after, (n) => `$${n}`);
+    const { rows } = await this.pool.query<{
+      event: string;
+      received_at: Date;
+      time_us: number;
+      stream: string;
+      chain_seq: number;
+      id: string;
+    }>(q.sql, q.values);
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const events = page.map((r) => ({
+      key: { timeUs: r.time_us, stream: r.stream, seq: r.chain_seq, id: r.id },
+      json: r.event,
+      receivedAt: r.received_at.toISOString(),
+    }));
+    return { events, next: more ? events[events.length - 1]!.key : null };
+  }
+
+  async markers(streams: readonly string[]): Promise<ChainMarker[]> {
+    if (streams.length === 0) return [];
+    const { rows } = await this.pool.query<MarkerRecord>(
+      `SELECT stream, seq, kind, detail, detected_at, resolved_at FROM byline_chain_markers
+       WHERE stream = ANY($1::text[]) ORDER BY stream, seq, kind`,
+      [streams],
+    );
+    return rows.map(toMarker);
+  }
+
+  async streams(): Promise<StreamSummary[]> {
+    const streams = await this.pool.query<Omit<StreamSummary, 'openMarkers'>>(
+      `SELECT stream, first_seq AS "firstSeq", last_seq AS "lastSeq", event_count AS count, head_hash AS "headHash"
+       FROM byline_streams ORDER BY stream`,
+    );
+    const open = await this.pool.query<MarkerRecord>(
+      `SELECT stream, seq, kind, detail, detected_at, resolved_at FROM byline_chain_markers
+       WHERE resolved_at IS NULL ORDER BY stream, seq, kind`,
+    );
+    return withOpenMarkers(streams.rows, open.rows.map(toMarker));
+  }
+
+  async streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined> {
+    const { rows } = await this.pool.query<{ seq: number; hash: string }>(
+      'SELECT last_seq AS seq, head_hash AS hash FROM byline_streams WHERE stream = $1',
+      [stream],
+    );
+    return rows[0];
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The event query both stores run, with the dialect's placeholders: filters, keyset paging on
+ * (time, stream, seq, id), and one row more than the page to know whether another page follows.
+ *
+ * A `table` filter drives the query from the side table, whose key carries the same sort columns,
+ * so that query walks an index in order too.
+ */
+import type { CursorKey, EventFilter } from './types.js';
+
+export interface BuiltQuery {
+  sql: string;
+  values: unknown[];
+}
+
+export function buildEventQuery(
+  filter: EventFilter,
+  limit: number,
+  after: CursorKey | undefined,
+  placeholder: (n: number) => string,
+): BuiltQuery {
+  const values: unknown[] = [];
+  const p = (v: unknown) => {
+    values.push(v);
+    return placeholder(values.length);
+  };
+  const where: string[] = [];
+  let from = 'byline_events e';
+  // `k` holds the sort key: the event itself, or its row in the side table.
+  let k = { time: 'e.time_us', stream: 'e.stream', seq: 'e.chain_seq', id: 'e.id' };
+  if (filter.table !== undefined) {
+    from = 'byline_event_tables t JOIN byline_events e ON e.id = t.event_id';
+    k = { time: 't.time_us', stream: 't.stream', seq: 't.chain_seq', id: 't.event_id' };
+    where.push(`t.name = ${p(filter.table)}`);
+  }
+  const equal: [keyof EventFilter, string][] = [
+    ['identity', 'e.identity_name'],
+    ['route', 'e.route'],
+    ['database', 'e.database_name'],
+    ['session', 'e.session_id'],
+    ['approval', 'e.approval_name'],
+    ['stream', k.stream],
+    ['type', 'e.event_type'],
+  ];
+  for (const [field, column] of equal) {
+    const v = filter[field];
+    if (v !== undefined) where.push(`${column} = ${p(v)}`);
+  }
+  if (filter.sinceUs !== undefined) where.push(`${k.time} >= ${p(filter.sinceUs)}`);
+  if (filter.untilUs !== undefined) where.push(`${k.time} < ${p(filter.untilUs)}`);
+  if (after) {
+    where.push(
+      `(${k.time}, ${k.stream}, ${k.seq}, ${k.id}) > (${p(after.timeUs)}, ${p(after.stream)}, ${p(after.seq)}, ${p(after.id)})`,
+    );
+  }
+  const sql =
+    `SELECT e.event, e.received_at, ${k.time} AS time_us, ${k.stream} AS stream, ${k.seq} AS chain_seq, e.id` +
+    ` FROM ${from}` +
+    (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+    ` ORDER BY ${k.time}, ${k.stream}, ${k.seq}, ${k.id}` +
+    ` LIMIT ${p(limit + 1)}`;
+  return { sql, values };
+}

@@ -1,0 +1,63 @@
+/**
+ * The SQLite schema, as migrations: `PRAGMA user_version` says how many have run. Append new
+ * migrations; never edit one that has shipped.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `
+  -- One row per event: its exact text, and the columns queries filter and sort on.
+  CREATE TABLE byline_events (
+    id            TEXT PRIMARY KEY,
+    time_us       INTEGER NOT NULL,   -- the event's time, microseconds since 1970
+    event_type    TEXT NOT NULL,
+    identity_name TEXT NOT NULL,
+    session_id    TEXT NOT NULL,
+    session_seq   INTEGER NOT NULL,
+    route         TEXT NOT NULL,
+    database_name TEXT,
+    stream        TEXT NOT NULL,
+    chain_seq     INTEGER NOT NULL,
+    chain_prev    TEXT,
+    chain_hash    TEXT NOT NULL,
+    approval_name TEXT,
+    received_at   TEXT NOT NULL,
+    event         TEXT NOT NULL       -- the line as received, never re-serialized
+  );
+  CREATE INDEX byline_events_order ON byline_events (time_us, stream, chain_seq, id);
+  CREATE INDEX byline_events_chain ON byline_events (stream, chain_seq);
+  CREATE INDEX byline_events_identity ON byline_events (identity_name, time_us);
+  CREATE INDEX byline_events_session ON byline_events (session_id, time_us);
+  CREATE INDEX byline_events_route ON byline_events (route, time_us);
+  CREATE INDEX byline_events_database ON byline_events (database_name, time_us);
+  CREATE INDEX byline_events_approval ON byline_events (approval_name, time_us) WHERE approval_name IS NOT NULL;
+
+  -- statement.tables, one row per table name, carrying the sort key so a table query walks this index in order.
+  CREATE TABLE byline_event_tables (
+    name      TEXT NOT NULL,
+    time_us   INTEGER NOT NULL,
+    stream    TEXT NOT NULL,
+    chain_seq INTEGER NOT NULL,
+    event_id  TEXT NOT NULL,
+    PRIMARY KEY (name, time_us, stream, chain_seq, event_id)
+  ) WITHOUT ROWID;
+
+  -- Each stream's head, so the next event is checked without looking anything else up.
+  CREATE TABLE byline_streams (
+    stream      TEXT PRIMARY KEY,
+    first_seq   INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    head_hash   TEXT NOT NULL,
+    event_count INTEGER NOT NULL
+  );
+
+  CREATE TABLE byline_chain_markers (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream      TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('gap', 'break', 'fork')),
+    detail      TEXT NOT NULL,
+    detected_at TEXT NOT NULL,
+    resolved_at TEXT,
+    UNIQUE (stream, seq, kind)
+  );
+  `,
+];

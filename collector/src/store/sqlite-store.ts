@@ -1,0 +1,239 @@
+/**
+ * The default store: one SQLite file (`sqlite:PATH`), for a single collector replica.
+ *
+ * Journal mode WAL with synchronous=NORMAL: a batch is acknowledged once its transaction is in the
+ * write-ahead log. That survives the collector crashing or being killed at any point (nothing
+ * acknowledged is lost, nothing half-written is seen), but the WAL is synced to disk only at
+ * checkpoints, so a power cut or kernel crash may roll back the most recently acknowledged batches;
+ * the database itself is never corrupted. busy_timeout lets a `sqlite3` shell or backup read
+ * alongside without the collector failing on a locked database.
+ *
+ * better-sqlite3 is synchronous: a batch runs start to finish in one turn of the event loop, so
+ * no other request's statements ever interleave with its transaction.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { markerRows, type StreamWrite, splitBatch } from './batch.js';
+import { type Link, type Neighbourhood, planChain, type StreamState } from './chain-plan.js';
+import { buildEventQuery } from './query-sql.js';
+import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
+import { withOpenMarkers } from './stream-summary.js';
+import type {
+  ChainMarker,
+  CursorKey,
+  EventFilter,
+  EventPage,
+  EventStore,
+  IngestEvent,
+  InsertResult,
+  StreamSummary,
+} from './types.js';
+
+interface MarkerRecord {
+  stream: string;
+  seq: number;
+  kind: ChainMarker['kind'];
+  detail: string;
+  detected_at: string;
+  resolved_at: string | null;
+}
+
+const toMarker = (r: MarkerRecord): ChainMarker => ({
+  stream: r.stream,
+  seq: r.seq,
+  kind: r.kind,
+  detail: r.detail,
+  detectedAt: r.detected_at,
+  resolvedAt: r.resolved_at,
+});
+
+export class SqliteStore implements EventStore {
+  private readonly db: Database.Database;
+  private readonly insertTx: Database.Transaction<(events: readonly IngestEvent[], now: string) => InsertResult>;
+  private prepared: ReturnType<SqliteStore['statements']> | undefined;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.insertTx = this.db.transaction((events: readonly IngestEvent[], now: string) => this.insertInTx(events, now));
+  }
+
+  async init(): Promise<void> {
+    const migrate = this.db.transaction(() => {
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version > SQLITE_MIGRATIONS.length) {
+        throw new Error(`the database is at schema version ${version}, newer than this collector knows`);
+      }
+      for (let v = version; v < SQLITE_MIGRATIONS.length; v++) this.db.exec(SQLITE_MIGRATIONS[v]!);
+      this.db.pragma(`user_version = ${SQLITE_MIGRATIONS.length}`);
+    });
+    migrate.immediate();
+  }
+
+  async insertBatch(events: readonly IngestEvent[], receivedAt: Date): Promise<InsertResult> {
+    return this.insertTx.immediate(events, receivedAt.toISOString());
+  }
+
+  private insertInTx(events: readonly IngestEvent[], now: string): InsertResult {
+    this.prepared ??= this.statements();
+    const s = this.prepared;
+    const stored = new Map<string, string>();
+    for (const e of events) {
+      const row = s.hashOf.get(e.id) as { chain_hash: string } | undefined;
+      if (row) stored.set(e.id, row.chain_hash);
+    }
+    const { fresh, duplicates, conflicts } = splitBatch(events, stored);
+
+    // Plan every stream before writing anything, so the neighbourhood is what was stored before.
+    const writes: StreamWrite[] = [];
+    for (const [stream, list] of fresh) {
+      const head = s.head.get(stream) as StreamState | undefined;
+      const neighbourhood: Neighbourhood = {
+        at: (seq) => s.linksAt.all(stream, seq) as Link[],
+        below: (seq) => (s.below.get(stream, seq) as { below: number | null }).below ?? 0,
+      };
+      writes.push({ stream, plan: planChain(list, head, neighbourhood) });
+    }
+
+    let accepted = 0;
+    for (const list of fresh.values()) {
+      for (const e of list) {
+        s.insertEvent.run(
+          e.id,
+          e.timeUs,
+          e.type,
+          e.identity,
+          e.sessionId,
+          e.sessionSeq,
+          e.route,
+          e.database,
+          e.stream,
+          e.seq,
+          e.prev,
+          e.hash,
+          e.approval,
+          now,
+          e.json,
+        );
+        for (const t of e.tables) s.insertTable.run(t, e.timeUs, e.stream, e.seq, e.id);
+        accepted += 1;
+      }
+    }
+    const markers: ChainMarker[] = [];
+    for (const m of markerRows(writes, conflicts)) {
+      if (s.insertMarker.run(m.stream, m.seq, m.kind, m.detail, now).changes === 1) {
+        markers.push({ ...m, detectedAt: now, resolvedAt: null });
+      }
+    }
+    let resolved = 0;
+    for (const w of writes) {
+      for (const seq of w.plan.resolveGaps) resolved += s.resolveGap.run(now, w.stream, seq).changes;
+      const st = w.plan.state;
+      s.upsertStream.run(w.stream, st.firstSeq, st.lastSeq, st.headHash, st.count);
+    }
+    return { accepted, duplicates, markers, resolved };
+  }
+
+  private statements() {
+    const db = this.db;
+    return {
+      hashOf: db.prepare('SELECT chain_hash FROM byline_events WHERE id = ?'),
+      head: db.prepare(
+        `SELECT first_seq AS firstSeq, last_seq AS lastSeq, head_hash AS headHash, event_count AS count
+         FROM byline_streams WHERE stream = ?`,
+      ),
+      linksAt: db.prepare(
+        `SELECT id, chain_seq AS seq, chain_prev AS prev, chain_hash AS hash
+         FROM byline_events WHERE stream = ? AND chain_seq = ?`,
+      ),
+      below: db.prepare('SELECT max(chain_seq) AS below FROM byline_events WHERE stream = ? AND chain_seq < ?'),
+      insertEvent: db.prepare(
+        `INSERT INTO byline_events (id, time_us, event_type, identity_name, session_id, session_seq, route,
+           database_name, stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertTable: db.prepare(
+        'INSERT OR IGNORE INTO byline_event_tables (name, time_us, stream, chain_seq, event_id) VALUES (?, ?, ?, ?, ?)',
+      ),
+      insertMarker: db.prepare(
+        `INSERT INTO byline_chain_markers (stream, seq, kind, detail, detected_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (stream, seq, kind) DO NOTHING`,
+      ),
+      resolveGap: db.prepare(
+        `UPDATE byline_chain_markers SET resolved_at = ?
+         WHERE stream = ? AND seq = ? AND kind = 'gap' AND resolved_at IS NULL`,
+      ),
+      upsertStream: db.prepare(
+        `INSERT INTO byline_streams (stream, first_seq, last_seq, head_hash, event_count) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (stream) DO UPDATE SET first_seq = excluded.first_seq, last_seq = excluded.last_seq,
+           head_hash = excluded.head_hash, event_count = excluded.event_count`,
+      ),
+    };
+  }
+
+  async query(filter: EventFilter, limit: number, after?: CursorKey): Promise<EventPage> {
+    const q = buildEventQuery(filter, limit, after, () => '?');
+    const rows = this.db.prepare(q.sql).all(...q.values) as {
+      event: string;
+      received_at: string;
+      time_us: number;
+      stream: string;
+      chain_seq: number;
+      id: string;
+    }[];
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const events = page.map((r) => ({
+      key: { timeUs: r.time_us, stream: r.stream, seq: r.chain_seq, id: r.id },
+      json: r.event,
+      receivedAt: r.received_at,
+    }));
+    return { events, next: more ? events[events.length - 1]!.key : null };
+  }
+
+  async markers(streams: readonly string[]): Promise<ChainMarker[]> {
+    if (streams.length === 0) return [];
+    const rows = this.db
+      .prepare(
+        `SELECT stream, seq, kind, detail, detected_at, resolved_at FROM byline_chain_markers
+         WHERE stream IN (SELECT value FROM json_each(?)) ORDER BY stream, seq, kind`,
+      )
+      .all(JSON.stringify(streams)) as MarkerRecord[];
+    return rows.map(toMarker);
+  }
+
+  async streams(): Promise<StreamSummary[]> {
+    const streams = this.db
+      .prepare(
+        `SELECT stream, first_seq AS firstSeq, last_seq AS lastSeq, event_count AS count, head_hash AS headHash
+         FROM byline_streams ORDER BY stream`,
+      )
+      .all() as Omit<StreamSummary, 'openMarkers'>[];
+    const open = this.db
+      .prepare(
+        `SELECT stream, seq, kind, detail, detected_at, resolved_at FROM byline_chain_markers
+         WHERE resolved_at IS NULL ORDER BY stream, seq, kind`,
+      )
+      .all() as MarkerRecord[];
+    return withOpenMarkers(streams, open.map(toMarker));
+  }
+
+  async streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined> {
+    const row = this.db
+      .prepare('SELECT last_seq AS seq, head_hash AS hash FROM byline_streams WHERE stream = ?')
+      .get(stream);
+    return row as { seq: number; hash: string } | undefined;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,111 @@
+/** What the stores keep and answer, independent of the database behind them. */
+
+/** One validated event as the ingest path hands it to a store: its exact text plus the columns queries need. */
+export interface IngestEvent {
+  id: string;
+  /** `time` as microseconds since the epoch: the sort key. */
+  timeUs: number;
+  type: string;
+  identity: string;
+  sessionId: string;
+  sessionSeq: number;
+  route: string;
+  database: string | null;
+  stream: string;
+  seq: number;
+  prev: string | null;
+  hash: string;
+  /** `authz.approval.name`, if any. */
+  approval: string | null;
+  /** `statement.tables`, without repeats. */
+  tables: string[];
+  /** The line as the sidecar sent it (canonical JSON); stored and returned verbatim. */
+  json: string;
+}
+
+export type MarkerKind = 'gap' | 'break' | 'fork';
+
+/** A chain problem noticed at ingest. Events are stored regardless: they are still evidence. */
+export interface ChainMarker {
+  stream: string;
+  /** gap: the event whose predecessor was missing; break: the event whose `prev` did not link; fork: the seq held twice. */
+  seq: number;
+  kind: MarkerKind;
+  detail: string;
+  detectedAt: string;
+  /** Set when a late batch filled the gap; only gaps are ever resolved. */
+  resolvedAt: string | null;
+}
+
+export interface InsertResult {
+  accepted: number;
+  duplicates: number;
+  /** Markers this batch opened (already-known ones are not repeated). */
+  markers: ChainMarker[];
+  /** Gap markers this batch resolved. */
+  resolved: number;
+}
+
+export interface StreamSummary {
+  stream: string;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  /** `chain.hash` of the event at `lastSeq` (the first one stored, should that seq be forked). */
+  headHash: string;
+  openMarkers: ChainMarker[];
+}
+
+export interface EventFilter {
+  identity?: string;
+  table?: string;
+  route?: string;
+  database?: string;
+  session?: string;
+  approval?: string;
+  stream?: string;
+  type?: string;
+  /** Inclusive, microseconds. */
+  sinceUs?: number;
+  /** Exclusive, microseconds. */
+  untilUs?: number;
+}
+
+/** The position after which the next page starts: the sort key of the last event returned. */
+export interface CursorKey {
+  timeUs: number;
+  stream: string;
+  seq: number;
+  id: string;
+}
+
+export interface StoredEvent {
+  key: CursorKey;
+  json: string;
+  receivedAt: string;
+}
+
+export interface EventPage {
+  events: StoredEvent[];
+  /** Set when more events match after the last one returned. */
+  next: CursorKey | null;
+}
+
+export interface EventStore {
+  /** Creates or migrates the schema; safe to call from several replicas at once. */
+  init(): Promise<void>;
+  /**
+   * Stores a batch all-or-nothing in one transaction. Events whose `id` is already stored are
+   * acknowledged as duplicates and not stored again; chain problems become markers.
+   */
+  insertBatch(events: readonly IngestEvent[], receivedAt: Date): Promise<InsertResult>;
+  /** Events matching `filter`, ordered by time, stream, seq (and id), after `after`. */
+  query(filter: EventFilter, limit: number, after?: CursorKey): Promise<EventPage>;
+  /** Every marker, open or resolved, of these streams. */
+  markers(streams: readonly string[]): Promise<ChainMarker[]>;
+  streams(): Promise<StreamSummary[]>;
+  streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined>;
+  /** Throws unless the database answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

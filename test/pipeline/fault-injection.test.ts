@@ -1,0 +1,333 @@
+/**
+ * Fault injection under load, with real processes: the sidecar and the collector run as the
+ * `byline` CLI in child processes and are killed with SIGKILL at arbitrary points while clients
+ * keep working; the collector is also away for a while. Afterwards every statement Postgres's own
+ * log says it executed must have exactly one stored event — none lost, none duplicated — and the
+ * only events Postgres has no log line for are ones whose result is honestly `unknown`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { AuditEvent } from '@byline/api';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { reconcile, waitForLog } from '../harness/log-match.js';
+import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+const cli = join(repo, 'cli/bin/byline.mjs');
+const IDENTITY = 'fault-agent';
+
+let db: TestPostgres;
+let dir: string;
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  db = await startPostgres({ logStatements: true });
+  const c = db.client();
+  await c.connect();
+  await c.query('create table ledger (worker int, n int, note text)');
+  await c.end();
+  dir = mkdtempSync(join(tmpdir(), 'byline-faults-'));
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await db?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
+    s.once('error', () => res(false));
+  });
+}
+
+/** A `byline` subcommand as a child process, ready once its port accepts connections. */
+class Service {
+  child: ChildProcess | null = null;
+  output = '';
+  constructor(
+    private readonly args: string[],
+    readonly port: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, [cli, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
+    child.once('exit', () => children.delete(child));
+    this.child = child;
+    const deadline = Date.now() + 20_000;
+    while (!(await listening(this.port))) {
+      if (child.exitCode !== null) {
+        await sleep(100); // let its last words arrive
+        throw new Error(`${this.args[0]} exited ${child.exitCode}:\n${this.output}`);
+      }
+      if (Date.now() > deadline) throw new Error(`${this.args[0]} did not listen:\n${this.output}`);
+      await sleep(50);
+    }
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await exited;
+    this.child = null;
+  }
+}
+
+async function setUp(name: string, spool: { maxSpoolBytes?: number; segmentBytes?: number } = {}) {
+  const root = join(dir, name);
+  const collectorPort = await freePort();
+  const sidecarPort = await freePort();
+  const reader = join(root, 'reader.token');
+  const writer = join(root, 'writer.token');
+  const password = join(root, 'password');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  for (const [f, t] of [
+    [reader, 'reader-secret-0123456789'],
+    [writer, 'writer-secret-0123456789'],
+    [password, TEST_PASSWORD],
+  ] as const) {
+    writeFileSync(f, `${t}\n`);
+  }
+  writeFileSync(
+    join(root, 'collector.yaml'),
+    [
+      `listen: 127.0.0.1:${collectorPort}`,
+      `store: sqlite:${join(root, 'trail.db')}`,
+      'auth:',
+      '  static:',
+      `    - { tokenFile: ${writer}, identity: ${IDENTITY} }`,
+      `    - { tokenFile: ${reader}, reader: true }`,
+      'log: { level: warn }',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(root, 'sidecar.yaml'),
+    [
+      `identity: { static: { name: ${IDENTITY}, kind: agent } }`,
+      'routes:',
+      '  - name: faults',
+      `    listen: 127.0.0.1:${sidecarPort}`,
+      `    upstream: { host: 127.0.0.1, port: ${db.port}, database: postgres, sslMode: disable }`,
+      `    credentials: { mode: inject, username: ${AUTH_USERS.scram}, passwordFile: ${password} }`,
+      'audit:',
+      '  params: full',
+      `  spoolDir: ${join(root, 'spool')}`,
+      ...(spool.maxSpoolBytes ? [`  maxSpoolBytes: ${spool.maxSpoolBytes}`] : []),
+      ...(spool.segmentBytes ? [`  segmentBytes: ${spool.segmentBytes}`] : []),
+      `  sinks: [ { collector: { url: 'http://127.0.0.1:${collectorPort}', tokenFile: ${writer} } } ]`,
+      'log: { level: warn }',
+    ].join('\n'),
+  );
+  return {
+    collector: new Service(['collector', '--config', join(root, 'collector.yaml')], collectorPort),
+    sidecar: new Service(['sidecar', '--config', join(root, 'sidecar.yaml')], sidecarPort),
+    collectorUrl: `http://127.0.0.1:${collectorPort}`,
+    readerToken: 'reader-secret-0123456789',
+  };
+}
+
+async function storedEvents(url: string, token: string, filter: Record<string, string> = {}): Promise<AuditEvent[]> {
+  const out: AuditEvent[] = [];
+  let cursor: string | null = null;
+  do {
+    const q = new URLSearchParams({ ...filter, limit: '5000', ...(cursor ? { cursor } : {}) });
+    const res = await fetch(`${url}/v1/events?${q}`, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(`collector answered ${res.status}: ${await res.text()}`);
+    const body = (await res.json()) as { events: { event: AuditEvent }[]; nextCursor: string | null };
+    out.push(...body.events.map((e) => e.event));
+    cursor = body.nextCursor;
+  } while (cursor);
+  return out;
+}
+
+/** Clients that keep going through the sidecar, reconnecting whenever it goes away. */
+function load(port: number, workers: number, stop: { now: boolean }) {
+  const done: Promise<number>[] = [];
+  for (let w = 1; w <= workers; w++) {
+    done.push(
+      (async () => {
+        let n = 0;
+        while (!stop.now) {
+          const client = new pg.Client({
+            host: '127.0.0.1',
+            port,
+            user: 'w',
+            database: 'postgres',
+            application_name: `fault-${w}`,
+          });
+          client.on('error', () => {});
+          try {
+            await client.connect();
+            while (!stop.now) {
+              await sleep(4); // an agent thinks between statements; keeps the trail to a few thousand
+              n++;
+              if (n % 3 === 0) await client.query(`insert into ledger values (${w}, ${n}, 'simple')`);
+              else await client.query('insert into ledger values ($1, $2, $3)', [w, n, 'extended']);
+            }
+            await client.end();
+          } catch {
+            await client.end().catch(() => {});
+            await sleep(30);
+          }
+        }
+        return n;
+      })(),
+    );
+  }
+  return Promise.all(done);
+}
+
+describe('fault injection under load', () => {
+  test('kill -9 of sidecar and collector, and a collector outage: 0 lost, 0 duplicated', async () => {
+    const { collector, sidecar, collectorUrl, readerToken } = await setUp('kills');
+    await collector.start();
+    await sidecar.start();
+    const stop = { now: false };
+    const running = load(sidecar.port, 3, stop);
+    const kills = { sidecar: 0, collector: 0 };
+    const killSidecar = async () => {
+      await sidecar.kill();
+      kills.sidecar++;
+      await sidecar.start();
+    };
+    const killCollector = async () => {
+      await collector.kill();
+      kills.collector++;
+      await sleep(500);
+      await collector.start();
+    };
+    const collectorAway = async () => {
+      await collector.kill('SIGTERM');
+      await sleep(1500);
+      await collector.start();
+    };
+    const chaos: [number, () => Promise<void>][] = [
+      [1200, killSidecar],
+      [900, killCollector],
+      [900, killSidecar],
+      [500, collectorAway],
+      [700, killSidecar],
+      [700, async () => {}],
+    ];
+    for (const [wait, act] of chaos) {
+      await sleep(wait + Math.floor(Math.random() * 300));
+      await act();
+    }
+    stop.now = true;
+    await running;
+    // A clean stop ships what is left; the trail then holds everything.
+    await sidecar.kill('SIGTERM');
+    await sidecar.start();
+    const log = (await waitForLog(db)).filter((e) => e.user === AUTH_USERS.scram);
+    let events: AuditEvent[] = [];
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      events = await storedEvents(collectorUrl, readerToken);
+      const statements = events.filter((e) => e.type === 'statement');
+      const r = reconcile(log, statements);
+      if (r.missing.length === 0 || Date.now() > deadline) break;
+      await sleep(500);
+    }
+    await sidecar.kill('SIGTERM');
+    await collector.kill('SIGTERM');
+
+    const statements = events.filter((e) => e.type === 'statement');
+    const r = reconcile(log, statements);
+    const unknown = statements.filter((e) => e.result?.status === 'unknown');
+    console.log(
+      `fault injection: ${kills.sidecar} sidecar kills, ${kills.collector} collector kills; ` +
+        `Postgres executed ${r.statements} statements; events stored ${statements.length}; ` +
+        `lost ${r.missing.length}, duplicated ${r.duplicated.length}, unknown results ${unknown.length}`,
+    );
+    expect(r.statements).toBeGreaterThan(100);
+    expect(r.missing).toEqual([]);
+    expect(r.duplicated).toEqual([]);
+    // Events Postgres has no line for: only statements the sidecar forwarded but never saw
+    // answered (killed in between), or ones Postgres refused before executing.
+    expect(r.extra.filter((e) => e.result?.status !== 'unknown')).toEqual([]);
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+    const positions = new Set(events.map((e) => `${e.session.id}/${e.session.seq}`));
+    expect(positions.size).toBe(events.length);
+    expect(events.every((e) => e.identity.name === IDENTITY)).toBe(true);
+    // Every session that was open when the sidecar died was closed by the restart.
+    const started = new Set(events.filter((e) => e.type === 'session.start').map((e) => e.session.id));
+    const ended = new Set(events.filter((e) => e.type === 'session.end').map((e) => e.session.id));
+    expect([...started].filter((s) => !ended.has(s))).toEqual([]);
+  }, 120_000);
+
+  test('a spool cap small enough to fill: statements are refused with a clear error, then served again', async () => {
+    const { collector, sidecar, collectorUrl, readerToken } = await setUp('full', {
+      maxSpoolBytes: 65_536,
+      segmentBytes: 4096,
+    });
+    await sidecar.start(); // the collector is down: nothing can be shipped
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: sidecar.port,
+      user: 'w',
+      database: 'postgres',
+      application_name: 'fill',
+    });
+    await client.connect();
+    let refused: Error | null = null;
+    let ran = 0;
+    for (let i = 0; i < 5000 && !refused; i++) {
+      try {
+        await client.query(`insert into ledger values (99, ${i}, '${'x'.repeat(200)}')`);
+        ran++;
+      } catch (e) {
+        refused = e as Error;
+      }
+    }
+    expect(refused?.message).toMatch(/^byline: statement refused: the audit spool is full/);
+    expect((refused as Error & { code?: string }).code).toBe('53400');
+    // The session is still usable once the collector drains the backlog.
+    await collector.start();
+    const deadline = Date.now() + 30_000;
+    let again: Error | null = null;
+    for (;;) {
+      try {
+        await client.query(`insert into ledger values (99, -1, 'after')`);
+        again = null;
+        break;
+      } catch (e) {
+        again = e as Error;
+        if (Date.now() > deadline) break;
+        await sleep(200);
+      }
+    }
+    expect(again).toBeNull();
+    await client.end();
+    // Every statement that ran is recorded; the refused ones never reached Postgres.
+    const log = (await waitForLog(db)).filter((e) => e.applicationName === 'fill' && e.user === AUTH_USERS.scram);
+    expect(log.length).toBe(ran + 1);
+    const recorded = async () =>
+      (await storedEvents(collectorUrl, readerToken, { identity: IDENTITY })).filter(
+        (e) => e.type === 'statement' && e.session.applicationName === 'fill' && e.result?.status === 'ok',
+      ).length;
+    const shipped = Date.now() + 15_000;
+    while ((await recorded()) < ran + 1 && Date.now() < shipped) await sleep(200);
+    expect(await recorded()).toBe(ran + 1);
+    await sidecar.kill('SIGTERM');
+    await collector.kill('SIGTERM');
+  }, 120_000);
+});
