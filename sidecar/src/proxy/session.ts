@@ -409,7 +409,8 @@ export class ProxySession implements RecordSink {
 
   private readonly onUpstreamClose = (): void => {
     if (this.phase === 'closed') return;
-    if (this.endReason.ok && this.phase === 'ready') {
+    // After the client's own Terminate, Postgres closing is the normal end, not news.
+    if (this.endReason.ok && this.phase === 'ready' && !this.clientTerminated) {
       this.endReason = { ok: true, error: 'the database server closed the connection' };
     }
     this.toClient.flushTo(this.client);
