@@ -14,6 +14,7 @@ export default defineConfig({
             'api/src/**/*.test.ts',
             'sidecar/src/**/*.test.ts',
             'collector/src/**/*.test.ts',
+            'operator/src/**/*.test.ts',
             'cli/src/**/*.test.ts',
           ],
           testTimeout: 20_000,

@@ -62,6 +62,46 @@ log: { level: info }
     expect(problemsOf(CollectorConfigSchema, value).join('\n')).toContain(message);
   });
 
+  test('auth.kubernetes alone, or with static tokens, is valid; defaults are left to the collector', () => {
+    const path = join(dir, 'kube.yaml');
+    writeFileSync(
+      path,
+      `listen: 0.0.0.0:8443
+store: sqlite:/var/lib/byline/trail.db
+auth:
+  kubernetes: { audience: byline.dev, kubeconfig: /etc/byline/kubeconfig, cacheSeconds: 30 }
+`,
+    );
+    const { config: c, tokens } = loadCollectorConfig(path);
+    expect(c.auth).toEqual({
+      kubernetes: { audience: 'byline.dev', kubeconfig: '/etc/byline/kubeconfig', cacheSeconds: 30 },
+    });
+    expect(tokens).toEqual([]);
+    const both = { ...config([{ token: TOKEN, identity: 'a' }]) };
+    both.auth.kubernetes = {};
+    expect(problemsOf(CollectorConfigSchema, both)).toEqual([]);
+    expect(resolveStaticTokens(both)).toEqual([{ token: TOKEN, identity: 'a' }]);
+  });
+
+  test.each<[string, unknown, string]>([
+    [
+      'an unknown kubernetes field',
+      { audiences: ['x'] },
+      'auth.kubernetes.audiences: unknown field (did you mean "audience"?)',
+    ],
+    ['an empty audience', { audience: '' }, 'auth.kubernetes.audience'],
+    ['a negative cache time', { cacheSeconds: -1 }, 'auth.kubernetes.cacheSeconds'],
+  ])('the schema refuses %s', (_name, kubernetes, message) => {
+    const value = { listen: '127.0.0.1:1', store: 'sqlite:x', auth: { kubernetes } };
+    expect(problemsOf(CollectorConfigSchema, value).join('\n')).toContain(message);
+  });
+
+  test('auth with neither static tokens nor kubernetes is refused', () => {
+    const value = { listen: '127.0.0.1:1', store: 'sqlite:x', auth: {} } as CollectorConfig;
+    expect(problemsOf(CollectorConfigSchema, value)).toEqual([]);
+    expect(() => resolveStaticTokens(value)).toThrow('auth: give "static" tokens, "kubernetes", or both');
+  });
+
   test('resolveStaticTokens lists every problem with its field, and never echoes a token', () => {
     let error: unknown;
     try {

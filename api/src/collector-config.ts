@@ -29,7 +29,34 @@ export const StaticToken = T.Object(
   Strict,
 );
 
-export const CollectorAuth = T.Object({ static: T.Array(StaticToken, { minItems: 1 }) }, Strict);
+export const DEFAULT_KUBERNETES_AUDIENCE = 'byline.dev';
+export const DEFAULT_KUBERNETES_CACHE_SECONDS = 30;
+
+/**
+ * Identity from Kubernetes: service-account tokens for `audience` are reviewed (TokenReview) and
+ * mapped to the AgentIdentity claiming the service account (writers); any token the API server
+ * accepts may read when RBAC allows `get` on `auditevents.byline.dev` (SubjectAccessReview).
+ */
+export const KubernetesAuth = T.Object(
+  {
+    /** The audience writer tokens must be issued for (default byline.dev). */
+    audience: T.Optional(T.String({ minLength: 1 })),
+    /** How to reach the API server; default: the in-cluster service account, else $KUBECONFIG. */
+    kubeconfig: T.Optional(T.String({ minLength: 1 })),
+    /** How long reviews and AgentIdentity lists are reused (default 30; never past a token's expiry). */
+    cacheSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 3600 })),
+  },
+  Strict,
+);
+
+/** Static tokens, Kubernetes, or both (static tokens are looked up first). */
+export const CollectorAuth = T.Object(
+  {
+    static: T.Optional(T.Array(StaticToken, { minItems: 1 })),
+    kubernetes: T.Optional(KubernetesAuth),
+  },
+  Strict,
+);
 
 export const CollectorLimits = T.Object(
   {
@@ -63,6 +90,7 @@ export const CollectorConfigSchema = T.Object(
 
 export type CollectorConfig = Static<typeof CollectorConfigSchema>;
 export type StaticTokenConfig = Static<typeof StaticToken>;
+export type KubernetesAuthConfig = Static<typeof KubernetesAuth>;
 
 export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
@@ -71,14 +99,18 @@ export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
 export type ResolvedStaticToken = { token: string } & ({ identity: string } | { reader: true });
 
 /**
- * The checks a JSON Schema cannot say well: exactly one of token/tokenFile and of identity/reader,
- * tokens of at least 16 characters, token files readable, no token listed twice. Returns the tokens resolved.
+ * The checks a JSON Schema cannot say well: some way to authenticate, exactly one of token/tokenFile
+ * and of identity/reader, tokens of at least 16 characters, token files readable, no token listed
+ * twice. Returns the static tokens resolved (none when only Kubernetes is configured).
  */
 export function resolveStaticTokens(config: CollectorConfig, what = 'collector config'): ResolvedStaticToken[] {
   const problems: string[] = [];
   const resolved: ResolvedStaticToken[] = [];
   const seen = new Map<string, number>();
-  config.auth.static.forEach((entry, i) => {
+  if (config.auth.static === undefined && config.auth.kubernetes === undefined) {
+    throw new ValidationError(what, ['auth: give "static" tokens, "kubernetes", or both']);
+  }
+  (config.auth.static ?? []).forEach((entry, i) => {
     const field = `auth.static[${i}]`;
     let token: string | undefined;
     if ((entry.token === undefined) === (entry.tokenFile === undefined)) {

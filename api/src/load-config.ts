@@ -4,19 +4,35 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError, validate } from './validate.js';
 
-export function loadConfigFile<S extends TSchema>(path: string, schema: S, what: string): Static<S> {
+export function loadConfigFile<S extends TSchema>(
+  path: string,
+  schema: S,
+  what: string,
+  rules?: (value: Static<S>) => string[],
+): Static<S> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new ValidationError(what, [`cannot read ${path}: ${(e as Error).message}`]);
   }
+  return loadConfigText(text, path, schema, what, rules);
+}
+
+/** The same for config text from elsewhere (an environment variable); `source` names it in messages. */
+export function loadConfigText<S extends TSchema>(
+  text: string,
+  source: string,
+  schema: S,
+  what: string,
+  rules?: (value: Static<S>) => string[],
+): Static<S> {
   let value: unknown;
   try {
     // YAML is a superset of JSON, so one parser serves both.
     value = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (e) {
-    throw new ValidationError(what, [`${path} is not valid YAML or JSON: ${(e as Error).message}`]);
+    throw new ValidationError(what, [`${source} is not valid YAML or JSON: ${(e as Error).message}`]);
   }
-  return validate(schema, value, `${what} (${path})`);
+  return validate(schema, value, `${what} (${source})`, rules);
 }

@@ -32,7 +32,9 @@ export const Upstream = T.Object(
 export const InjectCredentials = T.Object(
   {
     mode: T.Literal('inject'),
-    username: T.String({ minLength: 1 }),
+    /** The database role; or read it from `usernameFile` (a mounted Secret key). One of the two. */
+    username: T.Optional(T.String({ minLength: 1 })),
+    usernameFile: T.Optional(T.String({ minLength: 1 })),
     passwordFile: T.String({ minLength: 1 }),
     /** When set, local clients must present this password (the default asks for none). */
     clientPasswordFile: T.Optional(T.String({ minLength: 1 })),
@@ -72,6 +74,31 @@ export const StaticIdentity = T.Object(
         namespace: T.Optional(T.String()),
         serviceAccount: T.Optional(T.String()),
         pod: T.Optional(T.String()),
+      },
+      Strict,
+    ),
+  },
+  Strict,
+);
+
+/**
+ * In a pod: the identity comes from the collector, which reviews the pod's projected
+ * service-account token (audience byline.dev) and finds the AgentIdentity claiming it.
+ */
+export const KubernetesIdentity = T.Object(
+  {
+    kubernetes: T.Object(
+      {
+        /** The projected token (rotated by the kubelet; re-read when it changes). */
+        tokenPath: T.String({ minLength: 1 }),
+        /** The collector that answers /v1/whoami (usually the same as the collector sink). */
+        collector: T.Object(
+          {
+            url: T.String({ pattern: '^https?://[^\\s]+$', description: 'an http:// or https:// URL' }),
+            caFile: T.Optional(T.String({ minLength: 1 })),
+          },
+          Strict,
+        ),
       },
       Strict,
     ),
@@ -130,7 +157,7 @@ export const Limits = T.Object(
 
 export const SidecarConfigSchema = T.Object(
   {
-    identity: StaticIdentity,
+    identity: T.Union([StaticIdentity, KubernetesIdentity]),
     routes: T.Array(Route, { minItems: 1 }),
     audit: Audit,
     metrics: T.Optional(Metrics),
@@ -158,3 +185,29 @@ export type DurabilityName = Static<typeof Durability>;
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024;
+
+/** What the sidecar config schema cannot say by itself. */
+export function sidecarConfigRules(config: SidecarConfig): string[] {
+  const problems: string[] = [];
+  const names = new Map<string, number>();
+  const listens = new Map<string, number>();
+  config.routes.forEach((route, i) => {
+    const c = route.credentials;
+    if (c.mode === 'inject' && (c.username === undefined) === (c.usernameFile === undefined)) {
+      problems.push(`routes[${i}].credentials: give username or usernameFile (exactly one)`);
+    }
+    const sameName = names.get(route.name);
+    if (sameName !== undefined)
+      problems.push(`routes[${i}].name: "${route.name}" is already the name of routes[${sameName}]`);
+    else names.set(route.name, i);
+    const sameListen = listens.get(route.listen);
+    if (sameListen !== undefined && !route.listen.endsWith(':0')) {
+      problems.push(`routes[${i}].listen: ${route.listen} is already where routes[${sameListen}] listens`);
+    } else listens.set(route.listen, i);
+  });
+  const collector = config.audit.sinks.some((s) => 'collector' in s);
+  if (collector && !config.audit.spoolDir) {
+    problems.push('audit.spoolDir: required with a collector sink (events are shipped from the spool)');
+  }
+  return problems;
+}

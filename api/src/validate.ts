@@ -67,7 +67,14 @@ function chosenVariant(schema: TSchema, value: unknown): TSchema | undefined {
       return variant;
     }
   }
-  return undefined;
+  // Objects told apart by which key they have (`identity: { static } | { kubernetes }`): the one
+  // variant whose required keys are all there.
+  const keys = Object.keys(value as object);
+  const byKeys = (schema.anyOf as TSchema[]).filter((variant) => {
+    const required = (variant.required as string[] | undefined) ?? [];
+    return variant[Kind] === 'Object' && required.length > 0 && required.every((k) => keys.includes(k));
+  });
+  return byKeys.length === 1 ? byKeys[0] : undefined;
 }
 
 /** The field every variant of a union of objects sets to its own literal (`mode`), and the literals. */
@@ -189,8 +196,14 @@ export function validate<S extends TSchema>(
   schema: S,
   value: unknown,
   what: string,
+  /** Rules a schema cannot say (one of two fields, unique names), run once the schema holds. */
+  rules?: (value: import('@sinclair/typebox').Static<S>) => string[],
 ): import('@sinclair/typebox').Static<S> {
-  if (checker(schema).Check(value)) return value as import('@sinclair/typebox').Static<S>;
+  if (checker(schema).Check(value)) {
+    const problems = rules?.(value as import('@sinclair/typebox').Static<S>) ?? [];
+    if (problems.length > 0) throw new ValidationError(what, problems);
+    return value as import('@sinclair/typebox').Static<S>;
+  }
   const problems: string[] = [];
   collect(schema, value, '', problems);
   if (problems.length === 0) problems.push('does not match the schema');

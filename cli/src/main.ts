@@ -3,7 +3,14 @@
  * and exits 2 without starting anything.
  */
 import { parseArgs } from 'node:util';
-import { loadCollectorConfig, loadConfigFile, SidecarConfigSchema, ValidationError } from '@byline/api';
+import {
+  loadCollectorConfig,
+  loadConfigFile,
+  loadConfigText,
+  SidecarConfigSchema,
+  sidecarConfigRules,
+  ValidationError,
+} from '@byline/api';
 import type { RunningCollector } from '@byline/collector';
 import { startSidecar } from '@byline/sidecar';
 import { TRAIL_USAGE, trail, UsageError } from './trail.js';
@@ -60,9 +67,24 @@ async function client(name: string, usage: string, run: () => Promise<number>): 
 async function sidecar(args: string[]): Promise<number> {
   let config: ReturnType<typeof loadConfigFile<typeof SidecarConfigSchema>>;
   try {
-    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
-    if (!values.config) throw new ValidationError('arguments', ['--config FILE is required']);
-    config = loadConfigFile(values.config, SidecarConfigSchema, 'sidecar config');
+    const { values } = parseArgs({
+      args,
+      options: { config: { type: 'string', short: 'c' }, 'config-env': { type: 'string' } },
+      strict: true,
+    });
+    if (values.config && values['config-env']) {
+      throw new ValidationError('arguments', ['give --config FILE or --config-env NAME, not both']);
+    }
+    if (values['config-env']) {
+      // In a pod the injector renders the config into an environment variable of the sidecar.
+      const name = values['config-env'];
+      const text = process.env[name];
+      if (text === undefined) throw new ValidationError('arguments', [`environment variable ${name} is not set`]);
+      config = loadConfigText(text, `$${name}`, SidecarConfigSchema, 'sidecar config', sidecarConfigRules);
+    } else {
+      if (!values.config) throw new ValidationError('arguments', ['--config FILE (or --config-env NAME) is required']);
+      config = loadConfigFile(values.config, SidecarConfigSchema, 'sidecar config', sidecarConfigRules);
+    }
   } catch (e) {
     process.stderr.write(`byline sidecar: ${(e as Error).message}\n`);
     return 2;
@@ -90,8 +112,9 @@ async function collector(args: string[]): Promise<number> {
   let running: RunningCollector;
   try {
     // Loaded only here: the sidecar has no use for SQLite, pg or prom-client.
-    const { StaticAuthenticator, startCollector } = await import('@byline/collector');
-    running = await startCollector(loaded.config, { authenticator: new StaticAuthenticator(loaded.tokens) });
+    const { startCollector } = await import('@byline/collector');
+    // Its authenticator from the config: static tokens (validated above), then auth.kubernetes.
+    running = await startCollector(loaded.config);
   } catch (e) {
     process.stderr.write(`byline collector: ${(e as Error).message}\n`);
     return 1;

@@ -1,15 +1,10 @@
 /** Starts the collector from a validated config: the store, the authenticator, the HTTP server. */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  type CollectorConfig,
-  DEFAULT_MAX_BATCH_BYTES,
-  DEFAULT_MAX_BATCH_EVENTS,
-  resolveStaticTokens,
-} from '@byline/api';
+import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS } from '@byline/api';
 import pino, { type Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
-import { StaticAuthenticator } from './auth/static-authenticator.js';
+import { authenticatorFor } from './auth/from-config.js';
 import { createCollectorServer } from './http/server.js';
 import { CollectorMetrics } from './metrics.js';
 import { openStore, redact } from './store/open-store.js';
@@ -29,7 +24,7 @@ export interface RunningCollector {
 
 export interface CollectorOptions {
   logger?: Logger;
-  /** Defaults to the config's static tokens. */
+  /** Defaults to the config's: its static tokens first, then Kubernetes (auth.kubernetes). */
   authenticator?: Authenticator;
 }
 
@@ -43,9 +38,10 @@ export async function startCollector(
   options: CollectorOptions = {},
 ): Promise<RunningCollector> {
   const logger = options.logger ?? pino({ level: config.log?.level ?? 'info', base: { component: 'collector' } });
-  const auth = options.authenticator ?? new StaticAuthenticator(resolveStaticTokens(config));
-  const store = await openStore(config.store);
   const metrics = new CollectorMetrics();
+  const auth =
+    options.authenticator ?? (await authenticatorFor(config, logger, (reason) => metrics.authRefusals.inc({ reason })));
+  const store = await openStore(config.store);
   const server = createCollectorServer({
     auth,
     store,

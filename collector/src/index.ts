@@ -1,4 +1,20 @@
-export type { Authenticator, Principal, WriterIdentity } from './auth/authenticator.js';
+export {
+  type Authenticator,
+  ChainedAuthenticator,
+  type Principal,
+  type Purpose,
+  type Refusal,
+  type RefusalReason,
+  type WriterIdentity,
+} from './auth/authenticator.js';
+export { authenticatorFor } from './auth/from-config.js';
+export type { KubeReviewer, ReviewedUser, TokenReviewResult } from './auth/kube-reviewer.js';
+export {
+  KubernetesAuthenticator,
+  type KubernetesAuthenticatorOptions,
+  TRAIL_RESOURCE,
+} from './auth/kubernetes-authenticator.js';
+export { COLLECTOR_RBAC_RULES, TRAIL_READER_RBAC_RULES } from './auth/kubernetes-rbac.js';
 export { StaticAuthenticator } from './auth/static-authenticator.js';
 export { measureIngest } from './bench.js';
 export { type CollectorOptions, type RunningCollector, startCollector } from './collector.js';

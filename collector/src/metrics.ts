@@ -4,6 +4,8 @@
  * first scrape.
  */
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { REFUSAL_REASONS } from './auth/authenticator.js';
+import { IDENTITY_FIELDS } from './ingest/identity-check.js';
 import type { RejectReason } from './ingest/parse-batch.js';
 import type { MarkerKind } from './store/types.js';
 
@@ -14,6 +16,7 @@ export type BatchOutcome =
   | 'forbidden'
   | 'too-large'
   | 'unsupported-media-type'
+  | 'auth-unavailable'
   | 'store-error';
 
 const OUTCOMES: BatchOutcome[] = [
@@ -23,6 +26,7 @@ const OUTCOMES: BatchOutcome[] = [
   'forbidden',
   'too-large',
   'unsupported-media-type',
+  'auth-unavailable',
   'store-error',
 ];
 const REASONS: RejectReason[] = ['malformed', 'schema', 'canonical', 'hash', 'identity', 'too-many-events'];
@@ -36,6 +40,8 @@ export class CollectorMetrics {
   readonly eventsStored: Counter;
   readonly duplicates: Counter;
   readonly rejected: Counter<'reason'>;
+  readonly identityMismatches: Counter<'field'>;
+  readonly authRefusals: Counter<'reason'>;
   readonly chainProblems: Counter<'kind'>;
   readonly gapsResolved: Counter;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
@@ -78,6 +84,18 @@ export class CollectorMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.identityMismatches = new Counter({
+      name: 'byline_collector_identity_mismatches_total',
+      help: "Events refused because their identity is not the writer's, by the first field that differs.",
+      labelNames: ['field'],
+      registers,
+    });
+    this.authRefusals = new Counter({
+      name: 'byline_collector_auth_refusals_total',
+      help: 'Kubernetes tokens refused, by reason (unclaimed, claimed-twice, reader-denied, …).',
+      labelNames: ['reason'],
+      registers,
+    });
     this.chainProblems = new Counter({
       name: 'byline_collector_chain_problems_total',
       help: 'Chain markers opened at ingest, by kind.',
@@ -105,6 +123,8 @@ export class CollectorMetrics {
     for (const outcome of OUTCOMES) this.batches.inc({ outcome }, 0);
     for (const reason of REASONS) this.rejected.inc({ reason }, 0);
     for (const kind of KINDS) this.chainProblems.inc({ kind }, 0);
+    for (const field of IDENTITY_FIELDS) this.identityMismatches.inc({ field }, 0);
+    for (const reason of REFUSAL_REASONS) this.authRefusals.inc({ reason }, 0);
     for (const operation of ['insert', 'query', 'streams', 'ping']) this.storeErrors.inc({ operation }, 0);
   }
 }

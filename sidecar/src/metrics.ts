@@ -70,10 +70,24 @@ export class SidecarMetrics {
   /** Called before every scrape, for values read from elsewhere. */
   beforeScrape: (() => void) | null = null;
 
+  /** Every route listens (and the identity is known): what /readyz, the pod's startup probe, asks. */
+  ready = false;
+
   listen(host: string, port: number): Promise<Server> {
     const server = createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
+      const path = req.url?.split('?')[0];
+      if (req.method === 'GET' && path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        return;
+      }
+      if (req.method === 'GET' && path === '/readyz') {
+        res
+          .writeHead(this.ready ? 200 : 503, { 'content-type': 'text/plain' })
+          .end(this.ready ? 'ready\n' : 'starting\n');
+        return;
+      }
+      if (req.method !== 'GET' || path !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /metrics, /readyz, /healthz\n');
         return;
       }
       this.beforeScrape?.();

@@ -12,12 +12,15 @@ import {
   DEFAULT_MAX_SPOOL_BYTES,
   type RouteConfig,
   type SidecarConfig,
+  sidecarConfigRules,
 } from '@byline/api';
 import pino, { type Logger } from 'pino';
 import { EventBuilder } from './audit/event-builder.js';
 import { FileSink } from './audit/file-sink.js';
 import { AuditPipeline } from './audit/pipeline.js';
 import type { AuditSink } from './audit/sink.js';
+import { fixedIdentity, type IdentitySource, staticIdentity } from './identity/identity-source.js';
+import { KubernetesIdentity } from './identity/kubernetes-identity.js';
 import { SidecarMetrics } from './metrics.js';
 import { CancelRegistry } from './proxy/cancel-registry.js';
 import { ProxySession } from './proxy/session.js';
@@ -36,6 +39,8 @@ export interface RunningSidecar {
   metricsPort: number | null;
   /** Open client sessions. */
   readonly sessions: number;
+  /** The identity a session starting now gets (with identity.kubernetes, as the collector last said). */
+  identity(): AuditIdentity;
   /** Writes and syncs everything recorded so far. */
   flush(): Promise<void>;
   /** Stops accepting, closes every session, and flushes the audit trail. */
@@ -44,18 +49,34 @@ export interface RunningSidecar {
 
 export interface SidecarOptions {
   logger?: Logger;
+  /** identity.kubernetes: how often the token file is checked for rotation (default 2 s). */
+  identityPollMs?: number;
+  /** Gives up waiting for the collector to say who this sidecar is (startSidecar then rejects). */
+  signal?: AbortSignal;
 }
 
+/** The identity of an `identity.static` config; identity.kubernetes is known only once the collector answers. */
 export function identityFrom(config: SidecarConfig): AuditIdentity {
-  const s = config.identity.static;
-  return {
-    kind: s.kind,
-    name: s.name,
-    namespace: s.namespace ?? null,
-    pod: s.pod ?? null,
-    serviceAccount: s.serviceAccount ?? null,
-    source: 'static',
-  };
+  if (!('static' in config.identity)) {
+    throw new Error('identity.kubernetes is resolved through the collector, not from the config');
+  }
+  return staticIdentity(config.identity.static);
+}
+
+/** Fail closed: with identity.kubernetes this waits, retrying, until the collector says who we are. */
+async function identitySource(config: SidecarConfig, logger: Logger, options: SidecarOptions): Promise<IdentitySource> {
+  if ('static' in config.identity) return fixedIdentity(staticIdentity(config.identity.static));
+  const k = config.identity.kubernetes;
+  return KubernetesIdentity.start(
+    {
+      tokenPath: k.tokenPath,
+      url: k.collector.url,
+      ...(k.collector.caFile ? { caFile: k.collector.caFile } : {}),
+      ...(options.identityPollMs ? { pollMs: options.identityPollMs } : {}),
+      logger,
+    },
+    options.signal,
+  );
 }
 
 export function splitListen(listen: string): { host: string; port: number } {
@@ -67,17 +88,14 @@ export function splitListen(listen: string): { host: string; port: number } {
 export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<RunningSidecar> {
   const logger = options.logger ?? pino({ level: config.log?.level ?? 'info', base: { component: 'sidecar' } });
   const paramsMode = config.audit.params ?? 'redacted';
-  const identity = identityFrom(config);
   checkReadable(config);
+  const identity = await identitySource(config, logger, options);
 
   const tables = await TableExtractor.create();
   const metrics = new SidecarMetrics();
   const audit = config.audit;
   const durability = audit.durability ?? 'batch';
   const collectors = audit.sinks.flatMap((s) => ('collector' in s ? [s.collector] : []));
-  if (collectors.length > 0 && !audit.spoolDir) {
-    throw new Error('audit.sinks: a collector sink ships from the spool, so audit.spoolDir must be set');
-  }
   let spool: Spool | null = null;
   let recovered: RecoveredSpool | null = null;
   if (audit.spoolDir) {
@@ -158,12 +176,14 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       );
     }
   } catch (e) {
+    identity.stop();
     for (const s of servers) s.close();
     for (const shipper of shippers) await shipper.stop();
     metricsServer?.close();
     await pipeline.close();
     throw e;
   }
+  metrics.ready = true;
 
   return {
     routes,
@@ -175,8 +195,11 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     get sessions() {
       return sessions.size;
     },
+    identity: () => identity.current(),
     flush: () => pipeline.flush(),
     async close() {
+      metrics.ready = false;
+      identity.stop();
       // server.close() calls back only once every connection is gone, so stop accepting first,
       // then end the sessions, then wait.
       const stopped = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
@@ -224,9 +247,12 @@ function clientTlsFor(route: RouteConfig): SecureContext | null {
 
 /** Fails at start, naming the file, rather than on the first connection. */
 function checkReadable(config: SidecarConfig): void {
+  const problems = sidecarConfigRules(config);
+  if (problems.length > 0) throw new Error(`invalid sidecar config:\n  - ${problems.join('\n  - ')}`);
   for (const route of config.routes) {
     const files: [string, string | undefined][] = [];
     if (route.credentials.mode === 'inject') {
+      files.push(['credentials.usernameFile', route.credentials.usernameFile]);
       files.push(['credentials.passwordFile', route.credentials.passwordFile]);
       files.push(['credentials.clientPasswordFile', route.credentials.clientPasswordFile]);
     }
@@ -241,15 +267,5 @@ function checkReadable(config: SidecarConfig): void {
       }
     }
     if (route.tls) clientTlsFor(route);
-  }
-  const names = new Set<string>();
-  const listens = new Set<string>();
-  for (const route of config.routes) {
-    if (names.has(route.name)) throw new Error(`route name "${route.name}" is used twice`);
-    if (listens.has(route.listen) && !route.listen.endsWith(':0')) {
-      throw new Error(`routes "${route.name}" and another both listen on ${route.listen}`);
-    }
-    names.add(route.name);
-    listens.add(route.listen);
   }
 }

@@ -267,7 +267,7 @@ describe('byline sidecar refuses bad input before listening', () => {
     [
       'inject without username',
       () => valid().replace(/ {6}username: .*\n/, ''),
-      ['  - routes[0].credentials.username: required field is missing'],
+      ['  - routes[0].credentials: give username or usernameFile (exactly one)'],
     ],
     [
       'an unknown credentials mode',
@@ -374,7 +374,7 @@ describe('byline sidecar refuses bad input before listening', () => {
       code: 2,
       signal: null,
       stdout: '',
-      stderr: 'byline sidecar: invalid arguments:\n  - --config FILE is required\n',
+      stderr: 'byline sidecar: invalid arguments:\n  - --config FILE (or --config-env NAME) is required\n',
     });
   });
 

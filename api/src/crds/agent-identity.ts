@@ -1,6 +1,16 @@
 /** AgentIdentity: a named agent, human or service, the service accounts it runs as, and its routes. */
 import { type Static, Type as T } from '@sinclair/typebox';
-import { type CustomObject, GROUP, K8sName, type ResourceKind, Status, VERSION } from './common.js';
+import {
+  type CrdSource,
+  type CustomObject,
+  DnsLabel,
+  GROUP,
+  K8sName,
+  READY_COLUMNS,
+  type ResourceKind,
+  Status,
+  VERSION,
+} from './common.js';
 
 export const AgentIdentityKind: ResourceKind = {
   group: GROUP,
@@ -10,12 +20,16 @@ export const AgentIdentityKind: ResourceKind = {
   singular: 'agentidentity',
   shortNames: ['agentid'],
   listKind: 'AgentIdentityList',
+  categories: ['byline'],
 };
 
 export const RouteAccess = T.Object(
   {
-    name: K8sName('A DatabaseRoute in the same namespace.'),
-    access: T.Union([T.Literal('read'), T.Literal('readWrite'), T.Literal('admin')], { default: 'readWrite' }),
+    name: DnsLabel('A DatabaseRoute in the same namespace.'),
+    access: T.Union([T.Literal('read'), T.Literal('readWrite'), T.Literal('admin')], {
+      default: 'readWrite',
+      description: 'What its pods may do through the route.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -50,3 +64,18 @@ export const AgentIdentitySpec = T.Object(
 export type AgentIdentitySpec = Static<typeof AgentIdentitySpec>;
 export const AgentIdentityStatus = Status;
 export type AgentIdentity = CustomObject<AgentIdentitySpec>;
+
+export const AgentIdentityCrd: CrdSource = {
+  resource: AgentIdentityKind,
+  description:
+    'AgentIdentity: a named agent, human or service, the service accounts its pods run as, and the DatabaseRoutes ' +
+    'they get. Every statement those pods run is attributed to this name.',
+  spec: AgentIdentitySpec,
+  status: AgentIdentityStatus,
+  printerColumns: [
+    { name: 'Kind', type: 'string', jsonPath: '.spec.kind' },
+    { name: 'Service Accounts', type: 'string', jsonPath: '.spec.serviceAccounts' },
+    ...READY_COLUMNS,
+  ],
+  sourceFile: 'api/src/crds/agent-identity.ts',
+};

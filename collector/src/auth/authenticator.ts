@@ -1,20 +1,71 @@
 /**
- * Who is calling: the seam between the HTTP API and whatever vouches for a bearer token. The static
- * implementation reads tokens from the config; Kubernetes TokenReview (audience-checked) and
- * SubjectAccessReview plug in here later without the API changing.
+ * Who is calling: the seam between the HTTP API and whatever vouches for a bearer token. Static
+ * tokens come from the config; Kubernetes tokens are reviewed by the API server (TokenReview,
+ * audience-checked) and readers authorized by RBAC (SubjectAccessReview). The endpoint says what
+ * the token is for, so an authenticator does only the checks that purpose needs.
  */
 
-/** The identity a writer may write events for; the optional fields, when known, must match too. */
+/**
+ * The identity a writer may write events for. Static writers vouch for the name (and any optional
+ * field they know); Kubernetes writers (`source: 'kubernetes'`) vouch for every field exactly.
+ */
 export interface WriterIdentity {
   name: string;
   kind?: 'agent' | 'human' | 'service';
   namespace?: string;
   serviceAccount?: string;
+  /** The pod the token is bound to; null when the token is bound to none. */
+  pod?: string | null;
+  source?: 'kubernetes' | 'static';
 }
 
 export type Principal = { kind: 'writer'; identity: WriterIdentity } | { kind: 'reader'; subject: string };
 
+/** What the endpoint needs the token for. */
+export type Purpose = 'write' | 'read';
+
+/** Machine-readable reasons a known kind of token was refused (metrics label, `reason` in the 401/403 body). */
+export type RefusalReason =
+  | 'unauthenticated'
+  | 'not-a-service-account'
+  | 'unclaimed'
+  | 'claimed-twice'
+  | 'invalid-identity'
+  | 'reader-denied'
+  | 'review-failed';
+
+export const REFUSAL_REASONS: readonly RefusalReason[] = [
+  'unauthenticated',
+  'not-a-service-account',
+  'unclaimed',
+  'claimed-twice',
+  'invalid-identity',
+  'reader-denied',
+  'review-failed',
+];
+
+/** A token the authenticator has an opinion about, and why it does not pass: 401, 403, or 503 (try again). */
+export interface Refusal {
+  kind: 'refused';
+  status: 401 | 403 | 503;
+  reason: RefusalReason;
+  message: string;
+}
+
 export interface Authenticator {
-  /** The principal a bearer token stands for, or null when the token is not known. */
-  authenticate(token: string): Promise<Principal | null>;
+  /** The principal a bearer token stands for, a refusal that says why not, or null when the token is not known. */
+  authenticate(token: string, purpose: Purpose): Promise<Principal | Refusal | null>;
+}
+
+/** Asks each authenticator in turn; the first with an answer (principal or refusal) decides. */
+export class ChainedAuthenticator implements Authenticator {
+  constructor(private readonly chain: readonly Authenticator[]) {}
+
+  async authenticate(token: string, purpose: Purpose): Promise<Principal | Refusal | null> {
+    for (const auth of this.chain) {
+      const answer = await auth.authenticate(token, purpose);
+      if (answer !== null) return answer;
+    }
+    return null;
+  }
 }

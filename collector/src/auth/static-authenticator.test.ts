@@ -10,7 +10,7 @@ describe('StaticAuthenticator', () => {
   test('a writer token stands for its identity, a reader token for a reader', async () => {
     expect(await auth.authenticate('writer-token-0123456789')).toEqual({
       kind: 'writer',
-      identity: { name: 'billing-agent' },
+      identity: { name: 'billing-agent', source: 'static' },
     });
     expect(await auth.authenticate('reader-token-0123456789')).toEqual({ kind: 'reader', subject: 'static:1' });
   });

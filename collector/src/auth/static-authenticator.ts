@@ -1,7 +1,7 @@
 /** Tokens listed in the config. Looked up by SHA-256 digest, so no comparison leaks a token's prefix. */
 import { createHash } from 'node:crypto';
 import type { ResolvedStaticToken } from '@byline/api';
-import type { Authenticator, Principal } from './authenticator.js';
+import type { Authenticator, Principal, Refusal } from './authenticator.js';
 
 const digest = (token: string) => createHash('sha256').update(token).digest('base64');
 
@@ -12,13 +12,14 @@ export class StaticAuthenticator implements Authenticator {
     tokens.forEach((t, i) => {
       const principal: Principal =
         'identity' in t
-          ? { kind: 'writer', identity: { name: t.identity } }
+          ? { kind: 'writer', identity: { name: t.identity, source: 'static' } }
           : { kind: 'reader', subject: `static:${i}` };
       this.principals.set(digest(t.token), principal);
     });
   }
 
-  async authenticate(token: string): Promise<Principal | null> {
+  /** The purpose is left to the endpoint: a token stands for one principal whatever it is used for. */
+  async authenticate(token: string): Promise<Principal | Refusal | null> {
     return this.principals.get(digest(token)) ?? null;
   }
 }

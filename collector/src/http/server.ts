@@ -13,6 +13,7 @@ import type { CollectorMetrics } from '../metrics.js';
 import { handleEventQuery, handleStreams } from '../query/query-handlers.js';
 import type { EventStore } from '../store/types.js';
 import { HttpError, sendError, sendJson, sendText } from './respond.js';
+import { handleWhoami } from './whoami.js';
 
 export interface ServerDeps {
   auth: Authenticator;
@@ -31,6 +32,7 @@ const ROUTES: Record<string, Record<string, Handler>> = {
     GET: handleEventQuery,
   },
   '/v1/streams': { GET: handleStreams },
+  '/v1/whoami': { GET: handleWhoami },
   '/metrics': {
     GET: async (_req, res, _url, deps) => {
       sendText(res, 200, await deps.metrics.registry.metrics(), {}, deps.metrics.registry.contentType);

@@ -23,8 +23,7 @@ const NDJSON = /^application\/x-ndjson\s*(;.*)?$/i;
 export async function handleIngest(req: IncomingMessage, res: ServerResponse, deps: IngestDeps): Promise<void> {
   let outcome: BatchOutcome = 'accepted';
   try {
-    const principal = await authenticate(req, deps.auth);
-    const writer = requireWriter(principal);
+    const writer = requireWriter(await authenticate(req, deps.auth, 'write'));
     const type = req.headers['content-type'];
     if (type === undefined || !NDJSON.test(type)) {
       throw new HttpError(
@@ -39,7 +38,10 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
     const body = await readBody(req, deps.maxBatchBytes);
     const parsed = parseBatch(body, writer.identity, deps.maxBatchEvents);
     if (!parsed.ok) {
-      for (const p of parsed.problems) deps.metrics.rejected.inc({ reason: p.reason });
+      for (const p of parsed.problems) {
+        deps.metrics.rejected.inc({ reason: p.reason });
+        if (p.field) deps.metrics.identityMismatches.inc({ field: p.field });
+      }
       deps.logger.warn({ writer: writer.identity.name, status: parsed.status, error: parsed.error }, 'batch refused');
       throw new HttpError(parsed.status, parsed.error, { problems: parsed.problems });
     }
@@ -77,6 +79,7 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
 }
 
 function outcomeOf(e: unknown): BatchOutcome {
+  if (e instanceof HttpError && e.extra.reason === 'review-failed') return 'auth-unavailable';
   switch (e instanceof HttpError ? e.status : 500) {
     case 401:
       return 'unauthenticated';

@@ -10,6 +10,7 @@ import { type AuditEvent, AuditEventSchema, canonicalJson, chainHash, isValid, p
 import type { WriterIdentity } from '../auth/authenticator.js';
 import type { IngestEvent } from '../store/types.js';
 import { timeMicros } from '../time.js';
+import { type IdentityField, identityMismatch } from './identity-check.js';
 
 export type RejectReason = 'malformed' | 'schema' | 'canonical' | 'hash' | 'identity' | 'too-many-events';
 
@@ -17,6 +18,8 @@ export interface LineProblem {
   line: number;
   reason: RejectReason;
   message: string;
+  /** For `identity`: the first identity field that differs from the writer's. */
+  field?: IdentityField;
 }
 
 export type ParsedBatch =
@@ -55,9 +58,9 @@ export function parseBatch(body: Uint8Array, writer: WriterIdentity, maxEvents: 
       if (bad.length < MAX_PROBLEMS) bad.push(result.problem);
       continue;
     }
-    const claim = identityMismatch(result.event, writer);
+    const claim = identityMismatch(result.event.identity, writer);
     if (claim) {
-      foreign.push({ line: n, reason: 'identity', message: `line ${n}: ${claim}` });
+      foreign.push({ line: n, reason: 'identity', message: `line ${n}: ${claim.message}`, field: claim.field });
       continue;
     }
     events.push(toIngest(result.event, result.timeUs, lines[i]!));
@@ -95,21 +98,6 @@ function parseLine(line: string, n: number): { event: AuditEvent; timeUs: number
     return { problem: { line: n, reason: 'schema', message: `line ${n}: time: not an RFC 3339 time` } };
   }
   return { event, timeUs };
-}
-
-/** Why the event may not be written with this token, or undefined when it may. */
-function identityMismatch(event: AuditEvent, writer: WriterIdentity): string | undefined {
-  const claimed = event.identity;
-  if (claimed.name !== writer.name) {
-    return `identity.name is ${JSON.stringify(claimed.name)}, but this token writes only for ${JSON.stringify(writer.name)}`;
-  }
-  for (const field of ['kind', 'namespace', 'serviceAccount'] as const) {
-    const vouched = writer[field];
-    if (vouched !== undefined && claimed[field] !== vouched) {
-      return `identity.${field} is ${JSON.stringify(claimed[field])}, but this token stands for ${JSON.stringify(vouched)}`;
-    }
-  }
-  return undefined;
 }
 
 function toIngest(e: AuditEvent, timeUs: number, json: string): IngestEvent {

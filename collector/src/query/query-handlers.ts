@@ -23,7 +23,7 @@ export async function handleEventQuery(
   url: URL,
   deps: QueryDeps,
 ): Promise<void> {
-  requireReader(await authenticate(req, deps.auth));
+  requireReader(await authenticate(req, deps.auth, 'read'));
   const q = parseEventQuery(url.searchParams);
   const page = await storeCall(deps, 'query', async () => {
     const found = await deps.store.query(q.filter, q.limit, q.after);
@@ -39,7 +39,7 @@ export async function handleStreams(
   url: URL,
   deps: QueryDeps,
 ): Promise<void> {
-  requireReader(await authenticate(req, deps.auth));
+  requireReader(await authenticate(req, deps.auth, 'read'));
   for (const name of url.searchParams.keys())
     throw new HttpError(400, `unknown query parameter "${name}" (none are taken)`);
   const streams = await storeCall(deps, 'streams', () => deps.store.streams());

@@ -57,7 +57,8 @@ import { InjectedAuthenticator } from './upstream-auth.js';
 
 export interface SessionContext {
   route: RouteConfig;
-  identity: AuditIdentity;
+  /** Asked once per session, when it connects upstream: a rotated token's identity applies to new sessions. */
+  identity: { current(): AuditIdentity };
   pipeline: AuditPipeline;
   cancels: CancelRegistry;
   logger: Logger;
@@ -330,8 +331,9 @@ export class ProxySession implements RecordSink {
     if (route.upstream.database) params.set('database', route.upstream.database);
     let password: string | null = null;
     if (route.credentials.mode === 'inject') {
-      params.set('user', route.credentials.username);
       try {
+        // Both are read per session, so a rotated Secret takes effect without a restart.
+        params.set('user', route.credentials.username ?? readSecret(route.credentials.usernameFile!));
         password = readSecret(route.credentials.passwordFile);
       } catch (e) {
         this.fatalToClient('08006', `cannot read the route's credential: ${(e as Error).message}`);
@@ -340,7 +342,7 @@ export class ProxySession implements RecordSink {
     }
     this.info = {
       id: this.id,
-      identity: this.ctx.identity,
+      identity: this.ctx.identity.current(),
       target: {
         database: params.get('database') ?? params.get('user') ?? null,
         host: route.upstream.host,

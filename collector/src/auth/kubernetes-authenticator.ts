@@ -1,0 +1,149 @@
+/**
+ * Bearer tokens reviewed by the Kubernetes API server.
+ *
+ * Writing (POST /v1/events, GET /v1/whoami): a TokenReview with the configured audience must
+ * authenticate the token as `system:serviceaccount:<ns>:<sa>`, and exactly one AgentIdentity in
+ * <ns> must claim <sa>; the writer is that identity, with the pod the token is bound to.
+ * Reading: any token the API server accepts (for the configured audience, else for its own) whose
+ * user RBAC allows `get` on `auditevents.byline.dev`, as a SubjectAccessReview answers.
+ *
+ * Positive reviews are reused (keyed by the token's SHA-256, never the token) until shortly before
+ * the token expires or for `cacheSeconds`, whichever is sooner; AgentIdentity lists per namespace
+ * for `cacheSeconds`. Refusals are never cached, so a fix (an AgentIdentity, a RoleBinding) takes
+ * effect on the next request. Tokens are never logged.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Authenticator, Principal, Purpose, Refusal, RefusalReason } from './authenticator.js';
+import { claimFor, type ListedIdentity } from './identity-claims.js';
+import type { KubeReviewer, ReviewedUser } from './kube-reviewer.js';
+import { parseServiceAccountUser, podNameOf } from './service-account.js';
+import { reuseUntil } from './token-expiry.js';
+import { TtlCache } from './ttl-cache.js';
+
+/** What readers must be allowed: `get` on this resource, cluster-wide. */
+export const TRAIL_RESOURCE = { verb: 'get', group: 'byline.dev', resource: 'auditevents' } as const;
+
+export interface KubernetesAuthenticatorOptions {
+  audience: string;
+  cacheSeconds: number;
+  logger: Logger;
+  /** Called once per refused token, with the reason (the collector counts them). */
+  onRefusal?: (reason: RefusalReason) => void;
+  now?: () => number;
+}
+
+const MAX_CACHED = 10_000;
+
+export class KubernetesAuthenticator implements Authenticator {
+  private readonly reviews: TtlCache<string, ReviewedUser>;
+  private readonly readers: TtlCache<string, Principal>;
+  private readonly identities: TtlCache<string, Promise<ListedIdentity[]>>;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly reviewer: KubeReviewer,
+    private readonly options: KubernetesAuthenticatorOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.reviews = new TtlCache(MAX_CACHED, this.now);
+    this.readers = new TtlCache(MAX_CACHED, this.now);
+    this.identities = new TtlCache(1000, this.now);
+  }
+
+  async authenticate(token: string, purpose: Purpose): Promise<Principal | Refusal> {
+    const key = createHash('sha256').update(token).digest('base64');
+    try {
+      return purpose === 'write' ? await this.writer(token, key) : await this.reader(token, key);
+    } catch (e) {
+      return this.refuse(
+        503,
+        'review-failed',
+        `the collector cannot check the token with the Kubernetes API server right now; retry later (${(e as Error).message})`,
+      );
+    }
+  }
+
+  private async writer(token: string, key: string): Promise<Principal | Refusal> {
+    const { audience } = this.options;
+    const user = await this.review(token, key, audience);
+    if (!('username' in user)) {
+      return this.refuse(401, 'unauthenticated', `the token is not valid for audience "${audience}": ${user.error}`);
+    }
+    const sa = parseServiceAccountUser(user.username);
+    if (!sa) {
+      return this.refuse(
+        403,
+        'not-a-service-account',
+        `"${user.username}" is not a service account; only service-account tokens write events`,
+        user.username,
+      );
+    }
+    const claim = claimFor(
+      await this.identitiesIn(sa.namespace),
+      sa.namespace,
+      sa.serviceAccount,
+      podNameOf(user.extra),
+    );
+    if (!claim.ok) return this.refuse(403, claim.reason, claim.message, user.username);
+    return { kind: 'writer', identity: claim.identity };
+  }
+
+  private async reader(token: string, key: string): Promise<Principal | Refusal> {
+    const known = this.readers.get(key);
+    if (known) return known;
+    // A workload's byline.dev token, or a person's token for the API server itself.
+    let user = await this.review(token, key, this.options.audience);
+    if (!('username' in user)) user = await this.review(token, key, null);
+    if (!('username' in user)) {
+      return this.refuse(401, 'unauthenticated', `the Kubernetes API server does not accept the token: ${user.error}`);
+    }
+    const { verb, group, resource } = TRAIL_RESOURCE;
+    const access = await this.reviewer.allowed(user, verb, group, resource);
+    if (!access.allowed) {
+      return this.refuse(
+        403,
+        'reader-denied',
+        `"${user.username}" may not read the trail: RBAC does not allow "${verb}" on "${resource}.${group}"` +
+          `${access.reason ? ` (${access.reason})` : ''}; bind it to a ClusterRole that does`,
+        user.username,
+      );
+    }
+    const principal: Principal = { kind: 'reader', subject: user.username };
+    this.readers.set(key, principal, reuseUntil(token, this.now(), this.options.cacheSeconds));
+    return principal;
+  }
+
+  /** A TokenReview for `audience` (null: the API server's own), its positive answers reused. */
+  private async review(token: string, key: string, audience: string | null): Promise<ReviewedUser | { error: string }> {
+    const cacheKey = `${audience ?? ''}\0${key}`;
+    const cached = this.reviews.get(cacheKey);
+    if (cached) return cached;
+    const result = await this.reviewer.reviewToken(token, audience === null ? undefined : [audience]);
+    if (!result.authenticated) return { error: result.error };
+    // An API server that ignored the audiences would answer without them: not good enough.
+    if (audience !== null && !result.audiences.includes(audience)) {
+      return { error: `the API server did not confirm the audience (it answered ${JSON.stringify(result.audiences)})` };
+    }
+    this.reviews.set(cacheKey, result.user, reuseUntil(token, this.now(), this.options.cacheSeconds));
+    return result.user;
+  }
+
+  private identitiesIn(namespace: string): Promise<ListedIdentity[]> {
+    let listed = this.identities.get(namespace);
+    if (!listed) {
+      listed = this.reviewer.listAgentIdentities(namespace);
+      this.identities.set(namespace, listed, this.now() + this.options.cacheSeconds * 1000);
+      // A failed list is not kept: the next request asks again.
+      listed.catch(() => this.identities.delete(namespace));
+    }
+    return listed;
+  }
+
+  private refuse(status: Refusal['status'], reason: RefusalReason, message: string, user?: string): Refusal {
+    this.options.onRefusal?.(reason);
+    const log = reason === 'review-failed' ? 'error' : reason === 'unauthenticated' ? 'info' : 'warn';
+    this.options.logger[log]({ reason, ...(user ? { user } : {}) }, `token refused: ${message}`);
+    return { kind: 'refused', status, reason, message };
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The RBAC the Kubernetes authenticator needs, and what a trail reader needs: the one place these
+ * rules are written down (the README shows them as YAML; the kube test runs the collector with
+ * exactly these and nothing more).
+ */
+
+import { crds } from '@byline/api';
+import type { V1PolicyRule } from '@kubernetes/client-node';
+import { TRAIL_RESOURCE } from './kubernetes-authenticator.js';
+
+/** The collector's ClusterRole: review tokens and access, and read AgentIdentities. */
+export const COLLECTOR_RBAC_RULES: V1PolicyRule[] = [
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+  { apiGroups: [crds.GROUP], resources: [crds.AgentIdentityKind.plural], verbs: ['get', 'list'] },
+];
+
+/** A trail reader's ClusterRole (bind it with a ClusterRoleBinding: the check is cluster-wide). */
+export const TRAIL_READER_RBAC_RULES: V1PolicyRule[] = [
+  { apiGroups: [TRAIL_RESOURCE.group], resources: [TRAIL_RESOURCE.resource], verbs: [TRAIL_RESOURCE.verb] },
+];

@@ -1,0 +1,75 @@
+import type { AuditIdentity } from '@byline/api';
+import { describe, expect, test } from 'vitest';
+import type { WriterIdentity } from '../auth/authenticator.js';
+import { whoamiIdentity } from '../http/whoami.js';
+import { identityMismatch } from './identity-check.js';
+
+const kube: WriterIdentity = {
+  name: 'billing-reconciler',
+  kind: 'agent',
+  namespace: 'payments',
+  serviceAccount: 'billing',
+  pod: 'billing-0',
+  source: 'kubernetes',
+};
+const event: AuditIdentity = {
+  name: 'billing-reconciler',
+  kind: 'agent',
+  namespace: 'payments',
+  serviceAccount: 'billing',
+  pod: 'billing-0',
+  source: 'kubernetes',
+};
+
+describe('identityMismatch', () => {
+  test('a Kubernetes writer writes exactly its identity', () => {
+    expect(identityMismatch(event, kube)).toBeUndefined();
+  });
+
+  test.each<[keyof AuditIdentity, unknown]>([
+    ['name', 'someone-else'],
+    ['kind', 'human'],
+    ['namespace', 'orders'],
+    ['namespace', null],
+    ['serviceAccount', 'other'],
+    ['pod', 'billing-1'],
+    ['pod', null],
+    ['source', 'static'],
+  ])('a Kubernetes writer cannot write another %s (%s)', (field, value) => {
+    const mismatch = identityMismatch({ ...event, [field]: value } as AuditIdentity, kube);
+    expect(mismatch?.field).toBe(field);
+    expect(mismatch?.message).toContain(`identity.${field} is ${JSON.stringify(value)}`);
+  });
+
+  test('a token bound to no pod writes events with no pod only', () => {
+    const unbound = { ...kube, pod: null };
+    expect(identityMismatch({ ...event, pod: null }, unbound)).toBeUndefined();
+    expect(identityMismatch(event, unbound)?.field).toBe('pod');
+  });
+
+  test('a static writer vouches for its name and what it knows, and never for a Kubernetes identity', () => {
+    const writer: WriterIdentity = { name: 'billing-reconciler', source: 'static' };
+    const staticEvent: AuditIdentity = { ...event, namespace: null, serviceAccount: null, pod: null, source: 'static' };
+    expect(identityMismatch(staticEvent, writer)).toBeUndefined();
+    expect(identityMismatch({ ...staticEvent, kind: 'human' }, writer)).toBeUndefined();
+    expect(identityMismatch(event, writer)).toEqual({
+      field: 'source',
+      message: 'identity.source is "kubernetes", but only a Kubernetes service-account token may write such events',
+    });
+    expect(identityMismatch(staticEvent, { ...writer, namespace: 'payments' })?.field).toBe('namespace');
+  });
+});
+
+describe('whoamiIdentity', () => {
+  test('a Kubernetes writer: every field', () => {
+    expect(whoamiIdentity(kube)).toEqual(event);
+    expect(whoamiIdentity({ ...kube, pod: undefined })).toEqual({ ...event, pod: null });
+  });
+
+  test('a static writer: what the config knows', () => {
+    expect(whoamiIdentity({ name: 'billing-agent', source: 'static' })).toEqual({
+      name: 'billing-agent',
+      source: 'static',
+    });
+  });
+});

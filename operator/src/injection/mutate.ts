@@ -1,0 +1,261 @@
+/**
+ * Pod injection as a pure function: the pod, its namespace and that namespace's AgentIdentities and
+ * DatabaseRoutes in; a decision with a machine-readable reason and an RFC 6902 patch out. The
+ * admission webhook answers with it; nothing here reads the cluster.
+ */
+import { problemsOf, SidecarConfigSchema } from '@byline/api';
+import type { V1Container, V1EnvVar, V1PodSpec } from '@kubernetes/client-node';
+import {
+  ALLOW_SHARED_PROCESS_NAMESPACE_ANNOTATION,
+  DEFAULT_SERVICE_ACCOUNT,
+  INJECT_ANNOTATION,
+  INJECTED_ANNOTATION,
+  INJECTED_ANNOTATION_VERSION,
+  INJECTION_LABEL,
+  INJECTION_LABEL_VALUE,
+  METRICS_PORT,
+  SIDECAR_NAME,
+} from './constants.js';
+import { type JsonPatchOperation, pointer } from './json-patch.js';
+import { renderAppEnv, renderConfig, renderSidecarContainer, renderVolumes } from './render.js';
+import { type ResolvedRoute, resolveRoute } from './routes.js';
+import type {
+  AgentIdentity,
+  DatabaseRoute,
+  InjectionInput,
+  InjectionOptions,
+  InjectionReason,
+  InjectionResult,
+} from './types.js';
+
+export { renderSidecarConfig } from './render.js';
+export type { AgentIdentity, DatabaseRoute, InjectionInput, InjectionOptions, InjectionReason, InjectionResult };
+
+const quote = (names: string[]) => names.map((n) => `"${n}"`).join(', ');
+
+function skipped(reason: InjectionReason, message: string): InjectionResult {
+  return { outcome: 'skipped', reason, message, patch: [] };
+}
+
+function refused(reason: InjectionReason, message: string, identity?: string): InjectionResult {
+  return { outcome: 'refused', reason, message, patch: [], ...(identity ? { identity } : {}) };
+}
+
+/** The annotation value recording an injection. */
+export function injectedAnnotation(identity: string, routes: string[]): string {
+  return JSON.stringify({ identity, routes, version: INJECTED_ANNOTATION_VERSION });
+}
+
+/** The pod's service account, as the ServiceAccount admission plugin would default it. */
+export function serviceAccountOf(spec: V1PodSpec | undefined): string {
+  return spec?.serviceAccountName || spec?.serviceAccount || DEFAULT_SERVICE_ACCOUNT;
+}
+
+/** The AgentIdentities of the namespace claiming a service account. */
+export function identitiesClaiming(identities: AgentIdentity[], namespace: string, serviceAccount: string) {
+  return identities.filter(
+    (i) =>
+      (i.metadata?.namespace === undefined || i.metadata.namespace === namespace) &&
+      (i.spec?.serviceAccounts ?? []).includes(serviceAccount),
+  );
+}
+
+export function mutatePod(input: InjectionInput): InjectionResult {
+  const { pod, namespace, options } = input;
+  const annotations = pod.metadata?.annotations ?? {};
+  const spec: V1PodSpec = pod.spec ?? { containers: [] };
+  const ns = namespace.name;
+
+  if (annotations[INJECT_ANNOTATION] !== 'true') {
+    return skipped('NotRequested', `the pod does not ask for injection (annotation ${INJECT_ANNOTATION}: "true")`);
+  }
+  if (namespace.labels[INJECTION_LABEL] !== INJECTION_LABEL_VALUE) {
+    return skipped(
+      'NamespaceNotEnabled',
+      `namespace "${ns}" is not labelled ${INJECTION_LABEL}=${INJECTION_LABEL_VALUE}, so the pod is not injected`,
+    );
+  }
+  if (annotations[INJECTED_ANNOTATION] !== undefined) {
+    return skipped('AlreadyInjected', `the pod already has the annotation ${INJECTED_ANNOTATION}`);
+  }
+  if ([...(spec.initContainers ?? []), ...spec.containers].some((c) => c.name === SIDECAR_NAME)) {
+    return skipped('AlreadyInjected', `the pod already has a container named ${SIDECAR_NAME}`);
+  }
+  if (spec.hostNetwork === true) {
+    return refused(
+      'HostNetwork',
+      'a pod with hostNetwork: true cannot be injected: every process on the node could reach the sidecar on ' +
+        '127.0.0.1 and act with its database credentials',
+    );
+  }
+  if (spec.shareProcessNamespace === true && annotations[ALLOW_SHARED_PROCESS_NAMESPACE_ANNOTATION] !== 'true') {
+    return refused(
+      'SharedProcessNamespace',
+      "a pod with shareProcessNamespace: true cannot be injected: its containers could read the sidecar's " +
+        `credentials and token; to accept that, annotate it ${ALLOW_SHARED_PROCESS_NAMESPACE_ANNOTATION}: "true"`,
+    );
+  }
+
+  const serviceAccount = serviceAccountOf(spec);
+  const claiming = identitiesClaiming(input.identities, ns, serviceAccount);
+  const [identity] = claiming;
+  if (!identity) {
+    return refused(
+      'NoIdentity',
+      `no AgentIdentity in namespace "${ns}" claims service account "${serviceAccount}"; ` +
+        `list it in the spec.serviceAccounts of the AgentIdentity this pod acts as`,
+    );
+  }
+  if (claiming.length > 1) {
+    const names = claiming.map((i) => i.metadata.name).sort();
+    return refused(
+      'IdentityConflict',
+      `service account "${serviceAccount}" is claimed by ${names.length} AgentIdentities in namespace "${ns}": ` +
+        `${quote(names)}; exactly one may claim it`,
+    );
+  }
+  const identityName = identity.metadata.name;
+  const refuse = (reason: InjectionReason, message: string) => refused(reason, message, identityName);
+
+  const wanted = (identity.spec.routes ?? []).map((r) => r.name);
+  const byName = new Map(input.routes.map((r) => [r.metadata?.name, r]));
+  const missing = wanted.filter((name) => !byName.has(name));
+  if (missing.length > 0) {
+    return refuse(
+      'RouteNotFound',
+      `AgentIdentity "${identityName}" uses DatabaseRoute${missing.length > 1 ? 's' : ''} ${quote(missing)}, ` +
+        `which ${missing.length > 1 ? 'do' : 'does'} not exist in namespace "${ns}"`,
+    );
+  }
+  if (wanted.length === 0) {
+    return refuse('RouteNotFound', `AgentIdentity "${identityName}" has no routes`);
+  }
+  const routes: ResolvedRoute[] = [];
+  for (const name of wanted) {
+    const r = resolveRoute(byName.get(name)!);
+    if ('problems' in r)
+      return refuse('InvalidRoute', `DatabaseRoute "${name}" cannot be used: ${r.problems.join('; ')}`);
+    routes.push(r);
+  }
+  const envClash = findEnvClash(routes);
+  if (envClash) return refuse('InvalidRoute', envClash);
+  const portClash = findPortClash(routes, spec);
+  if (portClash) return refuse('ListenPortConflict', portClash);
+
+  const config = renderConfig(identity, routes, options);
+  const problems = problemsOf(SidecarConfigSchema, config);
+  if (problems.length > 0) {
+    return refuse(
+      'InvalidRoute',
+      `the sidecar config rendered for AgentIdentity "${identityName}" is invalid: ${problems.join('; ')}`,
+    );
+  }
+
+  const routeNames = routes.map((r) => r.name);
+  const patch = [
+    // The identity was chosen for this service account, and a projected token needs one named: pin
+    // it where the pod relies on the default (the ServiceAccount admission plugin may not have run).
+    ...(spec.serviceAccountName
+      ? []
+      : [{ op: 'add' as const, path: pointer('spec', 'serviceAccountName'), value: serviceAccount }]),
+    ...envPatch(spec, renderAppEnv(identityName, routes)),
+    ...sidecarPatch(spec, renderSidecarContainer(config, routes, options), renderVolumes(routes)),
+    ...annotationPatch(pod.metadata?.annotations, injectedAnnotation(identityName, routeNames)),
+  ];
+  return {
+    outcome: 'injected',
+    reason: 'Injected',
+    message: `injected ${SIDECAR_NAME} for AgentIdentity "${identityName}" with route${routeNames.length > 1 ? 's' : ''} ${routeNames.join(', ')}`,
+    patch,
+    identity: identityName,
+  };
+}
+
+/** Two routes setting the same variable would leave the app pointed at only one of them. */
+function findEnvClash(routes: ResolvedRoute[]): string | undefined {
+  const owner = new Map<string, string>();
+  for (const r of routes) {
+    for (const name of [r.env.host, r.env.port, r.env.url]) {
+      if (!name) continue;
+      const other = owner.get(name);
+      if (other === r.name) return `DatabaseRoute "${r.name}" sets ${name} twice`;
+      if (other) return `DatabaseRoutes "${other}" and "${r.name}" both set ${name}`;
+      owner.set(name, r.name);
+    }
+  }
+  return undefined;
+}
+
+/** Every container of a pod shares its network namespace, so a port is either the sidecar's or the app's. */
+function findPortClash(routes: ResolvedRoute[], spec: V1PodSpec): string | undefined {
+  const used = new Map<number, string>();
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+    for (const p of c.ports ?? []) if (!used.has(p.containerPort)) used.set(p.containerPort, c.name);
+  }
+  const container = used.get(METRICS_PORT);
+  if (container) return `container "${container}" uses port ${METRICS_PORT}, which the sidecar's metrics listen on`;
+  const listening = new Map<number, string>();
+  for (const r of routes) {
+    if (r.listenPort === METRICS_PORT) {
+      return `DatabaseRoute "${r.name}" listens on port ${METRICS_PORT}, which the sidecar's metrics listen on`;
+    }
+    const other = listening.get(r.listenPort);
+    if (other) return `DatabaseRoutes "${other}" and "${r.name}" both listen on port ${r.listenPort}`;
+    listening.set(r.listenPort, r.name);
+    const app = used.get(r.listenPort);
+    if (app) return `DatabaseRoute "${r.name}" listens on port ${r.listenPort}, which container "${app}" already uses`;
+  }
+  return undefined;
+}
+
+/** Point every existing container (regular and init) at the sidecar: replace same-named variables, add the rest. */
+function envPatch(spec: V1PodSpec, vars: V1EnvVar[]): JsonPatchOperation[] {
+  if (vars.length === 0) return [];
+  const ops: JsonPatchOperation[] = [];
+  const lists: [string, V1Container[] | undefined][] = [
+    ['initContainers', spec.initContainers],
+    ['containers', spec.containers],
+  ];
+  for (const [list, containers] of lists) {
+    (containers ?? []).forEach((c, i) => {
+      if (!c.env) {
+        ops.push({ op: 'add', path: pointer('spec', list, i, 'env'), value: vars });
+        return;
+      }
+      for (const v of vars) {
+        // Every occurrence: with duplicates the last one wins, so one left behind would still win.
+        let found = false;
+        c.env.forEach((existing, j) => {
+          if (existing.name !== v.name) return;
+          found = true;
+          ops.push({ op: 'replace', path: pointer('spec', list, i, 'env', j), value: v });
+        });
+        if (!found) ops.push({ op: 'add', path: pointer('spec', list, i, 'env', '-'), value: v });
+      }
+    });
+  }
+  return ops;
+}
+
+/** The sidecar goes first among init containers, so init containers after it can use the database. */
+function sidecarPatch(
+  spec: V1PodSpec,
+  sidecar: V1Container,
+  volumes: NonNullable<V1PodSpec['volumes']>,
+): JsonPatchOperation[] {
+  const ops: JsonPatchOperation[] = [];
+  if (spec.initContainers) ops.push({ op: 'add', path: pointer('spec', 'initContainers', 0), value: sidecar });
+  else ops.push({ op: 'add', path: pointer('spec', 'initContainers'), value: [sidecar] });
+  if (spec.volumes) {
+    for (const v of volumes) ops.push({ op: 'add', path: pointer('spec', 'volumes', '-'), value: v });
+  } else {
+    ops.push({ op: 'add', path: pointer('spec', 'volumes'), value: volumes });
+  }
+  return ops;
+}
+
+function annotationPatch(annotations: Record<string, string> | undefined, value: string): JsonPatchOperation[] {
+  if (!annotations)
+    return [{ op: 'add', path: pointer('metadata', 'annotations'), value: { [INJECTED_ANNOTATION]: value } }];
+  return [{ op: 'add', path: pointer('metadata', 'annotations', INJECTED_ANNOTATION), value }];
+}

@@ -1,0 +1,163 @@
+/** What injection adds to a pod: the sidecar's config, its container, its volumes, the app env. */
+import type { SidecarConfig } from '@byline/api';
+import type { V1Container, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import {
+  caDir,
+  caVolume,
+  LOOPBACK,
+  METRICS_PORT,
+  routeDir,
+  routeVolume,
+  SIDECAR_CONFIG_ENV,
+  SIDECAR_NAME,
+  SPOOL_DIR,
+  SPOOL_VOLUME,
+  TMP_VOLUME,
+  TOKEN_AUDIENCE,
+  TOKEN_DIR,
+  TOKEN_EXPIRATION_SECONDS,
+  TOKEN_PATH,
+  TOKEN_VOLUME,
+} from './constants.js';
+import { type ResolvedRoute, resolveRoute } from './routes.js';
+import type { AgentIdentity, DatabaseRoute, InjectionOptions } from './types.js';
+
+/** The sidecar's config for these routes (in the identity's order), as `byline sidecar` reads it. */
+export function renderConfig(identity: AgentIdentity, routes: ResolvedRoute[], options: InjectionOptions) {
+  const config: SidecarConfig = {
+    identity: { kubernetes: { tokenPath: TOKEN_PATH, collector: { url: options.collectorUrl } } },
+    routes: routes.map((r) => ({
+      name: r.name,
+      listen: `${LOOPBACK}:${r.listenPort}`,
+      upstream: {
+        host: r.upstream.host,
+        port: r.upstream.port,
+        database: r.upstream.database,
+        sslMode: r.upstream.sslMode,
+        ...(r.upstream.caSecretRef ? { sslRootCertFile: `${caDir(r.name)}/${r.upstream.caSecretRef.key}` } : {}),
+      },
+      credentials: {
+        mode: 'inject' as const,
+        usernameFile: `${routeDir(r.name)}/${r.secretRef.usernameKey}`,
+        passwordFile: `${routeDir(r.name)}/${r.secretRef.passwordKey}`,
+      },
+    })),
+    audit: {
+      params: identity.spec.parameters ?? 'redacted',
+      spoolDir: SPOOL_DIR,
+      sinks: [{ collector: { url: options.collectorUrl, tokenFile: TOKEN_PATH } }],
+    },
+    metrics: { listen: `0.0.0.0:${METRICS_PORT}` },
+  };
+  return config;
+}
+
+/**
+ * The sidecar config for an identity and its routes (DatabaseRoutes in the identity's order).
+ * Throws when a route cannot be rendered; mutatePod refuses such pods instead.
+ */
+export function renderSidecarConfig(
+  identity: AgentIdentity,
+  routes: DatabaseRoute[],
+  options: InjectionOptions,
+): SidecarConfig {
+  const resolved = routes.map((route) => {
+    const r = resolveRoute(route);
+    if ('problems' in r) throw new Error(`DatabaseRoute "${route.metadata?.name}": ${r.problems.join('; ')}`);
+    return r;
+  });
+  return renderConfig(identity, resolved, options);
+}
+
+/** Volumes for the sidecar only: the projected token, each route's Secret (and CA), the spool. */
+export function renderVolumes(routes: ResolvedRoute[]): V1Volume[] {
+  const volumes: V1Volume[] = [
+    {
+      name: TOKEN_VOLUME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: TOKEN_AUDIENCE,
+              expirationSeconds: TOKEN_EXPIRATION_SECONDS,
+              path: 'token',
+            },
+          },
+        ],
+      },
+    },
+  ];
+  for (const r of routes) {
+    // Only the two keys the sidecar reads; a missing key then fails the pod's start with the kubelet's
+    // message rather than the sidecar's.
+    const keys = [...new Set([r.secretRef.usernameKey, r.secretRef.passwordKey])];
+    volumes.push({
+      name: routeVolume(r.name),
+      secret: { secretName: r.secretRef.name, items: keys.map((key) => ({ key, path: key })) },
+    });
+    if (r.upstream.caSecretRef) {
+      const { name, key } = r.upstream.caSecretRef;
+      volumes.push({ name: caVolume(r.name), secret: { secretName: name, items: [{ key, path: key }] } });
+    }
+  }
+  volumes.push({ name: SPOOL_VOLUME, emptyDir: {} });
+  // The root filesystem is read-only; Node (tsx's compile cache) needs a writable /tmp.
+  volumes.push({ name: TMP_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } });
+  return volumes;
+}
+
+function renderMounts(routes: ResolvedRoute[]): V1VolumeMount[] {
+  const mounts: V1VolumeMount[] = [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }];
+  for (const r of routes) {
+    mounts.push({ name: routeVolume(r.name), mountPath: routeDir(r.name), readOnly: true });
+    if (r.upstream.caSecretRef) mounts.push({ name: caVolume(r.name), mountPath: caDir(r.name), readOnly: true });
+  }
+  mounts.push({ name: SPOOL_VOLUME, mountPath: SPOOL_DIR });
+  mounts.push({ name: TMP_VOLUME, mountPath: '/tmp' });
+  return mounts;
+}
+
+/** The native sidecar: an init container with restartPolicy Always, started before the app's containers. */
+export function renderSidecarContainer(config: SidecarConfig, routes: ResolvedRoute[], options: InjectionOptions) {
+  if (routes.length === 0) throw new Error('a sidecar needs at least one route');
+  const container: V1Container = {
+    name: SIDECAR_NAME,
+    image: options.image,
+    ...(options.imagePullPolicy ? { imagePullPolicy: options.imagePullPolicy } : {}),
+    restartPolicy: 'Always',
+    args: ['sidecar', '--config-env', SIDECAR_CONFIG_ENV],
+    env: [{ name: SIDECAR_CONFIG_ENV, value: JSON.stringify(config) }],
+    ports: [{ name: 'byline-metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
+    // The app's containers start only once this succeeds, so they find the proxy listening. The
+    // kubelet probes the pod's IP, where only the metrics listener is: its /readyz answers 200
+    // once every route listens on the pod's loopback and the sidecar knows its identity.
+    startupProbe: { httpGet: { path: '/readyz', port: METRICS_PORT }, periodSeconds: 1, failureThreshold: 120 },
+    resources: { requests: { cpu: '50m', memory: '64Mi' } },
+    securityContext: {
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    volumeMounts: renderMounts(routes),
+  };
+  return container;
+}
+
+/** The variables app containers get, per route, in the identity's route order. */
+export function renderAppEnv(identityName: string, routes: ResolvedRoute[]): V1EnvVar[] {
+  const env: V1EnvVar[] = [];
+  for (const r of routes) {
+    const port = String(r.listenPort);
+    if (r.env.host) env.push({ name: r.env.host, value: LOOPBACK });
+    if (r.env.port) env.push({ name: r.env.port, value: port });
+    if (r.env.url) {
+      // The user is informational: the sidecar injects the real role. No TLS on the loopback hop.
+      const url = `postgres://${encodeURIComponent(identityName)}@${LOOPBACK}:${port}/${encodeURIComponent(r.upstream.database)}?sslmode=disable`;
+      env.push({ name: r.env.url, value: url });
+    }
+  }
+  return env;
+}

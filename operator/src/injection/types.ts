@@ -1,0 +1,51 @@
+/** The injector's inputs and its answer. */
+import type { crds } from '@byline/api';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { JsonPatchOperation } from './json-patch.js';
+
+export type AgentIdentity = crds.AgentIdentity;
+export type DatabaseRoute = crds.DatabaseRoute;
+
+export interface InjectionOptions {
+  /** The sidecar image (the operator's default is DEFAULT_SIDECAR_IMAGE). */
+  image: string;
+  /** The collector's base URL, for both /v1/whoami and the event sink. */
+  collectorUrl: string;
+  imagePullPolicy?: string;
+}
+
+export interface InjectionInput {
+  /** The pod as the API server sent it (before injection). */
+  pod: V1Pod;
+  /** The namespace the pod is created in (the admission request's, not the pod's metadata). */
+  namespace: { name: string; labels: Record<string, string> };
+  /** The AgentIdentities and DatabaseRoutes of that namespace. */
+  identities: AgentIdentity[];
+  routes: DatabaseRoute[];
+  options: InjectionOptions;
+}
+
+/** Machine-readable reasons, for Events, metrics labels and admission messages. */
+export type InjectionReason =
+  | 'Injected'
+  | 'NotRequested'
+  | 'NamespaceNotEnabled'
+  | 'AlreadyInjected'
+  | 'NoIdentity'
+  | 'IdentityConflict'
+  | 'RouteNotFound'
+  | 'InvalidRoute'
+  | 'ListenPortConflict'
+  | 'SharedProcessNamespace'
+  | 'HostNetwork';
+
+export interface InjectionResult {
+  outcome: 'injected' | 'skipped' | 'refused';
+  reason: InjectionReason;
+  /** What a person needs to know (no "byline: " prefix; the admission answer adds it). */
+  message: string;
+  /** RFC 6902 against the incoming pod; empty unless injected. */
+  patch: JsonPatchOperation[];
+  /** The AgentIdentity, once one was found. */
+  identity?: string;
+}

@@ -1,0 +1,338 @@
+/**
+ * `byline operator`: caches, reconcilers (leader only), the pod webhook (every replica), webhook TLS
+ * and registration, metrics. The order matters: TLS material first (the server needs it), then the
+ * caches; leader election starts only once the caches are synced, so a new leader never judges from
+ * an empty cache (an identity would look RouteNotFound for a moment).
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import type { NamespaceLookup } from './injection/admission.js';
+import { allCaches, type Caches, createCaches } from './kube/caches.js';
+import { KubeClient, paths } from './kube/client.js';
+import { LeaderElector } from './kube/leader-election.js';
+import { httpTransport, type KubeObject, WatchCache } from './kube/watch-cache.js';
+import { type AdminServer, OperatorMetrics, startAdminServer } from './metrics.js';
+import { Controller } from './reconcile/controller.js';
+import { EventRecorder } from './reconcile/events.js';
+import { webhookNames } from './webhook/certificates.js';
+import {
+  desiredWebhookConfiguration,
+  ensureWebhookConfiguration,
+  WEBHOOK_CONFIGURATION_NAME,
+  type WebhookTarget,
+} from './webhook/registration.js';
+import { startWebhookServer, type WebhookServer } from './webhook/server.js';
+import {
+  ensureTlsSecret,
+  loadCertDir,
+  materialOf,
+  planRotation,
+  type ServingMaterial,
+  TLS_SECRET_NAME,
+} from './webhook/tls-secret.js';
+
+export interface OperatorOptions {
+  /** A kubeconfig file; otherwise the in-cluster config or $KUBECONFIG (loadFromDefault). */
+  kubeconfig?: string;
+  /** The operator's own namespace: its Lease and its webhook TLS Secret live here. */
+  namespace: string;
+  /** host:port for the webhook's HTTPS server (port 0 picks one; then give no webhookUrl). */
+  webhookListen: string;
+  /** URL mode: the API server calls `<webhookUrl>/mutate-pods` (outside a cluster, or for tests). */
+  webhookUrl?: string;
+  /** Service mode: the API server calls Service `<webhookService>.<namespace>` on port 443. */
+  webhookService?: string;
+  /** cert-manager mode: tls.crt, tls.key and ca.crt from this directory; the Secret is left alone. */
+  webhookCertDir?: string;
+  /** Name of the MutatingWebhookConfiguration (default byline-pod-injector). */
+  webhookConfigurationName?: string;
+  /**
+   * Labels a namespace needs for the API server to call the webhook (default byline.dev/injection=enabled,
+   * which the injector checks in any case). Narrower only when several operators share a cluster, as tests do.
+   */
+  webhookNamespaceLabels?: Record<string, string>;
+  /** The sidecar image injected into pods. */
+  image: string;
+  /** The collector's base URL, given to every sidecar. */
+  collectorUrl: string;
+  /** host:port for /metrics, /healthz and /readyz (default 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080). */
+  metricsListen?: string;
+  /** Default true; false: this replica reconciles and registers the webhook unconditionally. */
+  leaderElection?: boolean;
+  /** This replica's name in the Lease and in Events (default: $POD_NAME or host name, plus a random suffix). */
+  identity?: string;
+  logger?: Logger;
+  /** Per-watch timeoutSeconds asked of the API server (default 300). */
+  watchTimeoutSeconds?: number;
+  /** Lease timings; the defaults are client-go's: 15 s, 10 s, 2 s. */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+export interface RunningOperator {
+  identity: string;
+  /** This replica's webhook server, https://host:port. */
+  webhookUrl: string;
+  /** The plain-HTTP server for /metrics, /healthz, /readyz. */
+  metricsUrl: string;
+  metrics: OperatorMetrics;
+  caches: Caches;
+  isLeader(): boolean;
+  /** Resolves when the caches are synced. */
+  synced(): Promise<void>;
+  /** Stops everything; `releaseLease: false` leaves the Lease held, as a crash would. */
+  close(options?: { releaseLease?: boolean }): Promise<void>;
+}
+
+export function parseListen(listen: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(listen);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new Error(`${what}: expected host:port, got "${listen}"`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+const TLS_CHECK_INTERVAL_MS = 60 * 60 * 1000;
+const REGISTRATION_INTERVAL_MS = 5 * 60 * 1000;
+
+export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
+  const logger = options.logger ?? pino({ base: { component: 'operator' } });
+  const identity = options.identity ?? `${process.env.POD_NAME || hostname()}_${randomUUID().slice(0, 8)}`;
+  const namespace = options.namespace;
+  if (!namespace) throw new Error('--namespace is required (the operator keeps its Lease and TLS Secret there)');
+  if (options.webhookUrl && options.webhookService)
+    throw new Error('give --webhook-url or --webhook-service, not both');
+  const webhookListen = parseListen(options.webhookListen, '--webhook-listen');
+  const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST);
+  const metricsListen = parseListen(
+    options.metricsListen ?? (inCluster ? '0.0.0.0:8080' : '127.0.0.1:8080'),
+    '--metrics-listen',
+  );
+  if (options.webhookUrl && new URL(options.webhookUrl).protocol !== 'https:') {
+    throw new Error(
+      `--webhook-url must be https:// (the API server calls webhooks over TLS), got ${options.webhookUrl}`,
+    );
+  }
+  if (!options.webhookUrl && !options.webhookService && ['0.0.0.0', '::'].includes(webhookListen.host)) {
+    throw new Error('give --webhook-url or --webhook-service when --webhook-listen has no specific host');
+  }
+
+  const kubeConfig = new KubeConfig();
+  if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  const client = new KubeClient(kubeConfig);
+  const metrics = new OperatorMetrics();
+  const cleanups: Array<() => unknown> = [];
+  const fail = async (err: unknown): Promise<never> => {
+    for (const c of cleanups.reverse()) await c();
+    throw err;
+  };
+
+  // TLS material, then the webhook server.
+  const urlHost = options.webhookUrl ?? (options.webhookService ? undefined : `https://${options.webhookListen}`);
+  const names = options.webhookService
+    ? webhookNames({ service: options.webhookService, namespace })
+    : webhookNames({ url: urlHost! });
+  let material: ServingMaterial;
+  const refreshTls = async (): Promise<boolean> => {
+    const before = material;
+    if (options.webhookCertDir) material = loadCertDir(options.webhookCertDir);
+    else {
+      const result = await ensureTlsSecret(client, namespace, names);
+      if (result.issued !== 'none') {
+        metrics.certificateRotations.inc({ what: result.issued });
+        logger.info({ issued: result.issued, why: result.why, names }, 'webhook certificate issued');
+      }
+      material = result.material;
+    }
+    return before === undefined || before.certPem !== material.certPem || before.caBundlePem !== material.caBundlePem;
+  };
+  try {
+    await refreshTls();
+  } catch (err) {
+    await fail(err);
+  }
+
+  const caches = createCaches(client, {
+    ...(options.watchTimeoutSeconds !== undefined ? { timeoutSeconds: options.watchTimeoutSeconds } : {}),
+    onRestart: (resource, cause) => metrics.watchRestarts.inc({ resource, cause }),
+    onRelist: (resource, cause) => metrics.watchRelists.inc({ resource, cause }),
+    log: (level, message, err) => logger[level]({ err: err ? (err as Error).message : undefined }, message),
+  });
+  const lookup: NamespaceLookup = (ns) => {
+    const object = caches.namespaces.get(undefined, ns);
+    if (!object) return undefined;
+    return {
+      labels: object.metadata.labels ?? {},
+      identities: caches.identities.byNamespace(ns),
+      routes: caches.routes.byNamespace(ns),
+    };
+  };
+
+  let server: WebhookServer;
+  try {
+    server = await startWebhookServer({
+      listen: webhookListen,
+      tls: material!,
+      lookup,
+      injection: { image: options.image, collectorUrl: options.collectorUrl },
+      metrics,
+      log: (level, fields, message) => logger[level](fields, message),
+    });
+  } catch (err) {
+    return fail(err);
+  }
+  cleanups.push(() => server.close());
+
+  const target: WebhookTarget = options.webhookService
+    ? { service: { namespace, name: options.webhookService } }
+    : { url: options.webhookUrl ?? server.url };
+  const configurationName = options.webhookConfigurationName ?? WEBHOOK_CONFIGURATION_NAME;
+
+  for (const cache of allCaches(caches)) {
+    cache.start();
+    cleanups.push(() => cache.stop());
+  }
+  const synced = Promise.all(allCaches(caches).map((c) => c.synced())).then(() => undefined);
+
+  let admin: AdminServer;
+  try {
+    admin = await startAdminServer(metricsListen, metrics, () => {
+      const pending = allCaches(caches)
+        .filter((c) => !c.isSynced())
+        .map((c) => c.name);
+      return pending.length === 0
+        ? { ready: true, detail: 'ok' }
+        : { ready: false, detail: `waiting for caches: ${pending.join(', ')}` };
+    });
+  } catch (err) {
+    return fail(err);
+  }
+  cleanups.push(() => admin.close());
+
+  let elector: LeaderElector | undefined;
+  let closed = false;
+  const isLeader = () => !closed && (options.leaderElection === false || (elector?.isLeader() ?? false));
+  const events = new EventRecorder({
+    client,
+    instance: identity,
+    log: (message, err) => logger.warn({ err: (err as Error).message }, message),
+  });
+  const controller = new Controller({ client, caches, events, metrics, isLeader, logger });
+  controller.start();
+  cleanups.push(() => controller.stop());
+
+  // Registration is the leader's job: in URL mode each replica has its own URL, and replicas must
+  // not take the configuration from each other.
+  let registering: Promise<void> = Promise.resolve();
+  const register = () => {
+    registering = registering.then(async () => {
+      if (!isLeader()) return;
+      try {
+        const wrote = await ensureWebhookConfiguration(
+          client,
+          desiredWebhookConfiguration(target, material.caBundlePem, configurationName, options.webhookNamespaceLabels),
+        );
+        if (wrote) logger.info({ name: configurationName, target }, 'MutatingWebhookConfiguration updated');
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'registering the webhook failed; retrying later');
+      }
+    });
+    return registering;
+  };
+  const applyTls = () => {
+    server.setCertificate(material);
+    void register();
+  };
+
+  // Certificates issued by another replica arrive through the Secret; our own check runs hourly.
+  if (!options.webhookCertDir) {
+    const tlsCache = new WatchCache<KubeObject & { data?: Record<string, string> }>({
+      name: 'webhook-tls-secret',
+      transport: httpTransport(client, paths.core('secrets', namespace), {
+        fieldSelector: `metadata.name=${TLS_SECRET_NAME}`,
+      }),
+      onRestart: (cause) => metrics.watchRestarts.inc({ resource: 'webhook-tls-secret', cause }),
+      onRelist: (cause) => metrics.watchRelists.inc({ resource: 'webhook-tls-secret', cause }),
+    });
+    tlsCache.onChange((change) => {
+      if (change.type === 'deleted') return;
+      const stored = materialOf(change.object);
+      if (planRotation(stored, names, new Date()).action !== 'keep') return;
+      if (stored.certPem === material.certPem && stored.caBundlePem === material.caBundlePem) return;
+      material = stored;
+      logger.info('webhook certificate reloaded from the Secret');
+      applyTls();
+    });
+    tlsCache.start();
+    cleanups.push(() => tlsCache.stop());
+  }
+  const tlsTimer = setInterval(
+    () => {
+      refreshTls().then(
+        (changed) => {
+          if (changed) applyTls();
+        },
+        (err: Error) => logger.warn({ err: err.message }, 'checking the webhook certificate failed'),
+      );
+    },
+    options.webhookCertDir ? 60_000 : TLS_CHECK_INTERVAL_MS,
+  );
+  tlsTimer.unref();
+  const registrationTimer = setInterval(() => void register(), REGISTRATION_INTERVAL_MS);
+  registrationTimer.unref();
+  cleanups.push(
+    () => clearInterval(tlsTimer),
+    () => clearInterval(registrationTimer),
+  );
+
+  const startLeading = () => {
+    metrics.leader.set(1);
+    logger.info({ identity }, 'leading: reconciling and registering the webhook');
+    controller.resume();
+    void register();
+  };
+  void synced.then(() => {
+    if (closed) return;
+    logger.info('caches synced');
+    if (options.leaderElection === false) return startLeading();
+    elector = new LeaderElector({
+      client,
+      namespace,
+      identity,
+      ...(options.leaseDurationMs !== undefined ? { leaseDurationMs: options.leaseDurationMs } : {}),
+      ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
+      ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
+      onStartedLeading: startLeading,
+      onStoppedLeading: () => {
+        metrics.leader.set(0);
+        controller.pause();
+      },
+      log: (level, message, err) => logger[level]({ err: err ? (err as Error).message : undefined }, message),
+    });
+    elector.start();
+  });
+
+  logger.info({ webhook: server.url, target, metrics: admin.url, identity }, 'operator started');
+  return {
+    identity,
+    webhookUrl: server.url,
+    metricsUrl: admin.url,
+    metrics,
+    caches,
+    isLeader,
+    synced: () => synced,
+    close: async (closeOptions = {}) => {
+      if (closed) return;
+      closed = true;
+      await elector?.stop({ release: closeOptions.releaseLease !== false });
+      metrics.leader.set(0);
+      await registering;
+      for (const c of cleanups.reverse()) await c();
+      client.close();
+      logger.info('operator stopped');
+    },
+  };
+}

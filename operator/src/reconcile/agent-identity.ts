@@ -1,0 +1,103 @@
+/**
+ * The AgentIdentity state machine: its Ready condition, from the identity, the other identities of
+ * its namespace, its routes (judged by the route state machine itself, not by possibly stale route
+ * status) and its service accounts. The first rule that matches wins:
+ *
+ *   a service account is also claimed by another identity   → Ready=False ServiceAccountClaimedTwice
+ *                                                              (names the SA and the other identity;
+ *                                                              both identities get it, since the rule
+ *                                                              comes first and is symmetric)
+ *   a route names no DatabaseRoute of the namespace          → Ready=False RouteNotFound (names them)
+ *   a route exists but is not Ready                          → Ready=False RouteNotReady (names it and why)
+ *   a service account does not exist (yet)                   → Ready=True  ServiceAccountNotFound, with a
+ *                                                              Warning event
+ *   otherwise                                                → Ready=True  Valid
+ *
+ * Why ServiceAccountNotFound keeps Ready True: the identity itself is sound and the webhook would
+ * inject a pod of that service account correctly; a pod cannot run as a missing service account
+ * anyway, and GitOps tools often apply the identity before the ServiceAccount. The reason and the
+ * Warning event still say what is missing, so a typo does not go unnoticed.
+ */
+import { identitiesClaiming } from '../injection/mutate.js';
+import type { AgentIdentity, DatabaseRoute } from '../injection/types.js';
+import type { DesiredCondition } from './conditions.js';
+import { evaluateRoute, type SecretLookup } from './database-route.js';
+
+export type IdentityReason =
+  | 'Valid'
+  | 'ServiceAccountClaimedTwice'
+  | 'RouteNotFound'
+  | 'RouteNotReady'
+  | 'ServiceAccountNotFound';
+
+export interface IdentityVerdict extends DesiredCondition {
+  reason: IdentityReason;
+}
+
+export interface IdentityContext {
+  /** Every AgentIdentity of the identity's namespace (itself included or not). */
+  identities: AgentIdentity[];
+  route: (namespace: string, name: string) => DatabaseRoute | undefined;
+  secret: SecretLookup;
+  /** Whether the ServiceAccount exists. */
+  serviceAccountExists: (namespace: string, name: string) => boolean;
+}
+
+const verdict = (reason: IdentityReason, status: 'True' | 'False', message: string): IdentityVerdict => ({
+  type: 'Ready',
+  status,
+  reason,
+  message,
+});
+
+const quoted = (names: string[]) => names.map((n) => `"${n}"`).join(', ');
+
+export function evaluateIdentity(identity: AgentIdentity, ctx: IdentityContext): IdentityVerdict {
+  const namespace = identity.metadata.namespace ?? '';
+  const name = identity.metadata.name;
+  const serviceAccounts = identity.spec?.serviceAccounts ?? [];
+
+  const clashes: string[] = [];
+  for (const sa of serviceAccounts) {
+    const others = identitiesClaiming(ctx.identities, namespace, sa)
+      .map((i) => i.metadata.name)
+      .filter((n) => n !== name)
+      .sort();
+    if (others.length > 0) clashes.push(`service account "${sa}" is also claimed by AgentIdentity ${quoted(others)}`);
+  }
+  if (clashes.length > 0) {
+    return verdict(
+      'ServiceAccountClaimedTwice',
+      'False',
+      `${clashes.join('; ')}: pods of ${clashes.length === 1 ? 'that service account' : 'those service accounts'} are refused until one identity claims it`,
+    );
+  }
+
+  const routeNames = (identity.spec?.routes ?? []).map((r) => r.name);
+  const missing = routeNames.filter((r) => !ctx.route(namespace, r));
+  if (missing.length > 0) {
+    return verdict('RouteNotFound', 'False', `DatabaseRoute ${quoted(missing)} not found in namespace "${namespace}"`);
+  }
+
+  const notReady: string[] = [];
+  for (const r of routeNames) {
+    const route = ctx.route(namespace, r)!;
+    const v = evaluateRoute(route, ctx.secret);
+    if (v.status !== 'True') notReady.push(`DatabaseRoute "${r}" is not ready (${v.reason}: ${v.message})`);
+  }
+  if (notReady.length > 0) return verdict('RouteNotReady', 'False', notReady.join('; '));
+
+  const absent = serviceAccounts.filter((sa) => !ctx.serviceAccountExists(namespace, sa));
+  if (absent.length > 0) {
+    return verdict(
+      'ServiceAccountNotFound',
+      'True',
+      `ServiceAccount ${quoted(absent)} not found in namespace "${namespace}"; pods cannot run as ${absent.length === 1 ? 'it' : 'them'} until it exists`,
+    );
+  }
+  return verdict(
+    'Valid',
+    'True',
+    `routes ${quoted(routeNames)} are ready for service accounts ${quoted(serviceAccounts)}`,
+  );
+}

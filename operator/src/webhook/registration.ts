@@ -1,0 +1,117 @@
+/**
+ * The MutatingWebhookConfiguration `byline-pod-injector`: created when missing, replaced when it
+ * differs from what it should be (a new caBundle after a rotation, another URL or Service). Pods on
+ * CREATE in namespaces labelled byline.dev/injection=enabled; the pod annotation is checked in code,
+ * not by an objectSelector, so a pod that asks for injection in a labelled namespace always reaches
+ * the webhook and a refusal can say why. failurePolicy Fail: a pod that should carry the sidecar never
+ * starts without it.
+ */
+import { isConflict, isNotFound, type KubeClient } from '../kube/client.js';
+
+export const WEBHOOK_CONFIGURATION_NAME = 'byline-pod-injector';
+export const WEBHOOK_NAME = 'pods.byline.dev';
+export const MUTATE_PATH = '/mutate-pods';
+export const DEFAULT_NAMESPACE_LABELS: Record<string, string> = { 'byline.dev/injection': 'enabled' };
+
+export type WebhookTarget = { url: string } | { service: { namespace: string; name: string; port?: number } };
+
+export interface MutatingWebhookConfiguration {
+  apiVersion: 'admissionregistration.k8s.io/v1';
+  kind: 'MutatingWebhookConfiguration';
+  metadata: { name: string; resourceVersion?: string; labels?: Record<string, string> };
+  webhooks: Array<Record<string, unknown>>;
+}
+
+export function desiredWebhookConfiguration(
+  target: WebhookTarget,
+  caBundlePem: string,
+  name = WEBHOOK_CONFIGURATION_NAME,
+  namespaceLabels: Record<string, string> = DEFAULT_NAMESPACE_LABELS,
+): MutatingWebhookConfiguration {
+  const clientConfig =
+    'url' in target
+      ? { url: `${target.url.replace(/\/+$/, '')}${MUTATE_PATH}` }
+      : {
+          service: {
+            namespace: target.service.namespace,
+            name: target.service.name,
+            path: MUTATE_PATH,
+            port: target.service.port ?? 443,
+          },
+        };
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'byline-operator' } },
+    webhooks: [
+      {
+        name: WEBHOOK_NAME,
+        clientConfig: { ...clientConfig, caBundle: Buffer.from(caBundlePem).toString('base64') },
+        rules: [
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+        ],
+        namespaceSelector: { matchLabels: namespaceLabels },
+        objectSelector: {},
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        failurePolicy: 'Fail',
+        matchPolicy: 'Equivalent',
+        timeoutSeconds: 10,
+        reinvocationPolicy: 'IfNeeded',
+      },
+    ],
+  };
+}
+
+/** The fields we own, for comparing with what the API server holds (it adds defaults of its own). */
+function essence(webhooks: Array<Record<string, unknown>>): string {
+  return JSON.stringify(
+    webhooks.map((w) => {
+      const { name, clientConfig, rules, namespaceSelector, sideEffects, admissionReviewVersions } = w;
+      const { failurePolicy, timeoutSeconds, reinvocationPolicy } = w;
+      return [
+        name,
+        clientConfig,
+        rules,
+        namespaceSelector,
+        sideEffects,
+        admissionReviewVersions,
+        failurePolicy,
+        timeoutSeconds,
+        reinvocationPolicy,
+      ];
+    }),
+  );
+}
+
+/** Creates or updates the configuration; returns whether it wrote. */
+export async function ensureWebhookConfiguration(
+  client: KubeClient,
+  desired: MutatingWebhookConfiguration,
+): Promise<boolean> {
+  const base = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let existing: MutatingWebhookConfiguration | undefined;
+    try {
+      existing = await client.get<MutatingWebhookConfiguration>(`${base}/${desired.metadata.name}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    try {
+      if (!existing) {
+        await client.create(base, desired);
+        return true;
+      }
+      if (essence(existing.webhooks ?? []) === essence(desired.webhooks)) return false;
+      await client.replace(`${base}/${desired.metadata.name}`, {
+        ...desired,
+        metadata: { ...existing.metadata, labels: { ...existing.metadata.labels, ...desired.metadata.labels } },
+      });
+      return true;
+    } catch (err) {
+      if (isConflict(err)) continue;
+      throw err;
+    }
+  }
+  throw new Error(`MutatingWebhookConfiguration ${desired.metadata.name} kept changing under us`);
+}
