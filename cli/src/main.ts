@@ -21,6 +21,7 @@ const USAGE = `usage: byline <command> [options]
 commands:
   sidecar --config FILE     run the Postgres proxy that records every statement (YAML or JSON config)
   collector --config FILE   receive, verify and store audit events; serve queries over HTTP
+  operator --namespace NS   reconcile AgentIdentities and DatabaseRoutes; serve the pod-injection webhook
   trail                     who ran what: events from the collector, as a table or JSON lines
   verify                    recompute every hash chain of the stored trail
   demo                      the whole pipeline on this machine: two agents, a migration, the trail
@@ -34,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
       return sidecar(rest);
     case 'collector':
       return collector(rest);
+    case 'operator':
+      return operator(rest);
     case 'trail':
       return client('trail', TRAIL_USAGE, () => trail(rest));
     case 'verify':
@@ -120,6 +123,93 @@ async function collector(args: string[]): Promise<number> {
     return 1;
   }
   return untilSignal('collector', 'finishing requests in flight and closing the store', () => running.close());
+}
+
+const OPERATOR_USAGE = `usage: byline operator --namespace NS --collector-url URL [options]
+  --kubeconfig FILE         default: in-cluster config, else $KUBECONFIG or ~/.kube/config
+  --namespace NS            the operator's namespace (its Lease and webhook TLS Secret)
+  --webhook-listen ADDR     host:port of the webhook's HTTPS server (default 0.0.0.0:9443)
+  --webhook-url URL         register the webhook at URL/mutate-pods (outside a cluster: https://127.0.0.1:PORT)
+  --webhook-service NAME    or at Service NAME in NS, port 443 (in a cluster)
+  --webhook-cert-dir DIR    use tls.crt, tls.key, ca.crt from DIR (cert-manager) instead of managing a Secret
+  --webhook-failure-policy  Fail (default: no pod starts uninjected) or Ignore
+  --webhook-timeout-seconds 1-30 (default 10)
+  --webhook-namespace-label KEY=VALUE  namespaces the API server sends pods from (default byline.dev/injection=enabled)
+  --image IMG               the sidecar image to inject (default ghcr.io/byline-dev/byline:0.1.0; alias --sidecar-image)
+  --collector-url URL       the collector the sidecars report to
+  --metrics-listen ADDR     /metrics, /healthz, /readyz (default 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080;
+                            alias --http-listen)
+  --no-leader-election      reconcile without taking the Lease (a single replica)
+`;
+
+async function operator(args: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        kubeconfig: { type: 'string' },
+        namespace: { type: 'string' },
+        'webhook-listen': { type: 'string', default: '0.0.0.0:9443' },
+        'webhook-url': { type: 'string' },
+        'webhook-service': { type: 'string' },
+        'webhook-cert-dir': { type: 'string' },
+        'webhook-failure-policy': { type: 'string' },
+        'webhook-timeout-seconds': { type: 'string' },
+        'webhook-namespace-label': { type: 'string' },
+        image: { type: 'string' },
+        'sidecar-image': { type: 'string' },
+        'collector-url': { type: 'string' },
+        'metrics-listen': { type: 'string' },
+        'http-listen': { type: 'string' },
+        'no-leader-election': { type: 'boolean', default: false },
+      },
+      strict: true,
+    }).values;
+    const missing = ['namespace', 'collector-url'].filter((k) => !values[k]);
+    if (missing.length > 0)
+      throw new ValidationError(
+        'arguments',
+        missing.map((k) => `--${k} is required`),
+      );
+    const label = values['webhook-namespace-label'];
+    if (typeof label === 'string' && !/^[^=\s]+=[^=\s]*$/.test(label)) {
+      throw new ValidationError('arguments', [`--webhook-namespace-label: expected KEY=VALUE, got "${label}"`]);
+    }
+  } catch (e) {
+    process.stderr.write(`byline operator: ${(e as Error).message}\n\n${OPERATOR_USAGE}`);
+    return 2;
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const [labelKey, labelValue] = (str('webhook-namespace-label') ?? '').split('=');
+  const timeout = str('webhook-timeout-seconds');
+  const failurePolicy = str('webhook-failure-policy');
+  let running: { close(): Promise<void> };
+  try {
+    // Loaded only here: the Kubernetes client, node-forge and prom-client are the operator's alone.
+    const { startOperator } = await import('@byline/operator');
+    running = await startOperator({
+      namespace: str('namespace')!,
+      webhookListen: str('webhook-listen')!,
+      image: str('image') ?? str('sidecar-image') ?? 'ghcr.io/byline-dev/byline:0.1.0',
+      collectorUrl: str('collector-url')!,
+      leaderElection: values['no-leader-election'] !== true,
+      ...(str('kubeconfig') ? { kubeconfig: str('kubeconfig') } : {}),
+      ...(str('webhook-url') ? { webhookUrl: str('webhook-url') } : {}),
+      ...(str('webhook-service') ? { webhookService: str('webhook-service') } : {}),
+      ...(str('webhook-cert-dir') ? { webhookCertDir: str('webhook-cert-dir') } : {}),
+      ...((str('metrics-listen') ?? str('http-listen'))
+        ? { metricsListen: str('metrics-listen') ?? str('http-listen') }
+        : {}),
+      ...(labelKey ? { webhookNamespaceLabels: { [labelKey]: labelValue ?? '' } } : {}),
+      ...(timeout ? { webhookTimeoutSeconds: Number(timeout) } : {}),
+      ...(failurePolicy ? { webhookFailurePolicy: failurePolicy as 'Fail' | 'Ignore' } : {}),
+    });
+  } catch (e) {
+    process.stderr.write(`byline operator: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return untilSignal('operator', 'releasing the lease and stopping', () => running.close());
 }
 
 /** Runs until SIGTERM or SIGINT, then shuts down: exit 0 when that went well, 1 when it did not. */

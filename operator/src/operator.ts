@@ -53,6 +53,10 @@ export interface OperatorOptions {
    * which the injector checks in any case). Narrower only when several operators share a cluster, as tests do.
    */
   webhookNamespaceLabels?: Record<string, string>;
+  /** Default Fail (fail closed); Ignore lets pods through uninjected while no replica answers. */
+  webhookFailurePolicy?: 'Fail' | 'Ignore';
+  /** How long the API server waits for the webhook (1–30 s, default 10). */
+  webhookTimeoutSeconds?: number;
   /** The sidecar image injected into pods. */
   image: string;
   /** The collector's base URL, given to every sidecar. */
@@ -64,6 +68,8 @@ export interface OperatorOptions {
   /** This replica's name in the Lease and in Events (default: $POD_NAME or host name, plus a random suffix). */
   identity?: string;
   logger?: Logger;
+  /** How long start waits for the first list of every resource before failing (default 120 s). */
+  cacheSyncTimeoutMs?: number;
   /** Per-watch timeoutSeconds asked of the API server (default 300). */
   watchTimeoutSeconds?: number;
   /** Lease timings; the defaults are client-go's: 15 s, 10 s, 2 s. */
@@ -81,7 +87,7 @@ export interface RunningOperator {
   metrics: OperatorMetrics;
   caches: Caches;
   isLeader(): boolean;
-  /** Resolves when the caches are synced. */
+  /** Resolves when the caches are synced (already so when startOperator has resolved). */
   synced(): Promise<void>;
   /** Stops everything; `releaseLease: false` leaves the Lease held, as a crash would. */
   close(options?: { releaseLease?: boolean }): Promise<void>;
@@ -110,6 +116,13 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     options.metricsListen ?? (inCluster ? '0.0.0.0:8080' : '127.0.0.1:8080'),
     '--metrics-listen',
   );
+  const timeout = options.webhookTimeoutSeconds;
+  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= 30)) {
+    throw new Error(`--webhook-timeout-seconds must be a whole number from 1 to 30, got ${timeout}`);
+  }
+  if (options.webhookFailurePolicy && !['Fail', 'Ignore'].includes(options.webhookFailurePolicy)) {
+    throw new Error(`--webhook-failure-policy must be Fail or Ignore, got ${options.webhookFailurePolicy}`);
+  }
   if (options.webhookUrl && new URL(options.webhookUrl).protocol !== 'https:') {
     throw new Error(
       `--webhook-url must be https:// (the API server calls webhooks over TLS), got ${options.webhookUrl}`,
@@ -233,7 +246,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       try {
         const wrote = await ensureWebhookConfiguration(
           client,
-          desiredWebhookConfiguration(target, material.caBundlePem, configurationName, options.webhookNamespaceLabels),
+          desiredWebhookConfiguration(target, material.caBundlePem, {
+            name: configurationName,
+            ...(options.webhookNamespaceLabels ? { namespaceLabels: options.webhookNamespaceLabels } : {}),
+            ...(options.webhookFailurePolicy ? { failurePolicy: options.webhookFailurePolicy } : {}),
+            ...(options.webhookTimeoutSeconds ? { timeoutSeconds: options.webhookTimeoutSeconds } : {}),
+          }),
         );
         if (wrote) logger.info({ name: configurationName, target }, 'MutatingWebhookConfiguration updated');
       } catch (err) {
@@ -294,10 +312,33 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     controller.resume();
     void register();
   };
-  void synced.then(() => {
-    if (closed) return;
-    logger.info('caches synced');
-    if (options.leaderElection === false) return startLeading();
+  // Returning only once the caches hold the cluster's state (and, without leader election, once the
+  // webhook is registered) means a caller can create pods right away; a cluster that cannot be listed
+  // at all fails the start, as controller-runtime's cache-sync timeout does.
+  const syncTimeoutMs = options.cacheSyncTimeoutMs ?? 120_000;
+  let syncTimer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      synced,
+      new Promise<never>((_, reject) => {
+        syncTimer = setTimeout(() => {
+          const pending = allCaches(caches)
+            .filter((c) => !c.isSynced())
+            .map((c) => c.name);
+          reject(new Error(`caches not synced within ${syncTimeoutMs / 1000} s: ${pending.join(', ')}`));
+        }, syncTimeoutMs);
+      }),
+    ]);
+  } catch (err) {
+    return fail(err);
+  } finally {
+    clearTimeout(syncTimer);
+  }
+  logger.info('caches synced');
+  if (options.leaderElection === false) {
+    startLeading();
+    await registering;
+  } else {
     elector = new LeaderElector({
       client,
       namespace,
@@ -313,7 +354,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       log: (level, message, err) => logger[level]({ err: err ? (err as Error).message : undefined }, message),
     });
     elector.start();
-  });
+  }
 
   logger.info({ webhook: server.url, target, metrics: admin.url, identity }, 'operator started');
   return {

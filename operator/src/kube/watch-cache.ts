@@ -208,7 +208,10 @@ export class WatchCache<T extends KubeObject> {
         if (!current()) return;
         this.watch = undefined;
         this.clearTimers();
-        if (err instanceof KubeError && err.status === 410) return this.relist();
+        if (err instanceof KubeError && err.status === 410) {
+          this.relist();
+          return;
+        }
         if (err) {
           this.log('warn', `watch ${this.name} failed`, err);
           this.options.onRestart?.('error');
@@ -229,7 +232,10 @@ export class WatchCache<T extends KubeObject> {
     if (event.type === 'ERROR') {
       const status = (event.object ?? {}) as { code?: number; message?: string };
       this.abandonWatch();
-      if (status.code === 410) return this.relist();
+      if (status.code === 410) {
+        this.relist();
+        return;
+      }
       this.log('warn', `watch ${this.name}: error event ${status.code ?? '?'} ${status.message ?? ''}`);
       this.options.onRestart?.('error');
       this.backoff(() => this.startWatch());

@@ -29,6 +29,12 @@ const MAX_REMEMBERED = 4096;
 /** MicroTime as the API server wants it: RFC 3339 with six fractional digits. */
 export const microTime = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
+let sequence = 0;
+function eventName(object: string, now: Date): string {
+  const suffix = (BigInt(now.getTime()) * 1_000_000n + BigInt(sequence++ % 1_000_000)).toString(16);
+  return `${object.slice(0, 253 - suffix.length - 1)}.${suffix}`;
+}
+
 export class EventRecorder {
   private readonly recent = new Map<string, number>();
   private readonly window: number;
@@ -49,7 +55,8 @@ export class EventRecorder {
     const body = {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
-      metadata: { generateName: `${regarding.name}.`, namespace: regarding.namespace },
+      // client-go's naming: <object>.<hex nanoseconds>; a generateName ending in "." is refused.
+      metadata: { name: eventName(regarding.name, now), namespace: regarding.namespace },
       eventTime: microTime(now),
       reportingController: REPORTING_CONTROLLER,
       reportingInstance: this.options.instance,

@@ -22,11 +22,18 @@ export interface MutatingWebhookConfiguration {
   webhooks: Array<Record<string, unknown>>;
 }
 
+export interface WebhookSettings {
+  name?: string;
+  namespaceLabels?: Record<string, string>;
+  /** Fail (default): a pod is refused when the webhook cannot be reached; Ignore: it is created uninjected. */
+  failurePolicy?: 'Fail' | 'Ignore';
+  timeoutSeconds?: number;
+}
+
 export function desiredWebhookConfiguration(
   target: WebhookTarget,
   caBundlePem: string,
-  name = WEBHOOK_CONFIGURATION_NAME,
-  namespaceLabels: Record<string, string> = DEFAULT_NAMESPACE_LABELS,
+  settings: WebhookSettings = {},
 ): MutatingWebhookConfiguration {
   const clientConfig =
     'url' in target
@@ -42,7 +49,10 @@ export function desiredWebhookConfiguration(
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'byline-operator' } },
+    metadata: {
+      name: settings.name ?? WEBHOOK_CONFIGURATION_NAME,
+      labels: { 'app.kubernetes.io/managed-by': 'byline-operator' },
+    },
     webhooks: [
       {
         name: WEBHOOK_NAME,
@@ -50,13 +60,13 @@ export function desiredWebhookConfiguration(
         rules: [
           { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
         ],
-        namespaceSelector: { matchLabels: namespaceLabels },
+        namespaceSelector: { matchLabels: settings.namespaceLabels ?? DEFAULT_NAMESPACE_LABELS },
         objectSelector: {},
         sideEffects: 'None',
         admissionReviewVersions: ['v1'],
-        failurePolicy: 'Fail',
+        failurePolicy: settings.failurePolicy ?? 'Fail',
         matchPolicy: 'Equivalent',
-        timeoutSeconds: 10,
+        timeoutSeconds: settings.timeoutSeconds ?? 10,
         reinvocationPolicy: 'IfNeeded',
       },
     ],
