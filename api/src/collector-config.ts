@@ -4,11 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Static, Type as T } from '@sinclair/typebox';
+import { HostPort, LogConfig, Strict } from './config-parts.js';
 import { loadConfigFile } from './load-config.js';
 import { ValidationError } from './validate.js';
-
-const Strict = { additionalProperties: false } as const;
-const HostPort = T.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$', description: 'host:port' });
 
 export const StoreUrl = T.String({
   pattern: '^(sqlite:.+|postgres(ql)?://.+)$',
@@ -74,16 +72,7 @@ export const CollectorConfigSchema = T.Object(
     store: StoreUrl,
     auth: CollectorAuth,
     limits: T.Optional(CollectorLimits),
-    log: T.Optional(
-      T.Object(
-        {
-          level: T.Optional(
-            T.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l))),
-          ),
-        },
-        Strict,
-      ),
-    ),
+    log: T.Optional(LogConfig),
   },
   Strict,
 );

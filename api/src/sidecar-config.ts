@@ -4,9 +4,7 @@
  */
 import { type Static, Type as T } from '@sinclair/typebox';
 import { IdentityKind, ParamsMode } from './audit-event.js';
-
-const Strict = { additionalProperties: false } as const;
-const HostPort = T.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$', description: 'host:port' });
+import { HostPort, LogConfig, Strict } from './config-parts.js';
 
 export const SslMode = T.Union([
   T.Literal('disable'),
@@ -162,16 +160,7 @@ export const SidecarConfigSchema = T.Object(
     audit: Audit,
     metrics: T.Optional(Metrics),
     limits: T.Optional(Limits),
-    log: T.Optional(
-      T.Object(
-        {
-          level: T.Optional(
-            T.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l))),
-          ),
-        },
-        Strict,
-      ),
-    ),
+    log: T.Optional(LogConfig),
   },
   Strict,
 );

@@ -570,6 +570,16 @@ async function main(): Promise<void> {
     s.entry.child.pid !== undefined ? [[s.target.name, peakRss(s.entry.child.pid)]] : [],
   );
   report(results, rss);
+  console.log('\ncollector ingest (20000 events in batches of 500 over HTTP, one collector in this process):');
+  const { measureIngest } = await import('@byline/collector');
+  const sqlite = await measureIngest(`sqlite:${join(tempDir(), 'bench-trail.db')}`);
+  console.log(`  sqlite      ${sqlite.eventsPerSecond.toFixed(0)} events/s`);
+  const admin = pg.client();
+  await admin.connect();
+  await admin.query('CREATE DATABASE bench_trail');
+  await admin.end();
+  const postgresStore = await measureIngest(pg.url('bench_trail'));
+  console.log(`  postgresql  ${postgresStore.eventsPerSecond.toFixed(0)} events/s`);
   const core = await measureCore();
   console.log("\nthe sidecar's pure core, without sockets (CPU per pgbench transaction, one thread):");
   for (const f of core) {

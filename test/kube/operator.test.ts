@@ -250,8 +250,12 @@ describe('the operator on the real API server', () => {
     await ok('POST', `${API}/namespaces/${appNs}/databaseroutes`, route('reports-db', 'reports-db-app', 15433));
     const valid = await readyWith('agentidentities', appNs, 'reporter', 'Valid');
     expect(valid.ready.status).toBe('True');
-    const events = await eventsFor(appNs, 'AgentIdentity', 'reporter');
-    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['RouteNotFound', 'Valid']));
+    // Events are recorded after the status is written: wait for the second one.
+    const reasons = await waitFor('the Valid event', async () => {
+      const events = await eventsFor(appNs, 'AgentIdentity', 'reporter');
+      return events.some((e) => e.reason === 'Valid') ? events.map((e) => e.reason) : undefined;
+    });
+    expect(reasons).toEqual(expect.arrayContaining(['RouteNotFound', 'Valid']));
   });
 
   it('two identities claiming one service account are both ServiceAccountClaimedTwice, naming each other', async () => {
@@ -513,7 +517,11 @@ describe('leader election between two operators', () => {
     await readyWith('databaseroutes', leApp, 'le-db', 'Valid');
     await waitFor('b to reconcile', async () => ((await reconciles(b)) > 0 ? true : undefined));
     expect(await metricValue(b.metricsUrl, 'byline_operator_leader')).toBe(1);
-    const events = await eventsFor(leApp, 'DatabaseRoute', 'le-db');
+    // Events follow the status write: wait until the Valid one is there.
+    const events = await waitFor('the Valid event', async () => {
+      const all = await eventsFor(leApp, 'DatabaseRoute', 'le-db');
+      return all.some((e) => e.reason === 'Valid') ? all : undefined;
+    });
     expect(events.map((e) => e.reason).sort()).toEqual(['SecretNotFound', 'Valid']);
     expect(events.every((e) => e.reportingInstance !== b.identity || e.reason === 'Valid')).toBe(true);
     // The new leader registered the webhook at its own URL.
