@@ -236,6 +236,26 @@ describe('Spool', () => {
     await spool.close();
   });
 
+  test('strict durability: waiters are released across segment roll-overs', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { durability: 'strict', segmentBytes: 4096 });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i < 60; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      pipeline.statement(s, r);
+      await pipeline.flush();
+      // A statement's result waits for this: it must come, whichever segment it was written to.
+      await Promise.race([
+        new Promise<void>((resolve) => spool.whenDurable(resolve)),
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`waiter ${i} never released`)), 2000)),
+      ]);
+    }
+    expect(readdirSync(dir).filter((f) => f.startsWith('segment-')).length).toBeGreaterThan(3);
+    await spool.close();
+  });
+
   test('strict durability runs the waiter only after an fsync', async () => {
     const dir = tempDir();
     const { spool } = open(dir, { durability: 'strict' });

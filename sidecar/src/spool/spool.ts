@@ -273,8 +273,9 @@ export class Spool implements AuditSink {
     this.fd = openSync(join(this.options.dir, segmentName(number)), 'a', 0o600);
     this.current = { number, bytes: 0, openBegins: 0 };
     this.segments.set(number, this.current);
-    this.written = 0;
-    this.synced = 0;
+    // `written` and `synced` count bytes across segments; the old segment was just fsynced.
+    this.synced = this.written;
+    this.releaseWaiters();
     // Each segment starts with what recovery needs from it alone: the chain position and the
     // sessions still open, so older segments can be deleted.
     this.append(encodeRecord(RecordType.chain, JSON.stringify({ seq: this.chainSeq, prev: this.chainPrev })));
@@ -408,18 +409,24 @@ export class Spool implements AuditSink {
     const fd = this.fd;
     fsync(fd, (err) => {
       this.syncing = false;
-      if (err) {
+      // Had the segment changed meanwhile, openSegment fsynced and closed the old one (so this
+      // fsync may even have failed on the closed descriptor): either way `target` is durable.
+      if (err && fd === this.fd) {
         this.options.logger.error({ err }, 'spool fsync failed');
         setTimeout(() => this.sync(), 50);
         return;
       }
-      if (fd === this.fd) this.synced = Math.max(this.synced, target);
-      else this.synced = this.written; // the segment changed: openSegment synced the old one
-      const ready = this.waiters.filter((w) => w.at <= this.synced);
-      this.waiters = this.waiters.filter((w) => w.at > this.synced);
-      for (const w of ready) w.run();
+      this.synced = Math.max(this.synced, target);
+      this.releaseWaiters();
       if (this.waiters.length > 0) this.sync();
     });
+  }
+
+  private releaseWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => w.at <= this.synced);
+    this.waiters = this.waiters.filter((w) => w.at > this.synced);
+    for (const w of ready) w.run();
   }
 
   async flush(): Promise<void> {
