@@ -66,9 +66,20 @@ export const CollectorLimits = T.Object(
   Strict,
 );
 
+export const CollectorTls = T.Object(
+  {
+    /** PEM certificate chain and key the collector serves HTTPS with (read at start). */
+    certFile: T.String({ minLength: 1 }),
+    keyFile: T.String({ minLength: 1 }),
+  },
+  Strict,
+);
+
 export const CollectorConfigSchema = T.Object(
   {
     listen: HostPort,
+    /** HTTPS; without it the collector serves plain HTTP (for loopback and tests only). */
+    tls: T.Optional(CollectorTls),
     store: StoreUrl,
     auth: CollectorAuth,
     limits: T.Optional(CollectorLimits),

@@ -1,4 +1,5 @@
 /** Starts the collector from a validated config: the store, the authenticator, the HTTP server. */
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS } from '@byline/api';
@@ -41,15 +42,26 @@ export async function startCollector(
   const metrics = new CollectorMetrics();
   const auth =
     options.authenticator ?? (await authenticatorFor(config, logger, (reason) => metrics.authRefusals.inc({ reason })));
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (config.tls) {
+    try {
+      tls = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+    } catch (e) {
+      throw new Error(`tls: cannot read the certificate or key: ${(e as Error).message}`);
+    }
+  }
   const store = await openStore(config.store);
-  const server = createCollectorServer({
-    auth,
-    store,
-    metrics,
-    logger,
-    maxBatchBytes: config.limits?.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
-    maxBatchEvents: config.limits?.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS,
-  });
+  const server = createCollectorServer(
+    {
+      auth,
+      store,
+      metrics,
+      logger,
+      maxBatchBytes: config.limits?.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
+      maxBatchEvents: config.limits?.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS,
+    },
+    tls,
+  );
   const { host, port } = splitListen(config.listen);
   try {
     await listen(server, host, port);
@@ -58,7 +70,7 @@ export async function startCollector(
     throw new Error(`cannot listen on ${config.listen}: ${(e as Error).message}`);
   }
   const actual = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   logger.info({ url, store: redact(config.store) }, 'collector listening');
 
   let closing: Promise<void> | undefined;

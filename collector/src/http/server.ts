@@ -5,6 +5,7 @@
  * JSON 400 on a closing connection.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -52,10 +53,14 @@ const ROUTES: Record<string, Record<string, Handler>> = {
   },
 };
 
-export function createCollectorServer(deps: ServerDeps): Server {
-  const server = createServer((req, res) => {
+export function createCollectorServer(deps: ServerDeps, tls?: { cert: Buffer; key: Buffer }): Server {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     void handle(req, res, deps);
-  });
+  };
+  // An https.Server is an http.Server as far as the handlers and shutdown are concerned.
+  const server = tls
+    ? (createHttpsServer({ cert: tls.cert, key: tls.key }, handler) as unknown as Server)
+    : createServer(handler);
   server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
     if (!socket.writable || error.code === 'ECONNRESET') {
       socket.destroy();

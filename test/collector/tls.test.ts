@@ -1,0 +1,147 @@
+/**
+ * The collector over HTTPS: a sidecar ships to it trusting only the collector's CA (caFile), and
+ * `byline trail` reads from it the same way; plain HTTP to the TLS port gets nothing stored.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { type AuditEvent, SidecarConfigSchema, validate } from '@byline/api';
+import { type RunningCollector, startCollector } from '@byline/collector';
+import { type RunningSidecar, startSidecar } from '@byline/sidecar';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { AUTH_USERS, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
+
+const run = promisify(execFile);
+const cli = join(resolve(import.meta.dirname, '../..'), 'cli/bin/byline.mjs');
+const logger = pino({ level: 'silent' });
+const WRITER = 'tls-writer-token-0123456789';
+const READER = 'tls-reader-token-0123456789';
+
+let dir: string;
+let db: TestPostgres;
+let collector: RunningCollector;
+let sidecar: RunningSidecar;
+
+function certificates(at: string): { ca: string; cert: string; key: string } {
+  const sh = (...args: string[]) => execFileSync('openssl', args, { cwd: at, stdio: 'pipe' });
+  sh(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=byline-collector-ca',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+  );
+  sh('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'tls.key', '-out', 'tls.csr');
+  writeFileSync(join(at, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  sh(
+    'x509',
+    '-req',
+    '-in',
+    'tls.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'san.ext',
+    '-out',
+    'tls.crt',
+  );
+  return { ca: join(at, 'ca.crt'), cert: join(at, 'tls.crt'), key: join(at, 'tls.key') };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'byline-tls-'));
+  const certs = certificates(dir);
+  db = await startPostgres();
+  collector = await startCollector(
+    {
+      listen: '127.0.0.1:0',
+      tls: { certFile: certs.cert, keyFile: certs.key },
+      store: `sqlite:${join(dir, 'trail.db')}`,
+      auth: {
+        static: [
+          { token: WRITER, identity: 'tls-agent' },
+          { token: READER, reader: true },
+        ],
+      },
+    },
+    { logger },
+  );
+  writeFileSync(join(dir, 'writer.token'), WRITER);
+  writeFileSync(join(dir, 'reader.token'), READER);
+  writeFileSync(join(dir, 'pw'), TEST_PASSWORD);
+  const config = validate(
+    SidecarConfigSchema,
+    {
+      identity: { static: { name: 'tls-agent', kind: 'agent' } },
+      routes: [
+        {
+          name: 'tls-db',
+          listen: '127.0.0.1:0',
+          upstream: { host: db.host, port: db.port, database: 'postgres', sslMode: 'disable' },
+          credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile: join(dir, 'pw') },
+        },
+      ],
+      audit: {
+        spoolDir: join(dir, 'spool'),
+        sinks: [{ collector: { url: collector.url, tokenFile: join(dir, 'writer.token'), caFile: certs.ca } }],
+      },
+    },
+    'tls test config',
+  );
+  sidecar = await startSidecar(config, { logger });
+});
+
+afterAll(async () => {
+  await sidecar?.close();
+  await collector?.close();
+  await db?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('the collector serves HTTPS; the sidecar ships to it trusting its CA; byline trail reads it', async () => {
+  expect(collector.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+  const client = new pg.Client({ host: '127.0.0.1', port: sidecar.routes[0]!.port, user: 'x', database: 'postgres' });
+  await client.connect();
+  await client.query("select 'over tls' as v");
+  await client.end();
+  await sidecar.flush();
+  for (const s of sidecar.shippers) expect(await s.drain(10_000)).toBe(true);
+
+  const { stdout } = await run(
+    process.execPath,
+    [cli, 'trail', '--collector', collector.url, '--token-file', join(dir, 'reader.token'), '--format', 'json'],
+    { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } },
+  );
+  const events = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as AuditEvent);
+  expect(events.map((e) => e.type)).toEqual(['session.start', 'statement', 'session.end']);
+  expect(events[1]!.statement!.text).toBe("select 'over tls' as v");
+});
+
+test('plain HTTP to the HTTPS port is not served', async () => {
+  const plain = collector.url.replace('https://', 'http://');
+  const outcome = await fetch(`${plain}/healthz`).then(
+    (r) => `status ${r.status}`,
+    (e: Error) => `failed: ${e.message}`,
+  );
+  expect(outcome).not.toBe('status 200');
+});
