@@ -45,7 +45,12 @@ log: { level: info }
   });
 
   test.each<[string, unknown, string]>([
-    ['an unknown field', { ...config([{ token: TOKEN, reader: true }]), tls: {} }, 'tls: unknown field'],
+    ['an unknown field', { ...config([{ token: TOKEN, reader: true }]), cors: {} }, 'cors: unknown field'],
+    [
+      'tls without its key',
+      { ...config([{ token: TOKEN, reader: true }]), tls: { certFile: '/tls.crt' } },
+      'tls.keyFile: required field is missing',
+    ],
     [
       'a store of another kind',
       { ...config([{ token: TOKEN, reader: true }]), store: 'mysql://x' },
