@@ -55,14 +55,6 @@ export interface SidecarOptions {
   signal?: AbortSignal;
 }
 
-/** The identity of an `identity.static` config; identity.kubernetes is known only once the collector answers. */
-export function identityFrom(config: SidecarConfig): AuditIdentity {
-  if (!('static' in config.identity)) {
-    throw new Error('identity.kubernetes is resolved through the collector, not from the config');
-  }
-  return staticIdentity(config.identity.static);
-}
-
 /** Fail closed: with identity.kubernetes this waits, retrying, until the collector says who we are. */
 async function identitySource(config: SidecarConfig, logger: Logger, options: SidecarOptions): Promise<IdentitySource> {
   if ('static' in config.identity) return fixedIdentity(staticIdentity(config.identity.static));

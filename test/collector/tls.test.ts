@@ -2,7 +2,7 @@
  * The collector over HTTPS: a sidecar ships to it trusting only the collector's CA (caFile), and
  * `byline trail` reads from it the same way; plain HTTP to the TLS port gets nothing stored.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { type RunningSidecar, startSidecar } from '@byline/sidecar';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { makeCertificates } from '../harness/certs.js';
 import { AUTH_USERS, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
@@ -26,53 +27,14 @@ let db: TestPostgres;
 let collector: RunningCollector;
 let sidecar: RunningSidecar;
 
-function certificates(at: string): { ca: string; cert: string; key: string } {
-  const sh = (...args: string[]) => execFileSync('openssl', args, { cwd: at, stdio: 'pipe' });
-  sh(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=byline-collector-ca',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-  );
-  sh('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'tls.key', '-out', 'tls.csr');
-  writeFileSync(join(at, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  sh(
-    'x509',
-    '-req',
-    '-in',
-    'tls.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'san.ext',
-    '-out',
-    'tls.crt',
-  );
-  return { ca: join(at, 'ca.crt'), cert: join(at, 'tls.crt'), key: join(at, 'tls.key') };
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'byline-tls-'));
-  const certs = certificates(dir);
+  const certs = makeCertificates(dir);
   db = await startPostgres();
   collector = await startCollector(
     {
       listen: '127.0.0.1:0',
-      tls: { certFile: certs.cert, keyFile: certs.key },
+      tls: { certFile: certs.certFile, keyFile: certs.keyFile },
       store: `sqlite:${join(dir, 'trail.db')}`,
       auth: {
         static: [
@@ -100,7 +62,7 @@ beforeAll(async () => {
       ],
       audit: {
         spoolDir: join(dir, 'spool'),
-        sinks: [{ collector: { url: collector.url, tokenFile: join(dir, 'writer.token'), caFile: certs.ca } }],
+        sinks: [{ collector: { url: collector.url, tokenFile: join(dir, 'writer.token'), caFile: certs.caFile } }],
       },
     },
     'tls test config',

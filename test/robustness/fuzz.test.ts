@@ -17,7 +17,6 @@
  * Deterministic cases follow for the edges: startup lengths, SSLRequest with plaintext behind it,
  * lengths of 2^31-1, a client leaving mid-message, invalid UTF-8, a typed message with type 0.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +24,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { makeCertificates } from '../harness/certs.js';
 import { reconcile, waitForLog } from '../harness/log-match.js';
 import { AUTH_USERS, startPostgres, type TestPostgres } from '../harness/postgres.js';
 import { startTestSidecar, type TestSidecar } from '../harness/sidecar.js';
@@ -42,12 +42,8 @@ beforeAll(async () => {
   db = await startPostgres({ logStatements: true });
   sidecar = await startTestSidecar(db, { params: 'full', identity: 'fuzz-agent', maxMessageBytes: MAX_MESSAGE_BYTES });
   certDir = mkdtempSync(join(tmpdir(), 'byline-fuzz-tls-'));
-  const openssl = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost'];
-  execFileSync('openssl', [...openssl, '-keyout', 'key.pem', '-out', 'cert.pem'], { cwd: certDir, stdio: 'pipe' });
-  tlsSidecar = await startTestSidecar(db, {
-    identity: 'fuzz-agent',
-    route: { tls: { certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') } },
-  });
+  const { certFile, keyFile } = makeCertificates(certDir);
+  tlsSidecar = await startTestSidecar(db, { identity: 'fuzz-agent', route: { tls: { certFile, keyFile } } });
   healthy = new pg.Client({
     host: sidecar.host,
     port: sidecar.port,

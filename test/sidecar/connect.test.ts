@@ -4,7 +4,7 @@
  * passthrough, database routing, startup parameters, asynchronous messages, and either side
  * closing at any moment. Postgres without TLS is in connect-plain.test.ts.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import type { AuditEvent, RouteConfig } from '@byline/api';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { issueCert, makeCa } from '../harness/certs.js';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 import { eventually, startTestSidecar, type TestSidecar, type TestSidecarOptions } from '../harness/sidecar.js';
 
@@ -47,68 +48,6 @@ afterAll(async () => {
 });
 
 // ---- helpers ------------------------------------------------------------------------------------
-
-function openssl(cwd: string, ...args: string[]): void {
-  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
-}
-
-/** A throwaway CA: `<name>.crt` and `<name>.key` in `cwd`. */
-function makeCa(cwd: string, name: string): string {
-  openssl(
-    cwd,
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.crt`,
-  );
-  return join(cwd, `${name}.crt`);
-}
-
-/** A server certificate for localhost / 127.0.0.1 signed by the CA `ca`. */
-function issueCert(cwd: string, ca: string, name: string): { certFile: string; keyFile: string } {
-  openssl(
-    cwd,
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    '/CN=localhost',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.csr`,
-  );
-  writeFileSync(join(cwd, `${name}.ext`), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  openssl(
-    cwd,
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.crt`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    `${name}.ext`,
-    '-out',
-    `${name}.crt`,
-  );
-  return { certFile: join(cwd, `${name}.crt`), keyFile: join(cwd, `${name}.key`) };
-}
 
 function writePassword(name: string, content: string): string {
   const file = join(dir, name);

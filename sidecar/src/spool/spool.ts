@@ -123,6 +123,8 @@ export class Spool implements AuditSink {
   private readonly activeSessions = new Map<string, SessionRecord>();
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Bytes of every segment on disk, kept as a sum: `accepting` is asked for every statement. */
+  private diskBytes = 0;
   private written = 0;
   private synced = 0;
   private syncing = false;
@@ -195,6 +197,7 @@ export class Spool implements AuditSink {
         }
       }
       const state: SegmentState = { number, bytes: validEnd, openBegins: 0 };
+      this.diskBytes += validEnd;
       this.segments.set(number, state);
       for (const r of records) {
         if (r.type === RecordType.session) {
@@ -307,6 +310,7 @@ export class Spool implements AuditSink {
     }
     this.written += off;
     this.current.bytes += off;
+    this.diskBytes += off;
     if (this.options.durability === 'batch' && !this.syncTimer) {
       this.syncTimer = setTimeout(() => {
         this.syncTimer = null;
@@ -451,9 +455,7 @@ export class Spool implements AuditSink {
 
   /** Bytes of every segment on disk plus what is buffered. */
   get bytes(): number {
-    let total = this.pendingBytes;
-    for (const s of this.segments.values()) total += s.bytes;
-    return total;
+    return this.diskBytes + this.pendingBytes;
   }
 
   /** False when a new statement must not run: the backlog is at its bound or the disk refuses writes. */
@@ -517,6 +519,7 @@ export class Spool implements AuditSink {
       try {
         unlinkSync(join(this.options.dir, segmentName(number)));
         this.segments.delete(number);
+        this.diskBytes -= state.bytes;
       } catch (e) {
         this.options.logger.warn({ err: e, segment: number }, 'could not delete an acknowledged spool segment');
       }
