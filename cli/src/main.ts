@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import {
+  adminAccessWarnings,
   loadCollectorConfig,
   loadConfigFile,
   loadConfigText,
@@ -92,6 +93,7 @@ async function sidecar(args: string[]): Promise<number> {
     process.stderr.write(`byline sidecar: ${(e as Error).message}\n`);
     return 2;
   }
+  for (const warning of adminAccessWarnings(config)) process.stderr.write(`byline sidecar: warning: ${warning}\n`);
   let running: Awaited<ReturnType<typeof startSidecar>>;
   try {
     running = await startSidecar(config);
