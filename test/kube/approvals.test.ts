@@ -441,6 +441,45 @@ describe('Approvals on the real API server', () => {
     expect(expired.status).toMatchObject({ approvedBy: 'bob', expiresAt: approved.status?.expiresAt });
   });
 
+  it("reports guardrail conflicts in the AgentIdentity's Ready condition", async () => {
+    await ok('POST', `/api/v1/namespaces/${ns}/secrets`, {
+      metadata: { name: 'orders-db-app' },
+      stringData: { username: 'app', password: 'pw' },
+    });
+    await ok('POST', `${API}/namespaces/${ns}/databaseroutes`, {
+      apiVersion: 'byline.dev/v1alpha1',
+      kind: 'DatabaseRoute',
+      metadata: { name: 'orders-db' },
+      spec: {
+        upstream: { host: 'orders.db.svc', database: 'orders' },
+        credentials: { secretRef: { name: 'orders-db-app' } },
+        listenPort: 15432,
+        guardrails: { deny: { classes: ['ddl'] } },
+      },
+    });
+    await ok('POST', `${API}/namespaces/${ns}/agentidentities`, {
+      apiVersion: 'byline.dev/v1alpha1',
+      kind: 'AgentIdentity',
+      metadata: { name: 'conflicted' },
+      spec: {
+        kind: 'agent',
+        serviceAccounts: ['conflicted'],
+        routes: [{ name: 'orders-db', access: 'admin' }],
+        guardrails: { requireApproval: { classes: ['ddl'] } },
+      },
+    });
+    const ready = await waitFor('Ready reason GuardrailConflict', async () => {
+      const i = (await ok('GET', `${API}/namespaces/${ns}/agentidentities/conflicted`)) as {
+        status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+      };
+      const c = i.status?.conditions?.find((x) => x.type === 'Ready');
+      return c?.reason === 'GuardrailConflict' ? c : undefined;
+    });
+    expect(ready.message).toBe(
+      'routes[orders-db]: class "ddl" is both denied and approval-gated; deny wins, no approval can unlock it',
+    );
+  });
+
   it('refuses an unknown route, an unknown class and a malformed table pattern, naming the field', async () => {
     const body = (spec: Record<string, unknown>) => ({
       apiVersion: 'byline.dev/v1alpha1',
