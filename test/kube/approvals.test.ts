@@ -329,9 +329,29 @@ describe('Approvals on the real API server', () => {
     expect(forged.status).toBe(403);
     expect(forged.message).toMatch(/spec\.requestedBy is stamped by Byline .*you are "carol"/);
 
+    // A status sent with the object is dropped by the API server (status subresource), not kept.
+    const preset = await as('carol', 'POST', `${API}/namespaces/${ns}/approvals`, {
+      apiVersion: 'byline.dev/v1alpha1',
+      kind: 'Approval',
+      metadata: { name: `preset-${suffix}` },
+      spec: { identity: 'migrator', route: 'orders-db', scope: { classes: ['ddl'] }, reason: 'x', duration: '1h' },
+      status: { phase: 'Approved', approvedBy: 'bob', expiresAt: '2030-01-01T00:00:00Z' },
+    });
+    expect(preset.status).toBe(201);
+    expect((preset.body as Approval).status?.approvedBy).toBeUndefined();
+    const settled = await waitFor('phase Pending', async () => {
+      const a = await get(`preset-${suffix}`);
+      return a.status?.phase ? a : undefined;
+    });
+    expect(settled.status).toEqual({ phase: 'Pending', requestedBy: 'carol' });
+
     const name = await requestAs('carol');
-    // The spec is immutable (CEL), requestedBy included; the admin cannot change it either.
-    const stored = await get(name);
+    // The spec is immutable (CEL), requestedBy included; the admin cannot change it either. (Once the
+    // operator has written Pending, so that the PUT is not refused as stale instead.)
+    const stored = await waitFor('phase Pending', async () => {
+      const a = await get(name);
+      return a.status?.phase ? a : undefined;
+    });
     const edit = await rest('PUT', `${API}/namespaces/${ns}/approvals/${name}`, {
       body: { ...stored, spec: { ...stored.spec, requestedBy: 'bob' } },
     });
