@@ -188,6 +188,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const approvals = createApprovals({
     client,
     identities: caches.identities,
+    routes: caches.routes,
     isLeader: () => isLeader(),
     logger,
     metrics,

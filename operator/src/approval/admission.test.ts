@@ -125,6 +125,41 @@ describe('CREATE: the requester is stamped, identity and route are checked', () 
   });
 });
 
+describe('CREATE warnings, and a decision after the route is gone', () => {
+  it('warns when the scope unlocks nothing the guardrails gate (route defaults and identity together)', async () => {
+    const gatedRoute = {
+      ...deps(),
+      route: () => ({ spec: { guardrails: { requireApproval: { tables: ['public.payroll*'] } } } }) as never,
+      identity: async () => ({
+        ...identity,
+        spec: { ...identity.spec, guardrails: { requireApproval: { classes: ['ddl'] } } },
+      }),
+    } as ApprovalAdmissionDeps;
+    const r = await admitApproval(
+      createReview('alice', spec({ scope: { classes: ['ddl', 'write'], tables: ['public.payroll*', 'hr.*'] } })),
+      gatedRoute,
+    );
+    expect(r.response.allowed).toBe(true);
+    expect(r.response.warnings).toEqual([
+      'byline: class "write" is not approval-gated for migrator on route orders-db (guardrails.requireApproval): this approval unlocks nothing for it',
+      'byline: table "hr.*" is not approval-gated for migrator on route orders-db (guardrails.requireApproval): this approval unlocks nothing for it',
+    ]);
+  });
+
+  it('refuses to approve once the identity no longer has the route, naming spec.route', async () => {
+    const gone = { ...deps(), identity: async () => ({ ...identity, spec: { ...identity.spec, routes: [] } }) };
+    const r = await admitApproval(statusReview('bob', undefined, { phase: 'Approved' }), gone);
+    expect(r.response.allowed).toBe(false);
+    expect(r.response.status?.message).toMatch(
+      /^byline: spec\.route: AgentIdentity payments\/migrator no longer has route "orders-db"/,
+    );
+    // Denying it is still possible.
+    expect((await admitApproval(statusReview('bob', undefined, { phase: 'Denied' }), gone)).response.allowed).toBe(
+      true,
+    );
+  });
+});
+
 describe('status UPDATE: decisions', () => {
   it('another person with the verb approves: approvedBy, decidedAt, expiresAt stamped', async () => {
     const asked: UserInfo[] = [];

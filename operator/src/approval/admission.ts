@@ -21,7 +21,14 @@
  * SubjectAccessReview for a custom verb: RBAC alone cannot tell a status write that approves from one
  * that does not.
  */
-import { APPROVE_VERB, type Approval, type ApprovalPhase, type ApprovalStatus, type crds } from '@byline/api';
+import {
+  APPROVE_VERB,
+  type Approval,
+  type ApprovalPhase,
+  type ApprovalStatus,
+  type crds,
+  effectiveGuardrails,
+} from '@byline/api';
 import type { AdmissionResponse, AdmissionReviewResponse } from '../injection/admission.js';
 import { ADMISSION_API_VERSION } from '../injection/admission.js';
 import type { JsonPatchOperation } from '../injection/json-patch.js';
@@ -37,6 +44,8 @@ export interface ApprovalAdmissionDeps {
   now: () => Date;
   /** The AgentIdentity, or undefined when the namespace has none of that name. */
   identity: (namespace: string, name: string) => Promise<crds.AgentIdentity | undefined>;
+  /** The DatabaseRoute (its guardrail defaults), or undefined. */
+  route?: (namespace: string, name: string) => crds.DatabaseRoute | undefined;
   /** A SubjectAccessReview: may `user` use the approve verb on this Approval? */
   mayApprove: (user: UserInfo, namespace: string, name: string) => Promise<{ allowed: boolean; reason?: string }>;
 }
@@ -56,10 +65,11 @@ const review = (response: AdmissionResponse): AdmissionReviewResponse => ({
 const deny = (uid: string, code: number, reason: string, message: string) =>
   review({ uid, allowed: false, status: { code, reason, message: `byline: ${message}` } });
 
-const allow = (uid: string, patch: JsonPatchOperation[]) =>
+const allow = (uid: string, patch: JsonPatchOperation[], warnings: string[] = []) =>
   review({
     uid,
     allowed: true,
+    ...(warnings.length > 0 ? { warnings } : {}),
     ...(patch.length > 0
       ? { patchType: 'JSONPatch' as const, patch: Buffer.from(JSON.stringify(patch)).toString('base64') }
       : {}),
@@ -154,6 +164,7 @@ async function admitCreate(p: Parsed, deps: ApprovalAdmissionDeps): Promise<Admi
     );
   }
   // Malformed fields are left to the schema, which runs after this webhook and names them.
+  let warnings: string[] = [];
   if (typeof spec.identity === 'string' && spec.identity !== '') {
     const identity = await deps.identity(p.namespace, spec.identity);
     if (!identity) {
@@ -173,8 +184,28 @@ async function admitCreate(p: Parsed, deps: ApprovalAdmissionDeps): Promise<Admi
         `spec.route: AgentIdentity ${p.namespace}/${spec.identity} has no route "${spec.route}" (its routes: ${routes.map((r) => `"${r}"`).join(', ') || 'none'})`,
       );
     }
+    if (typeof spec.route === 'string' && isRecord(spec.scope)) {
+      const gated = effectiveGuardrails(
+        deps.route?.(p.namespace, spec.route)?.spec?.guardrails,
+        identity.spec?.guardrails,
+      ).requireApproval;
+      warnings = ungated(spec.scope as Approval['spec']['scope'], gated).map(
+        (what) =>
+          `byline: ${what} is not approval-gated for ${spec.identity} on route ${spec.route} (guardrails.requireApproval): this approval unlocks nothing for it`,
+      );
+    }
   }
-  return allow(p.uid, [{ op: 'add', path: '/spec/requestedBy', value: p.user.username }]);
+  return allow(p.uid, [{ op: 'add', path: '/spec/requestedBy', value: p.user.username }], warnings);
+}
+
+/** The scope entries no requireApproval rule gates (an approval for them changes nothing). */
+function ungated(scope: Approval['spec']['scope'], gated: Approval['spec']['scope'] | undefined): string[] {
+  const classes = new Set<string>(gated?.classes ?? []);
+  const tables = new Set(gated?.tables ?? []);
+  return [
+    ...(Array.isArray(scope.classes) ? scope.classes : []).filter((c) => !classes.has(c)).map((c) => `class "${c}"`),
+    ...(Array.isArray(scope.tables) ? scope.tables : []).filter((t) => !tables.has(t)).map((t) => `table "${t}"`),
+  ];
 }
 
 const ALLOWED_MOVES: Record<ApprovalPhase, ApprovalPhase[]> = {
@@ -214,6 +245,18 @@ async function admitStatus(p: Parsed, deps: ApprovalAdmissionDeps): Promise<Admi
       }
     } else {
       // Approved or Denied: a decision.
+      if (to === 'Approved') {
+        // The identity may have lost the route since the request.
+        const identity = await deps.identity(p.namespace, spec.identity);
+        if (!identity?.spec?.routes?.some((r) => r.name === spec.route)) {
+          return deny(
+            p.uid,
+            422,
+            'Invalid',
+            `spec.route: AgentIdentity ${p.namespace}/${spec.identity} ${identity ? `no longer has route "${spec.route}"` : 'no longer exists'}; this approval can only be denied`,
+          );
+        }
+      }
       if (to === 'Approved' && spec.requestedBy === p.user.username) {
         return refuse(
           `"${p.user.username}" requested Approval ${p.namespace}/${name} and cannot approve it: another person with the "${APPROVE_VERB}" permission must`,

@@ -29,6 +29,7 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
 export interface ApprovalsOptions {
   client: KubeClient;
   identities: WatchCache<crds.AgentIdentity>;
+  routes: WatchCache<crds.DatabaseRoute>;
   isLeader: () => boolean;
   logger: Logger;
   metrics: OperatorMetrics;
@@ -63,6 +64,7 @@ export function createApprovals(o: ApprovalsOptions): Approvals {
   const deps = {
     now,
     identity: identityLookup(o.identities, o.client),
+    route: (namespace: string, name: string) => o.routes.get(namespace, name),
     mayApprove: approveAccessReview(o.client),
   };
   const cache = new WatchCache<Approval & { metadata: { name: string } }>({
