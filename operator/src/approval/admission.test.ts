@@ -146,6 +146,15 @@ describe('CREATE warnings, and a decision after the route is gone', () => {
     ]);
   });
 
+  it('refuses to approve an Approval nobody stamped (created before the webhook was registered)', async () => {
+    const review = statusReview('bob', undefined, { phase: 'Approved' });
+    for (const o of [review.request.object, review.request.oldObject])
+      delete (o.spec as { requestedBy?: string }).requestedBy;
+    const r = await admitApproval(review, deps());
+    expect(r.response.allowed).toBe(false);
+    expect(r.response.status?.message).toMatch(/has no spec\.requestedBy .* cannot be approved/);
+  });
+
   it('refuses to approve once the identity no longer has the route, naming spec.route', async () => {
     const gone = { ...deps(), identity: async () => ({ ...identity, spec: { ...identity.spec, routes: [] } }) };
     const r = await admitApproval(statusReview('bob', undefined, { phase: 'Approved' }), gone);

@@ -246,6 +246,13 @@ async function admitStatus(p: Parsed, deps: ApprovalAdmissionDeps): Promise<Admi
     } else {
       // Approved or Denied: a decision.
       if (to === 'Approved') {
+        // Created while no webhook stamped it (before the operator first registered): nobody can
+        // tell who asked, so nobody can tell whether the approver is someone else.
+        if (!spec.requestedBy) {
+          return refuse(
+            `Approval ${p.namespace}/${name} has no spec.requestedBy (it was created without Byline's webhook), so it cannot be approved: request a new one`,
+          );
+        }
         // The identity may have lost the route since the request.
         const identity = await deps.identity(p.namespace, spec.identity);
         if (!identity?.spec?.routes?.some((r) => r.name === spec.route)) {
