@@ -5,6 +5,7 @@
 import { type Static, Type as T } from '@sinclair/typebox';
 import { IdentityKind, ParamsMode } from './audit-event.js';
 import { HostPort, LogConfig, Strict } from './config-parts.js';
+import { type Access, AccessWithDefault, Guardrails } from './crds/guardrails.js';
 
 export const SslMode = T.Union([
   T.Literal('disable'),
@@ -59,6 +60,8 @@ export const Route = T.Object(
     credentials: T.Union([InjectCredentials, PassthroughCredentials]),
     /** TLS towards clients; without it an SSLRequest is answered "N". */
     tls: T.Optional(ClientTls),
+    /** read | readWrite | admin, as in AgentIdentity; DEFAULT_ROUTE_ACCESS when omitted. */
+    access: T.Optional(AccessWithDefault('admin')),
   },
   Strict,
 );
@@ -161,9 +164,37 @@ export const SidecarConfigSchema = T.Object(
     metrics: T.Optional(Metrics),
     limits: T.Optional(Limits),
     log: T.Optional(LogConfig),
+    /** The guardrails of every route, with the same meaning as AgentIdentity spec.guardrails. */
+    guardrails: T.Optional(Guardrails),
   },
   Strict,
 );
+
+/**
+ * The access of a route that names none: admin, what a hand-run sidecar allowed before access levels
+ * existed, so that existing configs keep working. `byline sidecar` warns about it at start.
+ * (An AgentIdentity's routes default to readWrite; in a cluster the policy comes from there.)
+ */
+export const DEFAULT_ROUTE_ACCESS: Access = 'admin';
+
+export function routeAccess(route: RouteConfig): Access {
+  return route.access ?? DEFAULT_ROUTE_ACCESS;
+}
+
+/**
+ * Start-up warnings for routes that allow everything (DDL, roles). Only for a static identity: with a
+ * kubernetes identity the control plane's policy decides, not the file.
+ */
+export function adminAccessWarnings(config: SidecarConfig): string[] {
+  if (!('static' in config.identity)) return [];
+  return config.routes.flatMap((route, i) =>
+    routeAccess(route) === 'admin'
+      ? [
+          `routes[${i}] (${route.name}): access is admin${route.access === undefined ? ' (the default when none is named)' : ''}: every statement class is allowed, DDL and role changes included; set routes[${i}].access to read or readWrite to restrict it`,
+        ]
+      : [],
+  );
+}
 
 export type SidecarConfig = Static<typeof SidecarConfigSchema>;
 export type RouteConfig = Static<typeof Route>;

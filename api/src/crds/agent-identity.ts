@@ -11,6 +11,7 @@ import {
   Status,
   VERSION,
 } from './common.js';
+import { AccessWithDefault, Guardrails } from './guardrails.js';
 
 export const AgentIdentityKind: ResourceKind = {
   group: GROUP,
@@ -26,10 +27,7 @@ export const AgentIdentityKind: ResourceKind = {
 export const RouteAccess = T.Object(
   {
     name: DnsLabel('A DatabaseRoute in the same namespace.'),
-    access: T.Union([T.Literal('read'), T.Literal('readWrite'), T.Literal('admin')], {
-      default: 'readWrite',
-      description: 'What its pods may do through the route.',
-    }),
+    access: AccessWithDefault('readWrite'),
   },
   { additionalProperties: false },
 );
@@ -57,6 +55,13 @@ export const AgentIdentitySpec = T.Object(
       default: 'redacted',
       description: 'How bound parameters are recorded.',
     }),
+    guardrails: T.Optional(
+      T.Object(Guardrails.properties, {
+        additionalProperties: false,
+        description:
+          "This identity's guardrails, added to each route's defaults (DatabaseRoute spec.guardrails): they can tighten them, never loosen them.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@ import {
   Status,
   VERSION,
 } from './common.js';
+import { Guardrails } from './guardrails.js';
 
 export const DatabaseRouteKind: ResourceKind = {
   group: GROUP,
@@ -121,6 +122,13 @@ export const DatabaseRouteSpec = T.Object(
           ],
         },
       ),
+    ),
+    guardrails: T.Optional(
+      T.Object(Guardrails.properties, {
+        additionalProperties: false,
+        description:
+          'Default guardrails for every identity using this route; an AgentIdentity adds its own to them (never removes).',
+      }),
     ),
   },
   {

@@ -4,12 +4,13 @@
  */
 import { stringify } from 'yaml';
 import { AgentIdentityCrd } from './agent-identity.js';
+import { ApprovalCrd } from './approval.js';
 import type { CrdSource } from './common.js';
 import { DatabaseRouteCrd } from './database-route.js';
 import { crdFor } from './generate.js';
 
 /** Every Byline CRD, in the order they are written. */
-export const CRD_SOURCES: CrdSource[] = [AgentIdentityCrd, DatabaseRouteCrd];
+export const CRD_SOURCES: CrdSource[] = [AgentIdentityCrd, DatabaseRouteCrd, ApprovalCrd];
 
 /** Where the files go, relative to the repository root: for `kubectl apply`, and for the Helm chart. */
 export const CRD_DIRS = ['crds', 'charts/byline/crds'] as const;

@@ -9,6 +9,9 @@
  *                                                              comes first and is symmetric)
  *   a route names no DatabaseRoute of the namespace          → Ready=False RouteNotFound (names them)
  *   a route exists but is not Ready                          → Ready=False RouteNotReady (names it and why)
+ *   guardrails contradict themselves or the access (an      → Ready=True  GuardrailConflict (names each)
+ *   approval-gated class that is also denied, or that the
+ *   route's access never allows)
  *   a service account does not exist (yet)                   → Ready=True  ServiceAccountNotFound, with a
  *                                                              Warning event
  *   otherwise                                                → Ready=True  Valid
@@ -18,6 +21,7 @@
  * anyway, and GitOps tools often apply the identity before the ServiceAccount. The reason and the
  * Warning event still say what is missing, so a typo does not go unnoticed.
  */
+import { identityGuardrailConflicts } from '../approval/guardrails.js';
 import { identitiesClaiming } from '../injection/mutate.js';
 import type { AgentIdentity, DatabaseRoute } from '../injection/types.js';
 import type { DesiredCondition } from './conditions.js';
@@ -28,6 +32,7 @@ export type IdentityReason =
   | 'ServiceAccountClaimedTwice'
   | 'RouteNotFound'
   | 'RouteNotReady'
+  | 'GuardrailConflict'
   | 'ServiceAccountNotFound';
 
 export interface IdentityVerdict extends DesiredCondition {
@@ -86,6 +91,9 @@ export function evaluateIdentity(identity: AgentIdentity, ctx: IdentityContext):
     if (v.status !== 'True') notReady.push(`DatabaseRoute "${r}" is not ready (${v.reason}: ${v.message})`);
   }
   if (notReady.length > 0) return verdict('RouteNotReady', 'False', notReady.join('; '));
+
+  const conflicts = identityGuardrailConflicts(identity, (r) => ctx.route(namespace, r));
+  if (conflicts.length > 0) return verdict('GuardrailConflict', 'True', conflicts.join('; '));
 
   const absent = serviceAccounts.filter((sa) => !ctx.serviceAccountExists(namespace, sa));
   if (absent.length > 0) {

@@ -23,6 +23,8 @@ export interface WebhookServerOptions {
   injection: InjectionOptions;
   metrics: OperatorMetrics;
   log?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
+  /** More webhooks on the same server, by path (the Approval webhook). */
+  routes?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
 }
 
 export interface WebhookServer {
@@ -50,6 +52,11 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    const route = o.routes?.get(path ?? '');
+    if (route) {
+      route(req, res);
       return;
     }
     if (path !== MUTATE_PATH) {
