@@ -13,7 +13,7 @@ import { type RunningSidecar, startSidecar } from '@byline/sidecar';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { dataRow, query, startup, types, WireConnection } from '../differential/wire.js';
+import { dataRow, fields, query, startup, types, WireConnection } from '../differential/wire.js';
 import { AUTH_USERS, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 
 let db: TestPostgres;
@@ -212,6 +212,25 @@ describe.skipIf(!mounted)('a spool on a full disk (real tmpfs)', () => {
     expect(
       events.find((e) => e.statement!.text === "insert into spool_full values (3, 'after')")?.result,
     ).toMatchObject({ status: 'ok', tag: 'INSERT 0 1' });
+  });
+
+  test('a statement pipelined behind the startup packet on a full disk: FATAL 53100, never run', async () => {
+    fill(filler);
+    const conn = await WireConnection.open({ host: '127.0.0.1', port: s.routes[0]!.port });
+    try {
+      // Held until the session is ready, then replayed: its begin record must be written before it goes.
+      await conn.send([
+        startup({ user: AUTH_USERS.scram, database: 'postgres', application_name: 'full-early' }),
+        query(`insert into spool_full values (6, '${note}')`),
+      ]);
+      const answer = await conn.read('close', 5000);
+      const error = answer.find((m) => m.type === 'E')!;
+      expect(fields(error)).toMatchObject({ S: 'FATAL', C: '53100' });
+    } finally {
+      conn.destroy();
+      unlinkSync(filler);
+    }
+    expect(await rows(6)).toBe(0);
   });
 
   test('inside a transaction: FATAL 53100, the session ends and Postgres rolls back', async () => {

@@ -144,6 +144,42 @@ describe('BackendKeyData', () => {
     });
   });
 
+  test("the key is the sidecar's own: sent straight to Postgres with the real pid, it cancels nothing", async () => {
+    await withSidecar([route('fidelity')], async (s) => {
+      const { conn, startupAnswer } = await openSession(s);
+      const admin = db.client();
+      await admin.connect();
+      try {
+        const { pid, key } = keyData(startupAnswer.find((m) => m.type === 'K')!);
+        const sleep = 'select pg_sleep(30) as bypass';
+        await conn.send([query(sleep)]);
+        const sleeping = async () =>
+          (
+            await admin.query(
+              "select count(*)::int as n from pg_stat_activity where query = $1 and wait_event = 'PgSleep'",
+              [sleep],
+            )
+          ).rows[0].n as number;
+        await eventually(async () => expect(await sleeping()).toBe(1));
+        const direct = await WireConnection.open({ host: db.host, port: db.port });
+        await direct.send([cancelRequest(pid, key)]);
+        await direct.read('close');
+        direct.destroy();
+        await new Promise((r) => setTimeout(r, 500));
+        expect(await sleeping()).toBe(1);
+        // Through the sidecar the same key works.
+        const via = await WireConnection.open(target(s));
+        await via.send([cancelRequest(pid, key)]);
+        await via.read('close');
+        via.destroy();
+        expect(fields((await conn.read('Z', 5000)).find((m) => m.type === 'E')!).C).toBe('57014');
+      } finally {
+        await admin.end();
+        conn.destroy();
+      }
+    });
+  });
+
   test("a CancelRequest received on another route's listener cancels the query on the session's own upstream", async () => {
     // Route "elsewhere" points at a port where nothing listens: a cancel sent there would be lost.
     const nowhere = await freePort();
