@@ -5,8 +5,8 @@
  *   upstream.ts         opening the connection to Postgres (TLS per sslMode)
  *   upstream-login.ts   Postgres's side of the startup: authentication, BackendKeyData
  *   cancel-forwarding   CancelRequests, to the upstream of the session they name
- *   flow-control.ts     why each side is paused (backpressure, durability)
- *   durability-gate.ts  strict mode: results wait for the fsync of their begin records
+ *   relay.ts            the outboxes and when each side is read: backpressure, and strict
+ *                       durability's hold on results (flow-control.ts, durability-gate.ts)
  *   refusal.ts          statements not forwarded (spool full or unwritable) and how that is told
  *
  * Phases:
@@ -19,7 +19,7 @@
  * Client messages that arrive before `ready` are held and replayed through the tracker, so none
  * reaches Postgres unrecorded. A session that is not ready within authenticationTimeoutMs is closed.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
@@ -53,11 +53,9 @@ import {
 import type { Spool } from '../spool/spool.js';
 import { forwardCancel } from './cancel-forwarding.js';
 import type { CancelRegistry } from './cancel-registry.js';
-import { DurabilityGate } from './durability-gate.js';
-import { PauseReason, ReadGate } from './flow-control.js';
-import { Outbox } from './outbox.js';
 import { backlogRefusal, type Refusal, refusalKeepsSession, spoolWriteRefusal } from './refusal.js';
-import { checkStartup, startupRequest, upstreamOverrides } from './startup.js';
+import { Relay } from './relay.js';
+import { checkStartup, passwordMatches, startupRequest, upstreamOverrides } from './startup.js';
 import { connectUpstream } from './upstream.js';
 import { InjectedAuthenticator } from './upstream-auth.js';
 import { UpstreamLogin } from './upstream-login.js';
@@ -96,13 +94,7 @@ export class ProxySession implements RecordSink {
   private upstream: Socket | null = null;
   private readonly clientReader: MessageReader;
   private upstreamReader: MessageReader | null = null;
-  private readonly toUpstream = new Outbox();
-  private readonly toClient = new Outbox();
-  /** Why the client is not being read. */
-  private readonly clientReading: ReadGate;
-  /** Why Postgres is not being read (set once connected). */
-  private upstreamReading: ReadGate | null = null;
-  private durabilityGate: DurabilityGate | null = null;
+  private readonly relay: Relay;
   private login: UpstreamLogin | null = null;
   private readonly tracker: StatementTracker;
   private readonly log: Logger;
@@ -116,8 +108,6 @@ export class ProxySession implements RecordSink {
   /** The client's own Terminate went upstream; a second one would make Postgres reset the connection. */
   private clientTerminated = false;
   private authTimer: NodeJS.Timeout | null = null;
-  private awaitingClientDrain = false;
-  private awaitingUpstreamDrain = false;
   /** Postgres closed while results were waiting for durability: close once they are out. */
   private closeWhenDurable = false;
 
@@ -126,10 +116,10 @@ export class ProxySession implements RecordSink {
     private readonly ctx: SessionContext,
   ) {
     this.client = socket;
-    this.clientReading = new ReadGate(socket);
+    this.relay = new Relay(socket, this.onDurable);
     this.log = ctx.logger.child({ session: this.id, route: ctx.route.name });
     this.tracker = new StatementTracker(this, { captureParamValues: ctx.paramsMode === 'full' });
-    this.clientReader = new MessageReader(this.clientHandler, this.toUpstream, ctx.maxMessageBytes, {
+    this.clientReader = new MessageReader(this.clientHandler, this.relay.toUpstream, ctx.maxMessageBytes, {
       untyped: true,
       streamedTypes: 'd',
     });
@@ -184,8 +174,8 @@ export class ProxySession implements RecordSink {
     this.clientReader.push(chunk);
     // Nothing begun in this chunk may reach Postgres unless its begin record was written.
     if (!this.writeBeginRecords(wasIdle)) return;
-    this.flushUpstream();
-    this.flushClient();
+    this.relay.flushUpstream();
+    this.relay.flushClient();
   };
 
   private readonly onClientError = (e: Error): void => {
@@ -252,8 +242,8 @@ export class ProxySession implements RecordSink {
   private refuse(refusal: Refusal): Verdict {
     this.ctx.metrics.refused.inc({ reason: refusal.metric });
     if (refusalKeepsSession(this.tracker.idle, this.tracker.transactionStatus)) {
-      this.toClient.push(encodeError('ERROR', refusal.sqlstate, PREFIX + refusal.message));
-      this.toClient.push(encodeReadyForQuery('I'));
+      this.relay.toClient.push(encodeError('ERROR', refusal.sqlstate, PREFIX + refusal.message));
+      this.relay.toClient.push(encodeReadyForQuery('I'));
       return Verdict.drop;
     }
     this.fatalToClient(refusal.sqlstate, refusal.message);
@@ -273,14 +263,14 @@ export class ProxySession implements RecordSink {
     const refusal = spoolWriteRefusal(spool);
     this.ctx.metrics.refused.inc({ reason: refusal.metric });
     if (wasIdle && this.forwardedInChunk === 1 && this.lastForwardedType === F.query) {
-      this.toUpstream.clear();
+      this.relay.toUpstream.clear();
       const error = encodeError('ERROR', refusal.sqlstate, PREFIX + refusal.message);
       const ready = encodeReadyForQuery('I');
       this.tracker.onBackend(B.errorResponse, error, 0, error.length);
       this.tracker.onBackend(B.readyForQuery, ready, 0, ready.length);
-      this.toClient.push(error);
-      this.toClient.push(ready);
-      this.flushClient();
+      this.relay.toClient.push(error);
+      this.relay.toClient.push(ready);
+      this.relay.flushClient();
       return false;
     }
     this.fatalToClient(refusal.sqlstate, refusal.message);
@@ -293,7 +283,7 @@ export class ProxySession implements RecordSink {
       case 'ssl':
         return this.onSslRequest();
       case 'gssenc':
-        this.toClient.push(SSL_NO);
+        this.relay.toClient.push(SSL_NO);
         return Verdict.drop;
       case 'cancel':
         forwardCancel(this.ctx.cancels, decodeCancelRequest(buf, start, end), this.log);
@@ -323,7 +313,7 @@ export class ProxySession implements RecordSink {
     this.tracker.applicationName = startup.params.get('application_name') ?? null;
     if (credentials.mode === 'inject' && credentials.clientPasswordFile) {
       this.phase = 'client-auth';
-      this.toClient.push(AUTHENTICATION_CLEARTEXT);
+      this.relay.toClient.push(AUTHENTICATION_CLEARTEXT);
       return Verdict.drop;
     }
     void this.connect();
@@ -333,7 +323,7 @@ export class ProxySession implements RecordSink {
   private onSslRequest(): Verdict {
     const tls = this.ctx.clientTls;
     if (!tls || this.client instanceof TLSSocket) {
-      this.toClient.push(SSL_NO);
+      this.relay.toClient.push(SSL_NO);
       return Verdict.drop;
     }
     // Wait for the reader to stop, then answer and wrap the socket.
@@ -348,7 +338,7 @@ export class ProxySession implements RecordSink {
       raw.write(SSL_YES);
       const secure = new TLSSocket(raw, { isServer: true, secureContext: tls });
       this.client = secure;
-      this.clientReading.retarget(secure);
+      this.relay.replaceClient(secure);
       this.clientReader.reset(true);
       this.attachClient(secure);
     });
@@ -364,9 +354,7 @@ export class ProxySession implements RecordSink {
         credentials.mode === 'inject' && credentials.clientPasswordFile
           ? readSecret(credentials.clientPasswordFile)
           : '';
-      const a = Buffer.from(presented);
-      const b = Buffer.from(expected);
-      if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      if (!passwordMatches(presented, expected)) {
         const user = this.startupMessage?.params.get('user') ?? '';
         this.fatalToClient('28P01', `password authentication failed for user "${user}"`);
         return Verdict.stop;
@@ -441,15 +429,11 @@ export class ProxySession implements RecordSink {
     const socket = conn.socket;
     this.upstream = socket;
     this.phase = 'upstream-auth';
-    this.upstreamReading = new ReadGate(socket);
-    const spool = this.ctx.spool;
-    if (spool && this.ctx.durability === 'strict') {
-      this.durabilityGate = new DurabilityGate(spool, this.upstreamReading, this.onDurable);
-    }
+    this.relay.attachUpstream(socket, this.ctx.durability === 'strict' ? this.ctx.spool : null);
     const authenticator =
       password !== null ? new InjectedAuthenticator(this.injectedUser!, password, conn.channelBinding) : null;
     this.login = new UpstreamLogin(authenticator, this.ctx.cancels, route.upstream, this.loginEvents);
-    this.upstreamReader = new MessageReader(this.upstreamHandler, this.toClient, this.ctx.maxMessageBytes, {
+    this.upstreamReader = new MessageReader(this.upstreamHandler, this.relay.toClient, this.ctx.maxMessageBytes, {
       streamedTypes: 'Dd',
     });
     socket.on('data', this.onUpstreamData);
@@ -459,12 +443,12 @@ export class ProxySession implements RecordSink {
     socket.resume();
     socket.write(encodeStartup(startup.protocol, startup.pairs, overrides));
     // Anything the client sent meanwhile (a passthrough password) can go now.
-    this.flushUpstream();
+    this.relay.flushUpstream();
   }
 
   private readonly loginEvents = {
     inject: (buf: Buffer) => this.upstreamReader!.inject(buf),
-    reply: (buf: Buffer) => this.toUpstream.push(buf),
+    reply: (buf: Buffer) => this.relay.toUpstream.push(buf),
     parameterStatus: (buf: Buffer, start: number, end: number) => {
       const { name, value } = decodeParameterStatus(buf, start, end);
       this.tracker.onBackend(B.parameterStatus, buf, start, end);
@@ -484,14 +468,10 @@ export class ProxySession implements RecordSink {
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
     this.upstreamReader!.push(chunk);
-    // Strict: results wait until the statements they answer are fsynced (one fsync for all waiting).
-    if (this.durabilityGate && this.phase === 'ready' && !this.toClient.empty) this.durabilityGate.hold();
-    else this.flushClient();
-    this.flushUpstream();
+    this.relay.afterUpstreamRead(this.phase === 'ready');
   };
 
   private readonly onDurable = (): void => {
-    this.flushClient();
     if (this.closeWhenDurable) this.close(this.endReason);
   };
 
@@ -510,11 +490,11 @@ export class ProxySession implements RecordSink {
     if (this.endReason.ok && this.phase === 'ready' && !this.clientTerminated) {
       this.endReason = { ok: true, error: 'the database server closed the connection' };
     }
-    if (this.durabilityGate?.holding) {
+    if (this.relay.holding) {
       this.closeWhenDurable = true;
       return;
     }
-    this.toClient.flushTo(this.client);
+    this.relay.finalWrite(null);
     this.close(this.endReason);
   };
 
@@ -570,7 +550,7 @@ export class ProxySession implements RecordSink {
         this.failClient(e);
         return;
       }
-      if (verdict === Verdict.forward) this.toUpstream.push(message);
+      if (verdict === Verdict.forward) this.relay.toUpstream.push(message);
       if (this.phase !== 'ready') return;
     }
     // Their begin records reach the spool before they are flushed upstream (after this read).
@@ -582,42 +562,7 @@ export class ProxySession implements RecordSink {
     }
   }
 
-  // ------------------------------------------------------------------ writing, flow control and closing
-
-  private flushUpstream(): void {
-    const upstream = this.upstream;
-    if (!upstream || this.toUpstream.empty || this.phase === 'closed') return;
-    if (!this.toUpstream.flushTo(upstream) && !this.awaitingUpstreamDrain) {
-      // Backpressure: stop reading the client until Postgres has taken what it was sent.
-      this.awaitingUpstreamDrain = true;
-      this.clientReading.pause(PauseReason.backpressure);
-      upstream.once('drain', this.onUpstreamDrain);
-    }
-  }
-
-  private readonly onUpstreamDrain = (): void => {
-    this.awaitingUpstreamDrain = false;
-    this.clientReading.release(PauseReason.backpressure);
-  };
-
-  private flushClient(): void {
-    // Once closed, the client socket has been ended: a late write would fail and destroy it,
-    // resetting the connection so that the client may never read the FATAL error it was sent.
-    if (this.toClient.empty || this.phase === 'closed') return;
-    // Results waiting for their begin records' fsync go when it completes, not with the next read.
-    if (this.durabilityGate?.holding) return;
-    if (!this.toClient.flushTo(this.client) && this.upstreamReading && !this.awaitingClientDrain) {
-      this.awaitingClientDrain = true;
-      this.upstreamReading.pause(PauseReason.backpressure);
-      this.client.once('drain', this.onClientDrain);
-    }
-  }
-
-  /** Releases only the backpressure reason: an upstream paused for durability stays paused. */
-  private readonly onClientDrain = (): void => {
-    this.awaitingClientDrain = false;
-    this.upstreamReading?.release(PauseReason.backpressure);
-  };
+  // ------------------------------------------------------------------ closing
 
   private failClient(e: unknown): void {
     if (e instanceof ProtocolError) {
@@ -635,15 +580,12 @@ export class ProxySession implements RecordSink {
     this.log.info({ sqlstate, reason: message }, 'closing client connection');
     this.clientReader.stop();
     this.upstreamReader?.stop();
-    if (!this.toUpstream.empty) {
+    if (!this.relay.toUpstream.empty) {
       // Messages framed before the bad one never leave: Postgres runs none of them.
-      this.toUpstream.clear();
+      this.relay.toUpstream.clear();
       this.tracker.abandonFrom(this.unsentFrom, `not executed: ${message}`);
     }
-    // Results still waiting for their fsync are not shown: the session ends without them.
-    if (this.durabilityGate?.holding) this.toClient.clear();
-    this.toClient.push(encodeError('FATAL', sqlstate, PREFIX + message));
-    this.toClient.flushTo(this.client);
+    this.relay.finalWrite(encodeError('FATAL', sqlstate, PREFIX + message));
     this.client.end();
     this.endReason = { ok: false, sqlstate, error: message };
     if (this.info && !this.started) {
@@ -657,7 +599,7 @@ export class ProxySession implements RecordSink {
   private closeSilently(reason: string): void {
     this.log.info({ reason }, 'closing client connection before its startup packet');
     this.clientReader.stop();
-    this.toClient.clear();
+    this.relay.toClient.clear();
     this.close({ ok: false, error: reason });
   }
 
@@ -670,6 +612,7 @@ export class ProxySession implements RecordSink {
     if (this.phase === 'closed') return;
     const wasReady = this.phase === 'ready';
     this.phase = 'closed';
+    this.relay.close();
     this.clearAuthTimer();
     if (wasReady) this.ctx.metrics.sessions.dec();
     if (this.login?.issuedKey) this.ctx.cancels.release(this.login.issuedKey);

@@ -3,10 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { PROTOCOL_3_0, type ProtocolError, REQUEST, type StartupMessage } from '../protocol/messages.js';
 import { checkStartup, startupRequest, upstreamOverrides } from './startup.js';
 
-function route(
-  credentials: Partial<RouteConfig['credentials']> = {},
-  database: string | null = 'orders',
-): RouteConfig {
+function route(credentials: Partial<RouteConfig['credentials']> = {}, database: string | null = 'orders'): RouteConfig {
   return {
     name: 'orders-db',
     listen: '127.0.0.1:0',

@@ -2,6 +2,7 @@
  * The startup conversation's decisions, pure: what a startup-phase packet asks for, whether a
  * StartupMessage may go through this route, and what Postgres is sent in its place.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { RouteConfig } from '@byline/api';
 import { ProtocolError, REQUEST, type StartupMessage } from '../protocol/messages.js';
 
@@ -50,4 +51,11 @@ export function upstreamOverrides(route: RouteConfig, injectedUser: string | nul
   if (injectedUser !== null) overrides.set('user', injectedUser);
   if (route.upstream.database) overrides.set('database', route.upstream.database);
   return overrides;
+}
+
+/** The password a local client presented against clientPasswordFile's, in constant time. */
+export function passwordMatches(presented: string, expected: string): boolean {
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
