@@ -40,6 +40,7 @@ async function sidecarWith(
   spoolDir: string,
   durability: 'batch' | 'strict',
   auditFile: string,
+  onBacklogFull: 'reject' | 'drop' = 'reject',
 ): Promise<RunningSidecar> {
   const config = validate(
     SidecarConfigSchema,
@@ -53,7 +54,7 @@ async function sidecarWith(
           credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile },
         },
       ],
-      audit: { spoolDir, durability, sinks: [{ file: auditFile }] },
+      audit: { spoolDir, durability, onBacklogFull, sinks: [{ file: auditFile }] },
     },
     'durability test config',
   );
@@ -249,5 +250,30 @@ describe.skipIf(!mounted)('a spool on a full disk (real tmpfs)', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(await rows(4)).toBe(0);
     expect(await rows(5)).toBe(0);
+  });
+  test('onBacklogFull: drop keeps statements running on a full disk, and counts those run unrecorded', async () => {
+    const dropping = await sidecarWith(join(disk, 'drop-spool'), 'batch', join(dir, 'drop.jsonl'), 'drop');
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: dropping.routes[0]!.port,
+      user: AUTH_USERS.scram,
+      database: 'postgres',
+    });
+    try {
+      await client.connect();
+      fill(filler);
+      await client.query(`insert into spool_full values (7, '${note}')`);
+      await client.query(`insert into spool_full values (8, '${note}')`);
+      expect(await rows(7)).toBe(1);
+      expect(await rows(8)).toBe(1);
+      // The first one's begin record waits in memory for room; the next ones run unrecorded.
+      expect((await dropping.metrics.dropped.get()).values[0]?.value).toBe(1);
+    } finally {
+      await client.end().catch(() => {});
+      try {
+        unlinkSync(filler);
+      } catch {}
+      await dropping.close();
+    }
   });
 });

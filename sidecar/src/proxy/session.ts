@@ -231,7 +231,8 @@ export class ProxySession implements RecordSink {
     const spool = this.ctx.spool;
     if (!spool) return null;
     const refusal = backlogRefusal(spool);
-    if (refusal && refusal.metric === 'backlog' && this.ctx.onBacklogFull === 'drop') {
+    // onBacklogFull: drop is the explicit choice to keep running, unrecorded, when the spool cannot take more.
+    if (refusal && this.ctx.onBacklogFull === 'drop') {
       this.runUnrecorded = true;
       return null;
     }
@@ -260,6 +261,8 @@ export class ProxySession implements RecordSink {
     const spool = this.ctx.spool;
     if (!spool || this.phase !== 'ready' || spool.flushPending()) return true;
     if (this.tracker.recordCount < this.unsentFrom) return true; // nothing begun in this chunk
+    // drop: run anyway; the begin records stay buffered and are written once the disk allows.
+    if (this.ctx.onBacklogFull === 'drop') return true;
     const refusal = spoolWriteRefusal(spool);
     this.ctx.metrics.refused.inc({ reason: refusal.metric });
     if (wasIdle && this.forwardedInChunk === 1 && this.lastForwardedType === F.query) {
