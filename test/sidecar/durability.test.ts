@@ -103,6 +103,43 @@ describe('strict durability', () => {
   });
 });
 
+describe('strict durability with a slow client', () => {
+  test('a large result arrives whole: backpressure and the fsync hold neither undo each other nor deadlock', async () => {
+    const s = await sidecarWith(join(dir, 'strict-slow-spool'), 'strict', join(dir, 'strict-slow.jsonl'));
+    const spool = s.spool!;
+    const realWhenDurable = spool.whenDurable.bind(spool);
+    let holding = false;
+    const held: (() => void)[] = [];
+    spool.whenDurable = (then: () => void) => {
+      if (holding) held.push(() => realWhenDurable(then));
+      else realWhenDurable(then);
+    };
+    const conn = await WireConnection.open({ host: '127.0.0.1', port: s.routes[0]!.port });
+    try {
+      await conn.send([startup({ user: AUTH_USERS.scram, database: 'postgres' })]);
+      await conn.read('Z');
+      // The client stops reading: the sidecar's writes back up and it stops reading Postgres.
+      conn.socket.pause();
+      await conn.send([query("select repeat('x', 2000) from generate_series(1, 10000)")]);
+      await pause(500);
+      // Now the fsyncs are slow too, while the client starts reading again.
+      holding = true;
+      conn.socket.resume();
+      await pause(300);
+      holding = false;
+      for (const release of held.splice(0)) release();
+      const answer = await conn.read('Z', 30_000);
+      expect(answer.filter((m) => m.type === 'D').length).toBe(10_000);
+      expect(types(answer.filter((m) => m.type !== 'D'))).toBe('TCZ');
+    } finally {
+      holding = false;
+      for (const release of held.splice(0)) release();
+      conn.destroy();
+      await s.close();
+    }
+  });
+});
+
 // ------------------------------------------------------------------ a full disk
 
 /** A small real tmpfs for the spool; null (and a loud warning) when this machine cannot mount one. */
