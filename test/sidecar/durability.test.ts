@@ -5,7 +5,7 @@
  * (a full disk, on a real tmpfs) stops the statement with 53100 instead of letting it run unrecorded.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AuditEvent, SidecarConfigSchema, validate } from '@byline/api';
@@ -142,11 +142,19 @@ describe('strict durability with a slow client', () => {
 
 // ------------------------------------------------------------------ a full disk
 
-/** A small real tmpfs for the spool; null (and a loud warning) when this machine cannot mount one. */
-function mountTmpfs(path: string, size: string): boolean {
+function mountTmpfs(path: string): void {
   mkdirSync(path, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', path], { stdio: 'pipe' });
+}
+
+/**
+ * Whether a small real tmpfs can be mounted here (tried and undone at once: the tests mount it in
+ * beforeAll, so a filtered run that skips them leaves nothing mounted); a loud warning when not.
+ */
+function canMountTmpfs(path: string): boolean {
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { stdio: 'pipe' });
+    mountTmpfs(path);
+    execFileSync('umount', [path]);
     return true;
   } catch (e) {
     console.warn(
@@ -156,6 +164,10 @@ function mountTmpfs(path: string, size: string): boolean {
         `!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n`,
     );
     return false;
+  } finally {
+    try {
+      rmdirSync(path);
+    } catch {}
   }
 }
 
@@ -169,7 +181,7 @@ function fill(path: string): void {
 }
 
 const disk = join(tmpdir(), `byline-spool-tmpfs-${process.pid}`);
-const mounted = process.platform === 'linux' && mountTmpfs(disk, '2m');
+const mounted = process.platform === 'linux' && canMountTmpfs(disk);
 
 describe.skipIf(!mounted)('a spool on a full disk (real tmpfs)', () => {
   let s: RunningSidecar;
@@ -179,6 +191,7 @@ describe.skipIf(!mounted)('a spool on a full disk (real tmpfs)', () => {
   const note = 'n'.repeat(6000);
 
   beforeAll(async () => {
+    mountTmpfs(disk);
     s = await sidecarWith(join(disk, 'spool'), 'batch', auditFile());
   });
 
