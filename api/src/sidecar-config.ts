@@ -37,6 +37,11 @@ export const InjectCredentials = T.Object(
     passwordFile: T.String({ minLength: 1 }),
     /** When set, local clients must present this password (the default asks for none). */
     clientPasswordFile: T.Optional(T.String({ minLength: 1 })),
+    /**
+     * By default a client must ask for the route's user (anything else is refused with 28000
+     * naming it); true logs any requested user name in as the route's user.
+     */
+    acceptAnyUser: T.Optional(T.Boolean()),
   },
   Strict,
 );
@@ -152,6 +157,11 @@ export const Limits = T.Object(
   {
     /** Largest frontend or backend message accepted (PgBouncer's max_packet_size). */
     maxMessageBytes: T.Optional(T.Integer({ minimum: 1024 })),
+    /**
+     * A client must finish its startup and authentication within this time or be disconnected,
+     * like Postgres's authentication_timeout (default 60 s).
+     */
+    authenticationTimeoutMs: T.Optional(T.Integer({ minimum: 1 })),
   },
   Strict,
 );
@@ -205,6 +215,7 @@ export type DurabilityName = Static<typeof Durability>;
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_AUTHENTICATION_TIMEOUT_MS = 60_000;
 
 /** What the sidecar config schema cannot say by itself. */
 export function sidecarConfigRules(config: SidecarConfig): string[] {

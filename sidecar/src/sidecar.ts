@@ -8,6 +8,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import {
   type AuditIdentity,
+  DEFAULT_AUTHENTICATION_TIMEOUT_MS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_SPOOL_BYTES,
   type RouteConfig,
@@ -138,6 +139,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
           cancels,
           logger,
           maxMessageBytes: config.limits?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+          authenticationTimeoutMs: config.limits?.authenticationTimeoutMs ?? DEFAULT_AUTHENTICATION_TIMEOUT_MS,
           paramsMode,
           clientTls: clientTlsFor(route),
           metrics,

@@ -127,7 +127,7 @@ async function setUp(name: string, spool: { maxSpoolBytes?: number; segmentBytes
       '  - name: faults',
       `    listen: 127.0.0.1:${sidecarPort}`,
       `    upstream: { host: 127.0.0.1, port: ${db.port}, database: postgres, sslMode: disable }`,
-      `    credentials: { mode: inject, username: ${AUTH_USERS.scram}, passwordFile: ${password} }`,
+      `    credentials: { mode: inject, username: ${AUTH_USERS.scram}, passwordFile: ${password}, acceptAnyUser: true }`,
       'audit:',
       '  params: full',
       `  spoolDir: ${join(root, 'spool')}`,

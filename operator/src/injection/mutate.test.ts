@@ -249,6 +249,7 @@ describe('renderSidecarConfig', () => {
             mode: 'inject',
             usernameFile: '/var/run/byline/routes/orders-db/db-user',
             passwordFile: '/var/run/byline/routes/orders-db/db-password',
+            acceptAnyUser: true,
           },
         },
       ],
@@ -276,6 +277,7 @@ describe('renderSidecarConfig', () => {
       mode: 'inject',
       usernameFile: '/var/run/byline/routes/warehouse/username',
       passwordFile: '/var/run/byline/routes/warehouse/password',
+      acceptAnyUser: true,
     });
   });
 

@@ -40,6 +40,9 @@ export function renderConfig(identity: AgentIdentity, routes: ResolvedRoute[], o
         mode: 'inject' as const,
         usernameFile: `${routeDir(r.name)}/${r.secretRef.usernameKey}`,
         passwordFile: `${routeDir(r.name)}/${r.secretRef.passwordKey}`,
+        // The agent's DATABASE_URL names its identity, not the role in the Secret (which the agent
+        // must not need to know): any requested user name logs in as the route's role.
+        acceptAnyUser: true,
       },
     })),
     audit: {

@@ -290,9 +290,12 @@ export class Spool implements AuditSink {
     this.pendingBytes += buf.length;
   }
 
-  /** Hands everything appended so far to the operating system. Call before forwarding. */
-  flushPending(): void {
-    if (this.pendingBytes === 0) return;
+  /**
+   * Hands everything appended so far to the operating system. Call before forwarding: false
+   * means some of it could not be written (ENOSPC, EIO…), and what was begun must not be forwarded.
+   */
+  flushPending(): boolean {
+    if (this.pendingBytes === 0) return true;
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
@@ -318,6 +321,7 @@ export class Spool implements AuditSink {
       }, BATCH_SYNC_MS);
     }
     if (this.current.bytes >= this.segmentBytes) this.openSegment(this.current.number + 1);
+    return this.writeError === null;
   }
 
   /** Records the session, so its statements can be attributed after a crash. */
@@ -460,7 +464,14 @@ export class Spool implements AuditSink {
 
   /** False when a new statement must not run: the backlog is at its bound or the disk refuses writes. */
   get accepting(): boolean {
+    // After a failed write, try again: once the disk has room the spool accepts statements again.
+    if (this.writeError !== null) this.flushPending();
     return this.writeError === null && this.bytes < this.options.maxBytes;
+  }
+
+  /** Why the last write failed, while the spool cannot write; null when it can. */
+  get writeFailure(): Error | null {
+    return this.writeError;
   }
 
   get refusalReason(): string {
