@@ -456,6 +456,24 @@ describe("the chart's ValidatingAdmissionPolicy: no exec or attach into byline-p
     expect(other.status).not.toBe(403);
     expect(statusMessage(other)).not.toMatch(/byline-proxy/);
   });
+
+  it("refuses a change of byline-proxy's image on a running pod, and allows the agent's", async () => {
+    const target = await create(enabledNs, pod('image-swap'));
+    const patch = (body: unknown) =>
+      rest('PATCH', `/api/v1/namespaces/${enabledNs}/pods/${target.metadata.name}`, {
+        body,
+        contentType: 'application/json-patch+json',
+      });
+    const swapped = await waitFor('the policy to refuse the image swap', async () => {
+      const res = await patch([{ op: 'replace', path: '/spec/initContainers/0/image', value: 'example.com/evil:1' }]);
+      return res.status === 403 ? res : undefined;
+    });
+    expect(statusMessage(swapped)).toMatch(/byline-proxy container's image cannot be changed/);
+    const stored = (await ok('GET', `/api/v1/namespaces/${enabledNs}/pods/${target.metadata.name}`)) as Pod;
+    expect(stored.spec.initContainers?.[0]?.image).toBe('ghcr.io/byline-dev/byline:guard-test');
+    const agentSwap = await patch([{ op: 'replace', path: '/spec/containers/0/image', value: 'example.com/agent:2' }]);
+    expect(agentSwap.status, statusMessage(agentSwap)).toBe(200);
+  });
 });
 
 describe('the durable spool (byline.dev/spool-volume)', () => {
