@@ -2,6 +2,12 @@
  * Pod injection as a pure function: the pod, its namespace and that namespace's AgentIdentities and
  * DatabaseRoutes in; a decision with a machine-readable reason and an RFC 6902 patch out. The
  * admission webhook answers with it; nothing here reads the cluster.
+ *
+ * In a labelled namespace, in this order: a pod that is not to be injected (it does not ask, and the
+ * namespace does not require it) may carry nothing of the sidecar's and reach none of its secrets;
+ * one that is must be injectable (network, process namespace, identity, routes); one that already
+ * carries an injection must carry exactly ours (./verify.ts); then nothing else in it may reach the
+ * sidecar's secrets (./exposure.ts), and it is patched.
  */
 import { problemsOf, SidecarConfigSchema } from '@byline/api';
 import type { V1Container, V1EnvVar, V1PodSpec } from '@kubernetes/client-node';
