@@ -478,22 +478,36 @@ describe("the chart's ValidatingAdmissionPolicy: no exec or attach into byline-p
 
 describe('the durable spool (byline.dev/spool-volume)', () => {
   it('puts the spool on the named claim, and refuses the agent a volume of that claim', async () => {
-    const stored = await create(enabledNs, pod('durable', {}, { 'byline.dev/spool-volume': 'billing-spool' }));
+    const stored = await create(enabledNs, pod('durable', {}, { 'byline.dev/spool-volume': 'byline-spool-billing' }));
     expect(stored.spec.volumes?.find((v) => v.name === 'byline-spool')).toMatchObject({
-      persistentVolumeClaim: { claimName: 'billing-spool' },
+      persistentVolumeClaim: { claimName: 'byline-spool-billing' },
     });
     await expectRefused(
       enabledNs,
       pod(
         'durable-shared',
         {
-          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'billing-spool' } }],
+          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'byline-spool-billing' } }],
           containers: [agent({ volumeMounts: [{ name: 'data', mountPath: '/data' }] })],
         },
-        { 'byline.dev/spool-volume': 'billing-spool' },
+        { 'byline.dev/spool-volume': 'byline-spool-billing' },
       ),
       'SpoolExposed',
-      /volume "data" holds the spool's PersistentVolumeClaim "billing-spool"/,
+      /volume "data" holds the spool claim "byline-spool-billing"/,
+    );
+    // Another pod, not injected at all, is refused that claim too: spool claims are known by name.
+    await expectRefused(
+      enabledNs,
+      pod(
+        'spool-reader',
+        {
+          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'byline-spool-billing' } }],
+          containers: [agent({ volumeMounts: [{ name: 'data', mountPath: '/data' }] })],
+        },
+        null,
+      ),
+      'SpoolExposed',
+      /byline-spool-billing/,
     );
   });
 });

@@ -20,6 +20,11 @@ export const ALLOW_SHARED_PROCESS_NAMESPACE_ANNOTATION = 'byline.dev/allow-share
 export const INJECTED_ANNOTATION_VERSION = 1;
 /** Pod annotation naming a PersistentVolumeClaim to hold the spool instead of an emptyDir. */
 export const SPOOL_VOLUME_ANNOTATION = 'byline.dev/spool-volume';
+/**
+ * A spool's claim must be named with this prefix, so that the webhook can tell a spool by its claim
+ * and refuse every other volume of it, in any pod of the namespace.
+ */
+export const SPOOL_CLAIM_PREFIX = 'byline-spool-';
 
 export const SIDECAR_NAME = 'byline-proxy';
 export const DEFAULT_SIDECAR_IMAGE = 'ghcr.io/byline-dev/byline:0.1.0';

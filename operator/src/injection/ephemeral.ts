@@ -5,7 +5,7 @@
  * process namespace (targetContainerName), which would expose its files and environment.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { SIDECAR_NAME, SPOOL_VOLUME_ANNOTATION } from './constants.js';
+import { SIDECAR_NAME } from './constants.js';
 import { findContainerExposure, type Guarded, protectedVolumes, routeSecretsOf } from './exposure.js';
 import type { DatabaseRoute, InjectionResult } from './types.js';
 
@@ -24,10 +24,8 @@ export function judgeEphemeralContainers(input: EphemeralInput): InjectionResult
   const added = (spec.ephemeralContainers ?? []).filter((c) => !before.has(c.name));
   // The sidecar's volumes are whatever it mounts: judged by content, not by the names we chose.
   const sidecar = (spec.initContainers ?? []).find((c) => c.name === SIDECAR_NAME);
-  const claim = input.pod.metadata?.annotations?.[SPOOL_VOLUME_ANNOTATION];
   const guarded: Guarded = {
     routeSecrets: routeSecretsOf(input.routes),
-    spoolClaims: new Set(claim ? [claim] : []),
     sidecarVolumes: new Set((sidecar?.volumeMounts ?? []).map((m) => m.name)),
   };
   const protectedNames = protectedVolumes(spec, guarded);

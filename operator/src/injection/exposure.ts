@@ -1,11 +1,11 @@
 /**
  * What no container but the sidecar may reach: a DatabaseRoute's credential Secret, a
- * service-account token for the byline.dev audience, the sidecar's volumes (the spool's claim
- * included). Judged by what a volume or a reference holds (the Secret it names, the audience it
+ * service-account token for the byline.dev audience, the sidecar's volumes, any spool claim (of this
+ * pod or another). Judged by what a volume or a reference holds (the Secret it names, the audience it
  * asks for, the claim it mounts), not only by its name, so renaming or re-declaring gains nothing.
  */
 import type { V1Container, V1EphemeralContainer, V1PodSpec, V1Volume } from '@kubernetes/client-node';
-import { RESERVED_VOLUME_PREFIX, SIDECAR_NAME, TOKEN_AUDIENCE } from './constants.js';
+import { RESERVED_VOLUME_PREFIX, SIDECAR_NAME, SPOOL_CLAIM_PREFIX, TOKEN_AUDIENCE } from './constants.js';
 import type { DatabaseRoute } from './types.js';
 
 export type ExposureReason =
@@ -24,8 +24,6 @@ export interface Exposure {
 export interface Guarded {
   /** Secret name → the DatabaseRoute whose credentials it holds (every route of the namespace). */
   routeSecrets: Map<string, string>;
-  /** PersistentVolumeClaims holding a spool. */
-  spoolClaims: Set<string>;
   /** Volumes the sidecar owns in this pod (the webhook's verified output); empty before injection. */
   sidecarVolumes: Set<string>;
 }
@@ -81,8 +79,8 @@ function sensitiveContent(volume: V1Volume, guarded: Guarded): { reason: Exposur
     }
   }
   const claim = volume.persistentVolumeClaim?.claimName;
-  if (claim !== undefined && guarded.spoolClaims.has(claim)) {
-    return { reason: 'SpoolExposed', what: `the spool's PersistentVolumeClaim "${claim}"` };
+  if (claim?.startsWith(SPOOL_CLAIM_PREFIX)) {
+    return { reason: 'SpoolExposed', what: `the spool claim "${claim}" (claims named ${SPOOL_CLAIM_PREFIX}*)` };
   }
   return undefined;
 }

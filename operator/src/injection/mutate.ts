@@ -22,6 +22,7 @@ import {
   INJECTION_REQUIRED_VALUE,
   METRICS_PORT,
   SIDECAR_NAME,
+  SPOOL_CLAIM_PREFIX,
   SPOOL_VOLUME_ANNOTATION,
 } from './constants.js';
 import { containersOf, findExposure, type Guarded, routeSecretsOf } from './exposure.js';
@@ -98,7 +99,6 @@ export function mutatePod(input: InjectionInput): InjectionResult {
   const spoolClaim = annotations[SPOOL_VOLUME_ANNOTATION];
   const guarded: Guarded = {
     routeSecrets: routeSecretsOf(input.routes),
-    spoolClaims: new Set(spoolClaim ? [spoolClaim] : []),
     sidecarVolumes: new Set(),
   };
   const marker = markerOf(spec, annotations);
@@ -183,6 +183,13 @@ export function mutatePod(input: InjectionInput): InjectionResult {
     return refuse(
       'InvalidSpoolVolume',
       `annotation ${SPOOL_VOLUME_ANNOTATION}: ${JSON.stringify(spoolClaim)} is not a PersistentVolumeClaim name`,
+    );
+  }
+  if (spoolClaim !== undefined && !spoolClaim.startsWith(SPOOL_CLAIM_PREFIX)) {
+    return refuse(
+      'InvalidSpoolVolume',
+      `annotation ${SPOOL_VOLUME_ANNOTATION}: the claim "${spoolClaim}" must be named ${SPOOL_CLAIM_PREFIX}…, ` +
+        'so that the webhook can refuse it to every other pod',
     );
   }
 
