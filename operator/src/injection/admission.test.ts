@@ -351,6 +351,31 @@ describe('admit: pods/ephemeralcontainers UPDATE', () => {
     expect(update(pod, renamed).result?.reason).toBe('SidecarVolumeMounted');
   });
 
+  it("lets an ephemeral container mount the pod's API token, which the ServiceAccount plugin also gave byline-proxy", () => {
+    const withToken = structuredClone(injected);
+    withToken.spec!.volumes!.push({
+      name: 'kube-api-access-abcde',
+      projected: { sources: [{ serviceAccountToken: { path: 'token' } }] },
+    });
+    const mount = {
+      name: 'kube-api-access-abcde',
+      readOnly: true,
+      mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+    };
+    withToken.spec!.initContainers![0]!.volumeMounts!.push({ ...mount });
+    const debug = {
+      ...withToken,
+      spec: { ...withToken.spec!, ephemeralContainers: [{ name: 'd', image: 'x', volumeMounts: [mount] }] },
+    };
+    expect(update(debug, withToken).result?.reason).toBe('EphemeralContainersAllowed');
+    // The same volume under a writable mount in byline-proxy is no token mount: then it is the sidecar's.
+    delete (withToken.spec!.initContainers![0]!.volumeMounts!.at(-1) as { readOnly?: boolean }).readOnly;
+    expect(
+      update({ ...debug, spec: { ...debug.spec, initContainers: withToken.spec!.initContainers } }, withToken).result
+        ?.reason,
+    ).toBe('SidecarVolumeMounted');
+  });
+
   it('judges only the containers this update adds', () => {
     const old = withEphemeral({ name: 'old', image: 'x', targetContainerName: 'byline-proxy' });
     const both = withEphemeral(old.spec.ephemeralContainers[0]!, { name: 'new', image: 'x' });

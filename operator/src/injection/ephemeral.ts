@@ -6,7 +6,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { SIDECAR_NAME } from './constants.js';
-import { findContainerExposure, type Guarded, protectedVolumes, routeSecretsOf } from './exposure.js';
+import { findContainerExposure, type Guarded, isApiTokenMount, protectedVolumes, routeSecretsOf } from './exposure.js';
 import type { DatabaseRoute, InjectionResult } from './types.js';
 
 export interface EphemeralInput {
@@ -24,10 +24,11 @@ export function judgeEphemeralContainers(input: EphemeralInput): InjectionResult
   const added = (spec.ephemeralContainers ?? []).filter((c) => !before.has(c.name));
   // The sidecar's volumes are whatever it mounts: judged by content, not by the names we chose.
   const sidecar = (spec.initContainers ?? []).find((c) => c.name === SIDECAR_NAME);
-  const guarded: Guarded = {
-    routeSecrets: routeSecretsOf(input.routes),
-    sidecarVolumes: new Set((sidecar?.volumeMounts ?? []).map((m) => m.name)),
-  };
+  const routeSecrets = routeSecretsOf(input.routes);
+  const mounts = (sidecar?.volumeMounts ?? []).filter(
+    (m) => !isApiTokenMount(m, spec, { routeSecrets, sidecarVolumes: new Set() }),
+  );
+  const guarded: Guarded = { routeSecrets, sidecarVolumes: new Set(mounts.map((m) => m.name)) };
   const protectedNames = protectedVolumes(spec, guarded);
   for (const c of added) {
     const exposure = findContainerExposure('ephemeralContainers', c, guarded, protectedNames);

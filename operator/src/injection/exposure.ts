@@ -4,7 +4,7 @@
  * pod or another). Judged by what a volume or a reference holds (the Secret it names, the audience it
  * asks for, the claim it mounts), not only by its name, so renaming or re-declaring gains nothing.
  */
-import type { V1Container, V1EphemeralContainer, V1PodSpec, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1EphemeralContainer, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { RESERVED_VOLUME_PREFIX, SIDECAR_NAME, SPOOL_CLAIM_PREFIX, TOKEN_AUDIENCE } from './constants.js';
 import type { DatabaseRoute } from './types.js';
 
@@ -83,6 +83,23 @@ function sensitiveContent(volume: V1Volume, guarded: Guarded): { reason: Exposur
     return { reason: 'SpoolExposed', what: `the spool claim "${claim}" (claims named ${SPOOL_CLAIM_PREFIX}*)` };
   }
   return undefined;
+}
+
+/** Where the ServiceAccount admission plugin mounts the pod's API token in every container. */
+export const API_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * The mount the ServiceAccount admission plugin adds to every container, byline-proxy included (it
+ * runs again after a webhook changes the pod): the pod's own API token, read-only, from a projected
+ * volume that holds nothing the sidecar guards. Read-only and shared with the app anyway, it can
+ * carry nothing out of the sidecar, so it is neither a forgery nor one of the sidecar's volumes.
+ */
+export function isApiTokenMount(mount: V1VolumeMount, spec: V1PodSpec, guarded: Guarded): boolean {
+  const { name, mountPath, readOnly, ...rest } = mount;
+  if (mountPath !== API_TOKEN_PATH || readOnly !== true || Object.keys(rest).length > 0) return false;
+  if (name.startsWith(RESERVED_VOLUME_PREFIX)) return false;
+  const volume = (spec.volumes ?? []).find((v) => v.name === name);
+  return volume?.projected !== undefined && sensitiveContent(volume, guarded) === undefined;
 }
 
 /** The names no other container may mount: the sidecar's own volumes and any volume with guarded content. */

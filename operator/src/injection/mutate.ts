@@ -209,7 +209,7 @@ export function mutatePod(input: InjectionInput): InjectionResult {
   if (marker) {
     // A reinvocation (another webhook changed the pod after us) or a copy of an injected pod: fine
     // only when it is exactly what we would inject now, and nothing else reaches the sidecar's things.
-    const forgery = forgeryOf(spec, annotations, { sidecar, volumes, annotation });
+    const forgery = forgeryOf(spec, annotations, { sidecar, volumes, annotation }, guarded);
     if (forgery) {
       return refuse('ForgedInjection', `the pod carries ${marker}, but ${forgery}: only byline's webhook adds them`);
     }

@@ -6,7 +6,7 @@
  */
 import type { V1Container, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import { INJECTED_ANNOTATION, SIDECAR_NAME } from './constants.js';
-import { containersOf } from './exposure.js';
+import { containersOf, type Guarded, isApiTokenMount } from './exposure.js';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -60,6 +60,7 @@ export function forgeryOf(
   spec: V1PodSpec,
   annotations: Record<string, string>,
   rendered: Rendered,
+  guarded: Guarded,
 ): string | undefined {
   if (annotations[INJECTED_ANNOTATION] !== rendered.annotation) {
     return `its annotation ${INJECTED_ANNOTATION} is not the one this webhook would write (${rendered.annotation})`;
@@ -69,7 +70,10 @@ export function forgeryOf(
   if (named.length !== 1 || only?.kind !== 'initContainers') {
     return `it must have exactly one ${SIDECAR_NAME}, among its init containers`;
   }
-  const d = difference(rendered.sidecar, only.container, SIDECAR_NAME);
+  // The ServiceAccount admission plugin's token mount is the cluster's doing, not the pod author's.
+  const { volumeMounts, ...container } = only.container;
+  const own = volumeMounts?.filter((m) => !isApiTokenMount(m, spec, guarded));
+  const d = difference(rendered.sidecar, { ...container, ...(own ? { volumeMounts: own } : {}) }, SIDECAR_NAME);
   if (d) return `its ${SIDECAR_NAME} container differs from the one this webhook injects at ${d}`;
   for (const volume of rendered.volumes) {
     const found = (spec.volumes ?? []).filter((v) => v.name === volume.name);
