@@ -1,8 +1,9 @@
 /**
  * Injection in a cluster that runs the ServiceAccount admission plugin, as every real cluster does
- * (the shared test control plane turns it off). The plugin mounts the pod's API token into every
- * container, init containers included, and runs again after a webhook changes the pod, so
- * byline-proxy gains a `kube-api-access-*` mount the injector never wrote. The webhook, reinvoked,
+ * (the shared test control plane turns it off), and a LimitRange. The plugin mounts the pod's API
+ * token into every container, init containers included, and LimitRanger fills in default limits;
+ * both run again after a webhook changes the pod, so byline-proxy gains a `kube-api-access-*` mount
+ * and limits the injector never wrote. The webhook, reinvoked,
  * must still recognise its own output (it failed every such pod before it knew of that mount), and
  * `kubectl debug` must still work. Its own control plane, since the plugin is a flag of the API server.
  */
@@ -59,6 +60,11 @@ beforeAll(async () => {
   await ok('POST', '/api/v1/namespaces', { metadata: { name: `byline-${suffix}` } });
   await ok('POST', '/api/v1/namespaces', { metadata: { name: ns, labels: { 'byline.dev/injection': 'enabled' } } });
   await ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: 'billing' } });
+  // LimitRanger, another built-in plugin that runs again, fills in the sidecar's limits from this.
+  await ok('POST', `/api/v1/namespaces/${ns}/limitranges`, {
+    metadata: { name: 'defaults' },
+    spec: { limits: [{ type: 'Container', default: { cpu: '500m', memory: '256Mi' } }] },
+  });
   await ok('POST', `/api/v1/namespaces/${ns}/secrets`, {
     metadata: { name: 'orders-db-app' },
     stringData: { username: 'u', password: 'p' },
@@ -113,8 +119,9 @@ describe('with the ServiceAccount admission plugin', () => {
     stored = res.body as Pod;
     const sidecar = stored.spec.initContainers?.find((c) => c.name === 'byline-proxy');
     expect(sidecar).toBeDefined();
-    // The plugin's mount is there (this is what the test is about), next to the sidecar's own.
+    // The plugins' changes are there (this is what the test is about), next to the sidecar's own.
     expect(sidecar?.volumeMounts?.map((m) => m.mountPath)).toContain(TOKEN_PATH);
+    expect(sidecar?.resources).toMatchObject({ limits: { cpu: '500m', memory: '256Mi' } });
     expect(stored.spec.initContainers?.filter((c) => c.name === 'byline-proxy')).toHaveLength(1);
   });
 

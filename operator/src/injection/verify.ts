@@ -70,10 +70,13 @@ export function forgeryOf(
   if (named.length !== 1 || only?.kind !== 'initContainers') {
     return `it must have exactly one ${SIDECAR_NAME}, among its init containers`;
   }
-  // The ServiceAccount admission plugin's token mount is the cluster's doing, not the pod author's.
-  const { volumeMounts, ...container } = only.container;
+  // Built-in admission plugins run again after the webhook: ServiceAccount adds its token mount,
+  // LimitRanger fills in resources. The cluster's doing, not the pod author's, and neither can carry
+  // anything out of the sidecar (resources are not compared at all: they bound it, they expose nothing).
+  const { volumeMounts, resources: _resources, ...container } = only.container;
+  const { resources: _rendered, ...expected } = rendered.sidecar;
   const own = volumeMounts?.filter((m) => !isApiTokenMount(m, spec, guarded));
-  const d = difference(rendered.sidecar, { ...container, ...(own ? { volumeMounts: own } : {}) }, SIDECAR_NAME);
+  const d = difference(expected, { ...container, ...(own ? { volumeMounts: own } : {}) }, SIDECAR_NAME);
   if (d) return `its ${SIDECAR_NAME} container differs from the one this webhook injects at ${d}`;
   for (const volume of rendered.volumes) {
     const found = (spec.volumes ?? []).filter((v) => v.name === volume.name);
