@@ -145,6 +145,8 @@ const OPERATOR_USAGE = `usage: byline operator --namespace NS --collector-url UR
   --webhook-failure-policy  Fail (default: no pod starts uninjected) or Ignore
   --webhook-timeout-seconds 1-30 (default 10)
   --webhook-namespace-label KEY=VALUE  namespaces the API server sends pods from (default: byline.dev/injection enabled or required)
+  --webhook-configuration NAME  the pods' MutatingWebhookConfiguration (default byline-pod-injector; approvals: NAME-approvals)
+  --webhook-ca-only         the configurations belong to the Helm release: only keep their caBundle current
   --image IMG               the sidecar image to inject (default ghcr.io/byline-dev/byline:0.1.0; alias --sidecar-image)
   --collector-url URL       the collector the sidecars report to
   --metrics-listen ADDR     /metrics, /healthz, /readyz (default 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080;
@@ -167,6 +169,8 @@ async function operator(args: string[]): Promise<number> {
         'webhook-failure-policy': { type: 'string' },
         'webhook-timeout-seconds': { type: 'string' },
         'webhook-namespace-label': { type: 'string' },
+        'webhook-configuration': { type: 'string' },
+        'webhook-ca-only': { type: 'boolean', default: false },
         image: { type: 'string' },
         'sidecar-image': { type: 'string' },
         'collector-url': { type: 'string' },
@@ -204,6 +208,8 @@ async function operator(args: string[]): Promise<number> {
       image: str('image') ?? str('sidecar-image') ?? 'ghcr.io/byline-dev/byline:0.1.0',
       collectorUrl: str('collector-url')!,
       leaderElection: values['no-leader-election'] !== true,
+      webhookCaOnly: values['webhook-ca-only'] === true,
+      ...(str('webhook-configuration') ? { webhookConfigurationName: str('webhook-configuration') } : {}),
       ...(str('kubeconfig') ? { kubeconfig: str('kubeconfig') } : {}),
       ...(str('webhook-url') ? { webhookUrl: str('webhook-url') } : {}),
       ...(str('webhook-service') ? { webhookService: str('webhook-service') } : {}),

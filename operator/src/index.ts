@@ -8,5 +8,5 @@ export { OperatorMetrics } from './metrics.js';
 export { type OperatorOptions, parseListen, type RunningOperator, startOperator } from './operator.js';
 export { evaluateIdentity } from './reconcile/agent-identity.js';
 export { evaluateRoute } from './reconcile/database-route.js';
-export { desiredWebhookConfiguration, WEBHOOK_CONFIGURATION_NAME } from './webhook/registration.js';
+export { desiredWebhookConfiguration, syncWebhookCaBundle, WEBHOOK_CONFIGURATION_NAME } from './webhook/registration.js';
 export { TLS_SECRET_NAME } from './webhook/tls-secret.js';

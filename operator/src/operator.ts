@@ -21,6 +21,7 @@ import { webhookNames } from './webhook/certificates.js';
 import {
   desiredWebhookConfiguration,
   ensureWebhookConfiguration,
+  syncWebhookCaBundle,
   WEBHOOK_CONFIGURATION_NAME,
   type WebhookTarget,
 } from './webhook/registration.js';
@@ -47,8 +48,14 @@ export interface OperatorOptions {
   webhookService?: string;
   /** cert-manager mode: tls.crt, tls.key and ca.crt from this directory; the Secret is left alone. */
   webhookCertDir?: string;
-  /** Name of the MutatingWebhookConfiguration (default byline-pod-injector). */
+  /** Name of the MutatingWebhookConfiguration (default byline-pod-injector; approvals: `<name>-approvals`). */
   webhookConfigurationName?: string;
+  /**
+   * The configurations are owned by a Helm release (rendered by the chart): only keep their caBundle
+   * current, never create them, so nothing outlives `helm uninstall`. Selector, failure policy and
+   * timeout then come from the chart and the webhook* settings above are not used for registration.
+   */
+  webhookCaOnly?: boolean;
   /**
    * Labels a namespace needs for the API server to call the webhook (default byline.dev/injection=enabled,
    * which the injector checks in any case). Narrower only when several operators share a cluster, as tests do.
@@ -103,6 +110,7 @@ export function parseListen(listen: string, what: string): { host: string; port:
 
 const TLS_CHECK_INTERVAL_MS = 60 * 60 * 1000;
 const REGISTRATION_INTERVAL_MS = 5 * 60 * 1000;
+const CA_SYNC_INTERVAL_MS = 30 * 1000;
 
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const logger = options.logger ?? pino({ base: { component: 'operator' } });
@@ -257,6 +265,21 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const register = () => {
     registering = registering.then(async () => {
       if (!isLeader()) return;
+      const approvalsName =
+        configurationName === WEBHOOK_CONFIGURATION_NAME
+          ? APPROVAL_WEBHOOK_CONFIGURATION_NAME
+          : `${configurationName}-approvals`;
+      if (options.webhookCaOnly) {
+        for (const name of [configurationName, approvalsName]) {
+          try {
+            if (await syncWebhookCaBundle(client, name, material.caBundlePem))
+              logger.info({ name }, 'MutatingWebhookConfiguration caBundle updated');
+          } catch (err) {
+            logger.warn({ err: (err as Error).message }, 'keeping the webhook caBundle current failed; retrying later');
+          }
+        }
+        return;
+      }
       try {
         const wrote = await ensureWebhookConfiguration(
           client,
@@ -268,10 +291,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           }),
         );
         if (wrote) logger.info({ name: configurationName, target }, 'MutatingWebhookConfiguration updated');
-        const approvalsName =
-          configurationName === WEBHOOK_CONFIGURATION_NAME
-            ? APPROVAL_WEBHOOK_CONFIGURATION_NAME
-            : `${configurationName}-approvals`;
         const namespaceLabels = options.webhookNamespaceLabels;
         if (
           await approvals.register(target, material.caBundlePem, {
@@ -325,7 +344,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     options.webhookCertDir ? 60_000 : TLS_CHECK_INTERVAL_MS,
   );
   tlsTimer.unref();
-  const registrationTimer = setInterval(() => void register(), REGISTRATION_INTERVAL_MS);
+  // CA-only: a cheap GET; a `helm upgrade` that replaced the configuration gets its caBundle back soon.
+  const registrationTimer = setInterval(
+    () => void register(),
+    options.webhookCaOnly ? CA_SYNC_INTERVAL_MS : REGISTRATION_INTERVAL_MS,
+  );
   registrationTimer.unref();
   cleanups.push(
     () => clearInterval(tlsTimer),
