@@ -1,3 +1,4 @@
+export { APPROVAL_WEBHOOK_CONFIGURATION_NAME, desiredApprovalWebhookConfiguration } from './approval/index.js';
 export * from './injection/admission.js';
 export * from './injection/mutate.js';
 export type { Caches } from './kube/caches.js';
@@ -8,5 +9,9 @@ export { OperatorMetrics } from './metrics.js';
 export { type OperatorOptions, parseListen, type RunningOperator, startOperator } from './operator.js';
 export { evaluateIdentity } from './reconcile/agent-identity.js';
 export { evaluateRoute } from './reconcile/database-route.js';
-export { desiredWebhookConfiguration, syncWebhookCaBundle, WEBHOOK_CONFIGURATION_NAME } from './webhook/registration.js';
+export {
+  desiredWebhookConfiguration,
+  syncWebhookCaBundle,
+  WEBHOOK_CONFIGURATION_NAME,
+} from './webhook/registration.js';
 export { TLS_SECRET_NAME } from './webhook/tls-secret.js';
