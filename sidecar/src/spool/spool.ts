@@ -19,6 +19,8 @@
  */
 import {
   closeSync,
+  copyFileSync,
+  existsSync,
   fsync,
   fsyncSync,
   ftruncateSync,
@@ -38,7 +40,7 @@ import type { Logger } from 'pino';
 import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditSink, EventBatch } from '../audit/sink.js';
 import type { StatementRecord } from '../capture/records.js';
-import { decodeRecords, encodeRecord, RecordType } from './record-codec.js';
+import { type ByteRange, type DecodedRecord, decodeRecords, encodeRecord, RecordType } from './record-codec.js';
 
 export type Durability = 'none' | 'batch' | 'strict';
 
@@ -65,6 +67,20 @@ export interface RecoveredSpool {
   unfinished: { session: SessionInfo; record: StatementRecord }[];
   /** Sessions that never got their session.end. */
   openSessions: SessionInfo[];
+  /** Damaged ranges found in the segments and not yet recorded in the trail. */
+  damaged: SpoolDamageReport[];
+}
+
+/** Bytes of a segment that failed their CRC: what the `spool.damaged` event says. */
+export interface SpoolDamageReport {
+  segment: string;
+  start: number;
+  end: number;
+  /** The copy kept for inspection, or null when it could not be made. */
+  quarantine: string | null;
+  /** The last chain.seq read before the damage and the first after it, within the segment. */
+  seqAfter: number | null;
+  seqBefore: number | null;
 }
 
 const BATCH_SYNC_MS = 100;
@@ -138,6 +154,12 @@ export class Spool implements AuditSink {
   private readonly segmentBytes: number;
   /** Called after events are appended (the shipper listens). */
   onEvents: (() => void) | null = null;
+  /** Called when reading back finds damage not reported before (recovery returns its own). */
+  onDamage: ((report: SpoolDamageReport) => void) | null = null;
+  /** Damage already found, keyed `segment@start`, so each range is reported once. */
+  private readonly damageSeen = new Set<string>();
+  /** Events written and not yet acknowledged by the collector (or dead-lettered). */
+  private unshippedEvents = 0;
 
   private constructor(
     private readonly options: SpoolOptions,
@@ -165,6 +187,11 @@ export class Spool implements AuditSink {
     return { spool, recovered };
   }
 
+  /** The spool directory. */
+  get dir(): string {
+    return this.options.dir;
+  }
+
   // ------------------------------------------------------------------ recovery
 
   private recover(): RecoveredSpool {
@@ -178,12 +205,17 @@ export class Spool implements AuditSink {
     const nextSeq = new Map<string, number>();
     const ended = new Set<string>();
     const begins = new Map<string, { segment: number; payload: BeginPayload }>();
+    const damaged: SpoolDamageReport[] = [];
+    const last = numbers.at(-1);
     for (const number of numbers) {
       const path = join(dir, segmentName(number));
       const buf = readFileSync(path);
-      const { records, validEnd } = decodeRecords(buf);
-      if (validEnd < buf.length) {
-        // A torn tail from a crash mid-write (or corruption): keep what is whole.
+      const decoded = decodeRecords(buf);
+      const { records } = decoded;
+      let validEnd = decoded.validEnd;
+      if (validEnd < buf.length && number === last) {
+        // A torn tail from a crash mid-write (only the segment being written can have one): keep
+        // what is whole.
         this.options.logger.warn(
           { segment: path, cut: buf.length - validEnd },
           'spool segment has a torn tail; cutting it off',
@@ -195,7 +227,14 @@ export class Spool implements AuditSink {
         } finally {
           closeSync(fd);
         }
+      } else {
+        // Anywhere else, bytes that fail their CRC are damage: reported, and skipped on reading.
+        const ranges = [...decoded.damaged];
+        if (validEnd < buf.length) ranges.push({ start: validEnd, end: buf.length });
+        validEnd = buf.length;
+        damaged.push(...this.newDamage(number, ranges, records, buf));
       }
+      this.countUnshipped(number, records);
       const state: SegmentState = { number, bytes: validEnd, openBegins: 0 };
       this.diskBytes += validEnd;
       this.segments.set(number, state);
@@ -260,9 +299,79 @@ export class Spool implements AuditSink {
     unfinished.sort((a, b) => a.record.receivedAt - b.record.receivedAt || a.record.seq - b.record.seq);
     const openSessions = [...sessions.keys()].filter((id) => !ended.has(id)).map((id) => infoFor(id)!);
 
-    const last = numbers.at(-1);
     this.openSegment(last === undefined ? 1 : last + 1);
-    return { stream: this.stream, chain: { seq: this.chainSeq, prev: this.chainPrev }, unfinished, openSessions };
+    return {
+      stream: this.stream,
+      chain: { seq: this.chainSeq, prev: this.chainPrev },
+      unfinished,
+      openSessions,
+      damaged,
+    };
+  }
+
+  private countUnshipped(segment: number, records: DecodedRecord[]): void {
+    if (segment < this.acked.segment) return;
+    for (const r of records) {
+      if (r.type !== RecordType.events || (segment === this.acked.segment && r.start < this.acked.offset)) continue;
+      this.unshippedEvents += countLines(r.payload) - 1;
+    }
+  }
+
+  // ------------------------------------------------------------------ damage
+
+  /** The quarantine directory: copies of damaged segments, and which ranges the trail records. */
+  get quarantineDir(): string {
+    return join(this.options.dir, 'quarantine');
+  }
+
+  /**
+   * The ranges of `segment` not reported before, each with the chain positions around it; the
+   * segment is copied to the quarantine directory once for them.
+   */
+  private newDamage(segment: number, ranges: ByteRange[], records: DecodedRecord[], buf: Buffer): SpoolDamageReport[] {
+    const name = segmentName(segment);
+    const recorded = readRecordedDamage(this.quarantineDir, name);
+    const fresh = ranges.filter((r) => {
+      const key = `${segment}@${r.start}`;
+      const seen = this.damageSeen.has(key) || recorded.has(r.start);
+      this.damageSeen.add(key);
+      return !seen;
+    });
+    if (fresh.length === 0) return [];
+    let copy: string | null = join(this.quarantineDir, `${name}.damaged-at-${fresh[0]!.start}`);
+    try {
+      mkdirSync(this.quarantineDir, { recursive: true, mode: 0o700 });
+      if (!existsSync(copy)) writeFileSync(copy, buf, { mode: 0o600 });
+    } catch (e) {
+      this.options.logger.error({ err: e, segment: name }, 'could not copy a damaged spool segment to quarantine');
+      copy = null;
+    }
+    const reports = fresh.map((r) => ({
+      segment: name,
+      start: r.start,
+      end: r.end,
+      quarantine: copy,
+      ...chainAround(records, r),
+    }));
+    for (const r of reports) {
+      this.options.logger.error(
+        { ...r, dir: this.options.dir },
+        `spool segment ${name} is damaged at bytes ${r.start}-${r.end}: the records there are lost, the rest is kept`,
+      );
+    }
+    return reports;
+  }
+
+  /** The trail now holds the `spool.damaged` event for `report`: never report it again. */
+  damageRecorded(report: SpoolDamageReport): void {
+    try {
+      mkdirSync(this.quarantineDir, { recursive: true, mode: 0o700 });
+      const file = join(this.quarantineDir, `${report.segment}.recorded.json`);
+      const starts = [...readRecordedDamage(this.quarantineDir, report.segment), report.start];
+      writeAtomically(file, JSON.stringify({ starts }));
+    } catch (e) {
+      this.options.logger.warn({ err: e, report }, 'could not note that spool damage was recorded');
+    }
   }
 
   // ------------------------------------------------------------------ writing
@@ -366,6 +475,7 @@ export class Spool implements AuditSink {
       const header: EventsHeader = { s: group.session, q: group.record, n: group.nextSeq, w: now };
       if (group.ended) header.end = true;
       this.append(encodeRecord(RecordType.events, `${JSON.stringify(header)}\n${group.lines.join('\n')}`));
+      this.unshippedEvents += group.lines.length;
       if (group.session !== null && group.record !== null) {
         const key = `${group.session}/${group.record}`;
         const segment = this.beginSegment.get(key);
@@ -494,7 +604,10 @@ export class Spool implements AuditSink {
         continue;
       }
       const buf = readSegment(join(this.options.dir, segmentName(number)), start, state.bytes);
-      const { records } = decodeRecords(buf);
+      const { records, damaged, validEnd } = decodeRecords(buf);
+      // The segment being written may end in a record still being written: not damage.
+      if (validEnd < buf.length && number !== this.current.number) damaged.push({ start: validEnd, end: buf.length });
+      if (damaged.length > 0) this.reportDamage(number, start, damaged, records);
       for (const r of records) {
         if (r.type === RecordType.events) {
           const nl = r.payload.indexOf('\n');
@@ -510,8 +623,26 @@ export class Spool implements AuditSink {
     return { lines, next: position, oldestWrittenAt: oldest };
   }
 
-  /** The collector has stored everything before `to`: persist that, then delete what is no longer needed. */
-  acknowledge(to: SpoolPosition): void {
+  /** Damage met while shipping (ranges and records relative to `base`): reported once each. */
+  private reportDamage(segment: number, base: number, ranges: ByteRange[], records: DecodedRecord[]): void {
+    if (ranges.every((r) => this.damageSeen.has(`${segment}@${base + r.start}`))) return;
+    const whole = readFileSync(join(this.options.dir, segmentName(segment)));
+    const shift = (r: ByteRange) => ({ start: base + r.start, end: base + r.end });
+    const shifted = records.map((r) => ({ ...r, ...shift(r) }));
+    for (const report of this.newDamage(segment, ranges.map(shift), shifted, whole)) this.onDamage?.(report);
+  }
+
+  /** Events written and not yet acknowledged (or dead-lettered). */
+  get unshipped(): number {
+    return this.unshippedEvents;
+  }
+
+  /**
+   * The collector has stored everything before `to` (`events` of them since the last
+   * acknowledgement, or they were dead-lettered): persist that, then delete what is no longer needed.
+   */
+  acknowledge(to: SpoolPosition, events = 0): void {
+    this.unshippedEvents = Math.max(0, this.unshippedEvents - events);
     this.acked = to;
     writeAtomically(join(this.options.dir, 'checkpoint.json'), JSON.stringify(to));
     for (const [number, state] of this.segments) {
@@ -547,6 +678,49 @@ function beginToRecord(b: BeginPayload): StatementRecord {
     seq: b.q,
     unrecorded: false,
   };
+}
+
+function countLines(payload: string): number {
+  let n = 1;
+  for (let i = payload.indexOf('\n'); i >= 0; i = payload.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/** The chain.seq of the last event before `range` and of the first after it, among `records`. */
+function chainAround(
+  records: DecodedRecord[],
+  range: ByteRange,
+): { seqAfter: number | null; seqBefore: number | null } {
+  let seqAfter: number | null = null;
+  let seqBefore: number | null = null;
+  for (const r of records) {
+    if (r.type !== RecordType.events) continue;
+    if (r.end <= range.start) seqAfter = seqOf(lastLine(r.payload));
+    else if (r.start >= range.end && seqBefore === null) {
+      const first = r.payload.indexOf('\n');
+      const second = r.payload.indexOf('\n', first + 1);
+      seqBefore = seqOf(r.payload.slice(first + 1, second < 0 ? undefined : second));
+    }
+  }
+  return { seqAfter, seqBefore };
+}
+
+function seqOf(line: string | undefined): number | null {
+  if (!line) return null;
+  try {
+    return (JSON.parse(line) as { chain: { seq: number } }).chain.seq;
+  } catch {
+    return null;
+  }
+}
+
+function readRecordedDamage(dir: string, segment: string): Set<number> {
+  try {
+    const { starts } = JSON.parse(readFileSync(join(dir, `${segment}.recorded.json`), 'utf8')) as { starts: number[] };
+    return new Set(starts);
+  } catch {
+    return new Set();
+  }
 }
 
 function lastLine(payload: string): string | undefined {
