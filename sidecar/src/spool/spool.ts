@@ -19,7 +19,6 @@
  */
 import {
   closeSync,
-  copyFileSync,
   existsSync,
   fsync,
   fsyncSync,
