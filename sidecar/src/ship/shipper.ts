@@ -53,6 +53,7 @@ export class Shipper {
   private readonly maxBatchEvents: number;
   private readonly deadLetters: DeadLetterStore;
   private deadInBatch = 0;
+  private refreshedInBatch = false;
   private readonly endpoint: URL;
   private readonly agent: HttpAgent | HttpsAgent;
   /** The last error, for logs and tests. */
@@ -113,6 +114,7 @@ export class Shipper {
         continue;
       }
       this.deadInBatch = 0;
+      this.refreshedInBatch = false;
       const answer = await deliver(
         lines,
         { maxBatchBytes: this.maxBatchBytes, maxBatchEvents: this.maxBatchEvents },
@@ -139,7 +141,11 @@ export class Shipper {
    * the trail by a `spool.deadLettered` event (unless it is such an event itself: no endless loop).
    */
   private async deadLetter(line: string, refusal: Extract<Answer, { kind: 'refused' }>): Promise<void> {
-    if (refusal.identity) await this.hooks.refreshIdentity();
+    // Once per batch is enough: the answer holds for the events after it.
+    if (refusal.identity && !this.refreshedInBatch) {
+      this.refreshedInBatch = true;
+      await this.hooks.refreshIdentity();
+    }
     let key: { id: string; seq: number; hash: string; type: string } | null = null;
     try {
       const e = JSON.parse(line) as { id: string; type: string; chain: { seq: number; hash: string } };
