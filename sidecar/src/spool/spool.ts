@@ -19,7 +19,6 @@
  */
 import {
   closeSync,
-  existsSync,
   fsync,
   fsyncSync,
   ftruncateSync,
@@ -39,7 +38,10 @@ import type { Logger } from 'pino';
 import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditSink, EventBatch } from '../audit/sink.js';
 import type { StatementRecord } from '../capture/records.js';
+import { DamageLedger, type SpoolDamageReport } from './damage.js';
 import { type ByteRange, type DecodedRecord, decodeRecords, encodeRecord, RecordType } from './record-codec.js';
+
+export type { SpoolDamageReport } from './damage.js';
 
 export type Durability = 'none' | 'batch' | 'strict';
 
@@ -68,18 +70,6 @@ export interface RecoveredSpool {
   openSessions: SessionInfo[];
   /** Damaged ranges found in the segments and not yet recorded in the trail. */
   damaged: SpoolDamageReport[];
-}
-
-/** Bytes of a segment that failed their CRC: what the `spool.damaged` event says. */
-export interface SpoolDamageReport {
-  segment: string;
-  start: number;
-  end: number;
-  /** The copy kept for inspection, or null when it could not be made. */
-  quarantine: string | null;
-  /** The last chain.seq read before the damage and the first after it, within the segment. */
-  seqAfter: number | null;
-  seqBefore: number | null;
 }
 
 const BATCH_SYNC_MS = 100;
@@ -155,8 +145,7 @@ export class Spool implements AuditSink {
   onEvents: (() => void) | null = null;
   /** Called when reading back finds damage not reported before (recovery returns its own). */
   onDamage: ((report: SpoolDamageReport) => void) | null = null;
-  /** Damage already found, keyed `segment@start`, so each range is reported once. */
-  private readonly damageSeen = new Set<string>();
+  private readonly damage: DamageLedger;
   /** Events written and not yet acknowledged by the collector (or dead-lettered). */
   private unshippedEvents = 0;
 
@@ -169,6 +158,7 @@ export class Spool implements AuditSink {
     this.name = `spool:${options.dir}`;
     this.acked = acked;
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.damage = new DamageLedger(join(options.dir, 'quarantine'), options.logger);
   }
 
   static open(options: SpoolOptions): { spool: Spool; recovered: RecoveredSpool } {
@@ -231,7 +221,7 @@ export class Spool implements AuditSink {
         const ranges = [...decoded.damaged];
         if (validEnd < buf.length) ranges.push({ start: validEnd, end: buf.length });
         validEnd = buf.length;
-        damaged.push(...this.newDamage(number, ranges, records, buf));
+        damaged.push(...this.damage.fresh(segmentName(number), ranges, records, buf));
       }
       this.countUnshipped(number, records);
       const state: SegmentState = { number, bytes: validEnd, openBegins: 0 };
@@ -316,61 +306,9 @@ export class Spool implements AuditSink {
     }
   }
 
-  // ------------------------------------------------------------------ damage
-
-  /** The quarantine directory: copies of damaged segments, and which ranges the trail records. */
-  get quarantineDir(): string {
-    return join(this.options.dir, 'quarantine');
-  }
-
-  /**
-   * The ranges of `segment` not reported before, each with the chain positions around it; the
-   * segment is copied to the quarantine directory once for them.
-   */
-  private newDamage(segment: number, ranges: ByteRange[], records: DecodedRecord[], buf: Buffer): SpoolDamageReport[] {
-    const name = segmentName(segment);
-    const recorded = readRecordedDamage(this.quarantineDir, name);
-    const fresh = ranges.filter((r) => {
-      const key = `${segment}@${r.start}`;
-      const seen = this.damageSeen.has(key) || recorded.has(r.start);
-      this.damageSeen.add(key);
-      return !seen;
-    });
-    if (fresh.length === 0) return [];
-    let copy: string | null = join(this.quarantineDir, `${name}.damaged-at-${fresh[0]!.start}`);
-    try {
-      mkdirSync(this.quarantineDir, { recursive: true, mode: 0o700 });
-      if (!existsSync(copy)) writeFileSync(copy, buf, { mode: 0o600 });
-    } catch (e) {
-      this.options.logger.error({ err: e, segment: name }, 'could not copy a damaged spool segment to quarantine');
-      copy = null;
-    }
-    const reports = fresh.map((r) => ({
-      segment: name,
-      start: r.start,
-      end: r.end,
-      quarantine: copy,
-      ...chainAround(records, r),
-    }));
-    for (const r of reports) {
-      this.options.logger.error(
-        { ...r, dir: this.options.dir },
-        `spool segment ${name} is damaged at bytes ${r.start}-${r.end}: the records there are lost, the rest is kept`,
-      );
-    }
-    return reports;
-  }
-
   /** The trail now holds the `spool.damaged` event for `report`: never report it again. */
   damageRecorded(report: SpoolDamageReport): void {
-    try {
-      mkdirSync(this.quarantineDir, { recursive: true, mode: 0o700 });
-      const file = join(this.quarantineDir, `${report.segment}.recorded.json`);
-      const starts = [...readRecordedDamage(this.quarantineDir, report.segment), report.start];
-      writeAtomically(file, JSON.stringify({ starts }));
-    } catch (e) {
-      this.options.logger.warn({ err: e, report }, 'could not note that spool damage was recorded');
-    }
+    this.damage.recorded(report);
   }
 
   // ------------------------------------------------------------------ writing
@@ -624,11 +562,13 @@ export class Spool implements AuditSink {
 
   /** Damage met while shipping (ranges and records relative to `base`): reported once each. */
   private reportDamage(segment: number, base: number, ranges: ByteRange[], records: DecodedRecord[]): void {
-    if (ranges.every((r) => this.damageSeen.has(`${segment}@${base + r.start}`))) return;
-    const whole = readFileSync(join(this.options.dir, segmentName(segment)));
+    const name = segmentName(segment);
     const shift = (r: ByteRange) => ({ start: base + r.start, end: base + r.end });
-    const shifted = records.map((r) => ({ ...r, ...shift(r) }));
-    for (const report of this.newDamage(segment, ranges.map(shift), shifted, whole)) this.onDamage?.(report);
+    const shifted = ranges.map(shift);
+    if (!this.damage.anyNew(name, shifted)) return;
+    const whole = readFileSync(join(this.options.dir, name));
+    const moved = records.map((r) => ({ ...r, ...shift(r) }));
+    for (const report of this.damage.fresh(name, shifted, moved, whole)) this.onDamage?.(report);
   }
 
   /** Events written and not yet acknowledged (or dead-lettered). */
@@ -683,43 +623,6 @@ function countLines(payload: string): number {
   let n = 1;
   for (let i = payload.indexOf('\n'); i >= 0; i = payload.indexOf('\n', i + 1)) n++;
   return n;
-}
-
-/** The chain.seq of the last event before `range` and of the first after it, among `records`. */
-function chainAround(
-  records: DecodedRecord[],
-  range: ByteRange,
-): { seqAfter: number | null; seqBefore: number | null } {
-  let seqAfter: number | null = null;
-  let seqBefore: number | null = null;
-  for (const r of records) {
-    if (r.type !== RecordType.events) continue;
-    if (r.end <= range.start) seqAfter = seqOf(lastLine(r.payload));
-    else if (r.start >= range.end && seqBefore === null) {
-      const first = r.payload.indexOf('\n');
-      const second = r.payload.indexOf('\n', first + 1);
-      seqBefore = seqOf(r.payload.slice(first + 1, second < 0 ? undefined : second));
-    }
-  }
-  return { seqAfter, seqBefore };
-}
-
-function seqOf(line: string | undefined): number | null {
-  if (!line) return null;
-  try {
-    return (JSON.parse(line) as { chain: { seq: number } }).chain.seq;
-  } catch {
-    return null;
-  }
-}
-
-function readRecordedDamage(dir: string, segment: string): Set<number> {
-  try {
-    const { starts } = JSON.parse(readFileSync(join(dir, `${segment}.recorded.json`), 'utf8')) as { starts: number[] };
-    return new Set(starts);
-  } catch {
-    return new Set();
-  }
 }
 
 function lastLine(payload: string): string | undefined {
