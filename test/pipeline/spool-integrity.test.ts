@@ -196,7 +196,7 @@ describe('spool and shipper under faults', () => {
     await s.collector.kill('SIGTERM');
   }, 90_000);
 
-  test('a 9 MiB Query against the collector default 8 MiB batch limit ships, cut with its length and SHA-256, and so does what follows', async () => {
+  test('a 9 MiB Query and a 6 MiB parameter against the collector's 8 MiB batch limit ship, cut with length and SHA-256, and so does what follows', async () => {
     const s = await setUp('huge');
     await s.collector.start();
     await s.sidecar.start();
@@ -206,6 +206,8 @@ describe('spool and shipper under faults', () => {
     await client.connect();
     const { rows } = await client.query(text);
     expect(rows[0].n).toBe(literal.length);
+    const param = 'é'.repeat(3 * 1024 * 1024);
+    await client.query('select length($1) as huge_param', [param]);
     await client.query('select 2 as after_huge');
     await client.end();
     const events = await waitFor('the statement after the huge one', async () => {
@@ -219,6 +221,11 @@ describe('spool and shipper under faults', () => {
       sha256: createHash('sha256').update(text).digest('hex'),
     });
     expect(text.startsWith(huge.statement!.text)).toBe(true);
+    const withParam = events.find((e) => e.statement?.text === 'select length($1) as huge_param')!;
+    expect(withParam.statement!.truncated!.params).toEqual([
+      { bytes: Buffer.byteLength(param), index: 0, sha256: createHash('sha256').update(param).digest('hex') },
+    ]);
+    expect(param.startsWith(withParam.statement!.params![0]!)).toBe(true);
     expect(await metric(s.metricsPort, 'byline_events_dead_lettered_total')).toBe(0);
     await s.sidecar.kill('SIGTERM');
     await s.collector.kill('SIGTERM');
