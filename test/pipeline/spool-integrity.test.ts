@@ -196,7 +196,7 @@ describe('spool and shipper under faults', () => {
     await s.collector.kill('SIGTERM');
   }, 90_000);
 
-  test('a 9 MiB Query and a 6 MiB parameter against the collector's 8 MiB batch limit ship, cut with length and SHA-256, and so does what follows', async () => {
+  test('a 9 MiB Query and a 6 MiB parameter against the collector 8 MiB batch limit ship, cut with length and SHA-256, and so does what follows', async () => {
     const s = await setUp('huge');
     await s.collector.start();
     await s.sidecar.start();

@@ -104,36 +104,48 @@ export class Shipper {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const from = this.spool.acknowledged;
-      const { lines, next, oldestWrittenAt } = this.spool.readEvents(from, this.maxBatchBytes);
-      this.metrics.oldestUnshipped.set(oldestWrittenAt === null ? 0 : (Date.now() - oldestWrittenAt) / 1000);
-      if (lines.length === 0) {
-        // Only begin, session or chain records so far: nothing to send, but move past them.
-        if (next.segment !== from.segment || next.offset !== from.offset) this.spool.acknowledge(next);
-        await this.idle(IDLE_POLL_MS);
-        continue;
+      let shipped: boolean;
+      try {
+        shipped = await this.shipOnce();
+      } catch (e) {
+        // The spool or the dead-letter directory could not be read or written (a full disk):
+        // nothing is acknowledged, and it is tried again after a pause.
+        this.fail(`shipping stopped on a local error: ${(e as Error).message}`);
+        shipped = false;
       }
-      this.deadInBatch = 0;
-      this.refreshedInBatch = false;
-      const answer = await deliver(
-        lines,
-        { maxBatchBytes: this.maxBatchBytes, maxBatchEvents: this.maxBatchEvents },
-        { send: (batch) => this.post(batch), deadLetter: (line, refusal) => this.deadLetter(line, refusal) },
-      );
-      if (answer.kind === 'ok') {
-        this.spool.acknowledge(next, lines.length);
-        this.metrics.eventsShipped.inc(lines.length - this.deadInBatch);
-        this.metrics.unshippedEvents.set(this.spool.unshipped);
-        if (this.failures > 0)
-          this.logger.info({ after: this.failures }, 'collector reachable again; shipping resumed');
-        this.failures = 0;
-        this.lastError = null;
-        continue;
-      }
+      if (shipped) continue;
       this.failures += 1;
       const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.failures, 16));
       await this.idle(delay);
     }
+  }
+
+  /** Ships the next batch: true when it was acknowledged, false to back off and retry. */
+  private async shipOnce(): Promise<boolean> {
+    const from = this.spool.acknowledged;
+    const { lines, next, oldestWrittenAt } = this.spool.readEvents(from, this.maxBatchBytes);
+    this.metrics.oldestUnshipped.set(oldestWrittenAt === null ? 0 : (Date.now() - oldestWrittenAt) / 1000);
+    if (lines.length === 0) {
+      // Only begin, session or chain records so far: nothing to send, but move past them.
+      if (next.segment !== from.segment || next.offset !== from.offset) this.spool.acknowledge(next);
+      await this.idle(IDLE_POLL_MS);
+      return true;
+    }
+    this.deadInBatch = 0;
+    this.refreshedInBatch = false;
+    const answer = await deliver(
+      lines,
+      { maxBatchBytes: this.maxBatchBytes, maxBatchEvents: this.maxBatchEvents },
+      { send: (batch) => this.post(batch), deadLetter: (line, refusal) => this.deadLetter(line, refusal) },
+    );
+    if (answer.kind !== 'ok') return false;
+    this.spool.acknowledge(next, lines.length);
+    this.metrics.eventsShipped.inc(lines.length - this.deadInBatch);
+    this.metrics.unshippedEvents.set(this.spool.unshipped);
+    if (this.failures > 0) this.logger.info({ after: this.failures }, 'collector reachable again; shipping resumed');
+    this.failures = 0;
+    this.lastError = null;
+    return true;
   }
 
   /**
