@@ -88,7 +88,10 @@ describe('classifyAnswer', () => {
   test.each<[number, string, Answer['kind'], boolean?]>([
     [200, '{}', 'ok'],
     [400, '{"error":"schema","problems":[{"reason":"schema"}]}', 'refused', false],
-    [413, '{"error":"too large"}', 'refused', false],
+    [413, '{"error":"too large","maxBytes":1048576}', 'refused', false],
+    [400, '<html>400 Bad Request</html>', 'retry'],
+    [400, '{"error":"no problems listed"}', 'retry'],
+    [413, '<html>413 Request Entity Too Large (nginx)</html>', 'retry'],
     [403, '{"error":"x","problems":[{"line":1,"reason":"identity","field":"kind"}]}', 'refused', true],
     [403, '{"error":"this token may only read"}', 'retry'],
     [401, '{"error":"no token"}', 'retry'],

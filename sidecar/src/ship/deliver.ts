@@ -16,29 +16,37 @@ export type Answer =
 export type RetryReason = 'unreachable' | 'unauthorized' | 'server' | 'rejected';
 
 /**
- * Reads the collector's answer. 400 and 413 are about the batch's content or size; 403 is too when
- * it names the events whose identity the writer may not write (`problems`), and otherwise means the
- * token itself may not write (a configuration problem, retried). Anything else is retried.
+ * Reads the collector's answer. Only the collector's own refusals are final: a 400 or 403 whose
+ * JSON body lists the lines at fault (`problems`; for 403 every one an identity the writer may not
+ * write), or a 413 in its JSON. Anything else — 401, a 403 for the token itself, 5xx, or an answer
+ * that is not the collector's (a proxy's HTML error page) — is retried, never dead-lettered.
  */
 export function classifyAnswer(status: number, body: string): Answer {
   if (status >= 200 && status < 300) return { kind: 'ok' };
   const message = `collector answered ${status}: ${body.slice(0, 500)}`;
-  if (status === 400 || status === 413) return { kind: 'refused', status, message, identity: false };
-  if (status === 403) {
-    let problems: { reason?: unknown }[] = [];
-    try {
-      const parsed = JSON.parse(body) as { problems?: unknown };
-      if (Array.isArray(parsed.problems)) problems = parsed.problems as { reason?: unknown }[];
-    } catch {
-      // not the collector's JSON: not about the events
-    }
-    if (problems.length > 0 && problems.every((p) => p.reason === 'identity')) {
+  const answer = collectorError(body);
+  if (answer) {
+    const problems = answer.problems ?? [];
+    if (status === 413) return { kind: 'refused', status, message, identity: false };
+    if (status === 400 && problems.length > 0) return { kind: 'refused', status, message, identity: false };
+    if (status === 403 && problems.length > 0 && problems.every((p) => p.reason === 'identity')) {
       return { kind: 'refused', status, message, identity: true };
     }
-    return { kind: 'retry', reason: 'unauthorized', message };
   }
-  if (status === 401) return { kind: 'retry', reason: 'unauthorized', message };
+  if (status === 401 || status === 403) return { kind: 'retry', reason: 'unauthorized', message };
   return { kind: 'retry', reason: status >= 500 || status === 429 ? 'server' : 'rejected', message };
+}
+
+/** The collector's error body (`{ error, problems? }`), or null when the body is something else. */
+function collectorError(body: string): { error: string; problems?: { reason?: unknown }[] } | null {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown; problems?: unknown };
+    if (typeof parsed?.error !== 'string') return null;
+    if (parsed.problems !== undefined && !Array.isArray(parsed.problems)) return null;
+    return parsed as { error: string; problems?: { reason?: unknown }[] };
+  } catch {
+    return null;
+  }
 }
 
 export interface DeliverLimits {
