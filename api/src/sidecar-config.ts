@@ -142,7 +142,7 @@ export const Audit = T.Object(
      * On SIGTERM, how long to keep shipping unshipped events before exiting (default 25: inside
      * Kubernetes' default 30 s grace period). Whatever is left stays in the spool.
      */
-    shutdownShipSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 3600 })),
+    drainSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 3600 })),
     sinks: T.Array(T.Union([FileSink, CollectorSink]), { minItems: 1 }),
   },
   Strict,
@@ -178,7 +178,7 @@ export type SslModeName = Static<typeof SslMode>;
 export type DurabilityName = Static<typeof Durability>;
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_SHUTDOWN_SHIP_SECONDS = 25;
+export const DEFAULT_DRAIN_SECONDS = 25;
 export const DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024;
 
 /** What the sidecar config schema cannot say by itself. */

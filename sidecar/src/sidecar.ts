@@ -9,9 +9,9 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import {
   type AuditIdentity,
   type AuditIncident,
+  DEFAULT_DRAIN_SECONDS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_SPOOL_BYTES,
-  DEFAULT_SHUTDOWN_SHIP_SECONDS,
   type RouteConfig,
   type SidecarConfig,
   sidecarConfigRules,
@@ -225,7 +225,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     throw e;
   }
   metrics.ready = true;
-  const shutdownShipMs = (audit.shutdownShipSeconds ?? DEFAULT_SHUTDOWN_SHIP_SECONDS) * 1000;
+  const drainMs = (audit.drainSeconds ?? DEFAULT_DRAIN_SECONDS) * 1000;
 
   return {
     routes,
@@ -249,7 +249,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       for (const s of sockets) s.destroy();
       await stopped;
       await pipeline.flush();
-      if (spool && shippers.length > 0) await shipBeforeExit(spool, shippers, shutdownShipMs, logger);
+      if (spool && shippers.length > 0) await shipBeforeExit(spool, shippers, drainMs, logger);
       for (const shipper of shippers) await shipper.stop();
       metricsServer?.close();
       await pipeline.close();

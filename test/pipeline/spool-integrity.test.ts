@@ -43,7 +43,7 @@ interface Setup {
   rename(identity: string): void;
 }
 
-async function setUp(name: string, options: { shutdownShipSeconds?: number } = {}): Promise<Setup> {
+async function setUp(name: string, options: { drainSeconds?: number } = {}): Promise<Setup> {
   const root = join(dir, name);
   mkdirSync(root, { recursive: true });
   const [collectorPort, sidecarPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
@@ -78,7 +78,7 @@ async function setUp(name: string, options: { shutdownShipSeconds?: number } = {
         'audit:',
         '  params: full',
         `  spoolDir: ${spoolDir}`,
-        ...(options.shutdownShipSeconds !== undefined ? [`  shutdownShipSeconds: ${options.shutdownShipSeconds}`] : []),
+        ...(options.drainSeconds !== undefined ? [`  drainSeconds: ${options.drainSeconds}`] : []),
         `  sinks: [ { collector: { url: '${url}', tokenFile: ${files.writer} } } ]`,
         `metrics: { listen: 127.0.0.1:${metricsPort} }`,
         'log: { level: info }',
@@ -295,7 +295,7 @@ describe('spool and shipper under faults', () => {
   }, 90_000);
 
   test('an identity renamed while the spool holds events: they are dead-lettered with markers under the new one, and shipping goes on', async () => {
-    const s = await setUp('identity', { shutdownShipSeconds: 0 });
+    const s = await setUp('identity', { drainSeconds: 0 });
     await s.sidecar.start();
     await run(s.sidecar.port, ['select 1 as old_identity', 'select 2 as old_identity']);
     await s.sidecar.kill('SIGTERM');
@@ -326,7 +326,7 @@ describe('spool and shipper under faults', () => {
   }, 90_000);
 
   test('SIGTERM while the collector is away: the sidecar keeps shipping through the grace period', async () => {
-    const s = await setUp('sigterm-ships', { shutdownShipSeconds: 20 });
+    const s = await setUp('sigterm-ships', { drainSeconds: 20 });
     await s.sidecar.start();
     await run(s.sidecar.port, ['select 1 as before_sigterm', 'select 2 as before_sigterm']);
     expect(await metricReaches(s.metricsPort, 'byline_spool_unshipped_events', 4)).toBe(4);
@@ -340,7 +340,7 @@ describe('spool and shipper under faults', () => {
   }, 90_000);
 
   test('SIGTERM with the collector gone for good: says loudly how many events are left and where', async () => {
-    const s = await setUp('sigterm-left', { shutdownShipSeconds: 2 });
+    const s = await setUp('sigterm-left', { drainSeconds: 2 });
     await s.sidecar.start();
     await run(s.sidecar.port, ['select 1 as stranded']);
     expect(await metricReaches(s.metricsPort, 'byline_spool_unshipped_events', 3)).toBe(3);
