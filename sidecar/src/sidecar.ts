@@ -264,7 +264,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
 async function shipBeforeExit(spool: Spool, shippers: Shipper[], graceMs: number, logger: Logger): Promise<void> {
   const left = () => ({ unshipped: spool.unshipped, spool: spool.dir });
   if (spool.unshipped > 0) {
-    logger.warn({ ...left(), graceSeconds: graceMs / 1000 }, 'shutting down: shipping the events not yet shipped');
+    logger.info({ ...left(), graceSeconds: graceMs / 1000 }, 'shutting down: shipping the events not yet shipped');
   }
   const drained = await Promise.all(shippers.map((s) => s.drain(graceMs)));
   if (drained.every(Boolean)) {
