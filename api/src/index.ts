@@ -4,6 +4,7 @@ export * from './chain.js';
 export * from './collector-config.js';
 export * as crds from './crds/index.js';
 export * from './load-config.js';
+export * from './policy.js';
 export * from './sidecar-config.js';
 export * from './uuid.js';
 export * from './validate.js';
