@@ -257,7 +257,25 @@ function kindOf(type: string, n: Obj, f: Findings): [string, StatementClassName]
 }
 
 /** `CreateSeqStmt` → `CREATE SEQ`; a readable tag for the rarer DDL kinds. */
+const DDL_TAGS: Record<string, string> = {
+  IndexStmt: 'CREATE INDEX',
+  ViewStmt: 'CREATE VIEW',
+  RuleStmt: 'CREATE RULE',
+  CreateSeqStmt: 'CREATE SEQUENCE',
+  AlterSeqStmt: 'ALTER SEQUENCE',
+  CreateTrigStmt: 'CREATE TRIGGER',
+  CompositeTypeStmt: 'CREATE TYPE',
+  CreateSchemaStmt: 'CREATE SCHEMA',
+  CreatedbStmt: 'CREATE DATABASE',
+  DropdbStmt: 'DROP DATABASE',
+  DropStmt: 'DROP',
+  RenameStmt: 'ALTER',
+  CommentStmt: 'COMMENT',
+};
+
 function ddlTag(type: string): string {
+  const known = DDL_TAGS[type];
+  if (known !== undefined) return known;
   return type
     .replace(/Stmt$/, '')
     .replace(/([a-z])([A-Z])/g, '$1 $2')
