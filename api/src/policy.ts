@@ -80,8 +80,11 @@ export type PolicyRoute = Static<typeof PolicyRoute>;
 
 export const PolicyDocument = T.Object(
   {
-    /** Opaque to the sidecar except for ordering: `GET /v1/policy?after=<version>` waits for a newer one. */
-    version: T.String({ minLength: 1, maxLength: 64, pattern: '^[0-9]+$' }),
+    /**
+     * A digest of the rest of the document: the same policy has the same version on every collector
+     * replica. `GET /v1/policy?after=<version>` answers at once when the policy is no longer that one.
+     */
+    version: T.String({ minLength: 1, maxLength: 64, pattern: '^[0-9a-f]+$' }),
     identity: T.Object(
       {
         name: T.String({ minLength: 1, maxLength: 253 }),
