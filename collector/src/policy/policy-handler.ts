@@ -40,14 +40,6 @@ export async function handlePolicy(
       `no policy is served for "${writer.name}": policies come from AgentIdentities, for sidecars authenticated by ` +
         'Kubernetes; a sidecar with a static identity takes routes[].access and guardrails from its own config',
     );
-  if (!source.isReady())
-    throw new HttpError(
-      503,
-      'the collector has not loaded AgentIdentities and DatabaseRoutes yet; retry',
-      {},
-      { 'Retry-After': '1' },
-    );
-
   const { namespace, name } = writer;
   const deadline = Date.now() + (deps.policyWaitSeconds ?? DEFAULT_WAIT_SECONDS) * 1000;
   let closed = false;
@@ -57,6 +49,15 @@ export async function handlePolicy(
   req.socket.once('close', onClose);
   try {
     for (;;) {
+      // Checked on every wake-up too: a collector shutting down ends its long-polls.
+      if (!source.isReady())
+        throw new HttpError(
+          503,
+          'the collector has no policies loaded (starting or stopping); retry',
+          {},
+          // Closing: a stopping collector must not keep answering 503 on a kept-alive socket.
+          { 'Retry-After': '1', Connection: 'close' },
+        );
       // Registered before reading, so a change between the read and the wait is not missed.
       const wait = source.nextChange();
       const current = source.policyFor(namespace, name, Date.now());

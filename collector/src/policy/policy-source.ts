@@ -29,6 +29,7 @@ export class PolicySource {
   readonly #routes: Cache<RouteObject>;
   readonly #approvals: Cache<ApprovalObject>;
   readonly #waiters = new Set<() => void>();
+  #stopped = false;
 
   private constructor(caches: {
     identities: Cache<IdentityObject>;
@@ -67,15 +68,16 @@ export class PolicySource {
   }
 
   stop(): void {
+    this.#stopped = true;
     this.#identities.stop();
     this.#routes.stop();
     this.#approvals.stop();
     this.#wake();
   }
 
-  /** True once AgentIdentities and DatabaseRoutes have been listed. */
+  /** True once AgentIdentities and DatabaseRoutes have been listed, until stopped. */
   isReady(): boolean {
-    return this.#identities.isSynced() && this.#routes.isSynced();
+    return !this.#stopped && this.#identities.isSynced() && this.#routes.isSynced();
   }
 
   /** The identity's effective policy now, or null when no such AgentIdentity exists. */
