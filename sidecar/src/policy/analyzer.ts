@@ -27,17 +27,21 @@ function loadParser(): Promise<Parse> {
 export interface StatementAnalyzerOptions {
   /** Distinct texts to remember (default 10 000). */
   cacheSize?: number;
+  /** Longer texts are analysed every time rather than kept (default 16 KiB), so the cache's memory stays bounded. */
+  maxCachedLength?: number;
 }
 
 export class StatementAnalyzer {
   readonly stats = { hits: 0, misses: 0 };
   readonly #cache: Lru<string, Analysis>;
+  readonly #maxCachedLength: number;
 
   private constructor(
     private readonly parse: Parse,
     options: StatementAnalyzerOptions,
   ) {
     this.#cache = new Lru(options.cacheSize ?? 10_000);
+    this.#maxCachedLength = options.maxCachedLength ?? 16 * 1024;
   }
 
   static async create(options: StatementAnalyzerOptions = {}): Promise<StatementAnalyzer> {
@@ -53,7 +57,7 @@ export class StatementAnalyzer {
     }
     this.stats.misses++;
     const analysis = this.fresh(sql);
-    this.#cache.set(sql, analysis);
+    if (sql.length <= this.#maxCachedLength) this.#cache.set(sql, analysis);
     return analysis;
   }
 

@@ -23,6 +23,8 @@ describe('command and class from the parse tree', () => {
     ['EXPLAIN DELETE FROM t', 'EXPLAIN', 'read'],
     ['EXPLAIN ANALYZE DELETE FROM t', 'EXPLAIN', 'write'],
     ['EXPLAIN (ANALYZE false) DELETE FROM t', 'EXPLAIN', 'read'],
+    ['EXPLAIN ANALYSE DELETE FROM t', 'EXPLAIN', 'write'],
+    ['EXPLAIN (ANALYSE, BUFFERS) DELETE FROM t', 'EXPLAIN', 'write'],
     ['SELECT 1 INTO TEMP x', 'SELECT INTO', 'ddl'],
     ['CREATE INDEX i ON t (a)', 'CREATE INDEX', 'ddl'],
     ['DROP TABLE t', 'DROP', 'ddl'],
@@ -108,6 +110,11 @@ describe('UPDATE/DELETE without a WHERE that filters', () => {
     ["DELETE FROM t WHERE 'true'::boolean", 'delete'],
     ['DELETE FROM t WHERE 1 IS NOT NULL', 'delete'],
     ['WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d', 'delete'],
+    ['DELETE FROM t WHERE NOT false', 'delete'],
+    ['DELETE FROM t WHERE true IS TRUE', 'delete'],
+    ['DELETE FROM t WHERE (1 = 1) = true', 'delete'],
+    ['DELETE FROM t WHERE NOT (1 = 2 AND id = 3)', 'delete'],
+    ['DELETE FROM t WHERE NULL IS NULL', 'delete'],
   ])('%s → %s', (sql, what) => {
     expect(one(sql).unfiltered).toBe(what);
   });
@@ -119,6 +126,10 @@ describe('UPDATE/DELETE without a WHERE that filters', () => {
     'UPDATE t SET a = 1 WHERE id = $1',
     'UPDATE t SET a = 1 WHERE true AND id = 4',
     'DELETE FROM t WHERE CURRENT OF c',
+    'DELETE FROM t WHERE NOT (id = 3)',
+    'DELETE FROM t WHERE false OR id = 3',
+    'DELETE FROM t WHERE NULL',
+    'DELETE FROM t WHERE id IS NOT NULL AND 1 = 1',
     'INSERT INTO t VALUES (1)',
   ])('%s filters', (sql) => {
     expect(one(sql).unfiltered).toBeNull();
@@ -180,6 +191,17 @@ describe('the analyzer', () => {
     expect(second).toBe(first);
     expect(analyzer.stats.misses - before.misses).toBe(1);
     expect(analyzer.stats.hits - before.hits).toBe(1);
+  });
+
+  test('texts longer than maxCachedLength are not kept, so the cache stays small', async () => {
+    const small = await StatementAnalyzer.create({ maxCachedLength: 40 });
+    const long = `SELECT * FROM t WHERE a IN (${'1,'.repeat(50)}1)`;
+    small.analyze(long);
+    small.analyze(long);
+    expect(small.stats).toEqual({ hits: 0, misses: 2 });
+    small.analyze('SELECT 1');
+    small.analyze('SELECT 1');
+    expect(small.stats).toEqual({ hits: 1, misses: 3 });
   });
 
   test('literals are part of the key: 1=1 and 1=2 get their own answers', () => {

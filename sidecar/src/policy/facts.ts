@@ -432,48 +432,77 @@ function constantText(node: unknown): string | undefined {
   return c && isObj(c.sval) && typeof c.sval.sval === 'string' ? c.sval.sval : undefined;
 }
 
-/** WHERE clauses that hold for every row, as far as the tree shows: `true`, `1=1`, `x = x`, `a OR true`. */
+/** WHERE clauses that hold for every row, as far as the tree shows: `true`, `1=1`, `x = x`, `NOT false`, `a OR true`. */
 function alwaysTrue(node: unknown): boolean {
-  if (!isObj(node)) return false;
-  if (isObj(node.A_Const)) return truthy(node) === true;
-  if (isObj(node.TypeCast))
-    return isObj(node.TypeCast.arg) && isObj(node.TypeCast.arg.A_Const) && truthy(node.TypeCast.arg) === true;
-  if (isObj(node.BoolExpr)) {
-    const args = Array.isArray(node.BoolExpr.args) ? node.BoolExpr.args : [];
-    if (node.BoolExpr.boolop === 'OR_EXPR') return args.some(alwaysTrue);
-    if (node.BoolExpr.boolop === 'AND_EXPR') return args.length > 0 && args.every(alwaysTrue);
-    return false;
+  return evaluate(node) === true;
+}
+
+/**
+ * The value of a condition made of constants (and `x = x`), or undefined when it depends on the
+ * row. Only definite answers: anything it cannot work out counts as filtering.
+ */
+function evaluate(node: unknown): boolean | undefined {
+  if (!isObj(node)) return undefined;
+  if (isObj(node.A_Const)) return node.A_Const.isnull === true ? undefined : truthy(node);
+  if (isObj(node.TypeCast)) {
+    const arg = node.TypeCast.arg;
+    return isObj(arg) && isObj(arg.A_Const) ? truthy(arg) : evaluate(arg);
   }
-  if (isObj(node.A_Expr)) {
-    const e = node.A_Expr;
-    const op = Array.isArray(e.name) && isObj(e.name[0]) && isObj(e.name[0].String) ? e.name[0].String.sval : '';
-    if (e.kind !== 'AEXPR_OP') return false;
-    if ((op === '=' || op === '<=' || op === '>=') && sameExpression(e.lexpr, e.rexpr)) return true;
-    const l = numberOf(e.lexpr);
-    const r = numberOf(e.rexpr);
-    if (l === undefined || r === undefined) return false;
-    return op === '<>' || op === '!='
-      ? l !== r
-      : op === '<'
-        ? l < r
-        : op === '>'
-          ? l > r
-          : op === '<='
-            ? l <= r
-            : op === '>='
-              ? l >= r
-              : op === '='
-                ? l === r
-                : false;
+  if (isObj(node.BoolExpr)) {
+    const values = (Array.isArray(node.BoolExpr.args) ? node.BoolExpr.args : []).map(evaluate);
+    switch (node.BoolExpr.boolop) {
+      case 'NOT_EXPR':
+        return values[0] === undefined ? undefined : !values[0];
+      case 'OR_EXPR':
+        return values.includes(true) ? true : values.length > 0 && values.every((v) => v === false) ? false : undefined;
+      case 'AND_EXPR':
+        return values.includes(false) ? false : values.length > 0 && values.every((v) => v === true) ? true : undefined;
+    }
+    return undefined;
+  }
+  if (isObj(node.BooleanTest)) {
+    const v = evaluate(node.BooleanTest.arg);
+    if (v === undefined) return undefined;
+    const test = node.BooleanTest.booltesttype;
+    return test === 'IS_TRUE' || test === 'IS_NOT_FALSE'
+      ? v
+      : test === 'IS_FALSE' || test === 'IS_NOT_TRUE'
+        ? !v
+        : undefined;
   }
   if (isObj(node.NullTest)) {
     // `1 IS NOT NULL`: a constant that is not NULL.
     const arg = node.NullTest.arg;
-    return (
-      node.NullTest.nulltesttype === 'IS_NOT_NULL' && isObj(arg) && isObj(arg.A_Const) && arg.A_Const.isnull !== true
-    );
+    if (!(isObj(arg) && isObj(arg.A_Const))) return undefined;
+    const isNull = arg.A_Const.isnull === true;
+    return node.NullTest.nulltesttype === 'IS_NOT_NULL' ? !isNull : isNull;
   }
-  return false;
+  if (isObj(node.A_Expr)) return comparison(node.A_Expr);
+  return undefined;
+}
+
+function comparison(e: Obj): boolean | undefined {
+  if (e.kind !== 'AEXPR_OP') return undefined;
+  const op = Array.isArray(e.name) && isObj(e.name[0]) && isObj(e.name[0].String) ? e.name[0].String.sval : '';
+  if ((op === '=' || op === '<=' || op === '>=') && sameExpression(e.lexpr, e.rexpr)) return true;
+  const l = numberOf(e.lexpr);
+  const r = numberOf(e.rexpr);
+  if (l !== undefined && r !== undefined) {
+    if (op === '=') return l === r;
+    if (op === '<>' || op === '!=') return l !== r;
+    if (op === '<') return l < r;
+    if (op === '>') return l > r;
+    if (op === '<=') return l <= r;
+    if (op === '>=') return l >= r;
+    return undefined;
+  }
+  // Booleans compared: `(1 = 1) = true`.
+  const a = evaluate(e.lexpr);
+  const b = evaluate(e.rexpr);
+  if (a === undefined || b === undefined) return undefined;
+  if (op === '=') return a === b;
+  if (op === '<>' || op === '!=') return a !== b;
+  return undefined;
 }
 
 function numberOf(node: unknown): number | undefined {
