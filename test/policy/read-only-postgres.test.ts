@@ -98,3 +98,20 @@ describe('each write attempt through a read identity', () => {
     });
   }
 });
+
+test('why a change to standard_conforming_strings is refused: with it off, the server reads a DELETE the parser does not see', async () => {
+  const text = "SELECT 'x\\''; DELETE FROM accounts WHERE id = 8; --'";
+  const analysis = analyzer.analyze(text);
+  expect(analysis.ok && analysis.statements.map((s) => s.command)).toEqual(['SELECT']);
+  const client = new pg.Client({
+    connectionString: server.url(),
+    options: '-c default_transaction_read_only=on -c standard_conforming_strings=off',
+  });
+  await client.connect();
+  try {
+    // Postgres found a DELETE in it (and refused it only because the session is read-only).
+    await expect(client.query(text)).rejects.toMatchObject({ code: '25006', message: expect.stringMatching(/DELETE/) });
+  } finally {
+    await client.end();
+  }
+});

@@ -306,6 +306,12 @@ export const WRITE_ATTEMPTS: WriteAttempt[] = [
     postgres: 'allows',
   },
   { name: 'RESET ALL', sql: 'RESET ALL', sidecar: 'refuses', postgres: 'allows' },
+  {
+    name: 'SET standard_conforming_strings = off (later text would read differently to the parser)',
+    sql: 'SET standard_conforming_strings = off',
+    sidecar: 'refuses',
+    postgres: 'allows',
+  },
   // Controls: reads the engine must let through
   {
     name: 'plain SELECT',

@@ -90,6 +90,18 @@ describe('access levels', () => {
   });
 });
 
+test('turning standard_conforming_strings off is refused unless admin without guardrails', () => {
+  // With it off, `SELECT 'x\\''; DELETE …` reads as one SELECT to the parser and as a DELETE to the server.
+  const sql = 'SET standard_conforming_strings = off';
+  expect(decide(policy(), sql).message).toMatch(/would make byline misread the statements after it/);
+  expect(decide(policy({ access: 'admin' }), sql).allow).toBe(true);
+  const guarded = policy({
+    access: 'admin',
+    guardrails: [{ source: IDENTITY, guardrails: { requireWhere: ['delete'] } }],
+  });
+  expect(decide(guarded, sql).allow).toBe(false);
+});
+
 describe('guardrails', () => {
   test('requireWhere: the message names the rule exactly', () => {
     const engine = policy({ guardrails: [{ source: IDENTITY, guardrails: { requireWhere: ['delete'] } }] });

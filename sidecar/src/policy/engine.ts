@@ -4,7 +4,9 @@
  *
  * Order, first match wins:
  *   1. no policy, or a route the policy does not list              → deny
- *   2. the route's access level (read / readWrite / admin)          → deny above it
+ *   2. the route's access level (read / readWrite / admin)          → deny above it; a change to
+ *      how text is read (standard_conforming_strings, client_encoding) is denied unless admin
+ *      without guardrails, since the parser would then misread what follows
  *   3. every guardrail layer: deny.classes, deny.tables, requireWhere → deny
  *   4. requireApproval (classes, tables) of every layer              → allow under one unexpired
  *      Approval whose scope covers all of them, else deny with a HINT on how to ask for one
@@ -130,6 +132,13 @@ function decideFresh(route: RoutePolicy, facts: StatementFacts, now: number): Ca
   const what = facts.command;
 
   // 2. Access level.
+  if (facts.scannerChange && (r.access !== 'admin' || r.guardrails.length > 0))
+    return forever(
+      deny(
+        route.access,
+        `byline: ${what} is denied for ${identity} by ${route.access} (${facts.scannerChange} would make byline misread the statements after it)`,
+      ),
+    );
   const accessDenial = (why: string) =>
     forever(deny(route.access, `byline: ${what} is denied for ${identity} by ${route.access} (${why})`));
   if (r.access === 'read') {

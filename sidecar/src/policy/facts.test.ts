@@ -177,6 +177,27 @@ describe('attempts to leave read-only mode', () => {
   });
 });
 
+describe('changes to how statement text is read', () => {
+  test.each([
+    ['SET standard_conforming_strings = off', 'SET standard_conforming_strings'],
+    ['RESET standard_conforming_strings', 'RESET standard_conforming_strings'],
+    ["SET client_encoding = 'SJIS'", 'SET client_encoding'],
+    ["SET NAMES 'GBK'", 'SET client_encoding'],
+    ["SELECT set_config('standard_conforming_strings', 'off', false)", "set_config('standard_conforming_strings', …)"],
+    ['SELECT set_config($1, $2, false)', "set_config('?', …)"],
+  ])('%s', (sql, change) => {
+    expect(one(sql).scannerChange).toBe(change);
+  });
+  test.each([
+    'SET standard_conforming_strings = on',
+    "SET client_encoding = 'UTF8'",
+    "SET NAMES 'utf-8'",
+    "SELECT set_config('application_name', 'x', false)",
+  ])('%s keeps it', (sql) => {
+    expect(one(sql).scannerChange).toBeNull();
+  });
+});
+
 describe('the analyzer', () => {
   test('one answer per statement of a Query', () => {
     const analysis = analyzer.analyze('SELECT 1; DELETE FROM t; BEGIN');

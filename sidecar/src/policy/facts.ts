@@ -26,6 +26,11 @@ export interface StatementFacts {
   readonly unfiltered: 'update' | 'delete' | null;
   /** An attempt to turn off read-only mode (`SET default_transaction_read_only = off`, `BEGIN READ WRITE`, …). */
   readonly readOnlyChange: string | null;
+  /**
+   * A change to how statement text is read (`standard_conforming_strings` off, a client_encoding
+   * other than UTF-8): the parser would then misread later statements, so guardrails could not hold.
+   */
+  readonly scannerChange: string | null;
   /** Needs `admin` whatever its class: DO blocks, COPY … PROGRAM, server files, ALTER SYSTEM, … */
   readonly adminOnly: string | null;
 }
@@ -79,6 +84,12 @@ const ADMIN_FUNCTIONS: ReadonlyMap<string, string> = new Map([
 
 /** The settings that keep a `read` session read-only. */
 const READ_ONLY_SETTINGS = new Set(['default_transaction_read_only', 'transaction_read_only']);
+/** Settings that change how the server reads statement text, and the values that keep it as the parser reads it. */
+const SCANNER_SETTINGS: ReadonlyMap<string, (value: unknown) => boolean> = new Map([
+  ['standard_conforming_strings', (v: unknown) => truthy(v) === true],
+  ['client_encoding', (v: unknown) => ['utf8', 'utf-8', 'unicode'].includes((constantText(v) ?? '').toLowerCase())],
+]);
+
 /** Values Postgres's parse_bool reads as true (whole words; anything else may turn it off). */
 const TRUE_WORDS = new Set(['on', 'true', 'yes', '1', 't', 'y', 'tr', 'tru', 'ye']);
 
@@ -87,6 +98,7 @@ class Findings {
   writes: string[] = [];
   unfiltered: 'update' | 'delete' | null = null;
   readOnlyChange: string | null = null;
+  scannerChange: string | null = null;
   adminOnly: string | null = null;
   write(reason: string): void {
     if (!this.writes.includes(reason)) this.writes.push(reason);
@@ -113,6 +125,7 @@ export function factsOf(tree: ParseResult): StatementFacts[] {
         tables: Object.freeze(relationsOf({ version: tree.version, stmts: [raw] })),
         unfiltered: found.unfiltered,
         readOnlyChange: found.readOnlyChange,
+        scannerChange: found.scannerChange,
         adminOnly: found.adminOnly,
       }),
     );
@@ -353,6 +366,9 @@ function variableSet(n: Obj, f: Findings): [string, StatementClassName] {
     const value = Array.isArray(n.args) && n.args.length === 1 ? truthy(n.args[0]) : undefined;
     if (kind !== 'VAR_SET_VALUE' || value !== true) f.readOnlyChange ??= `${tag} ${name}`;
   }
+  const keeps = SCANNER_SETTINGS.get(name);
+  if (keeps && !(kind === 'VAR_SET_VALUE' && Array.isArray(n.args) && n.args.length === 1 && keeps(n.args[0])))
+    f.scannerChange ??= `${tag} ${name}`;
   if (name === 'role' || name === 'session_authorization') return [tag, 'role'];
   return [tag, 'misc'];
 }
@@ -422,6 +438,9 @@ function funcCall(call: Obj, f: Findings): void {
     if (setting === undefined || READ_ONLY_SETTINGS.has(setting.toLowerCase())) {
       if (setting === undefined || truthy(args[1]) !== true) f.readOnlyChange ??= `set_config('${setting ?? '?'}', …)`;
     }
+    const keeps = setting === undefined ? undefined : SCANNER_SETTINGS.get(setting.toLowerCase());
+    if (setting === undefined || (keeps !== undefined && !keeps(args[1])))
+      f.scannerChange ??= `set_config('${setting ?? '?'}', …)`;
   }
 }
 
