@@ -230,7 +230,7 @@ function decideFresh(route: RoutePolicy, facts: StatementFacts, now: number): Ca
 /** One approval must cover every gated class and table of the statement. */
 function covers(approval: PolicyApproval, classes: readonly string[], tables: readonly string[]): boolean {
   const scope = approval.scope;
-  for (const c of classes) if (!scope.classes?.includes(c as never)) return false;
+  for (const c of classes) if (!scope.classes?.some((allowed) => allowed === c)) return false;
   for (const t of tables) if (!scope.tables?.some((p) => tableMatches(p, t))) return false;
   return true;
 }

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { StatementAnalyzer } from './analyzer.js';
-import type { StatementFacts } from './facts.js';
+import { factsOf, type StatementFacts } from './facts.js';
 
 let analyzer: StatementAnalyzer;
 beforeAll(async () => {
@@ -196,6 +196,12 @@ describe('changes to how statement text is read', () => {
   ])('%s keeps it', (sql) => {
     expect(one(sql).scannerChange).toBeNull();
   });
+});
+
+test('a statement kind the policy does not know needs admin (a newer parser must not open a hole)', () => {
+  const [facts] = factsOf({ version: 180004, stmts: [{ stmt: { FrobnicateStmt: {} } as never }] });
+  expect(facts?.adminOnly).toBe('FrobnicateStmt is not a statement the policy knows');
+  expect(facts?.writes).toEqual(['FrobnicateStmt is not a statement the policy knows']);
 });
 
 describe('the analyzer', () => {

@@ -264,12 +264,14 @@ function kindOf(type: string, n: Obj, f: Findings): [string, StatementClassName]
     )
   )
     return [ddlTag(type), 'ddl'];
-  // Fail closed: a statement kind not named above counts as a write until someone decides otherwise.
-  f.write(`${type || 'an unknown statement'} is not a statement the policy knows`);
+  // Fail closed: a statement kind not named above needs admin until someone decides otherwise.
+  const unknown = `${type || 'an unknown statement'} is not a statement the policy knows`;
+  f.write(unknown);
+  f.admin(unknown);
   return [ddlTag(type), 'misc'];
 }
 
-/** `CreateSeqStmt` → `CREATE SEQ`; a readable tag for the rarer DDL kinds. */
+/** Tags for node types whose name does not spell them; the rest are spelled from the name (`AlterTableStmt` → `ALTER TABLE`). */
 const DDL_TAGS: Record<string, string> = {
   IndexStmt: 'CREATE INDEX',
   ViewStmt: 'CREATE VIEW',
@@ -326,22 +328,23 @@ function optionOn(options: unknown, name: string): boolean {
   return false;
 }
 
+const TRANSACTION_TAGS: Record<string, string> = {
+  TRANS_STMT_BEGIN: 'BEGIN',
+  TRANS_STMT_START: 'START TRANSACTION',
+  TRANS_STMT_COMMIT: 'COMMIT',
+  TRANS_STMT_ROLLBACK: 'ROLLBACK',
+  TRANS_STMT_SAVEPOINT: 'SAVEPOINT',
+  TRANS_STMT_RELEASE: 'RELEASE',
+  TRANS_STMT_ROLLBACK_TO: 'ROLLBACK',
+  TRANS_STMT_PREPARE: 'PREPARE TRANSACTION',
+  TRANS_STMT_COMMIT_PREPARED: 'COMMIT PREPARED',
+  TRANS_STMT_ROLLBACK_PREPARED: 'ROLLBACK PREPARED',
+};
+
 function transaction(n: Obj, f: Findings): [string, StatementClassName] {
   const kind = String(n.kind);
   if (kind === 'TRANS_STMT_BEGIN' || kind === 'TRANS_STMT_START') readWriteOption(n.options, f, 'BEGIN … READ WRITE');
-  const tags: Record<string, string> = {
-    TRANS_STMT_BEGIN: 'BEGIN',
-    TRANS_STMT_START: 'START TRANSACTION',
-    TRANS_STMT_COMMIT: 'COMMIT',
-    TRANS_STMT_ROLLBACK: 'ROLLBACK',
-    TRANS_STMT_SAVEPOINT: 'SAVEPOINT',
-    TRANS_STMT_RELEASE: 'RELEASE',
-    TRANS_STMT_ROLLBACK_TO: 'ROLLBACK',
-    TRANS_STMT_PREPARE: 'PREPARE TRANSACTION',
-    TRANS_STMT_COMMIT_PREPARED: 'COMMIT PREPARED',
-    TRANS_STMT_ROLLBACK_PREPARED: 'ROLLBACK PREPARED',
-  };
-  return [tags[kind] ?? 'BEGIN', 'tcl'];
+  return [TRANSACTION_TAGS[kind] ?? 'BEGIN', 'tcl'];
 }
 
 /** `transaction_read_only` among transaction options, set to false, is an attempt. */
