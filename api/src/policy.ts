@@ -17,10 +17,10 @@ export type PolicyAccess = Static<typeof PolicyAccess>;
  * part and `?` one character (`public.payroll*`, `*.secrets`, `audit_?`). An unqualified pattern
  * matches the name in any schema.
  */
-export const TablePattern = T.String({ minLength: 1, maxLength: 256, pattern: '^[^.\\s"]+(\\.[^.\\s"]+)?$' });
+export const PolicyTablePattern = T.String({ minLength: 1, maxLength: 256, pattern: '^[^.\\s"]+(\\.[^.\\s"]+)?$' });
 
 const ClassList = T.Array(StatementClass, { maxItems: 6, uniqueItems: true });
-const TableList = T.Array(TablePattern, { maxItems: 256, uniqueItems: true });
+const TableList = T.Array(PolicyTablePattern, { maxItems: 256, uniqueItems: true });
 
 /** The guardrails shape, the same in the CRDs, the sidecar config and this document. */
 export const PolicyGuardrails = T.Object(
@@ -40,13 +40,13 @@ export const PolicyGuardrails = T.Object(
 export type PolicyGuardrails = Static<typeof PolicyGuardrails>;
 
 /** One source of guardrails; `source` names it in rules, e.g. `DatabaseRoute payments/orders-db`. */
-export const GuardrailLayer = T.Object(
+export const PolicyGuardrailLayer = T.Object(
   { source: T.String({ minLength: 1, maxLength: 512 }), guardrails: PolicyGuardrails },
   { additionalProperties: false },
 );
-export type GuardrailLayer = Static<typeof GuardrailLayer>;
+export type PolicyGuardrailLayer = Static<typeof PolicyGuardrailLayer>;
 
-export const ApprovalScope = T.Object(
+export const PolicyApprovalScope = T.Object(
   { classes: T.Optional(ClassList), tables: T.Optional(TableList) },
   { additionalProperties: false },
 );
@@ -55,7 +55,7 @@ export const ApprovalScope = T.Object(
 export const PolicyApproval = T.Object(
   {
     name: T.String({ minLength: 1, maxLength: 253 }),
-    scope: ApprovalScope,
+    scope: PolicyApprovalScope,
     approvedBy: T.String({ minLength: 1, maxLength: 512 }),
     reason: T.Union([T.String({ maxLength: 4096 }), T.Null()]),
     ticket: T.Union([T.String({ maxLength: 512 }), T.Null()]),
@@ -71,7 +71,7 @@ export const PolicyRoute = T.Object(
     access: PolicyAccess,
     /** Names where the access level comes from, e.g. `AgentIdentity payments/billing-reconciler`. */
     accessSource: T.String({ minLength: 1, maxLength: 512 }),
-    guardrails: T.Array(GuardrailLayer, { maxItems: 8 }),
+    guardrails: T.Array(PolicyGuardrailLayer, { maxItems: 8 }),
     approvals: T.Array(PolicyApproval, { maxItems: 1024 }),
   },
   { additionalProperties: false },

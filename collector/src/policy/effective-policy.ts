@@ -12,15 +12,15 @@ import { createHash } from 'node:crypto';
 import {
   ACCESS_LEVELS,
   canonicalJson,
-  type GuardrailLayer,
   type PolicyAccess,
   type PolicyApproval,
   type PolicyDocument,
+  type PolicyGuardrailLayer,
   PolicyGuardrails,
   type PolicyRoute,
+  PolicyTablePattern,
   problemsOf,
   StatementClass,
-  TablePattern,
 } from '@byline/api';
 
 export interface ObjectMeta {
@@ -48,9 +48,9 @@ export interface EffectivePolicy {
 }
 
 const ALL_CLASSES: readonly string[] = StatementClass.anyOf.map((s) => String(s.const));
-const TABLE_PATTERN = new RegExp(TablePattern.pattern as string);
+const TABLE_PATTERN = new RegExp(PolicyTablePattern.pattern as string);
 
-const denyAll = (source: string): GuardrailLayer => ({
+const denyAll = (source: string): PolicyGuardrailLayer => ({
   source,
   guardrails: { deny: { classes: ALL_CLASSES as never } },
 });
@@ -71,7 +71,7 @@ export function effectivePolicy(
     const name = (entry as { name?: unknown })?.name;
     if (typeof name !== 'string') continue;
     const rawAccess = (entry as { access?: unknown }).access ?? 'readWrite';
-    const layers: GuardrailLayer[] = [];
+    const layers: PolicyGuardrailLayer[] = [];
     let access: PolicyAccess = 'read';
     if ((ACCESS_LEVELS as readonly unknown[]).includes(rawAccess)) access = rawAccess as PolicyAccess;
     else {
@@ -105,7 +105,7 @@ export function versionOf(body: Omit<PolicyDocument, 'version'>): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 20);
 }
 
-function guardrailLayer(source: string, raw: unknown, problems: string[]): GuardrailLayer | null {
+function guardrailLayer(source: string, raw: unknown, problems: string[]): PolicyGuardrailLayer | null {
   if (raw === undefined || raw === null) return null;
   const found = problemsOf(PolicyGuardrails, raw);
   if (found.length === 0) return { source, guardrails: raw as PolicyGuardrails };
