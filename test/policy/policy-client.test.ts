@@ -3,14 +3,19 @@
  * in test/kube/policy.test.ts): refusals at start, a document that does not validate, a collector
  * that goes away. A real HTTP server on a random port answers what each test scripts.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { PolicyDocument } from '@byline/api';
 import pino from 'pino';
 import { afterEach, beforeAll, expect, test } from 'vitest';
 import { StatementAnalyzer } from '../../sidecar/src/policy/analyzer.js';
 import { PolicyClient } from '../../sidecar/src/policy/client.js';
 import { PolicyEngine } from '../../sidecar/src/policy/engine.js';
+import { makeCertificates } from '../harness/certs.js';
 import { eventually } from '../harness/sidecar.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, after: string | null) => void;
@@ -178,4 +183,40 @@ test('the collector going away keeps the last policy; it comes back and a new ve
   }, 2000);
   expect(Date.now() - backAt).toBeLessThan(2000);
   expect(writes(engine)).toBe(false);
+});
+
+test('over HTTPS, trusting the collector through caFile; an untrusted certificate is a failure, not a policy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'byline-policy-tls-'));
+  try {
+    const certs = makeCertificates(dir);
+    const server = createHttpsServer(
+      { cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile) },
+      (_req, res) => send(res, 200, doc('a1', 'readWrite')),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    servers.push(server as unknown as Server);
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const untrusted = new AbortController();
+    const refused = PolicyClient.start(
+      { url, token: () => 'sidecar-token', logger, engine: new PolicyEngine(), backoff: { baseMs: 20, capMs: 50 } },
+      untrusted.signal,
+    );
+    setTimeout(() => untrusted.abort(), 300);
+    await expect(refused).rejects.toThrow(/stopped before a policy arrived/);
+
+    const engine = new PolicyEngine();
+    const client = await PolicyClient.start({
+      url,
+      token: () => 'sidecar-token',
+      caFile: certs.caFile,
+      logger,
+      engine,
+    });
+    clients.push(client);
+    expect(client.version).toBe('a1');
+    expect(writes(engine)).toBe(true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
