@@ -82,6 +82,12 @@ export class SidecarMetrics {
     help: 'Events acknowledged by the collector.',
     registers: [this.registry],
   });
+  readonly policyUpdates = new Counter({
+    name: 'byline_policy_updates_total',
+    help: 'Policy documents received from the collector: applied, or rejected (the previous policy stays).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
 
   /** Called before every scrape, for values read from elsewhere. */
   beforeScrape: (() => void) | null = null;
