@@ -66,6 +66,11 @@ interface Item {
   undo: Prepared | Portal | undefined;
   /** close/describe target: statement (true) or portal (false). */
   statement: boolean;
+  /**
+   * A Query's text bytes, kept while it waits behind other messages: one of them may change the
+   * client encoding, and Postgres decodes the Query with the encoding in force when it gets to it.
+   */
+  bytes: Buffer | null;
 }
 
 export const NOT_EXECUTED_PIPELINE = 'not executed: an earlier message in the same pipeline failed';
@@ -136,7 +141,7 @@ export class StatementTracker {
           ? this.beginExotic(decodeQuery(buf, start, end, 'latin1'))
           : this.begin('query', decodeQuery(buf, start, end, this.codec.node!), null, null, this.scanFlags, null);
         if (this.skipUntilSync) this.skip(record, NOT_EXECUTED_PIPELINE);
-        else this.enqueue(Kind.query, record, '', undefined, false);
+        else this.enqueue(Kind.query, record, '', undefined, false, this.idle ? null : queryBytes(buf, start, end));
         return;
       }
       case F.parse: {
@@ -370,12 +375,19 @@ export class StatementTracker {
     this.finish(record);
   }
 
-  private enqueue(kind: Kind, record: StatementRecord | null, name: string, undo: Item['undo'], statement: boolean) {
+  private enqueue(
+    kind: Kind,
+    record: StatementRecord | null,
+    name: string,
+    undo: Item['undo'],
+    statement: boolean,
+    bytes: Buffer | null = null,
+  ) {
     if (this.head === this.queue.length) {
       this.queue.length = 0;
       this.head = 0;
     }
-    this.queue.push({ kind, record, name, undo, statement });
+    this.queue.push({ kind, record, name, undo, statement, bytes });
   }
 
   /** The item the next backend message answers; copy-end markers have no answer of their own. */
@@ -391,6 +403,8 @@ export class StatementTracker {
 
   private pop(): undefined {
     this.current();
+    const item = this.queue[this.head];
+    if (item) item.bytes = null;
     this.head++;
     this.rows = 0;
     this.copy = false;
@@ -563,6 +577,17 @@ export class StatementTracker {
     }
     this.rawScan = scansRawBytes(this.codec, this.serverEncoding);
     this.exotic = this.codec.node === null || this.rawScan;
+    // Queries queued behind the change reach Postgres under the new encoding: decode them again.
+    for (let i = this.head + 1; i < this.queue.length; i++) {
+      const { record, bytes } = this.queue[i]!;
+      if (!record || !bytes) continue;
+      if (this.exotic) {
+        Object.assign(record, this.decodeExotic(bytes.toString('latin1')));
+      } else {
+        record.text = bytes.toString(this.codec.node!);
+        record.raw = null;
+      }
+    }
   }
 
   /** Text in an encoding Buffer cannot decode (handed over as latin1, one character per byte). */
@@ -594,4 +619,10 @@ export class StatementTracker {
     this.finished = [];
     for (const record of done) this.sink.finish(record);
   }
+}
+
+/** A copy of a Query message's text bytes (before its terminating NUL). */
+function queryBytes(buf: Buffer, start: number, end: number): Buffer {
+  const nul = buf.indexOf(0, start + 5);
+  return Buffer.from(buf.subarray(start + 5, nul < 0 || nul >= end ? end : nul));
 }
