@@ -175,7 +175,7 @@ export class EventBuilder {
         protocol,
         // Optional fields, present only when they say something (older events stay byte-identical).
         ...(mismatch ? { splitMismatch: true } : null),
-        tables: record.kind === 'function' ? null : (this.tables?.tables(text) ?? null),
+        tables: record.kind === 'function' ? null : (this.tables?.tables(slice.scan, record.scanFlags) ?? null),
         text,
         ...(slice.raw ? { textRaw: { base64: slice.raw.toString('base64'), encoding: slice.encoding! } } : null),
       },
