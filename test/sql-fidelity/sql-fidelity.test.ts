@@ -290,6 +290,8 @@ describe('SQL PREPARE shares the protocol namespace', () => {
       await run(conn, 'DEALLOCATE x; PREPARE X (int) AS delete from customers where id = $1');
       await conn.send([w.bind('', 'x', ['23']), w.execute(''), w.sync()]);
       expect(w.types(await conn.read('Z'))).toBe('2CZ');
+      // SQL EXECUTE of it is recorded as the DELETE it ran.
+      expect(w.types(await run(conn, 'execute x(26)'))).toBe('CZ');
       // A name that only SQL ever prepared.
       await run(conn, 'prepare "Upd" as update customers set email = null where id = $1');
       await conn.send([w.bind('', 'Upd', ['24']), w.execute(''), w.sync()]);
@@ -303,7 +305,13 @@ describe('SQL PREPARE shares the protocol namespace', () => {
     }
     expect(await customerExists(23)).toBe(false);
     expect(await customerExists(25)).toBe(true);
-    const executes = (await eventsOf('prepare', 8)).filter((e) => e.statement?.protocol === 'extended');
+    const events = await eventsOf('prepare', 9);
+    expect(events.find((e) => e.statement?.text === 'execute x(26)')?.statement).toMatchObject({
+      command: 'DELETE',
+      class: 'write',
+    });
+    expect(await customerExists(26)).toBe(false);
+    const executes = events.filter((e) => e.statement?.protocol === 'extended');
     expect(executes.map((e) => [e.statement?.text, e.statement?.preparedName, e.result?.status])).toEqual([
       ['delete from customers where id = $1', 'x', 'ok'],
       ['update customers set email = null where id = $1', 'Upd', 'ok'],

@@ -221,4 +221,15 @@ describe('EventBuilder', () => {
     });
     expectCanonicalAndValid(events);
   });
+
+  test('SQL EXECUTE takes its command and class from what ran (its tag)', () => {
+    const events = new EventBuilder('redacted', null).statementEvents(
+      session(),
+      record({ text: 'execute del(7); execute pending', results: [ok('DELETE 1', 1), ok('SELECT 0', 0)] }),
+    );
+    expect(events.map((e) => [e.statement?.command, e.statement?.class])).toEqual([
+      ['DELETE', 'write'],
+      ['SELECT', 'read'],
+    ]);
+  });
 });

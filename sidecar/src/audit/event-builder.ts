@@ -84,7 +84,7 @@ export class EventBuilder {
       let result = results[i];
       if (i === slices.length - 1 && results.length > slices.length) result = mergeLate(results.slice(i));
       const slice = slices[i]!;
-      out.push(this.statementEvent(session, record, slice, result, classify(slice.scan, flags), false));
+      out.push(this.statementEvent(session, record, slice, result, classifyRun(slice.scan, flags, result), false));
     }
     return out;
   }
@@ -237,6 +237,17 @@ function commandOfTag(tag: string | null): string | null {
   if (!tag) return null;
   const command = tag.replace(/( \d+)+$/, '');
   return command.length > 0 ? command : null;
+}
+
+/**
+ * The statement's command and class; for SQL `EXECUTE name`, what the prepared statement turned
+ * out to be (Postgres tags an EXECUTE with its statement's tag: `DELETE 3`, not `EXECUTE`).
+ */
+function classifyRun(text: string, flags: number, result: ResultRecord | undefined): StatementClassification {
+  const classification = classify(text, flags);
+  if (classification.command !== 'EXECUTE') return classification;
+  const command = commandOfTag(result?.tag ?? null);
+  return command === null ? classification : { command, class: classify(command).class };
 }
 
 /** Which class to report when a result has no tag and the statement is unknown: the one that matters most. */
