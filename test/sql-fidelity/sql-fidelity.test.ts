@@ -97,6 +97,22 @@ describe('standard_conforming_strings = off, however it is set, splits as Postgr
     expectAttackRecorded(await eventsOf('scs-set', 3));
   });
 
+  test('SET in the same Query changes nothing for that Query: Postgres parsed it whole before', async () => {
+    const conn = await open('scs-same-query');
+    try {
+      // One SELECT of one long string: the SET takes effect after the Query was split.
+      expect(w.types(await run(conn, `set standard_conforming_strings = off; ${ATTACK}`))).toBe('CTDCSZ');
+    } finally {
+      conn.destroy();
+    }
+    expect(await customerExists(20)).toBe(true);
+    const events = await eventsOf('scs-same-query', 2);
+    expect(events.map((e) => [e.statement?.text, e.statement?.class])).toEqual([
+      ['set standard_conforming_strings = off', 'misc'],
+      [ATTACK, 'read'],
+    ]);
+  });
+
   test('startup options -c standard_conforming_strings=off', async () => {
     const conn = await open('scs-options', { options: '-c standard_conforming_strings=off' });
     try {

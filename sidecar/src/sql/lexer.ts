@@ -1,6 +1,6 @@
 /**
- * The cheap SQL lexer used on the proxy's forward path: statement splitting here; classification,
- * normalization and sqlcommenter tags in their own modules, re-exported so callers import one place.
+ * Statement splitting, on the one tokenizer (tokenizer.ts) that classification and normalization
+ * use too; those and sqlcommenter tags are re-exported so callers import one place.
  */
 import { isSpace, wordIs } from './scan.js';
 import { COMMENT, EOF, OP, SCAN_DEFAULT, Tokenizer, WORD } from './tokenizer.js';

@@ -1,7 +1,8 @@
 /**
- * Scanning primitives shared by the lexers: character classes and "where does this token end"
- * functions, each following the matching rule of Postgres's scanner (src/backend/parser/scan.l)
- * closely enough to find token boundaries. None of them allocates except `dollarEnd`.
+ * Scanning primitives of the tokenizer (tokenizer.ts): character classes and "where does this
+ * token end" functions, each following the matching rule of Postgres's scanner
+ * (src/backend/parser/scan.l) closely enough to find token boundaries. None of them allocates
+ * except `dollarEnd`.
  *
  * Functions that can run off the end of the input return -1 for "unterminated"; callers decide
  * what that means (usually: the rest of the input belongs to the current token).
