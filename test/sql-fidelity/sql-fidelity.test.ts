@@ -206,13 +206,35 @@ describe('client encodings whose second bytes may be a backslash or a quote', ()
     expect(del!.statement!.textRaw).toBeUndefined();
   });
 
-  test('BIG5, GBK, UHC, GB18030 and EUC_JP: every event matches what Postgres logged', async () => {
+  test('JOHAB (no iconv-lite codec): the exact bytes in textRaw', async () => {
+    // 갸 is 0x88 0xA1. Postgres's JOHAB verifier accepts only second bytes 0xA1–0xFE, so in
+    // Postgres no JOHAB second byte can look like ASCII.
+    const syllable = Buffer.from([0x88, 0xa1]);
+    const bytes = Buffer.concat([Buffer.from("select E'"), syllable, Buffer.from("' as k; select 2; -- '")]);
+    const conn = await open('johab', { client_encoding: 'JOHAB' });
+    try {
+      expect(w.types(await run(conn, bytes))).toBe('TDCTDCZ');
+    } finally {
+      conn.destroy();
+    }
+    const events = await eventsOf('johab', 2);
+    expect(events.map((e) => [e.statement?.text, e.statement?.textRaw?.encoding ?? null])).toEqual([
+      ["select E'\ufffd' as k", 'JOHAB'],
+      ['select 2', null],
+    ]);
+    expect(Buffer.from(events[0]!.statement!.textRaw!.base64, 'base64').includes(syllable)).toBe(true);
+  });
+
+  test('BIG5, GBK, UHC, GB18030, EUC_JP and single-byte encodings: every event matches the log', async () => {
     const samples: [string, string, string][] = [
       ['BIG5', 'big5', '許功蓋'], // 0xB3 0x5C, 0xA5 0x5C, 0xBB 0x5C
       ['GBK', 'gbk', '乗乗'], // second bytes 0x5C
       ['UHC', 'cp949', '갂갃'], // second bytes in 0x41..0x5A
       ['GB18030', 'gb18030', '丂€'],
       ['EUC_JP', 'euc-jp', 'ソ表'],
+      ['WIN1251', 'windows-1251', 'Жж'],
+      ['KOI8R', 'koi8-r', 'Жж'],
+      ['LATIN2', 'iso-8859-2', 'łŁ'],
     ];
     for (const [pgName, iconvName, chars] of samples) {
       const text = `select E'${chars}' as k; select 2; -- '`;
@@ -342,12 +364,13 @@ describe('the completeness log agrees', () => {
     const log = (await waitForLog(db)).filter((e) => e.user === AUTH_USERS.scram);
     const events = await sidecar.statements();
     const r = reconcile(log, events);
-    // One text differs from the log, by design: the SHIFT_JIS_2004 statement is not exactly
-    // convertible, so its exact bytes are in textRaw and its text is a rendering.
+    // Two texts differ from the log, by design: the SHIFT_JIS_2004 and JOHAB statements do not
+    // convert exactly, so their exact bytes are in textRaw and their texts are renderings.
     expect(r.missing.map((m) => m.message)).toEqual([
       "statement: select E'ソ表' as k; delete from customers where id = 21; -- '",
+      "statement: select E'갸' as k; select 2; -- '",
     ]);
-    const others = r.extra.filter((e) => e.session.applicationName !== 'sjis2004');
+    const others = r.extra.filter((e) => !['sjis2004', 'johab'].includes(e.session.applicationName ?? ''));
     expect(others.map((e) => e.statement?.text)).toEqual([]);
   });
 });
