@@ -146,7 +146,7 @@ export class EventBuilder {
   ): UnchainedEvent {
     const { command, class: klass } = classification;
     const text = slice.text;
-    const tags = sortedKeys(sqlCommenterTags(text));
+    const tags = sortedKeys(sqlCommenterTags(slice.scan, record.scanFlags));
     const protocol: StatementProtocolName = result?.copy
       ? 'copy'
       : record.kind === 'query'
