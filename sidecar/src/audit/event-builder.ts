@@ -212,7 +212,7 @@ export class EventBuilder {
 
 /** The record's whole text as one statement (a FunctionCall, an empty Query, a split mismatch). */
 function wholeText(record: StatementRecord): StatementText {
-  if (!record.raw) return { text: record.text, scan: record.text, raw: null, encoding: null };
+  if (!record.raw) return { text: record.text, scan: record.text, raw: null, encoding: null, bytes: null };
   return statementTexts(record.text, record.raw, record.scanFlags ?? 0, false)[0]!;
 }
 

@@ -188,6 +188,21 @@ export function shadowOf(bytes: Buffer, codec: TextCodec, bytewise: boolean): st
   return units.toString('utf16le');
 }
 
+/**
+ * A name (of a prepared statement) as the protocol decoder reads Parse and Bind names: its bytes in
+ * the client encoding, read as UTF-8. So `PREPARE "表"` in SJIS and Bind("表" in SJIS) agree.
+ */
+export function protocolNameKey(name: string, codec: TextCodec): string {
+  if (codec.node === 'utf8' || isAsciiText(name)) return name;
+  if (codec.node === 'latin1') return Buffer.from(name, 'latin1').toString('utf8');
+  return codec.iconv ? iconv.encode(name, codec.iconv).toString('utf8') : name;
+}
+
+function isAsciiText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
 function isAscii(bytes: Buffer): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
   return true;

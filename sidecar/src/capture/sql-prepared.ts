@@ -7,7 +7,7 @@
  */
 
 import { EOF, OP, QUOTED_IDENT, Tokenizer, WORD } from '../sql/tokenizer.js';
-import { codecFor } from './encoding.js';
+import { codecFor, protocolNameKey, type TextCodec } from './encoding.js';
 import type { RawText, StatementRecord } from './records.js';
 import { rawStatement, statementTexts } from './statement-text.js';
 
@@ -50,6 +50,7 @@ export function applySqlPrepared(
   record: StatementRecord,
   index: number,
   tag: string,
+  codec: TextCodec,
 ): void {
   const effect = sqlPreparedEffect(tag);
   if (effect === DEALLOCATE_ALL || effect === DISCARD_ALL) {
@@ -60,21 +61,26 @@ export function applySqlPrepared(
   const flags = record.scanFlags ?? 0;
   const statement = statementTexts(record.text, record.raw, flags, record.kind === 'query')[index];
   if (!statement) return;
+  // Names are keyed as the protocol's decoder reads Parse and Bind names: the client's bytes read
+  // as UTF-8. Offsets into a scanned shadow are byte offsets: names come from the bytes then.
+  const bytes = record.raw ? statement.bytes : null;
+  const source: TokenSource = bytes
+    ? (start, end) => bytes.subarray(start, end).toString('utf8')
+    : (start, end) => protocolNameKey(statement.text.slice(start, end), codec);
   if (effect === DEALLOCATE) {
-    const name = deallocateName(statement.scan, flags);
+    const name = deallocateName(statement.scan, flags, source);
     if (name !== null) prepared.delete(name);
     return;
   }
-  const head = prepareHead(statement.scan, flags);
+  const head = prepareHead(statement.scan, flags, source);
   if (head === null) return;
   let text: string;
   let raw: RawText | null = null;
-  if (statement.raw && record.raw) {
-    // Offsets into the scanned shadow are byte offsets.
-    const codec = codecFor(record.raw.encoding);
-    const body = rawStatement(statement.raw.subarray(head.bodyStart), '', codec);
+  if (bytes && record.raw) {
+    const rawCodec = codecFor(record.raw.encoding);
+    const body = rawStatement(bytes.subarray(head.bodyStart), '', rawCodec);
     text = body.text;
-    if (body.raw) raw = { bytes: body.raw, encoding: codec.name, bytewise: record.raw.bytewise };
+    if (body.raw) raw = { bytes: body.raw, encoding: rawCodec.name, bytewise: record.raw.bytewise };
   } else {
     text = statement.text.slice(head.bodyStart);
   }
@@ -83,13 +89,24 @@ export function applySqlPrepared(
 
 const tokens = new Tokenizer();
 
+/** The text of scan[start, end): the scanned text itself, or what its bytes say. */
+type TokenSource = (start: number, end: number) => string;
+const sliceOf =
+  (text: string): TokenSource =>
+  (start, end) =>
+    text.slice(start, end);
+
 /** `PREPARE name [(types)] AS body`: the name and where the body starts, or null when it is not that. */
-export function prepareHead(sql: string, flags: number): { name: string; bodyStart: number } | null {
+export function prepareHead(
+  sql: string,
+  flags: number,
+  source: TokenSource = sliceOf(sql),
+): { name: string; bodyStart: number } | null {
   const t = tokens.reset(sql, flags);
   try {
     if (t.nextSignificant() !== WORD || !t.is('prepare')) return null;
     t.nextSignificant();
-    const name = identifier(t, sql);
+    const name = identifier(t, source);
     if (name === null) return null;
     let k = t.nextSignificant();
     if (k === OP && t.isOp(40)) {
@@ -111,26 +128,26 @@ export function prepareHead(sql: string, flags: number): { name: string; bodySta
 }
 
 /** `DEALLOCATE [PREPARE] name`: the name, or null (ALL, or not that statement). */
-export function deallocateName(sql: string, flags: number): string | null {
+export function deallocateName(sql: string, flags: number, source: TokenSource = sliceOf(sql)): string | null {
   const t = tokens.reset(sql, flags);
   try {
     if (t.nextSignificant() !== WORD || !t.is('deallocate')) return null;
     t.nextSignificant();
     if (t.is('prepare')) t.nextSignificant();
     if (t.is('all')) return null;
-    return identifier(t, sql);
+    return identifier(t, source);
   } finally {
     t.release();
   }
 }
 
 /** The current token as an identifier: unquoted ones folded to lower case (ASCII), quoted ones unescaped. */
-function identifier(t: Tokenizer, sql: string): string | null {
+function identifier(t: Tokenizer, source: TokenSource): string | null {
   let name: string;
   if (t.kind === WORD) {
-    name = sql.slice(t.start, t.end).replace(/[A-Z]+/g, (m) => m.toLowerCase());
-  } else if (t.kind === QUOTED_IDENT && sql.charCodeAt(t.start) === 34 && !t.unterminated) {
-    name = sql.slice(t.start + 1, t.end - 1).replaceAll('""', '"');
+    name = source(t.start, t.end).replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  } else if (t.kind === QUOTED_IDENT && t.charAt(t.start) === 34 && !t.unterminated) {
+    name = source(t.start + 1, t.end - 1).replaceAll('""', '"');
   } else {
     return null;
   }

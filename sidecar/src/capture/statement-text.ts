@@ -15,13 +15,26 @@ export interface StatementText {
   /** The statement's exact bytes, when `text` is not exact. */
   raw: Buffer | null;
   encoding: string | null;
+  /** The statement's bytes whenever the record kept bytes (offsets into `scan` are byte offsets then). */
+  bytes: Buffer | null;
 }
 
 /** The statements of a Query's text (or the one statement of a Parse), scanned under `flags`. */
-export function statementTexts(text: string, raw: RawText | null | undefined, flags: number, split: boolean) {
+export function statementTexts(
+  text: string,
+  raw: RawText | null | undefined,
+  flags: number,
+  split: boolean,
+): StatementText[] {
   if (!raw) {
-    if (!split) return [{ text, scan: text, raw: null, encoding: null }];
-    return splitStatements(text, flags).map((s) => ({ text: s.text, scan: s.text, raw: null, encoding: null }));
+    if (!split) return [{ text, scan: text, raw: null, encoding: null, bytes: null }];
+    return splitStatements(text, flags).map((s) => ({
+      text: s.text,
+      scan: s.text,
+      raw: null,
+      encoding: null,
+      bytes: null,
+    }));
   }
   const codec = codecFor(raw.encoding);
   const shadow = shadowOf(raw.bytes, codec, raw.bytewise);
@@ -32,5 +45,5 @@ export function statementTexts(text: string, raw: RawText | null | undefined, fl
 /** One statement's bytes (offsets into the shadow are byte offsets): exact text when it converts exactly. */
 export function rawStatement(bytes: Buffer, scan: string, codec: TextCodec): StatementText {
   const decoded = decodeText(bytes, codec, false);
-  return { text: decoded.text, scan, raw: decoded.raw, encoding: decoded.raw ? codec.name : null };
+  return { text: decoded.text, scan, raw: decoded.raw, encoding: decoded.raw ? codec.name : null, bytes };
 }

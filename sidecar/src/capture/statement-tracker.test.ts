@@ -289,4 +289,22 @@ describe('StatementTracker', () => {
       ['', null, 'error'],
     ]);
   });
+
+  test('SQL PREPARE in other encodings: names keyed as Bind sends them, bodies read from the bytes', () => {
+    const sjis = (s: string) => iconv.encode(s, 'shift_jis');
+    const sjisQuery = (s: string) => message('Q', sjis(s), Buffer.from([0]));
+    // Bind: portal '', statement name (NUL-terminated), no formats, no parameters, no result formats.
+    const bindSjis = (name: string) => message('B', Buffer.from([0]), sjis(name), Buffer.alloc(7));
+    for (const server of ['UTF8', 'SQL_ASCII']) {
+      const h = harness();
+      // With a SQL_ASCII server Postgres scans SJIS bytes unconverted: the sidecar keeps and scans bytes.
+      h.server(B.status('server_encoding', server), B.status('client_encoding', 'SJIS'));
+      h.client(sjisQuery('prepare "表" /* ソ */ as select \'ソ\''));
+      expect(h.begun[0]!.raw?.bytewise ?? false).toBe(server === 'SQL_ASCII');
+      h.server(B.complete('PREPARE'), B.ready());
+      h.client(bindSjis('表'), execute(''), sync());
+      h.server(B.bindComplete(), B.complete('SELECT 1'), B.ready());
+      expect(h.finished[1]!.text).toBe("select 'ソ'");
+    }
+  });
 });

@@ -605,7 +605,7 @@ export class StatementTracker {
   /** PREPARE, DEALLOCATE and DISCARD ALL in SQL share the protocol's prepared-statement names. */
   private onSqlPrepared(record: StatementRecord, tag: string): void {
     const index = record.kind === 'query' ? record.results.length : 0;
-    applySqlPrepared(this.prepared, this.portals, record, index, tag);
+    applySqlPrepared(this.prepared, this.portals, record, index, tag, this.codec);
   }
 
   private finish(record: StatementRecord): void {
