@@ -6,8 +6,9 @@
  * compared with Postgres's own statement log: every statement Postgres ran has exactly one event,
  * with exactly its text, and no event is left over (test/harness/log-match.ts).
  *
- * Reproducible: BYLINE_FUZZ_SEED picks the seed (the failure message names it), BYLINE_FUZZ_RUNS
- * the number of Queries per session setting.
+ * Some statements are also made with SQL PREPARE and run with Bind/Execute: the Execute must carry
+ * the body. Reproducible: BYLINE_FUZZ_SEED picks the seed (the failure message names it),
+ * BYLINE_FUZZ_RUNS the number of Queries per session setting.
  */
 import type { AuditEvent } from '@byline/api';
 import fc from 'fast-check';
@@ -20,6 +21,8 @@ import { startTestSidecar, type TestSidecar } from '../harness/sidecar.js';
 
 const SEED = Number(process.env.BYLINE_FUZZ_SEED ?? 20261206);
 const RUNS = Number(process.env.BYLINE_FUZZ_RUNS ?? 40);
+/** Statements per setting also prepared with SQL PREPARE and run with Bind/Execute. */
+const PREPARED = Math.max(1, Math.floor(RUNS / 4));
 
 let db: TestPostgres;
 let sidecar: TestSidecar;
@@ -111,7 +114,7 @@ function query(mode: Mode): fc.Arbitrary<string> {
     .map(([parts, trailing]) => parts.map(([s, g]) => `${s}${g}`).join(';') + (trailing ? ';' : ''));
 }
 
-async function runSession(mode: Mode, texts: string[]): Promise<void> {
+async function runSession(mode: Mode, texts: string[], bodies: string[]): Promise<void> {
   const conn = await w.WireConnection.open({ host: sidecar.host, port: sidecar.port });
   const params: Record<string, string> = { user: 'agent', database: 'postgres', application_name: `fuzz-${mode.name}` };
   if (mode.scsOff) params.options = '-c standard_conforming_strings=off -c escape_string_warning=off';
@@ -119,15 +122,21 @@ async function runSession(mode: Mode, texts: string[]): Promise<void> {
   try {
     await conn.send([w.startup(params)]);
     await conn.read('Z');
-    for (const text of texts) {
+    const expectNoError = (answer: w.BackendMessage[], what: string) => {
+      const error = answer.find((m) => m.type === 'E');
+      if (error) throw new Error(`Postgres refused ${what} (${mode.name}): ${w.fields(error).M}`);
+    };
+    const send = async (text: string) => {
       const bytes = mode.sjis ? iconv.encode(text, 'shift_jis') : Buffer.from(text);
       await conn.send([w.message('Q', bytes, Buffer.from([0]))]);
-      const answer = await conn.read('Z');
-      const error = answer.find((m) => m.type === 'E');
-      if (error)
-        throw new Error(
-          `Postgres refused a generated Query (${mode.name}): ${JSON.stringify(text)}: ${w.fields(error).M}`,
-        );
+      expectNoError(await conn.read('Z'), `a generated Query ${JSON.stringify(text)}`);
+    };
+    for (const text of texts) await send(text);
+    // SQL PREPARE, then the protocol's Bind/Execute of that name: the Execute records the body.
+    for (const [i, body] of bodies.entries()) {
+      await send(`prepare fz_${i} as ${body}`);
+      await conn.send([w.bind('', `fz_${i}`), w.execute(''), w.sync()]);
+      expectNoError(await conn.read('Z'), `Bind/Execute of ${JSON.stringify(body)}`);
     }
   } finally {
     conn.destroy();
@@ -136,15 +145,16 @@ async function runSession(mode: Mode, texts: string[]): Promise<void> {
 
 describe('tokenizer vs Postgres: random tricky Queries, through the sidecar', () => {
   test(`every statement in the trail with Postgres's text (seed ${SEED}, ${RUNS} Queries per setting)`, async () => {
-    const sent = new Map<string, string[]>();
+    const prepared = new Map<string, string[]>();
     for (const [i, mode] of MODES.entries()) {
       const texts = fc.sample(query(mode), { seed: SEED + i, numRuns: RUNS });
-      sent.set(mode.name, texts);
-      await runSession(mode, texts);
+      const bodies = fc.sample(statement(mode), { seed: SEED + 100 + i, numRuns: PREPARED });
+      prepared.set(`fuzz-${mode.name}`, bodies);
+      await runSession(mode, texts, bodies);
     }
     const log = (await waitForLog(db)).filter((e) => e.user === AUTH_USERS.scram);
     let events: AuditEvent[] = [];
-    const expected = RUNS * MODES.length;
+    const expected = (RUNS + 2 * PREPARED) * MODES.length;
     for (let tries = 0; tries < 100; tries++) {
       events = (await sidecar.statements()).filter((e) => e.session.applicationName?.startsWith('fuzz-'));
       if (events.length >= expected) break;
@@ -165,6 +175,13 @@ describe('tokenizer vs Postgres: random tricky Queries, through the sidecar', ()
       context,
     ).toEqual([]);
     expect(r.matchedEvents.size, context).toBe(events.length);
+    for (const [app, bodies] of prepared) {
+      const executes = events.filter((e) => e.session.applicationName === app && e.statement?.protocol === 'extended');
+      expect(
+        executes.map((e) => e.statement?.text),
+        context,
+      ).toEqual(bodies);
+    }
     expect(r.matchedUnits).toBe(expected);
   });
 });
