@@ -30,6 +30,11 @@ export class SidecarMetrics {
     help: 'Statements run without being recorded because the spool was full and onBacklogFull is drop.',
     registers: [this.registry],
   });
+  readonly splitMismatches = new Counter({
+    name: 'byline_statement_split_mismatches_total',
+    help: 'Query messages whose result count disagreed with the statements the sidecar split them into (each result recorded, flagged splitMismatch).',
+    registers: [this.registry],
+  });
   readonly sessions = new Gauge({
     name: 'byline_sessions_active',
     help: 'Client sessions open through the sidecar.',
