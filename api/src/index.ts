@@ -26,6 +26,7 @@ export {
 } from './crds/guardrails.js';
 export * as crds from './crds/index.js';
 export * from './load-config.js';
+export * from './policy.js';
 export * from './sidecar-config.js';
 export * from './uuid.js';
 export * from './validate.js';

@@ -146,6 +146,11 @@ export const Audit = T.Object(
     onBacklogFull: T.Optional(T.Union([T.Literal('reject'), T.Literal('drop')])),
     /** Size at which a spool segment is closed and a new one begun (default 64 MiB). */
     segmentBytes: T.Optional(T.Integer({ minimum: 4096 })),
+    /**
+     * On SIGTERM, how long to keep shipping unshipped events before exiting (default 25: inside
+     * Kubernetes' default 30 s grace period). Whatever is left stays in the spool.
+     */
+    drainSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 3600 })),
     sinks: T.Array(T.Union([FileSink, CollectorSink]), { minItems: 1 }),
   },
   Strict,
@@ -214,6 +219,7 @@ export type SslModeName = Static<typeof SslMode>;
 export type DurabilityName = Static<typeof Durability>;
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_DRAIN_SECONDS = 25;
 export const DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_AUTHENTICATION_TIMEOUT_MS = 60_000;
 

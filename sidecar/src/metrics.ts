@@ -30,6 +30,11 @@ export class SidecarMetrics {
     help: 'Statements run without being recorded because the spool was full and onBacklogFull is drop.',
     registers: [this.registry],
   });
+  readonly splitMismatches = new Counter({
+    name: 'byline_statement_split_mismatches_total',
+    help: 'Query messages whose result count disagreed with the statements the sidecar split them into (each result recorded, flagged splitMismatch).',
+    registers: [this.registry],
+  });
   readonly sessions = new Gauge({
     name: 'byline_sessions_active',
     help: 'Client sessions open through the sidecar.',
@@ -66,9 +71,31 @@ export class SidecarMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly unshippedEvents = new Gauge({
+    name: 'byline_spool_unshipped_events',
+    help: 'Events in the spool not yet acknowledged by the collector (nor dead-lettered).',
+    registers: [this.registry],
+  });
+  readonly deadLettered = new Counter({
+    name: 'byline_events_dead_lettered_total',
+    help: 'Events the collector permanently refused, moved to the dead-letter directory, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly spoolDamage = new Counter({
+    name: 'byline_spool_damaged_ranges_total',
+    help: 'Damaged byte ranges found in spool segments (their records are lost; see spool.damaged events).',
+    registers: [this.registry],
+  });
   readonly eventsShipped = new Counter({
     name: 'byline_events_shipped_total',
     help: 'Events acknowledged by the collector.',
+    registers: [this.registry],
+  });
+  readonly policyUpdates = new Counter({
+    name: 'byline_policy_updates_total',
+    help: 'Policy documents received from the collector: applied, or rejected (the previous policy stays).',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
 
