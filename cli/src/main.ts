@@ -149,13 +149,19 @@ const OPERATOR_USAGE = `usage: byline operator --namespace NS --collector-url UR
   --webhook-ca-only         the configurations belong to the Helm release: only keep their caBundle current
   --image IMG               the sidecar image to inject (default ghcr.io/byline-dev/byline:0.1.0; alias --sidecar-image)
   --collector-url URL       the collector the sidecars report to
+  --sidecar-cpu-request Q, --sidecar-cpu-limit Q, --sidecar-memory-request Q, --sidecar-memory-limit Q
+                            the injected sidecar's resources (default: requests cpu 50m, memory 64Mi);
+                            pods override them with byline.dev/sidecar-{cpu,memory}-{request,limit} annotations
+  --sidecar-spool-size Q    the spool bound (maxSpoolBytes, default 1Gi); the spool emptyDir's sizeLimit follows it;
+                            pods override it with the byline.dev/spool-size annotation
+  --sidecar-image-pull-secret NAME  added to injected pods' imagePullSecrets (repeatable)
   --metrics-listen ADDR     /metrics, /healthz, /readyz (default 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080;
                             alias --http-listen)
   --no-leader-election      reconcile without taking the Lease (a single replica)
 `;
 
 async function operator(args: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args,
@@ -174,6 +180,12 @@ async function operator(args: string[]): Promise<number> {
         image: { type: 'string' },
         'sidecar-image': { type: 'string' },
         'collector-url': { type: 'string' },
+        'sidecar-cpu-request': { type: 'string' },
+        'sidecar-cpu-limit': { type: 'string' },
+        'sidecar-memory-request': { type: 'string' },
+        'sidecar-memory-limit': { type: 'string' },
+        'sidecar-spool-size': { type: 'string' },
+        'sidecar-image-pull-secret': { type: 'string', multiple: true },
         'metrics-listen': { type: 'string' },
         'http-listen': { type: 'string' },
         'no-leader-election': { type: 'boolean', default: false },
@@ -195,6 +207,7 @@ async function operator(args: string[]): Promise<number> {
     return 2;
   }
   const str = (k: string) => values[k] as string | undefined;
+  const pullSecrets = (values['sidecar-image-pull-secret'] as string[] | undefined) ?? [];
   const [labelKey, labelValue] = (str('webhook-namespace-label') ?? '').split('=');
   const timeout = str('webhook-timeout-seconds');
   const failurePolicy = str('webhook-failure-policy');
@@ -209,6 +222,14 @@ async function operator(args: string[]): Promise<number> {
       collectorUrl: str('collector-url')!,
       leaderElection: values['no-leader-election'] !== true,
       webhookCaOnly: values['webhook-ca-only'] === true,
+      sidecarFlags: {
+        cpuRequest: str('sidecar-cpu-request'),
+        cpuLimit: str('sidecar-cpu-limit'),
+        memoryRequest: str('sidecar-memory-request'),
+        memoryLimit: str('sidecar-memory-limit'),
+        spoolSize: str('sidecar-spool-size'),
+      },
+      sidecarImagePullSecrets: pullSecrets,
       ...(str('webhook-configuration') ? { webhookConfigurationName: str('webhook-configuration') } : {}),
       ...(str('kubeconfig') ? { kubeconfig: str('kubeconfig') } : {}),
       ...(str('webhook-url') ? { webhookUrl: str('webhook-url') } : {}),

@@ -1,6 +1,7 @@
 export { APPROVAL_WEBHOOK_CONFIGURATION_NAME, desiredApprovalWebhookConfiguration } from './approval/index.js';
 export * from './injection/admission.js';
 export * from './injection/mutate.js';
+export { parseByteQuantity, type SidecarDefaults } from './injection/sidecar-settings.js';
 export type { Caches } from './kube/caches.js';
 export { KubeClient, KubeError } from './kube/client.js';
 export { type LeaderElectionOptions, LeaderElector } from './kube/leader-election.js';

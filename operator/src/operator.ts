@@ -10,6 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { APPROVAL_WEBHOOK_CONFIGURATION_NAME, createApprovals } from './approval/index.js';
 import type { NamespaceLookup } from './injection/admission.js';
+import { type SidecarDefaults, type SidecarFlags, sidecarDefaultsFrom } from './injection/sidecar-settings.js';
 import { allCaches, type Caches, createCaches } from './kube/caches.js';
 import { KubeClient, paths } from './kube/client.js';
 import { LeaderElector } from './kube/leader-election.js';
@@ -69,6 +70,12 @@ export interface OperatorOptions {
   image: string;
   /** The collector's base URL, given to every sidecar. */
   collectorUrl: string;
+  /** The sidecar's resources and spool bound unless a pod's annotations say otherwise. */
+  sidecar?: SidecarDefaults;
+  /** The same as command-line quantities (checked here; `sidecar` wins where both are given). */
+  sidecarFlags?: SidecarFlags;
+  /** Pull secrets for the sidecar image, added to injected pods. */
+  sidecarImagePullSecrets?: string[];
   /** host:port for /metrics, /healthz and /readyz (default 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080). */
   metricsListen?: string;
   /** Default true; false: this replica reconciles and registers the webhook unconditionally. */
@@ -141,6 +148,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     throw new Error('give --webhook-url or --webhook-service when --webhook-listen has no specific host');
   }
 
+  const flagged = sidecarDefaultsFrom(options.sidecarFlags ?? {});
+  if ('problem' in flagged) throw new Error(flagged.problem);
+  const sidecar: SidecarDefaults = { ...flagged, ...options.sidecar };
+
   const kubeConfig = new KubeConfig();
   if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
   else kubeConfig.loadFromDefault();
@@ -209,7 +220,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       listen: webhookListen,
       tls: material!,
       lookup,
-      injection: { image: options.image, collectorUrl: options.collectorUrl },
+      injection: {
+        image: options.image,
+        collectorUrl: options.collectorUrl,
+        sidecar,
+        ...(options.sidecarImagePullSecrets?.length ? { imagePullSecrets: options.sidecarImagePullSecrets } : {}),
+      },
       metrics,
       log: (level, fields, message) => logger[level](fields, message),
       routes: approvals.routes,

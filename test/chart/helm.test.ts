@@ -67,6 +67,8 @@ describe('helm lint', () => {
     ['imagePullSecrets[0].nam=x', "additional properties 'nam' not allowed"],
     ['metrics.prometheusRule.enabeld=true', "additional properties 'enabeld' not allowed"],
     ['operator.resources.limits.memory=lots', '/operator/resources/limits/memory'],
+    ['sidecar.spoolSize=1.5Gi', '/sidecar/spoolSize'],
+    ['sidecar.resources.limits.gpu=1', "additional properties 'gpu' not allowed"],
   ])('refuses %s, naming the value', (set, message) => {
     const result = lint(set);
     expect(result.ok).toBe(false);
@@ -165,6 +167,11 @@ describe('names, labels and options', () => {
     expect(find(m, 'ServiceAccount', 'audit-byline-operator')[0]?.metadata.annotations).toEqual({
       'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/byline-operator',
     });
+    // The injected sidecar's defaults travel as operator flags.
+    const args = spec.containers[0]?.args.join(' ');
+    expect(args).toContain(
+      '--sidecar-cpu-request 25m --sidecar-memory-request 48Mi --sidecar-memory-limit 128Mi --sidecar-spool-size 256Mi --sidecar-image-pull-secret registry-creds',
+    );
     // The store password comes from the existing Secret, never from values.
     const collector = find(m, 'Deployment', 'audit-byline-collector')[0] as unknown as {
       spec: { template: { spec: { containers: { env: unknown[] }[] } } };
