@@ -10,6 +10,7 @@ export const TRAIL_USAGE = `usage: byline trail --collector URL --token-file FIL
 
 filters: --identity NAME  --table NAME  --session ID  --route NAME  --database NAME
          --approval NAME  --since TIME  --until TIME   (TIME is RFC 3339, e.g. 2026-11-27T09:00:00Z)
+         --namespace NS   only that namespace's identities (required when RBAC lets you read only some)
 `;
 
 export async function trail(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -20,6 +21,7 @@ export async function trail(args: string[], out: NodeJS.WritableStream = process
       collector: { type: 'string' },
       'token-file': { type: 'string' },
       identity: { type: 'string' },
+      namespace: { type: 'string' },
       table: { type: 'string' },
       session: { type: 'string' },
       route: { type: 'string' },
@@ -46,6 +48,7 @@ export async function trail(args: string[], out: NodeJS.WritableStream = process
   const client = new CollectorClient(values.collector, values['token-file']);
   const filters = {
     identity: values.identity,
+    namespace: values.namespace,
     table: values.table,
     session: values.session,
     route: values.route,
