@@ -31,3 +31,4 @@ export * from './sidecar-config.js';
 export * from './uuid.js';
 export * from './validate.js';
 export * from './verify-trail.js';
+export { BYLINE_VERSION } from './version.js';

@@ -3,7 +3,8 @@
  * process, as in tests, never clash). Labelled series start at zero, so a rate() works from the
  * first scrape.
  */
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { BYLINE_VERSION } from '@byline/api';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { REFUSAL_REASONS } from './auth/authenticator.js';
 import { IDENTITY_FIELDS } from './ingest/identity-check.js';
 import type { RejectReason } from './ingest/parse-batch.js';
@@ -49,7 +50,14 @@ export class CollectorMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'byline_collector_' });
+    // Standard names (process_*, nodejs_*): each component has a registry, scraped as its own target.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'byline_build_info',
+      help: 'Always 1; the labels say which Byline version and component this is.',
+      labelNames: ['version', 'component'],
+      registers: [this.registry],
+    }).set({ version: BYLINE_VERSION, component: 'collector' }, 1);
     this.batches = new Counter({
       name: 'byline_collector_batches_total',
       help: 'Batches posted to /v1/events, by outcome.',

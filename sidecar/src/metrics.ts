@@ -3,7 +3,8 @@
  * several sidecars in one test process do not share counters.
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { BYLINE_VERSION } from '@byline/api';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export class SidecarMetrics {
   readonly registry = new Registry();
@@ -98,6 +99,17 @@ export class SidecarMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+
+  constructor() {
+    // Standard names (process_*, nodejs_*), collected at scrape time, off the forward path.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'byline_build_info',
+      help: 'Always 1; the labels say which Byline version and component this is.',
+      labelNames: ['version', 'component'],
+      registers: [this.registry],
+    }).set({ version: BYLINE_VERSION, component: 'sidecar' }, 1);
+  }
 
   /** Called before every scrape, for values read from elsewhere. */
   beforeScrape: (() => void) | null = null;

@@ -4,6 +4,8 @@
  * registries, not a hand list) with labels those metrics have, and the rule covers the alerts
  * that matter for an audit trail.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CollectorMetrics } from '@byline/collector';
 import { OperatorMetrics } from '@byline/operator';
 import { Histogram, type Registry } from 'prom-client';
@@ -100,6 +102,28 @@ function dashboard(): Dashboard {
   };
   return JSON.parse(map.data['byline.json'] ?? '') as Dashboard;
 }
+
+describe('every component', () => {
+  it('exports the standard process_* and nodejs_* metrics and byline_build_info{version,component}', async () => {
+    const components = {
+      sidecar: new SidecarMetrics().registry,
+      collector: new CollectorMetrics().registry,
+      operator: new OperatorMetrics().registry,
+    };
+    const version = (
+      JSON.parse(readFileSync(join(import.meta.dirname, '../../api/package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+    for (const [component, registry] of Object.entries(components)) {
+      const text = await registry.metrics();
+      expect(text, component).toMatch(/^process_cpu_seconds_total \d/m);
+      expect(text, component).toMatch(/^process_resident_memory_bytes \d/m);
+      expect(text, component).toMatch(/^nodejs_heap_size_used_bytes \d/m);
+      expect(text, component).toContain(`byline_build_info{version="${version}",component="${component}"} 1`);
+    }
+  });
+});
 
 describe('the metric checker itself', () => {
   it('refuses unknown metrics, labels a metric lacks, and groupings by them', () => {
