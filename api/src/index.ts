@@ -5,6 +5,7 @@ export * from './collector-config.js';
 export * as crds from './crds/index.js';
 export * from './load-config.js';
 export * from './sidecar-config.js';
+export * from './signed-head.js';
 export * from './uuid.js';
 export * from './validate.js';
 export * from './verify-trail.js';
