@@ -1,17 +1,32 @@
 /**
  * `byline verify`: recomputes every hash chain from the stored events, through the collector's
- * API or straight from the store, and names each event that was edited, removed or reordered.
+ * API or straight from the store, checks the sidecars' signed heads and the markers the collector
+ * recorded, and names each event that was edited, removed, reordered, duplicated or left unsigned.
  */
 import { parseArgs } from 'node:util';
-import { canonicalJson, describeProblem, type StoredPosition, verifyTrail } from '@byline/api';
+import {
+  canonicalJson,
+  describeProblem,
+  type StoredPosition,
+  type StreamEvidence,
+  type TrailProblem,
+  verifyTrail,
+} from '@byline/api';
 import { CollectorClient } from './collector-client.js';
 import { UsageError } from './trail.js';
 
-export const VERIFY_USAGE = `usage: byline verify (--collector URL --token-file FILE | --store URL) [--session ID]
+export const VERIFY_USAGE = `usage: byline verify (--collector URL --token-file FILE | --store URL) [--session ID] [--allow-unsigned]
 
   --store sqlite:PATH | postgres://…   read the collector's store directly
   --session ID                          only the streams that hold this session's events
+  --allow-unsigned                      events no signed head covers are reported, not failed
+                                        (trails written before sidecars signed their heads)
 `;
+
+interface Trail {
+  stored: StoredPosition[];
+  evidence: StreamEvidence[];
+}
 
 export async function verify(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values } = parseArgs({
@@ -22,6 +37,7 @@ export async function verify(args: string[], out: NodeJS.WritableStream = proces
       'token-file': { type: 'string' },
       store: { type: 'string' },
       session: { type: 'string' },
+      'allow-unsigned': { type: 'boolean' },
     },
   });
   const viaApi = values.collector !== undefined || values['token-file'] !== undefined;
@@ -30,18 +46,28 @@ export async function verify(args: string[], out: NodeJS.WritableStream = proces
   }
   if (viaApi && (!values.collector || !values['token-file']))
     throw new UsageError('--collector and --token-file go together');
-  const stored = viaApi
+  const { stored, evidence } = viaApi
     ? await fromCollector(new CollectorClient(values.collector!, values['token-file']!), values.session)
     : await fromStore(values.store!, values.session);
-  const report = verifyTrail(stored);
-  if (report.events === 0) {
+  const report = verifyTrail(stored, evidence, { requireSignatures: true });
+  if (report.events === 0 && report.problems.length === 0) {
     out.write(values.session ? `no events of session ${values.session}\n` : 'no events stored\n');
     return values.session ? 1 : 0;
   }
+  let unsigned: TrailProblem[] = [];
+  if (values['allow-unsigned']) {
+    unsigned = report.problems.filter((p) => p.kind === 'unsigned');
+    report.problems = report.problems.filter((p) => p.kind !== 'unsigned');
+  }
   if (report.problems.length === 0) {
+    const streams = `${report.streams} stream${report.streams === 1 ? '' : 's'}`;
+    const heads = `${report.signedHeads} signed head${report.signedHeads === 1 ? '' : 's'}`;
     out.write(
-      `intact: ${report.events} events in ${report.streams} stream${report.streams === 1 ? '' : 's'}, every chain verified\n`,
+      unsigned.length === 0
+        ? `intact: ${report.events} events in ${streams}, every chain verified and covered by ${heads}\n`
+        : `intact chains: ${report.events} events in ${streams}, every chain verified; ${heads}, but not everything is signed (--allow-unsigned):\n`,
     );
+    for (const p of unsigned) out.write(`  ${describeProblem(p)}\n`);
     return 0;
   }
   out.write(
@@ -51,7 +77,7 @@ export async function verify(args: string[], out: NodeJS.WritableStream = proces
   return 1;
 }
 
-async function fromCollector(client: CollectorClient, session: string | undefined): Promise<StoredPosition[]> {
+async function fromCollector(client: CollectorClient, session: string | undefined): Promise<Trail> {
   const streams = session ? await streamsOfSession(client, session) : (await client.streams()).map((s) => s.stream);
   const out: StoredPosition[] = [];
   for (const stream of streams) {
@@ -65,7 +91,7 @@ async function fromCollector(client: CollectorClient, session: string | undefine
       }
     }
   }
-  return out;
+  return { stored: out, evidence: await client.evidence(streams) };
 }
 
 async function streamsOfSession(client: CollectorClient, session: string): Promise<string[]> {
@@ -75,7 +101,7 @@ async function streamsOfSession(client: CollectorClient, session: string): Promi
   return [...streams];
 }
 
-async function fromStore(url: string, session: string | undefined): Promise<StoredPosition[]> {
+async function fromStore(url: string, session: string | undefined): Promise<Trail> {
   const { openStore } = await import('@byline/collector');
   const store = await openStore(url);
   try {
@@ -91,7 +117,7 @@ async function fromStore(url: string, session: string | undefined): Promise<Stor
     for (const stream of streams) {
       for await (const e of pages(store, { stream })) out.push({ stream: e.key.stream, seq: e.key.seq, json: e.json });
     }
-    return out;
+    return { stored: out, evidence: await store.evidence(streams) };
   } finally {
     await store.close();
   }

@@ -29,7 +29,16 @@ const OUTCOMES: BatchOutcome[] = [
   'auth-unavailable',
   'store-error',
 ];
-const REASONS: RejectReason[] = ['malformed', 'schema', 'canonical', 'hash', 'identity', 'too-many-events'];
+// 'stream-owner': a batch for a stream another writer opened (checked by the store, not the parser).
+const REASONS: (RejectReason | 'stream-owner')[] = [
+  'malformed',
+  'schema',
+  'canonical',
+  'hash',
+  'identity',
+  'too-many-events',
+  'stream-owner',
+];
 const KINDS: MarkerKind[] = ['gap', 'break', 'fork'];
 
 export class CollectorMetrics {
@@ -125,6 +134,6 @@ export class CollectorMetrics {
     for (const kind of KINDS) this.chainProblems.inc({ kind }, 0);
     for (const field of IDENTITY_FIELDS) this.identityMismatches.inc({ field }, 0);
     for (const reason of REFUSAL_REASONS) this.authRefusals.inc({ reason }, 0);
-    for (const operation of ['insert', 'query', 'streams', 'ping']) this.storeErrors.inc({ operation }, 0);
+    for (const operation of ['insert', 'query', 'streams', 'evidence', 'ping']) this.storeErrors.inc({ operation }, 0);
   }
 }

@@ -13,6 +13,7 @@ import { handleIngest } from '../ingest/ingest-handler.js';
 import type { CollectorMetrics } from '../metrics.js';
 import { handleEventQuery, handleStreams } from '../query/query-handlers.js';
 import type { EventStore } from '../store/types.js';
+import { handleEvidence } from './evidence.js';
 import { HttpError, sendError, sendJson, sendText } from './respond.js';
 import { handleWhoami } from './whoami.js';
 
@@ -33,6 +34,7 @@ const ROUTES: Record<string, Record<string, Handler>> = {
     GET: handleEventQuery,
   },
   '/v1/streams': { GET: handleStreams },
+  '/v1/evidence': { GET: handleEvidence },
   '/v1/whoami': { GET: handleWhoami },
   '/metrics': {
     GET: async (_req, res, _url, deps) => {

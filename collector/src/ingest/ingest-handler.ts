@@ -5,9 +5,11 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { authenticate, requireWriter } from '../http/bearer.js';
 import { readBody } from '../http/read-body.js';
 import { HttpError, sendJson } from '../http/respond.js';
+import { signedHeadOf } from '../http/signed-head-header.js';
 import type { BatchOutcome, CollectorMetrics } from '../metrics.js';
-import type { EventStore } from '../store/types.js';
+import { type EventStore, StreamOwnerError } from '../store/types.js';
 import { parseBatch } from './parse-batch.js';
+import { streamOwner } from './stream-owner.js';
 
 export interface IngestDeps {
   auth: Authenticator;
@@ -45,10 +47,20 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
       deps.logger.warn({ writer: writer.identity.name, status: parsed.status, error: parsed.error }, 'batch refused');
       throw new HttpError(parsed.status, parsed.error, { problems: parsed.problems });
     }
+    const signedHead = signedHeadOf(req, parsed.events);
+    const owner = streamOwner(writer.identity);
     let result: Awaited<ReturnType<EventStore['insertBatch']>>;
     try {
-      result = await deps.store.insertBatch(parsed.events, new Date());
+      result = await deps.store.insertBatch(parsed.events, new Date(), {
+        owner,
+        ...(signedHead ? { signedHead } : {}),
+      });
     } catch (e) {
+      if (e instanceof StreamOwnerError) {
+        deps.metrics.rejected.inc({ reason: 'stream-owner' }, parsed.events.length);
+        deps.logger.warn({ writer: owner, stream: e.stream, owner: e.owner }, 'batch refused: not the stream owner');
+        throw new HttpError(403, `batch refused, nothing stored: ${e.message}`, { reason: 'stream-owner' });
+      }
       deps.metrics.storeErrors.inc({ operation: 'insert' });
       deps.logger.error({ err: e, writer: writer.identity.name }, 'storing a batch failed');
       throw new HttpError(

@@ -7,7 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { SIGNED_HEAD_HEADER } from '@byline/api';
 import type { Logger } from 'pino';
+import { StreamSigner } from '../audit/stream-signer.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { Spool } from '../spool/spool.js';
 
@@ -34,6 +36,8 @@ export class Shipper {
   private maxBatchBytes: number;
   private readonly endpoint: URL;
   private readonly agent: HttpAgent | HttpsAgent;
+  /** Signs each batch's head with this process's key for the stream. */
+  private readonly signer = new StreamSigner();
   /** The last error, for logs and tests. */
   lastError: string | null = null;
 
@@ -144,6 +148,7 @@ export class Shipper {
             authorization: `Bearer ${token}`,
             'content-type': 'application/x-ndjson',
             'content-length': body.length,
+            [SIGNED_HEAD_HEADER]: this.signer.headerFor(lines),
           },
         },
         (res) => {
