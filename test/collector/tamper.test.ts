@@ -85,7 +85,10 @@ function withDb<T>(work: (db: Database.Database) => T): T {
 /** A forged event for `stream` at `seq`, linking to `prev`, with a valid hash. */
 function forge(seq: number, prev: string | null, text = 'delete from customers'): ChainedEvent {
   const base: UnchainedEvent = sample.nextEvent();
-  return new ChainWriter(sample.stream, seq - 1, prev).append({ ...base, context: { ...base.context, task: text } });
+  return new ChainWriter(sample.stream, seq - 1, prev).append({
+    ...base,
+    context: { task: text, traceparent: null, tags: {} },
+  });
 }
 
 function insertRaw(db: Database.Database, e: ChainedEvent): void {
@@ -210,7 +213,7 @@ describe('byline verify', () => {
     const { chain, ...unchained } = original;
     const impostor = new ChainWriter(chain.stream, chain.seq - 1, chain.prev).append({
       ...unchained,
-      context: { ...unchained.context, task: 'not what ran' },
+      context: { task: 'not what ran', traceparent: null, tags: {} },
     });
     expect(impostor.event.id).toBe(original.id);
     expect((await post([impostor])).status).toBe(200);
