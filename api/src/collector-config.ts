@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Static, Type as T } from '@sinclair/typebox';
+import { IdentityKind } from './audit-event.js';
 import { HostPort, LogConfig, Strict } from './config-parts.js';
 import { loadConfigFile } from './load-config.js';
 import { ValidationError } from './validate.js';
@@ -14,14 +15,20 @@ export const StoreUrl = T.String({
 });
 
 /**
- * One static token: `token` or `tokenFile` (exactly one), and `identity` (a writer, which may only
- * write events whose `identity.name` is this) or `reader: true` (exactly one).
+ * One static token: `token` or `tokenFile` (exactly one), and `identity` (a writer) or
+ * `reader: true` (exactly one). A writer writes only events whose identity is exactly the one
+ * configured here: `identity` as the name, `kind` (default agent), `namespace`, `serviceAccount`
+ * and `pod` (null when not given), `source: "static"`.
  */
 export const StaticToken = T.Object(
   {
     token: T.Optional(T.String({ minLength: 1 })),
     tokenFile: T.Optional(T.String({ minLength: 1 })),
     identity: T.Optional(T.String({ minLength: 1 })),
+    kind: T.Optional(IdentityKind),
+    namespace: T.Optional(T.String({ minLength: 1 })),
+    serviceAccount: T.Optional(T.String({ minLength: 1 })),
+    pod: T.Optional(T.String({ minLength: 1 })),
     reader: T.Optional(T.Literal(true)),
   },
   Strict,
@@ -95,8 +102,14 @@ export type KubernetesAuthConfig = Static<typeof KubernetesAuth>;
 export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
 
+/** The identity fields a static writer token may name beside `identity`. */
+export const STATIC_IDENTITY_FIELDS = ['kind', 'namespace', 'serviceAccount', 'pod'] as const;
+
 /** A static token with its secret resolved (read from `tokenFile` when given so). */
-export type ResolvedStaticToken = { token: string } & ({ identity: string } | { reader: true });
+export type ResolvedStaticToken = { token: string } & (
+  | ({ identity: string } & Partial<Pick<StaticTokenConfig, (typeof STATIC_IDENTITY_FIELDS)[number]>>)
+  | { reader: true }
+);
 
 /**
  * The checks a JSON Schema cannot say well: some way to authenticate, exactly one of token/tokenFile
@@ -132,6 +145,11 @@ export function resolveStaticTokens(config: CollectorConfig, what = 'collector c
       problems.push(`${field}: give exactly one of "identity" (a writer) and "reader: true" (a reader)`);
       return;
     }
+    if (entry.reader !== undefined) {
+      for (const f of STATIC_IDENTITY_FIELDS) {
+        if (entry[f] !== undefined) problems.push(`${field}.${f}: only a writer ("identity") has identity fields`);
+      }
+    }
     if (token === undefined || token.length < 16) return;
     const earlier = seen.get(token);
     if (earlier !== undefined) {
@@ -139,7 +157,13 @@ export function resolveStaticTokens(config: CollectorConfig, what = 'collector c
       return;
     }
     seen.set(token, i);
-    resolved.push(entry.identity !== undefined ? { token, identity: entry.identity } : { token, reader: true });
+    if (entry.identity === undefined) {
+      resolved.push({ token, reader: true });
+      return;
+    }
+    const writer: ResolvedStaticToken = { token, identity: entry.identity };
+    for (const f of STATIC_IDENTITY_FIELDS) if (entry[f] !== undefined) Object.assign(writer, { [f]: entry[f] });
+    resolved.push(writer);
   });
   if (problems.length > 0) throw new ValidationError(what, problems);
   return resolved;

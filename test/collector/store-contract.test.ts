@@ -42,7 +42,11 @@ afterEach(async () => {
 
 /** Validated events, as the HTTP path would hand them to the store. */
 function ingest(events: readonly ChainedEvent[], identity = events[0]?.event.identity.name ?? 'billing-agent') {
-  const parsed = parseBatch(new TextEncoder().encode(ndjson(events)), { name: identity }, 1_000_000);
+  const parsed = parseBatch(
+    new TextEncoder().encode(ndjson(events)),
+    { name: identity, kind: 'agent', source: 'static' },
+    1_000_000,
+  );
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.events;
 }
