@@ -82,6 +82,17 @@ export const CollectorTls = T.Object(
   Strict,
 );
 
+/**
+ * The collector's own Ed25519 key (PEM, PKCS#8), kept out of the store: it signs a receipt for
+ * every key a sidecar registers, so `byline verify` can tell those from keys written into the store.
+ */
+export const CollectorReceipts = T.Object(
+  {
+    keyFile: T.String({ minLength: 1 }),
+  },
+  Strict,
+);
+
 export const CollectorConfigSchema = T.Object(
   {
     listen: HostPort,
@@ -89,6 +100,7 @@ export const CollectorConfigSchema = T.Object(
     tls: T.Optional(CollectorTls),
     store: StoreUrl,
     auth: CollectorAuth,
+    receipts: T.Optional(CollectorReceipts),
     limits: T.Optional(CollectorLimits),
     log: T.Optional(LogConfig),
   },

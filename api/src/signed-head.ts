@@ -11,8 +11,12 @@
  *   Byline-Signed-Head: key=<base64url>; seq=<n>; hash=<hex sha-256>; sig=<base64url>
  *
  * (the stream is the `chain.stream` of the batch's event at that seq and hash).
+ *
+ * Key receipts: a collector configured with a key of its own (`receipts.keyFile`, never in the
+ * store) signs every key it registers, bound to the stream and owner, so a key an insider writes
+ * into the store has no valid receipt.
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 
 export const SIGNED_HEAD_HEADER = 'byline-signed-head';
 
@@ -64,12 +68,16 @@ export function publicKeyOf(key: string): KeyObject | string {
 
 /** Does `sig` verify over the head with the head's own key? Never throws. */
 export function signatureValid(head: SignedHead): boolean {
-  const key = publicKeyOf(head.key);
-  if (typeof key === 'string' || !B64URL.test(head.sig)) return false;
-  const sig = Buffer.from(head.sig, 'base64url');
-  if (sig.length !== 64) return false;
+  return verifiedBy(head.key, signedHeadMessage(head), head.sig);
+}
+
+function verifiedBy(key: string, message: Buffer, sig: string): boolean {
+  const publicKey = publicKeyOf(key);
+  if (typeof publicKey === 'string' || !B64URL.test(sig)) return false;
+  const bytes = Buffer.from(sig, 'base64url');
+  if (bytes.length !== 64) return false;
   try {
-    return verify(null, signedHeadMessage(head), key, sig);
+    return verify(null, message, publicKey, bytes);
   } catch {
     return false;
   }
@@ -99,4 +107,34 @@ export function parseSignedHeadHeader(value: string): Omit<SignedHead, 'stream'>
   const sig = fields.get('sig')!;
   if (Buffer.from(sig, 'base64url').length !== 64) return 'sig must be an Ed25519 signature (64 bytes) in base64url';
   return { key, seq: Number(seq), hash, sig };
+}
+
+/** What a key receipt covers: the key, registered for this stream, bound to this owner. */
+export function keyReceiptMessage(stream: string, key: string, owner: string): Buffer {
+  return Buffer.from(`byline.dev/key-receipt/v1\n${stream}\n${key}\n${owner}`, 'utf8');
+}
+
+/** The collector's receipt key, from a PEM (PKCS#8) Ed25519 private key. */
+export class ReceiptSigner {
+  private readonly privateKey: KeyObject;
+  /** Its public key, raw, base64url: what `byline verify` checks receipts with. */
+  readonly key: string;
+
+  constructor(pem: string | Buffer) {
+    const privateKey = createPrivateKey(pem);
+    if (privateKey.asymmetricKeyType !== 'ed25519') {
+      throw new Error(`expected an Ed25519 private key, got ${privateKey.asymmetricKeyType ?? 'another kind of key'}`);
+    }
+    this.privateKey = privateKey;
+    this.key = createPublicKey(privateKey).export({ format: 'jwk' }).x!;
+  }
+
+  receipt(stream: string, key: string, owner: string): string {
+    return sign(null, keyReceiptMessage(stream, key, owner), this.privateKey).toString('base64url');
+  }
+}
+
+/** Does `receipt` verify with the collector's `receiptKey` for this registration? Never throws. */
+export function receiptValid(receiptKey: string, stream: string, key: string, owner: string, receipt: string): boolean {
+  return verifiedBy(receiptKey, keyReceiptMessage(stream, key, owner), receipt);
 }

@@ -1,7 +1,8 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import type { UnchainedEvent } from './audit-event.js';
 import { ChainWriter } from './chain.js';
-import { HeadSigner } from './signed-head.js';
+import { HeadSigner, ReceiptSigner } from './signed-head.js';
 import { uuidv7 } from './uuid.js';
 import { describeProblem, type StoredPosition, type StreamEvidence, verifyTrail } from './verify-trail.js';
 
@@ -135,6 +136,7 @@ describe('verifyTrail', () => {
 
   describe('signed heads', () => {
     const signer = new HeadSigner();
+    const registered = (key: string, receipt: string | null = null) => ({ key, owner: 'static:a', receipt });
     const headOf = (p: StoredPosition) => {
       const c = JSON.parse(p.json).chain;
       return signer.sign({ stream: c.stream, seq: c.seq, hash: c.hash });
@@ -145,7 +147,7 @@ describe('verifyTrail', () => {
       const ev: StreamEvidence = {
         stream: 'st',
         markers: [],
-        keys: [signer.key],
+        keys: [registered(signer.key)],
         heads: [headOf(t[2]!), headOf(t[5]!)],
       };
       expect(verifyTrail(t, [ev], { requireSignatures: true })).toEqual({
@@ -158,7 +160,7 @@ describe('verifyTrail', () => {
 
     test('events after the last signed head are unsigned, when signatures are required', () => {
       const t = trail(6);
-      const ev: StreamEvidence = { stream: 'st', markers: [], keys: [signer.key], heads: [headOf(t[2]!)] };
+      const ev: StreamEvidence = { stream: 'st', markers: [], keys: [registered(signer.key)], heads: [headOf(t[2]!)] };
       expect(verifyTrail(t, [ev]).problems).toEqual([]);
       const { problems } = verifyTrail(t, [ev], { requireSignatures: true });
       expect(problems).toEqual([{ kind: 'unsigned', stream: 'st', from: 4, to: 6 }]);
@@ -172,7 +174,7 @@ describe('verifyTrail', () => {
       const t = trail(4);
       const real = headOf(t[3]!);
       const rewritten = trail(4); // another chain for the same stream: every hash valid, every link whole
-      const ev: StreamEvidence = { stream: 'st', markers: [], keys: [signer.key], heads: [real] };
+      const ev: StreamEvidence = { stream: 'st', markers: [], keys: [registered(signer.key)], heads: [real] };
       expect(verifyTrail(rewritten, []).problems).toEqual([]);
       expect(verifyTrail(rewritten, [ev], { requireSignatures: true }).problems).toEqual([
         { kind: 'signed-head-missing', stream: 'st', seq: 4, hash: real.hash },
@@ -186,7 +188,12 @@ describe('verifyTrail', () => {
       const c = JSON.parse(t[2]!.json).chain;
       const foreign = forger.sign({ stream: 'st', seq: 3, hash: c.hash });
       const tampered = { ...headOf(t[2]!), seq: 2, hash: JSON.parse(t[1]!.json).chain.hash };
-      const ev: StreamEvidence = { stream: 'st', markers: [], keys: [signer.key], heads: [foreign, tampered] };
+      const ev: StreamEvidence = {
+        stream: 'st',
+        markers: [],
+        keys: [registered(signer.key)],
+        heads: [foreign, tampered],
+      };
       const { problems } = verifyTrail(t, [ev]);
       expect(problems).toEqual([
         { kind: 'unregistered-key', stream: 'st', seq: 3, key: forger.key },
@@ -196,10 +203,45 @@ describe('verifyTrail', () => {
 
     test('dropping the tail after a signed head is caught by the signature alone', () => {
       const t = trail(5);
-      const ev: StreamEvidence = { stream: 'st', markers: [], keys: [signer.key], heads: [headOf(t[4]!)] };
+      const ev: StreamEvidence = { stream: 'st', markers: [], keys: [registered(signer.key)], heads: [headOf(t[4]!)] };
       expect(verifyTrail(t.slice(0, 3), [ev]).problems).toEqual([
         { kind: 'signed-head-missing', stream: 'st', seq: 5, hash: JSON.parse(t[4]!.json).chain.hash },
       ]);
+    });
+
+    test("with the collector's receipt key, a key without its valid receipt vouches for nothing", () => {
+      const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' });
+      const collector = new ReceiptSigner(pem);
+      const t = trail(3);
+      const head = headOf(t[2]!);
+      const receipted = registered(signer.key, collector.receipt('st', signer.key, 'static:a'));
+      const ev = (key: ReturnType<typeof registered>): StreamEvidence => ({
+        stream: 'st',
+        markers: [],
+        keys: [key],
+        heads: [head],
+      });
+      const strict = { requireSignatures: true, receiptKey: collector.key };
+      expect(verifyTrail(t, [ev(receipted)], strict).problems).toEqual([]);
+      // An insider's key in the store: no receipt, a receipt for another owner or stream, or one by another collector.
+      const other = new ReceiptSigner(
+        generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      );
+      for (const forged of [
+        registered(signer.key),
+        registered(signer.key, collector.receipt('st', signer.key, 'static:b')),
+        registered(signer.key, collector.receipt('another', signer.key, 'static:a')),
+        registered(signer.key, other.receipt('st', signer.key, 'static:a')),
+      ]) {
+        const { problems } = verifyTrail(t, [ev(forged)], strict);
+        expect(problems).toEqual([
+          { kind: 'unreceipted-key', stream: 'st', key: signer.key },
+          { kind: 'unsigned', stream: 'st', from: 1, to: 3 },
+        ]);
+        expect(describeProblem(problems[0]!)).toMatch(/has no valid receipt from the collector/);
+      }
+      // Without the receipt key, receipts are not checked.
+      expect(verifyTrail(t, [ev(registered(signer.key))], { requireSignatures: true }).problems).toEqual([]);
     });
   });
 });

@@ -19,7 +19,10 @@
  *  - signed-head-missing: a head the sidecar signed is not stored as signed (removed or replaced);
  *  - unsigned:           events after the last valid signed head (with `requireSignatures`): no
  *                        key vouches for them, so anyone with write access to the store could
- *                        have written them.
+ *                        have written them;
+ *  - unreceipted-key:    with the collector's `receiptKey`: a registered key without the
+ *                        collector's valid receipt for (stream, key, owner); its heads vouch for
+ *                        nothing (an insider can write a key into the store, not a receipt).
  *
  * A valid signed head at seq N, with no problem at or below N, proves that events 1..N are exactly
  * what the sidecar holding that key chained: each links to the one before, and the head's hash
@@ -27,7 +30,7 @@
  */
 import type { AuditEvent } from './audit-event.js';
 import { chainHash } from './chain.js';
-import { type SignedHead, signatureValid } from './signed-head.js';
+import { receiptValid, type SignedHead, signatureValid } from './signed-head.js';
 
 export interface StoredPosition {
   stream: string;
@@ -49,14 +52,22 @@ export interface StreamEvidence {
   /** The head seq the collector recorded for the stream, when known. */
   lastSeq?: number;
   markers: readonly RecordedMarker[];
-  /** Public keys registered for the stream (base64url). */
-  keys: readonly string[];
+  keys: readonly RegisteredKey[];
   heads: readonly SignedHead[];
+}
+
+/** A public key registered for a stream (base64url), the owner it is bound to, and the collector's receipt. */
+export interface RegisteredKey {
+  key: string;
+  owner: string;
+  receipt: string | null;
 }
 
 export interface VerifyOptions {
   /** Events not covered by a valid signed head are a problem (default false). */
   requireSignatures?: boolean;
+  /** The collector's receipt key (base64url): registered keys must carry its receipt. */
+  receiptKey?: string;
 }
 
 export type TrailProblem =
@@ -70,7 +81,8 @@ export type TrailProblem =
   | { kind: 'unregistered-key'; stream: string; seq: number; key: string }
   | { kind: 'bad-signature'; stream: string; seq: number; key: string }
   | { kind: 'signed-head-missing'; stream: string; seq: number; hash: string }
-  | { kind: 'unsigned'; stream: string; from: number; to: number };
+  | { kind: 'unsigned'; stream: string; from: number; to: number }
+  | { kind: 'unreceipted-key'; stream: string; key: string };
 
 export interface TrailReport {
   streams: number;
@@ -110,9 +122,18 @@ export function verifyTrail(
       if (m.resolvedAt === null)
         problems.push({ kind: 'marker', stream, seq: m.seq, marker: m.kind, detail: m.detail });
     }
-    const keys = new Set(ev.keys);
+    const keys = new Set<string>();
+    const unreceipted = new Set<string>();
+    for (const k of ev.keys) {
+      const receipt = options.receiptKey;
+      if (receipt && !(k.receipt !== null && receiptValid(receipt, stream, k.key, k.owner, k.receipt))) {
+        problems.push({ kind: 'unreceipted-key', stream, key: k.key });
+        unreceipted.add(k.key);
+      } else keys.add(k.key);
+    }
     let covered = 0;
     for (const h of ev.heads) {
+      if (unreceipted.has(h.key)) continue; // named once, above; its heads vouch for nothing
       if (h.stream !== stream || !keys.has(h.key)) {
         problems.push({ kind: 'unregistered-key', stream, seq: h.seq, key: h.key });
       } else if (!signatureValid(h)) {
@@ -205,6 +226,8 @@ export function describeProblem(p: TrailProblem): string {
       return `stream ${p.stream} seq ${p.seq}: the collector recorded a ${p.marker} at ingest: ${p.detail}`;
     case 'unregistered-key':
       return `stream ${p.stream} seq ${p.seq}: the head is signed by key ${p.key}, which was not registered for this stream`;
+    case 'unreceipted-key':
+      return `stream ${p.stream}: key ${p.key} has no valid receipt from the collector (it was not registered by the collector)`;
     case 'bad-signature':
       return `stream ${p.stream} seq ${p.seq}: the head signature by key ${p.key} does not verify`;
     case 'signed-head-missing':

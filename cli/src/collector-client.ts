@@ -96,13 +96,21 @@ export class CollectorClient {
     return body.streams;
   }
 
-  /** Markers, registered keys and signed heads of these streams (`GET /v1/evidence`, 100 streams a request). */
-  async evidence(streams: readonly string[]): Promise<StreamEvidence[]> {
+  /**
+   * Markers, registered keys and signed heads of these streams (`GET /v1/evidence`, 100 streams a
+   * request), and the collector's receipt key (from its config, null when it has none).
+   */
+  async evidence(streams: readonly string[]): Promise<{ receiptKey: string | null; streams: StreamEvidence[] }> {
     const out: StreamEvidence[] = [];
-    for (let i = 0; i < streams.length; i += 100) {
-      const body = await this.get<{ streams: StreamEvidence[] }>('/v1/evidence', { stream: streams.slice(i, i + 100) });
+    let receiptKey: string | null = null;
+    // At least one request, for the receipt key.
+    for (let i = 0; i === 0 || i < streams.length; i += 100) {
+      const body = await this.get<{ receiptKey: string | null; streams: StreamEvidence[] }>('/v1/evidence', {
+        stream: streams.slice(i, i + 100),
+      });
+      receiptKey = body.receiptKey;
       out.push(...body.streams);
     }
-    return out;
+    return { receiptKey, streams: out };
   }
 }

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import {
   canonicalJson,
   describeProblem,
+  publicKeyOf,
   type StoredPosition,
   type StreamEvidence,
   type TrailProblem,
@@ -15,10 +16,14 @@ import {
 import { CollectorClient } from './collector-client.js';
 import { UsageError } from './trail.js';
 
-export const VERIFY_USAGE = `usage: byline verify (--collector URL --token-file FILE | --store URL) [--session ID] [--allow-unsigned]
+export const VERIFY_USAGE = `usage: byline verify (--collector URL --token-file FILE | --store URL) [--session ID]
+                     [--receipt-key KEY] [--allow-unsigned]
 
   --store sqlite:PATH | postgres://…   read the collector's store directly
   --session ID                          only the streams that hold this session's events
+  --receipt-key KEY                     the collector's receipt key (base64url, logged at its start):
+                                        every registered key must carry its receipt. Through
+                                        --collector, the collector's own is used unless given
   --allow-unsigned                      events no signed head covers are reported, not failed
                                         (trails written before sidecars signed their heads)
 `;
@@ -26,6 +31,8 @@ export const VERIFY_USAGE = `usage: byline verify (--collector URL --token-file 
 interface Trail {
   stored: StoredPosition[];
   evidence: StreamEvidence[];
+  /** The receipt key the collector serves (API only). */
+  receiptKey?: string | null;
 }
 
 export async function verify(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -38,6 +45,7 @@ export async function verify(args: string[], out: NodeJS.WritableStream = proces
       store: { type: 'string' },
       session: { type: 'string' },
       'allow-unsigned': { type: 'boolean' },
+      'receipt-key': { type: 'string' },
     },
   });
   const viaApi = values.collector !== undefined || values['token-file'] !== undefined;
@@ -46,10 +54,19 @@ export async function verify(args: string[], out: NodeJS.WritableStream = proces
   }
   if (viaApi && (!values.collector || !values['token-file']))
     throw new UsageError('--collector and --token-file go together');
-  const { stored, evidence } = viaApi
+  const given = values['receipt-key'];
+  if (given !== undefined && typeof publicKeyOf(given) === 'string') {
+    throw new UsageError(`--receipt-key: ${publicKeyOf(given)}`);
+  }
+  const {
+    stored,
+    evidence,
+    receiptKey: served,
+  } = viaApi
     ? await fromCollector(new CollectorClient(values.collector!, values['token-file']!), values.session)
     : await fromStore(values.store!, values.session);
-  const report = verifyTrail(stored, evidence, { requireSignatures: true });
+  const receiptKey = given ?? served ?? undefined;
+  const report = verifyTrail(stored, evidence, { requireSignatures: true, ...(receiptKey ? { receiptKey } : {}) });
   if (report.events === 0 && report.problems.length === 0) {
     out.write(values.session ? `no events of session ${values.session}\n` : 'no events stored\n');
     return values.session ? 1 : 0;
@@ -64,7 +81,7 @@ export async function verify(args: string[], out: NodeJS.WritableStream = proces
     const heads = `${report.signedHeads} signed head${report.signedHeads === 1 ? '' : 's'}`;
     out.write(
       unsigned.length === 0
-        ? `intact: ${report.events} events in ${streams}, every chain verified and covered by ${heads}\n`
+        ? `intact: ${report.events} events in ${streams}, every chain verified and covered by ${heads}${receiptKey ? ' (keys receipted by the collector)' : ''}\n`
         : `intact chains: ${report.events} events in ${streams}, every chain verified; ${heads}, but not everything is signed (--allow-unsigned):\n`,
     );
     for (const p of unsigned) out.write(`  ${describeProblem(p)}\n`);
@@ -91,7 +108,8 @@ async function fromCollector(client: CollectorClient, session: string | undefine
       }
     }
   }
-  return { stored: out, evidence: await client.evidence(streams) };
+  const { receiptKey, streams: evidence } = await client.evidence(streams);
+  return { stored: out, evidence, receiptKey };
 }
 
 async function streamsOfSession(client: CollectorClient, session: string): Promise<string[]> {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS } from '@byline/api';
+import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS, ReceiptSigner } from '@byline/api';
 import pino, { type Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
@@ -50,6 +50,14 @@ export async function startCollector(
       throw new Error(`tls: cannot read the certificate or key: ${(e as Error).message}`);
     }
   }
+  let receipts: ReceiptSigner | undefined;
+  if (config.receipts) {
+    try {
+      receipts = new ReceiptSigner(readFileSync(config.receipts.keyFile));
+    } catch (e) {
+      throw new Error(`receipts.keyFile: cannot use ${config.receipts.keyFile}: ${(e as Error).message}`);
+    }
+  }
   const store = await openStore(config.store);
   const server = createCollectorServer(
     {
@@ -59,6 +67,7 @@ export async function startCollector(
       logger,
       maxBatchBytes: config.limits?.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
       maxBatchEvents: config.limits?.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS,
+      ...(receipts ? { receipts } : {}),
     },
     tls,
   );
@@ -71,7 +80,7 @@ export async function startCollector(
   }
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
-  logger.info({ url, store: redact(config.store) }, 'collector listening');
+  logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');
 
   let closing: Promise<void> | undefined;
   return {

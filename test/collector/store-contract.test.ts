@@ -315,8 +315,11 @@ describe.each(backends)('%s store', (backend, make) => {
     const signer = new HeadSigner();
     const events = s.take(6);
     const headOf = (e: ChainedEvent) => signer.sign(e.event.chain);
-    const writer = (e: ChainedEvent) => ({ owner: 'static:billing-agent', signedHead: headOf(e) });
+    // The first registration's receipt is kept; a later one for the same key changes nothing.
+    let receipt = 'receipt-1';
+    const writer = (e: ChainedEvent) => ({ owner: 'static:billing-agent', signedHead: headOf(e), keyReceipt: receipt });
     await store.insertBatch(ingest(events.slice(0, 2)), new Date(), writer(events[1]!));
+    receipt = 'receipt-2';
     await store.insertBatch(ingest(events.slice(4)), new Date(), writer(events[5]!)); // leaves a gap at 3–4
     await store.insertBatch(ingest(events.slice(4)), new Date(), writer(events[5]!)); // a retry: nothing twice
     const [evidence] = await store.evidence([s.stream]);
@@ -324,7 +327,7 @@ describe.each(backends)('%s store', (backend, make) => {
       stream: s.stream,
       lastSeq: 6,
       markers: [{ seq: 5, kind: 'gap', detail: 'seqs 3–4 are missing', resolvedAt: null }],
-      keys: [signer.key],
+      keys: [{ key: signer.key, owner: 'static:billing-agent', receipt: 'receipt-1' }],
       heads: [headOf(events[1]!), headOf(events[5]!)].map(({ stream, seq, hash, key, sig }) => ({
         stream,
         seq,

@@ -1,10 +1,12 @@
 /**
  * Tamper evidence against an insider with write access to the store: events stored by a real
- * collector (heads signed as a sidecar signs them) are then edited, deleted, reordered, forged and
- * rewritten directly in its SQLite store; `byline verify`, through the API and straight from the
- * store, must fail and name each. And a writer may only extend its own streams.
+ * collector (heads signed as a sidecar signs them, keys receipted by the collector) are then
+ * edited, deleted, reordered, forged and rewritten directly in its SQLite store; `byline verify`,
+ * through the API and straight from the store, must fail and name each. And a writer may only
+ * extend its own streams.
  */
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +16,7 @@ import {
   ChainWriter,
   formatSignedHeadHeader,
   HeadSigner,
+  ReceiptSigner,
   SIGNED_HEAD_HEADER,
   type UnchainedEvent,
 } from '@byline/api';
@@ -35,6 +38,9 @@ let readerFile: string;
 let sample: SampleStream;
 let events: ChainedEvent[];
 const signer = new HeadSigner();
+const receiptPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+/** The collector's receipt key, as an auditor holds it apart from the store. */
+const receiptKey = new ReceiptSigner(receiptPem).key;
 
 async function verify(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -46,10 +52,10 @@ async function verify(...args: string[]): Promise<{ code: number; stdout: string
   }
 }
 
-/** `byline verify` both ways; both must say the same. */
+/** `byline verify` both ways (the API serves the receipt key; from the store, the auditor gives it); both must say the same. */
 async function verifyBoth(...extra: string[]): Promise<{ code: number; lines: string[] }> {
   const api = await verify('--collector', collector.url, '--token-file', readerFile, ...extra);
-  const store = await verify('--store', `sqlite:${dbPath}`, ...extra);
+  const store = await verify('--store', `sqlite:${dbPath}`, '--receipt-key', receiptKey, ...extra);
   expect(store, 'from the store as through the API').toEqual(api);
   return {
     code: api.code,
@@ -120,10 +126,12 @@ beforeEach(async () => {
   dbPath = join(dir, 'trail.db');
   readerFile = join(dir, 'reader.token');
   writeFileSync(readerFile, `${READER}\n`);
+  writeFileSync(join(dir, 'receipt.pem'), receiptPem);
   collector = await startCollector(
     {
       listen: '127.0.0.1:0',
       store: `sqlite:${dbPath}`,
+      receipts: { keyFile: join(dir, 'receipt.pem') },
       auth: {
         static: [
           { token: WRITER, identity: 'tamper-agent' },
@@ -151,7 +159,9 @@ describe('byline verify', () => {
   test('an untouched trail is intact, every event covered by a signed head, through the API and from the store', async () => {
     expect(await verifyBoth()).toEqual({
       code: 0,
-      lines: ['intact: 10 events in 1 stream, every chain verified and covered by 2 signed heads'],
+      lines: [
+        'intact: 10 events in 1 stream, every chain verified and covered by 2 signed heads (keys receipted by the collector)',
+      ],
     });
   });
 
@@ -304,6 +314,49 @@ describe('byline verify', () => {
       'NOT INTACT: 1 problem in 10 events:',
       `stream ID seq 10: the head is signed by key ${head.key}, which was not registered for this stream`,
     ]);
+  });
+});
+
+describe('keys the collector receipted', () => {
+  test('an insider who registers a key of their own and signs a forged history with it is caught by the receipt', async () => {
+    const insider = new HeadSigner();
+    const forgedHead = withDb((db) => {
+      db.prepare('DELETE FROM byline_event_tables').run();
+      db.prepare('DELETE FROM byline_events WHERE chain_seq >= 6').run();
+      db.prepare('DELETE FROM byline_signed_heads WHERE seq >= 6').run();
+      let prev = events[4]!.event.chain.hash;
+      let last: ChainedEvent | undefined;
+      for (let seq = 6; seq <= 10; seq++) {
+        last = forge(seq, prev, `forged ${seq}`);
+        insertRaw(db, last);
+        prev = last.event.chain.hash;
+      }
+      const head = insider.sign(last!.event.chain);
+      db.prepare(
+        `INSERT INTO byline_stream_keys (stream, public_key, owner, receipt, registered_at) VALUES (?, ?, ?, ?, ?)`,
+      ).run(sample.stream, insider.key, 'static:tamper-agent', null, new Date().toISOString());
+      db.prepare(
+        `INSERT INTO byline_signed_heads (stream, seq, hash, public_key, signature, received_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      ).run(sample.stream, head.seq, head.hash, head.key, head.sig, new Date().toISOString());
+      return head;
+    });
+    const { code, lines } = await verifyBoth();
+    expect(code).toBe(1);
+    expect(lines.map(noIds)).toEqual([
+      'NOT INTACT: 2 problems in 10 events:',
+      `stream ID: key ${forgedHead.key} has no valid receipt from the collector (it was not registered by the collector)`,
+      expect.stringMatching(/^stream ID seq 6–10: no signed head covers these 5 events/),
+    ]);
+    // Honest limit: from the store alone, without the collector's receipt key, the forgery passes.
+    const blind = await verify('--store', `sqlite:${dbPath}`);
+    expect(blind).toMatchObject({ code: 0 });
+    expect(blind.stdout).toBe('intact: 10 events in 1 stream, every chain verified and covered by 2 signed heads\n');
+  });
+
+  test('a receipt key that is not a key is a usage error', async () => {
+    const result = await verify('--store', `sqlite:${dbPath}`, '--receipt-key', 'nope');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--receipt-key: key must be a raw Ed25519 public key (32 bytes) in base64url');
   });
 });
 

@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { ReceiptSigner } from '@byline/api';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import { handleIngest } from '../ingest/ingest-handler.js';
@@ -24,6 +25,8 @@ export interface ServerDeps {
   logger: Logger;
   maxBatchBytes: number;
   maxBatchEvents: number;
+  /** Signs a receipt for every key a sidecar registers (config `receipts`). */
+  receipts?: ReceiptSigner;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, deps: ServerDeps) => Promise<void>;

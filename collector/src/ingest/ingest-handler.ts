@@ -1,5 +1,6 @@
 /** `POST /v1/events`: authenticate, read within limits, validate every line, store all-or-nothing. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ReceiptSigner, SignedHead } from '@byline/api';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import { authenticate, requireWriter } from '../http/bearer.js';
@@ -7,7 +8,7 @@ import { readBody } from '../http/read-body.js';
 import { HttpError, sendJson } from '../http/respond.js';
 import { signedHeadOf } from '../http/signed-head-header.js';
 import type { BatchOutcome, CollectorMetrics } from '../metrics.js';
-import { type EventStore, StreamOwnerError } from '../store/types.js';
+import { type BatchWriter, type EventStore, StreamOwnerError } from '../store/types.js';
 import { parseBatch } from './parse-batch.js';
 import { streamOwner } from './stream-owner.js';
 
@@ -18,6 +19,7 @@ export interface IngestDeps {
   logger: Logger;
   maxBatchBytes: number;
   maxBatchEvents: number;
+  receipts?: ReceiptSigner;
 }
 
 const NDJSON = /^application\/x-ndjson\s*(;.*)?$/i;
@@ -51,10 +53,7 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
     const owner = streamOwner(writer.identity);
     let result: Awaited<ReturnType<EventStore['insertBatch']>>;
     try {
-      result = await deps.store.insertBatch(parsed.events, new Date(), {
-        owner,
-        ...(signedHead ? { signedHead } : {}),
-      });
+      result = await deps.store.insertBatch(parsed.events, new Date(), batchWriter(owner, signedHead, deps.receipts));
     } catch (e) {
       if (e instanceof StreamOwnerError) {
         deps.metrics.rejected.inc({ reason: 'stream-owner' }, parsed.events.length);
@@ -106,4 +105,15 @@ function outcomeOf(e: unknown): BatchOutcome {
     default:
       return 'store-error';
   }
+}
+
+/** Who writes, the head the sidecar signed, and the collector's receipt for its key. */
+function batchWriter(
+  owner: string,
+  signedHead: SignedHead | undefined,
+  receipts: ReceiptSigner | undefined,
+): BatchWriter {
+  if (!signedHead) return { owner };
+  const keyReceipt = receipts?.receipt(signedHead.stream, signedHead.key, owner);
+  return { owner, signedHead, ...(keyReceipt ? { keyReceipt } : {}) };
 }

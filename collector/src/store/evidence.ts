@@ -2,7 +2,7 @@
  * The store-independent halves of stream ownership and of the evidence `byline verify` reads.
  * Pure; both stores run them on what they read.
  */
-import type { SignedHead, StreamEvidence } from '@byline/api';
+import type { RegisteredKey, SignedHead, StreamEvidence } from '@byline/api';
 import { type ChainMarker, StreamOwnerError } from './types.js';
 
 /** Throws unless `owner` may append to every stream of the batch (`ownerOf`: null for a stream no one owns yet). */
@@ -13,9 +13,8 @@ export function checkOwnership(streams: Iterable<string>, ownerOf: (stream: stri
   }
 }
 
-export interface KeyRow {
+export interface KeyRow extends RegisteredKey {
   stream: string;
-  key: string;
 }
 
 export function assembleEvidence(
@@ -33,7 +32,7 @@ export function assembleEvidence(
   for (const m of markers) {
     out.get(m.stream)?.markers.push({ seq: m.seq, kind: m.kind, detail: m.detail, resolvedAt: m.resolvedAt });
   }
-  for (const k of keys) (out.get(k.stream)?.keys as string[] | undefined)?.push(k.key);
+  for (const { stream, ...key } of keys) (out.get(stream)?.keys as RegisteredKey[] | undefined)?.push(key);
   for (const h of heads) (out.get(h.stream)?.heads as SignedHead[] | undefined)?.push(h);
   return [...out.values()];
 }

@@ -65,6 +65,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     stream        text COLLATE "C" NOT NULL,
     public_key    text COLLATE "C" NOT NULL,
     owner         text NOT NULL,
+    receipt       text,
     registered_at timestamptz NOT NULL,
     PRIMARY KEY (stream, public_key)
   );

@@ -229,9 +229,9 @@ export class PostgresStore implements EventStore {
       const head = writer?.signedHead;
       if (head) {
         await c.query(
-          `INSERT INTO byline_stream_keys (stream, public_key, owner, registered_at) VALUES ($1, $2, $3, $4)
+          `INSERT INTO byline_stream_keys (stream, public_key, owner, receipt, registered_at) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT DO NOTHING`,
-          [head.stream, head.key, writer.owner, receivedAt],
+          [head.stream, head.key, writer.owner, writer.keyReceipt ?? null, receivedAt],
         );
         await c.query(
           `INSERT INTO byline_signed_heads (stream, seq, hash, public_key, signature, received_at)
@@ -328,7 +328,7 @@ export class PostgresStore implements EventStore {
       [streams],
     );
     const keys = await this.pool.query<KeyRow>(
-      `SELECT stream, public_key AS key FROM byline_stream_keys WHERE stream = ANY($1::text[])
+      `SELECT stream, public_key AS key, owner, receipt FROM byline_stream_keys WHERE stream = ANY($1::text[])
        ORDER BY stream, public_key`,
       [streams],
     );

@@ -69,6 +69,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     stream        TEXT NOT NULL,
     public_key    TEXT NOT NULL,      -- raw Ed25519, base64url
     owner         TEXT NOT NULL,
+    receipt       TEXT,               -- the collector's signature over (stream, key, owner), if it has a receipt key
     registered_at TEXT NOT NULL,
     PRIMARY KEY (stream, public_key)
   );

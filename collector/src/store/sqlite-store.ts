@@ -154,7 +154,7 @@ export class SqliteStore implements EventStore {
     }
     const head = writer?.signedHead;
     if (head) {
-      s.insertKey.run(head.stream, head.key, writer.owner, now);
+      s.insertKey.run(head.stream, head.key, writer.owner, writer.keyReceipt ?? null, now);
       s.insertHead.run(head.stream, head.seq, head.hash, head.key, head.sig, now);
     }
     return { accepted, duplicates, markers, resolved };
@@ -197,7 +197,7 @@ export class SqliteStore implements EventStore {
       ),
       owner: db.prepare('SELECT owner FROM byline_streams WHERE stream = ?'),
       insertKey: db.prepare(
-        `INSERT INTO byline_stream_keys (stream, public_key, owner, registered_at) VALUES (?, ?, ?, ?)
+        `INSERT INTO byline_stream_keys (stream, public_key, owner, receipt, registered_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING`,
       ),
       insertHead: db.prepare(
@@ -262,7 +262,9 @@ export class SqliteStore implements EventStore {
       .prepare(`SELECT stream, last_seq AS lastSeq FROM byline_streams WHERE ${inList}`)
       .all(list) as { stream: string; lastSeq: number }[];
     const keys = this.db
-      .prepare(`SELECT stream, public_key AS key FROM byline_stream_keys WHERE ${inList} ORDER BY stream, public_key`)
+      .prepare(
+        `SELECT stream, public_key AS key, owner, receipt FROM byline_stream_keys WHERE ${inList} ORDER BY stream, public_key`,
+      )
       .all(list) as KeyRow[];
     const signed = this.db
       .prepare(

@@ -57,6 +57,8 @@ export interface BatchWriter {
    * to `owner`, the first time it is seen.
    */
   signedHead?: SignedHead;
+  /** The collector's receipt for the head's key (stream, key, owner), when it has a receipt key. */
+  keyReceipt?: string;
 }
 
 /** A batch for a stream that another writer opened; nothing of the batch was stored. */
