@@ -1,9 +1,12 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import {
   formatSignedHeadHeader,
   HeadSigner,
   parseSignedHeadHeader,
   publicKeyOf,
+  ReceiptSigner,
+  receiptValid,
   signatureValid,
 } from './signed-head.js';
 
@@ -47,5 +50,24 @@ describe('signed heads', () => {
   test('publicKeyOf names a key that is not 32 bytes of base64url', () => {
     expect(publicKeyOf('!!!')).toMatch(/raw Ed25519 public key/);
     expect(typeof publicKeyOf(new HeadSigner().key)).toBe('object');
+  });
+
+  test('a key receipt binds stream, key and owner, and verifies only with the collector key that made it', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' });
+    const collector = new ReceiptSigner(pem);
+    const key = new HeadSigner().key;
+    const receipt = collector.receipt('s', key, 'static:a');
+    expect(receiptValid(collector.key, 's', key, 'static:a', receipt)).toBe(true);
+    expect(receiptValid(collector.key, 's', key, 'static:b', receipt)).toBe(false);
+    expect(receiptValid(collector.key, 't', key, 'static:a', receipt)).toBe(false);
+    expect(receiptValid(collector.key, 's', new HeadSigner().key, 'static:a', receipt)).toBe(false);
+    expect(receiptValid(new HeadSigner().key, 's', key, 'static:a', receipt)).toBe(false);
+    expect(receiptValid(collector.key, 's', key, 'static:a', 'garbage')).toBe(false);
+  });
+
+  test('a receipt key must be an Ed25519 private key', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+    expect(() => new ReceiptSigner(rsa)).toThrow('expected an Ed25519 private key, got rsa');
+    expect(() => new ReceiptSigner('not a pem')).toThrow();
   });
 });

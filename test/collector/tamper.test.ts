@@ -353,6 +353,30 @@ describe('keys the collector receipted', () => {
     expect(blind.stdout).toBe('intact: 10 events in 1 stream, every chain verified and covered by 2 signed heads\n');
   });
 
+  test('a collector whose receipts key is missing or not Ed25519 does not start, naming the file', async () => {
+    const rsa = join(dir, 'rsa.pem');
+    writeFileSync(
+      rsa,
+      generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    );
+    for (const [keyFile, problem] of [
+      [rsa, 'expected an Ed25519 private key, got rsa'],
+      [join(dir, 'missing.pem'), 'ENOENT'],
+    ] as const) {
+      const starting = startCollector(
+        {
+          listen: '127.0.0.1:0',
+          store: `sqlite:${join(dir, 'other.db')}`,
+          receipts: { keyFile },
+          auth: { static: [{ token: READER, reader: true }] },
+        },
+        { logger: pino({ level: 'silent' }) },
+      );
+      await expect(starting).rejects.toThrow(`receipts.keyFile: cannot use ${keyFile}: `);
+      await expect(starting).rejects.toThrow(problem);
+    }
+  });
+
   test('a receipt key that is not a key is a usage error', async () => {
     const result = await verify('--store', `sqlite:${dbPath}`, '--receipt-key', 'nope');
     expect(result.code).toBe(2);
