@@ -94,11 +94,16 @@ export async function verify(args: string[], out: NodeJS.WritableStream = proces
   return 1;
 }
 
+/**
+ * Every event to check: without --session, all stored events (not only the streams the store
+ * lists, so deleting a stream's row hides nothing), and the streams it lists besides (so a stream
+ * whose events were all deleted still shows its signed heads).
+ */
 async function fromCollector(client: CollectorClient, session: string | undefined): Promise<Trail> {
-  const streams = session ? await streamsOfSession(client, session) : (await client.streams()).map((s) => s.stream);
   const out: StoredPosition[] = [];
-  for (const stream of streams) {
-    for await (const page of client.events({ stream })) {
+  const filters = session ? (await streamsOfSession(client, session)).map((stream) => ({ stream })) : [{}];
+  for (const filter of filters) {
+    for await (const page of client.events(filter)) {
       for (const item of page.events) {
         out.push({
           stream: item.stream ?? item.event.chain.stream,
@@ -108,14 +113,15 @@ async function fromCollector(client: CollectorClient, session: string | undefine
       }
     }
   }
-  const { receiptKey, streams: evidence } = await client.evidence(streams);
+  const listed = session ? [] : (await client.streams()).map((s) => s.stream);
+  const { receiptKey, streams: evidence } = await client.evidence(streamsOf(out, listed, filters));
   return { stored: out, evidence, receiptKey };
 }
 
 async function streamsOfSession(client: CollectorClient, session: string): Promise<string[]> {
   const streams = new Set<string>();
   for await (const page of client.events({ session }))
-    for (const item of page.events) streams.add(item.event.chain.stream);
+    for (const item of page.events) streams.add(item.stream ?? item.event.chain.stream);
   return [...streams];
 }
 
@@ -123,22 +129,28 @@ async function fromStore(url: string, session: string | undefined): Promise<Trai
   const { openStore } = await import('@byline/collector');
   const store = await openStore(url);
   try {
-    let streams: string[];
+    let filters: { stream?: string }[] = [{}];
     if (session) {
       const found = new Set<string>();
       for await (const e of pages(store, { session })) found.add(e.key.stream);
-      streams = [...found];
-    } else {
-      streams = (await store.streams()).map((s) => s.stream);
+      filters = [...found].map((stream) => ({ stream }));
     }
     const out: StoredPosition[] = [];
-    for (const stream of streams) {
-      for await (const e of pages(store, { stream })) out.push({ stream: e.key.stream, seq: e.key.seq, json: e.json });
+    for (const filter of filters) {
+      for await (const e of pages(store, filter)) out.push({ stream: e.key.stream, seq: e.key.seq, json: e.json });
     }
-    return { stored: out, evidence: await store.evidence(streams) };
+    const listed = session ? [] : (await store.streams()).map((s) => s.stream);
+    return { stored: out, evidence: await store.evidence(streamsOf(out, listed, filters)) };
   } finally {
     await store.close();
   }
+}
+
+function streamsOf(stored: readonly StoredPosition[], listed: readonly string[], filters: { stream?: string }[]) {
+  const streams = new Set<string>(listed);
+  for (const f of filters) if (f.stream !== undefined) streams.add(f.stream);
+  for (const s of stored) streams.add(s.stream);
+  return [...streams];
 }
 
 type Store = Awaited<ReturnType<typeof import('@byline/collector')['openStore']>>;

@@ -296,6 +296,26 @@ describe('byline verify', () => {
     ]);
   });
 
+  test("deleting the stream's row does not hide its edited events from verify", async () => {
+    withDb((db) => {
+      const row = db.prepare('SELECT id, event FROM byline_events WHERE chain_seq = 4').get() as {
+        id: string;
+        event: string;
+      };
+      db.prepare('UPDATE byline_events SET event = ? WHERE id = ?').run(
+        row.event.replace('"database":"orders"', '"database":"0rders"'),
+        row.id,
+      );
+      db.prepare('DELETE FROM byline_streams').run();
+    });
+    const { code, lines } = await verifyBoth();
+    expect(code).toBe(1);
+    expect(lines.map(noIds)).toEqual([
+      'NOT INTACT: 1 problem in 10 events:',
+      expect.stringMatching(/^stream ID seq 4: /),
+    ]);
+  });
+
   test('a head signed by a key that is not registered for the stream is named', async () => {
     const forger = new HeadSigner();
     const { stream, seq, hash } = events[9]!.event.chain;
