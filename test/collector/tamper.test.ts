@@ -404,6 +404,42 @@ describe('keys the collector receipted', () => {
   });
 });
 
+describe('GET /v1/evidence', () => {
+  const get = async (query: string, token = READER) => {
+    const res = await fetch(`${collector.url}/v1/evidence${query}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  test("answers a reader with the stream's markers, keys, signed heads and the collector's receipt key", async () => {
+    const { status, body } = await get(`?stream=${sample.stream}&stream=unknown-stream`);
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      receiptKey,
+      streams: [
+        {
+          stream: sample.stream,
+          lastSeq: 10,
+          markers: [],
+          keys: [{ key: signer.key, owner: 'static:tamper-agent', receipt: expect.any(String) }],
+          heads: [expect.objectContaining({ seq: 5 }), expect.objectContaining({ seq: 10 })],
+        },
+        { stream: 'unknown-stream', markers: [], keys: [], heads: [] },
+      ],
+    });
+    expect(await get('')).toEqual({ status: 200, body: { receiptKey, streams: [] } });
+  });
+
+  test('refuses writers, unknown parameters, empty and too many streams, naming the problem', async () => {
+    expect((await get(`?stream=${sample.stream}`, WRITER)).status).toBe(403);
+    const cases: [string, string][] = [
+      ['?streams=x', 'unknown query parameter "streams" (only "stream" is taken)'],
+      ['?stream=', 'stream must not be empty'],
+      [`?${Array.from({ length: 101 }, (_, i) => `stream=s${i}`).join('&')}`, 'at most 100 streams per request'],
+    ];
+    for (const [query, error] of cases) expect(await get(query)).toEqual({ status: 400, body: { error } });
+  });
+});
+
 describe('stream ownership', () => {
   test('another writer may not append to a stream, even with events in its own name: 403, nothing stored', async () => {
     // The other writer continues the stream correctly (seq 11, prev = head), as itself.
