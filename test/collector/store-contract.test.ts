@@ -315,10 +315,17 @@ describe.each(backends)('%s store', (backend, make) => {
     const signer = new HeadSigner();
     const events = s.take(6);
     const headOf = (e: ChainedEvent) => signer.sign(e.event.chain);
-    // The first registration's receipt is kept; a later one for the same key changes nothing.
-    let receipt = 'receipt-1';
-    const writer = (e: ChainedEvent) => ({ owner: 'static:billing-agent', signedHead: headOf(e), keyReceipt: receipt });
+    // The first receipt is kept; a later one for the same key changes nothing. A key first seen
+    // without one gets one from its next batch.
+    let receipt: string | undefined;
+    const writer = (e: ChainedEvent) => ({
+      owner: 'static:billing-agent',
+      signedHead: headOf(e),
+      ...(receipt ? { keyReceipt: receipt } : {}),
+    });
     await store.insertBatch(ingest(events.slice(0, 2)), new Date(), writer(events[1]!));
+    receipt = 'receipt-1';
+    await store.insertBatch(ingest(events.slice(0, 2)), new Date(), writer(events[1]!)); // a retry, now receipted
     receipt = 'receipt-2';
     await store.insertBatch(ingest(events.slice(4)), new Date(), writer(events[5]!)); // leaves a gap at 3–4
     await store.insertBatch(ingest(events.slice(4)), new Date(), writer(events[5]!)); // a retry: nothing twice

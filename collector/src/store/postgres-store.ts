@@ -230,7 +230,8 @@ export class PostgresStore implements EventStore {
       if (head) {
         await c.query(
           `INSERT INTO byline_stream_keys (stream, public_key, owner, receipt, registered_at) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT DO NOTHING`,
+           ON CONFLICT (stream, public_key) DO UPDATE SET receipt = excluded.receipt
+             WHERE byline_stream_keys.receipt IS NULL AND excluded.receipt IS NOT NULL`,
           [head.stream, head.key, writer.owner, writer.keyReceipt ?? null, receivedAt],
         );
         await c.query(

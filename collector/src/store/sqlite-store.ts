@@ -198,7 +198,8 @@ export class SqliteStore implements EventStore {
       owner: db.prepare('SELECT owner FROM byline_streams WHERE stream = ?'),
       insertKey: db.prepare(
         `INSERT INTO byline_stream_keys (stream, public_key, owner, receipt, registered_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING`,
+         ON CONFLICT (stream, public_key) DO UPDATE SET receipt = excluded.receipt
+           WHERE byline_stream_keys.receipt IS NULL AND excluded.receipt IS NOT NULL`,
       ),
       insertHead: db.prepare(
         `INSERT INTO byline_signed_heads (stream, seq, hash, public_key, signature, received_at) VALUES (?, ?, ?, ?, ?, ?)

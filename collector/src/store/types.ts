@@ -57,7 +57,11 @@ export interface BatchWriter {
    * to `owner`, the first time it is seen.
    */
   signedHead?: SignedHead;
-  /** The collector's receipt for the head's key (stream, key, owner), when it has a receipt key. */
+  /**
+   * The collector's receipt for the head's key (stream, key, owner), when it has a receipt key.
+   * Kept from the first batch that carries one (a key registered before receipts were configured
+   * gets its receipt from its next signed batch).
+   */
   keyReceipt?: string;
 }
 
