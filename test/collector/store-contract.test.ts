@@ -300,10 +300,18 @@ describe.each(backends)('%s store', (backend, make) => {
     );
     expect(await all(store)).toHaveLength(3);
     expect(await store.insertBatch(more, new Date(), { owner: 'static:billing-agent' })).toMatchObject({ accepted: 4 });
-    // A stream opened without an owner (before owners were recorded) is taken by its next writer.
+    // A stream opened without an owner (before owners were recorded) is taken by its next writer,
+    // but only by one writing for the identity its events carry.
     const legacy = new SampleStream();
     await store.insertBatch(ingest(legacy.take(1)), new Date());
-    await store.insertBatch(ingest(legacy.take(1)), new Date(), { owner: 'static:a' });
+    const foreign = new SampleStream({ identity: 'support-agent' }, legacy.stream);
+    foreign.writer.append(foreign.nextEvent()); // seq 1 is taken: the foreign events go on from seq 2
+    await expect(
+      store.insertBatch(ingest(foreign.take(1)), new Date(), { owner: 'static:support-agent' }),
+    ).rejects.toThrow(
+      `stream ${legacy.stream} belongs to the identity "billing-agent" (opened before stream owners were recorded)`,
+    );
+    await store.insertBatch(ingest(legacy.take(1)), new Date(), { owner: 'static:billing-agent' });
     await expect(store.insertBatch(ingest(legacy.take(1)), new Date(), { owner: 'static:b' })).rejects.toThrow(
       StreamOwnerError,
     );

@@ -3,13 +3,36 @@
  * Pure; both stores run them on what they read.
  */
 import type { RegisteredKey, SignedHead, StreamEvidence } from '@byline/api';
-import { type ChainMarker, StreamOwnerError } from './types.js';
+import { type ChainMarker, type IngestEvent, StreamOwnerError } from './types.js';
 
-/** Throws unless `owner` may append to every stream of the batch (`ownerOf`: null for a stream no one owns yet). */
-export function checkOwnership(streams: Iterable<string>, ownerOf: (stream: string) => string | null, owner: string) {
-  for (const stream of streams) {
-    const current = ownerOf(stream);
-    if (current !== null && current !== owner) throw new StreamOwnerError(stream, current, owner);
+/** A stored stream's owner; for one opened before owners were recorded, the identity its events carry. */
+export interface StoredOwner {
+  owner: string | null;
+  identity: string | null;
+}
+
+/**
+ * Throws unless `owner` may append to every stream of the batch (`ownerOf`: undefined for a new
+ * stream). A stream opened before owners were recorded is taken by its next writer, but only by
+ * one writing for the identity its stored events carry.
+ */
+export function checkOwnership(
+  events: readonly IngestEvent[],
+  ownerOf: (stream: string) => StoredOwner | undefined,
+  owner: string,
+): void {
+  const checked = new Set<string>();
+  for (const e of events) {
+    if (checked.has(e.stream)) continue;
+    checked.add(e.stream);
+    const stored = ownerOf(e.stream);
+    if (!stored) continue;
+    if (stored.owner !== null) {
+      if (stored.owner !== owner) throw new StreamOwnerError(e.stream, stored.owner, owner);
+    } else if (stored.identity !== null && stored.identity !== e.identity) {
+      const legacy = `the identity "${stored.identity}" (opened before stream owners were recorded)`;
+      throw new StreamOwnerError(e.stream, legacy, owner);
+    }
   }
 }
 

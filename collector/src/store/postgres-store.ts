@@ -13,7 +13,7 @@ import type { SignedHead, StreamEvidence } from '@byline/api';
 import pg from 'pg';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { FetchedNeighbourhood, type Link, neighbourSeqs, planChain, type StreamState } from './chain-plan.js';
-import { assembleEvidence, checkOwnership, type KeyRow } from './evidence.js';
+import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { buildEventQuery } from './query-sql.js';
 import { withOpenMarkers } from './stream-summary.js';
@@ -112,12 +112,14 @@ export class PostgresStore implements EventStore {
       for (const stream of streams)
         await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_STREAM, stream]);
       if (writer) {
-        const owners = await c.query<{ stream: string; owner: string | null }>(
-          'SELECT stream, owner FROM byline_streams WHERE stream = ANY($1::text[])',
+        const owners = await c.query<StoredOwner & { stream: string }>(
+          `SELECT stream, owner, CASE WHEN owner IS NULL
+             THEN (SELECT identity_name FROM byline_events e WHERE e.stream = s.stream LIMIT 1) END AS identity
+           FROM byline_streams s WHERE stream = ANY($1::text[])`,
           [streams],
         );
-        const ownerOf = new Map(owners.rows.map((r) => [r.stream, r.owner]));
-        checkOwnership(streams, (s) => ownerOf.get(s) ?? null, writer.owner);
+        const ownerOf = new Map(owners.rows.map(({ stream, ...stored }) => [stream, stored]));
+        checkOwnership(events, (s) => ownerOf.get(s), writer.owner);
       }
 
       const ids = events.map((e) => e.id);

@@ -22,7 +22,7 @@ import type { SignedHead, StreamEvidence } from '@byline/api';
 import Database from 'better-sqlite3';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { type Link, type Neighbourhood, planChain, type StreamState } from './chain-plan.js';
-import { assembleEvidence, checkOwnership, type KeyRow } from './evidence.js';
+import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { buildEventQuery } from './query-sql.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { withOpenMarkers } from './stream-summary.js';
@@ -95,8 +95,7 @@ export class SqliteStore implements EventStore {
     this.prepared ??= this.statements();
     const s = this.prepared;
     if (writer) {
-      const ownerOf = (stream: string) => (s.owner.get(stream) as { owner: string | null } | undefined)?.owner ?? null;
-      checkOwnership(new Set(events.map((e) => e.stream)), ownerOf, writer.owner);
+      checkOwnership(events, (stream) => s.owner.get(stream) as StoredOwner | undefined, writer.owner);
     }
     const stored = new Map<string, string>();
     for (const e of events) {
@@ -195,7 +194,11 @@ export class SqliteStore implements EventStore {
            head_hash = excluded.head_hash, event_count = excluded.event_count,
            owner = coalesce(byline_streams.owner, excluded.owner)`,
       ),
-      owner: db.prepare('SELECT owner FROM byline_streams WHERE stream = ?'),
+      owner: db.prepare(
+        `SELECT owner, CASE WHEN owner IS NULL
+           THEN (SELECT identity_name FROM byline_events e WHERE e.stream = s.stream LIMIT 1) END AS identity
+         FROM byline_streams s WHERE stream = ?`,
+      ),
       insertKey: db.prepare(
         `INSERT INTO byline_stream_keys (stream, public_key, owner, receipt, registered_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (stream, public_key) DO UPDATE SET receipt = excluded.receipt
