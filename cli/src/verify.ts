@@ -26,6 +26,7 @@ export const VERIFY_USAGE = `usage: byline verify (--collector URL --token-file 
                                         --collector, the collector's own is used unless given
   --allow-unsigned                      events no signed head covers are reported, not failed
                                         (trails written before sidecars signed their heads)
+  --help                                this text
 `;
 
 interface Trail {
@@ -46,8 +47,13 @@ export async function verify(args: string[], out: NodeJS.WritableStream = proces
       session: { type: 'string' },
       'allow-unsigned': { type: 'boolean' },
       'receipt-key': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) {
+    out.write(VERIFY_USAGE);
+    return 0;
+  }
   const viaApi = values.collector !== undefined || values['token-file'] !== undefined;
   if (viaApi === (values.store !== undefined)) {
     throw new UsageError('give either --collector URL with --token-file FILE, or --store URL');

@@ -397,6 +397,14 @@ describe('keys the collector receipted', () => {
     }
   });
 
+  test('--help prints the usage, with the receipt key and unsigned options', async () => {
+    const result = await verify('--help');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^usage: byline verify /);
+    expect(result.stdout).toContain('--receipt-key KEY');
+    expect(result.stdout).toContain('--allow-unsigned');
+  });
+
   test('a receipt key that is not a key is a usage error', async () => {
     const result = await verify('--store', `sqlite:${dbPath}`, '--receipt-key', 'nope');
     expect(result.code).toBe(2);
