@@ -63,7 +63,11 @@ export function publicKeyOf(key: string): KeyObject | string {
   if (!B64URL.test(key) || Buffer.from(key, 'base64url').length !== 32) {
     return 'key must be a raw Ed25519 public key (32 bytes) in base64url';
   }
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key }, format: 'jwk' });
+  try {
+    return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key }, format: 'jwk' });
+  } catch (e) {
+    return `key is not a usable Ed25519 public key (${(e as Error).message})`;
+  }
 }
 
 /** Does `sig` verify over the head with the head's own key? Never throws. */
