@@ -53,6 +53,7 @@ export class CollectorMetrics {
   readonly authRefusals: Counter<'reason'>;
   readonly chainProblems: Counter<'kind'>;
   readonly gapsResolved: Counter;
+  readonly unsignedBatches: Counter;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly storeErrors: Counter<'operation'>;
 
@@ -114,6 +115,11 @@ export class CollectorMetrics {
     this.gapsResolved = new Counter({
       name: 'byline_collector_chain_gaps_resolved_total',
       help: 'Gap markers resolved by late events.',
+      registers,
+    });
+    this.unsignedBatches = new Counter({
+      name: 'byline_collector_unsigned_batches_total',
+      help: 'Batches accepted without a signed head (byline verify reports their events as unsigned).',
       registers,
     });
     this.requestDuration = new Histogram({

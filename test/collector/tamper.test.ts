@@ -467,6 +467,24 @@ describe('stream ownership', () => {
     expect((await post(new SampleStream({ identity: 'other-agent' }).take(2), OTHER)).status).toBe(200);
   });
 
+  test('an unsigned batch is accepted and counted, and verify names its events unsigned', async () => {
+    const metric = async () =>
+      Number(
+        /^byline_collector_unsigned_batches_total (\d+)$/m.exec(
+          await (await fetch(`${collector.url}/metrics`)).text(),
+        )?.[1],
+      );
+    expect(await metric()).toBe(0);
+    expect((await post(sample.take(2), WRITER, false)).status).toBe(200);
+    expect(await metric()).toBe(1);
+    const { code, lines } = await verifyBoth();
+    expect(code).toBe(1);
+    expect(lines.map(noIds)).toEqual([
+      'NOT INTACT: 1 problem in 12 events:',
+      expect.stringMatching(/^stream ID seq 11–12: no signed head covers these 2 events/),
+    ]);
+  });
+
   test('a signed head that is not an event of the batch, or does not verify, is refused', async () => {
     const batch = sample.take(2);
     const { stream, seq, hash } = batch[1]!.event.chain;

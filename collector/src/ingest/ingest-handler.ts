@@ -75,6 +75,7 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
     m.eventsStored.inc(result.accepted);
     m.duplicates.inc(result.duplicates);
     m.gapsResolved.inc(result.resolved);
+    if (!signedHead) m.unsignedBatches.inc();
     for (const marker of result.markers) {
       m.chainProblems.inc({ kind: marker.kind });
       deps.logger.warn({ marker }, `chain ${marker.kind} in stream ${marker.stream} at seq ${marker.seq}`);
