@@ -28,6 +28,7 @@ export * as crds from './crds/index.js';
 export * from './load-config.js';
 export * from './policy.js';
 export * from './sidecar-config.js';
+export * from './signed-head.js';
 export * from './uuid.js';
 export * from './validate.js';
 export * from './verify-trail.js';

@@ -48,7 +48,7 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
       store: `sqlite:${join(dir, 'trail.db')}`,
       auth: {
         static: [
-          ...ACTORS.map((a) => ({ token: `demo-${a.name}-token`, identity: a.name })),
+          ...ACTORS.map((a) => ({ token: `demo-${a.name}-token`, identity: a.name, kind: a.kind })),
           { token: 'demo-reader-token', reader: true },
         ],
       },

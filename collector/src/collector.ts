@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS } from '@byline/api';
+import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS, ReceiptSigner } from '@byline/api';
 import pino, { type Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
@@ -53,6 +53,14 @@ export async function startCollector(
       throw new Error(`tls: cannot read the certificate or key: ${(e as Error).message}`);
     }
   }
+  let receipts: ReceiptSigner | undefined;
+  if (config.receipts) {
+    try {
+      receipts = new ReceiptSigner(readFileSync(config.receipts.keyFile));
+    } catch (e) {
+      throw new Error(`receipts.keyFile: cannot use ${config.receipts.keyFile}: ${(e as Error).message}`);
+    }
+  }
   const store = await openStore(config.store);
   const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(
@@ -67,6 +75,7 @@ export async function startCollector(
       ...(options.policyWaitSeconds !== undefined ? { policyWaitSeconds: options.policyWaitSeconds } : {}),
       onPolicyProblems: (identity, problems) =>
         logger.warn({ identity, problems }, 'served a policy with parts that cannot be read (failed closed)'),
+      ...(receipts ? { receipts } : {}),
     },
     tls,
   );
@@ -80,7 +89,7 @@ export async function startCollector(
   }
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
-  logger.info({ url, store: redact(config.store) }, 'collector listening');
+  logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');
 
   let closing: Promise<void> | undefined;
   return {

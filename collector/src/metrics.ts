@@ -29,7 +29,16 @@ const OUTCOMES: BatchOutcome[] = [
   'auth-unavailable',
   'store-error',
 ];
-const REASONS: RejectReason[] = ['malformed', 'schema', 'canonical', 'hash', 'identity', 'too-many-events'];
+// 'stream-owner': a batch for a stream another writer opened (checked by the store, not the parser).
+const REASONS: (RejectReason | 'stream-owner')[] = [
+  'malformed',
+  'schema',
+  'canonical',
+  'hash',
+  'identity',
+  'too-many-events',
+  'stream-owner',
+];
 const KINDS: MarkerKind[] = ['gap', 'break', 'fork'];
 
 export class CollectorMetrics {
@@ -44,6 +53,7 @@ export class CollectorMetrics {
   readonly authRefusals: Counter<'reason'>;
   readonly chainProblems: Counter<'kind'>;
   readonly gapsResolved: Counter;
+  readonly unsignedBatches: Counter;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly storeErrors: Counter<'operation'>;
 
@@ -107,6 +117,11 @@ export class CollectorMetrics {
       help: 'Gap markers resolved by late events.',
       registers,
     });
+    this.unsignedBatches = new Counter({
+      name: 'byline_collector_unsigned_batches_total',
+      help: 'Batches accepted without a signed head (byline verify reports their events as unsigned).',
+      registers,
+    });
     this.requestDuration = new Histogram({
       name: 'byline_collector_http_request_duration_seconds',
       help: 'HTTP request duration, by method, endpoint and status code.',
@@ -125,6 +140,6 @@ export class CollectorMetrics {
     for (const kind of KINDS) this.chainProblems.inc({ kind }, 0);
     for (const field of IDENTITY_FIELDS) this.identityMismatches.inc({ field }, 0);
     for (const reason of REFUSAL_REASONS) this.authRefusals.inc({ reason }, 0);
-    for (const operation of ['insert', 'query', 'streams', 'ping']) this.storeErrors.inc({ operation }, 0);
+    for (const operation of ['insert', 'query', 'streams', 'evidence', 'ping']) this.storeErrors.inc({ operation }, 0);
   }
 }
