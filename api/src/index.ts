@@ -3,6 +3,7 @@ export * from './canonical-json.js';
 export * from './chain.js';
 export * from './collector-config.js';
 export * as crds from './crds/index.js';
+export * from './listen.js';
 export * from './load-config.js';
 export * from './sidecar-config.js';
 export * from './uuid.js';

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS } from '@byline/api';
+import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS, parseListen } from '@byline/api';
 import pino, { type Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
@@ -27,11 +27,6 @@ export interface CollectorOptions {
   logger?: Logger;
   /** Defaults to the config's: its static tokens first, then Kubernetes (auth.kubernetes). */
   authenticator?: Authenticator;
-}
-
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(i + 1)) };
 }
 
 export async function startCollector(
@@ -62,7 +57,7 @@ export async function startCollector(
     },
     tls,
   );
-  const { host, port } = splitListen(config.listen);
+  const { host, port } = parseListen(config.listen, 'listen');
   try {
     await listen(server, host, port);
   } catch (e) {
