@@ -2,6 +2,7 @@ export * from './audit-event.js';
 export * from './canonical-json.js';
 export * from './chain.js';
 export * from './collector-config.js';
+export * from './config-paths.js';
 export * as crds from './crds/index.js';
 export * from './listen.js';
 export * from './load-config.js';
