@@ -10,3 +10,4 @@ export * from './sidecar-config.js';
 export * from './uuid.js';
 export * from './validate.js';
 export * from './verify-trail.js';
+export * from './version.js';
