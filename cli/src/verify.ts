@@ -2,28 +2,13 @@
  * `byline verify`: recomputes every hash chain from the stored events, through the collector's
  * API or straight from the store, and names each event that was edited, removed or reordered.
  */
-import { parseArgs } from 'node:util';
 import { canonicalJson, describeProblem, type StoredPosition, verifyTrail } from '@byline/api';
 import { CollectorClient } from './collector-client.js';
-import { UsageError } from './trail.js';
+import { type OptionValues, UsageError } from './command-table.js';
 
-export const VERIFY_USAGE = `usage: byline verify (--collector URL --token-file FILE | --store URL) [--session ID]
-
-  --store sqlite:PATH | postgres://…   read the collector's store directly
-  --session ID                          only the streams that hold this session's events
-`;
-
-export async function verify(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      collector: { type: 'string' },
-      'token-file': { type: 'string' },
-      store: { type: 'string' },
-      session: { type: 'string' },
-    },
-  });
+/** Runs with the values parsed from the command table's `verify` entry. */
+export async function verify(options: OptionValues, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const values = options as Partial<Record<string, string>>;
   const viaApi = values.collector !== undefined || values['token-file'] !== undefined;
   if (viaApi === (values.store !== undefined)) {
     throw new UsageError('give either --collector URL with --token-file FILE, or --store URL');
