@@ -13,7 +13,7 @@ import {
   parse,
   query,
   sync,
-} from '../../../test/differential/wire.js';
+} from '../../test-support/frontend-messages.js';
 import { MessageReader, Verdict } from '../protocol/frame-reader.js';
 import { ProtocolError } from '../protocol/messages.js';
 import type { StatementRecord } from './records.js';
