@@ -7,7 +7,7 @@
  * src/commands/ exporting `run(values)`); the build picks up every file there as an entry point.
  */
 import type { CommandSpec, OptionSpec } from './command-table.js';
-import { LOG_FORMATS, LOG_LEVELS } from './logging.js';
+import { LOG_FORMATS, LOG_LEVELS } from './log-settings.js';
 
 /** The long-running commands log the same way. */
 const LOGGING: Record<string, OptionSpec> = {

@@ -4,10 +4,7 @@
  * people at a terminal. Both come from the same records, so start and shutdown lines say the same.
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
-
-export const LOG_FORMATS = ['json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+import type { LogFormat } from './log-settings.js';
 
 export interface LoggerOptions {
   format: LogFormat;

@@ -1,7 +1,8 @@
 /** What the long-running commands share: their logger from the flags, and a logged shutdown on a signal. */
 import type { Logger } from 'pino';
 import type { OptionValues } from './command-table.js';
-import { createLogger, type LogFormat } from './logging.js';
+import type { LogFormat } from './log-settings.js';
+import { createLogger } from './logging.js';
 
 export function serviceLogger(values: OptionValues, component: string, configLevel: string | undefined): Logger {
   return createLogger({
