@@ -9,19 +9,32 @@
  * when it runs: `byline sidecar` never loads the operator's, the collector's or the Kubernetes
  * client's code. Shared code goes to chunks.
  *
- * Usage: node cli/scripts/build.mjs [--outdir DIR] [--quiet]
+ * Usage: node cli/scripts/build.mjs [--outdir DIR] [--quiet] [--if-possible]
+ *   --if-possible  (npm's `prepare`, which runs after every `npm ci`) when esbuild is not installed,
+ *                  as in an install without dev dependencies, say so and leave cli/dist as it is.
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const root = resolve(cli, '..');
 const { values } = parseArgs({
-  options: { outdir: { type: 'string', default: join(cli, 'dist') }, quiet: { type: 'boolean', default: false } },
+  options: {
+    outdir: { type: 'string', default: join(cli, 'dist') },
+    quiet: { type: 'boolean', default: false },
+    'if-possible': { type: 'boolean', default: false },
+  },
 });
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch (e) {
+  if (!values['if-possible'] || e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  process.stderr.write('byline build: esbuild is not installed (no dev dependencies?); cli/dist left as it is\n');
+  process.exit(0);
+}
 const outdir = resolve(values.outdir);
 
 /**

@@ -105,6 +105,18 @@ test('the build exists and every marker names code that is in it', () => {
   expect([...definedIn(everything)].sort()).toEqual(Object.keys(MARKERS).sort());
 });
 
+test('what ships contains no test code: no source of the build lies under test/', () => {
+  const maps = readdirSync(join(ROOT, 'cli/dist'), { recursive: true, encoding: 'utf8' }).filter((f) =>
+    f.endsWith('.map'),
+  );
+  const sources = maps.flatMap((m) => {
+    const map = JSON.parse(readFileSync(join(ROOT, 'cli/dist', m), 'utf8')) as { sources: string[] };
+    return map.sources.map((s) => resolve(join(ROOT, 'cli/dist', m, '..'), s));
+  });
+  expect(sources).toContain(join(ROOT, 'cli/src/demo-postgres.ts'));
+  expect(sources.filter((s) => s.startsWith(join(ROOT, 'test/')) || s.includes('/test-support/'))).toEqual([]);
+});
+
 describe.each(runtimes)('compiled byline under %s', (_name, nodeBin) => {
   test('--version and --help load our main module and no npm package at all', async () => {
     for (const args of [['--version'], ['--help'], ['sidecar', '--help']]) {
@@ -176,4 +188,18 @@ metrics: { listen: 127.0.0.1:${metrics} }
     }
     expect([...definedIn(ours)].sort()).toEqual(['collector', 'sqliteStore']);
   });
+
+  test('byline demo runs end to end on its own Postgres, loading nothing from test/', async () => {
+    const r = run(nodeBin, ['demo']);
+    const timer = setTimeout(() => r.child.kill('SIGKILL'), 90_000);
+    const exit = await r.exited.finally(() => clearTimeout(timer));
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stdout).toMatch(/^intact: \d+ events in 3 streams, every chain verified$/m);
+    const files = r
+      .modules()
+      .filter((u) => u.startsWith('file:'))
+      .map((u) => fileURLToPath(u));
+    expect(files.filter((f) => f.startsWith(join(ROOT, 'test/')) && f !== HOOK)).toEqual([]);
+    expect(files).toContain(join(ROOT, 'cli/dist/commands/demo.js'));
+  }, 120_000);
 });
