@@ -14,6 +14,7 @@
  *                  as in an install without dev dependencies, say so and leave cli/dist as it is.
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -68,6 +69,34 @@ function checkDependencies() {
   }
 }
 
+/**
+ * `import … from 'node:http'` builds the module's whole ES namespace, which reads every property,
+ * and since Node 22 three of them (WebSocket, CloseEvent, MessageEvent) are getters that load
+ * undici: about 15 MiB of RSS in every process with a metrics endpoint. `require('node:http')`
+ * reads none, so the bundle takes http through require and re-exports only its plain values (a
+ * name our code would import from a getter fails the build instead).
+ */
+const httpWithoutUndici = {
+  name: 'http-without-undici',
+  setup(build) {
+    // Only ES imports: a require('http') in a bundled CommonJS library already does the right thing.
+    build.onResolve({ filter: /^(node:)?http$/ }, (args) =>
+      args.kind === 'import-statement' ? { path: 'node:http', namespace: 'byline-http' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'byline-http' }, () => {
+      const http = createRequire(import.meta.url)('node:http');
+      const names = Object.entries(Object.getOwnPropertyDescriptors(http))
+        .filter(([name, d]) => 'value' in d && /^[A-Za-z_$][\w$]*$/.test(name))
+        .map(([name]) => name);
+      const lines = names.map((name) => `export const ${name} = http.${name};`);
+      return {
+        contents: `const http = require('node:http');\nexport default http;\n${lines.join('\n')}\n`,
+        loader: 'js',
+      };
+    });
+  },
+};
+
 const commands = readdirSync(join(cli, 'src/commands'))
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
   .map((f) => `src/commands/${f}`);
@@ -86,6 +115,7 @@ const result = await build({
   platform: 'node',
   target: 'node20.15',
   external: EXTERNAL,
+  plugins: [httpWithoutUndici],
   // Bundled CommonJS (pino, prom-client) calls require() for Node's built-in modules.
   banner: {
     js: "import { createRequire as __bylineRequire } from 'node:module'; const require = __bylineRequire(import.meta.url);",

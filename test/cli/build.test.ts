@@ -117,6 +117,20 @@ test('what ships contains no test code: no source of the build lies under test/'
   expect(sources.filter((s) => s.startsWith(join(ROOT, 'test/')) || s.includes('/test-support/'))).toEqual([]);
 });
 
+test('no ES import of node:http in the build (on Node 22+ its namespace loads undici: ~15 MiB idle)', () => {
+  const files = readdirSync(join(ROOT, 'cli/dist'), { recursive: true, encoding: 'utf8' }).filter((f) =>
+    f.endsWith('.js'),
+  );
+  const offenders = files.filter((f) =>
+    /^import [^;]* from "(node:)?http";$/m.test(readFileSync(join(ROOT, 'cli/dist', f), 'utf8')),
+  );
+  expect(offenders).toEqual([]);
+  // Still there, through require(): the sidecar's metrics server needs it.
+  expect(files.some((f) => readFileSync(join(ROOT, 'cli/dist', f), 'utf8').includes('require("node:http")'))).toBe(
+    true,
+  );
+});
+
 describe.each(runtimes)('compiled byline under %s', (_name, nodeBin) => {
   test('--version and --help load our main module and no npm package at all', async () => {
     for (const args of [['--version'], ['--help'], ['sidecar', '--help']]) {
