@@ -62,6 +62,14 @@ describe('prettyLine', () => {
     );
   });
 
+  test('a message with a newline cannot forge a second record', () => {
+    const line = prettyLine(
+      JSON.stringify({ level: 'warn', time: 't', component: 'sidecar', msg: 'bad user "x"\nt INFO  sidecar: forged' }),
+    );
+    expect(line).toBe('t WARN  sidecar: bad user "x"\\nt INFO  sidecar: forged\n');
+    expect(line.split('\n')).toHaveLength(2);
+  });
+
   test('a line that is not JSON passes through unchanged', () => {
     expect(prettyLine('not json')).toBe('not json\n');
   });

@@ -45,12 +45,17 @@ export function prettyLine(json: string): string {
   const fields = Object.entries(record)
     .filter(([k]) => !FIXED.has(k))
     .map(([k, v]) => `${k}=${prettyValue(v)}`);
-  let line = `${record.time ?? ''} ${level.padEnd(5)} ${record.component ?? 'byline'}: ${record.msg ?? ''}`;
+  let line = `${record.time ?? ''} ${level.padEnd(5)} ${oneLine(record.component ?? 'byline')}: ${oneLine(record.msg ?? '')}`;
   if (fields.length > 0) line += ` ${fields.join(' ')}`;
   const err = record.err as { message?: string; stack?: string } | string | undefined;
   if (typeof err === 'string') line += ` err=${prettyValue(err)}`;
   else if (err) line += `\n    ${(err.stack ?? err.message ?? JSON.stringify(err)).split('\n').join('\n    ')}`;
   return `${line}\n`;
+}
+
+/** Control characters escaped, so that no message (which may quote a client) can forge a log line. */
+function oneLine(v: unknown): string {
+  return String(v).replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 function prettyValue(v: unknown): string {

@@ -481,6 +481,25 @@ describe('byline explains itself', () => {
     expect(exit.stderr).toMatch(/^byline: unknown command "sidcar"\n\nusage: byline <command>/);
   });
 
+  test.concurrent('a rule the table cannot say is a usage error too: exit 2 pointing at the help', async () => {
+    const exit = await runCli([
+      'operator',
+      '--namespace',
+      'x',
+      '--collector-url',
+      'http://c',
+      '--webhook-namespace-label',
+      'bad',
+    ]);
+    expect(exit).toEqual({
+      code: 2,
+      signal: null,
+      stdout: '',
+      stderr:
+        'byline operator: --webhook-namespace-label: expected KEY=VALUE, got "bad"\nrun "byline operator --help" for its options\n',
+    });
+  });
+
   test.concurrent('a value outside the choices → exit 2 naming them', async () => {
     const exit = await runCli(['sidecar', '--config', 'x.yaml', '--log-format', 'xml']);
     expect(exit.code).toBe(2);

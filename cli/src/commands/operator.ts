@@ -1,17 +1,14 @@
 /** `byline operator`: the control plane, from flags, until a signal. */
-import { BYLINE_VERSION, ValidationError } from '@byline/api';
+import { BYLINE_VERSION } from '@byline/api';
 import { type RunningOperator, startOperator } from '@byline/operator';
-import type { OptionValues } from '../command-table.js';
+import { type OptionValues, UsageError } from '../command-table.js';
 import { serviceLogger, untilSignal } from '../service.js';
 
 export async function run(values: OptionValues): Promise<number> {
   const str = (k: string) => values[k] as string | undefined;
   const label = str('webhook-namespace-label');
   if (label !== undefined && !/^[^=\s]+=[^=\s]*$/.test(label)) {
-    process.stderr.write(
-      `byline operator: ${new ValidationError('arguments', [`--webhook-namespace-label: expected KEY=VALUE, got "${label}"`]).message}\n`,
-    );
-    return 2;
+    throw new UsageError(`--webhook-namespace-label: expected KEY=VALUE, got ${JSON.stringify(label)}`);
   }
   const [labelKey, labelValue] = (label ?? '').split('=');
   const timeout = str('webhook-timeout-seconds');
