@@ -3,9 +3,11 @@
  * Unknown fields are refused so that a typo never silently leaves something unconfigured.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { type Static, Type as T } from '@sinclair/typebox';
 import { IdentityKind, MAX_EVENT_BYTES } from './audit-event.js';
 import { HostPort, LogConfig, Strict } from './config-parts.js';
+import { resolveStoreUrl } from './config-paths.js';
 import { loadConfigFile } from './load-config.js';
 import { ValidationError } from './validate.js';
 
@@ -192,5 +194,6 @@ export function resolveStaticTokens(config: CollectorConfig, what = 'collector c
 /** Reads, validates and resolves a collector config file; throws a ValidationError naming each problem. */
 export function loadCollectorConfig(path: string): { config: CollectorConfig; tokens: ResolvedStaticToken[] } {
   const config = loadConfigFile(path, CollectorConfigSchema, 'collector config');
+  config.store = resolveStoreUrl(config.store, dirname(resolve(path)));
   return { config, tokens: resolveStaticTokens(config, `collector config (${path})`) };
 }

@@ -3,7 +3,7 @@
  * API or straight from the store, checks the sidecars' signed heads and the markers the collector
  * recorded, and names each event that was edited, removed, reordered, duplicated or left unsigned.
  */
-import { parseArgs } from 'node:util';
+
 import {
   canonicalJson,
   describeProblem,
@@ -13,21 +13,9 @@ import {
   type TrailProblem,
   verifyTrail,
 } from '@byline/api';
+
 import { CollectorClient } from './collector-client.js';
-import { UsageError } from './trail.js';
-
-export const VERIFY_USAGE = `usage: byline verify (--collector URL --token-file FILE | --store URL) [--session ID]
-                     [--receipt-key KEY] [--allow-unsigned]
-
-  --store sqlite:PATH | postgres://…   read the collector's store directly
-  --session ID                          only the streams that hold this session's events
-  --receipt-key KEY                     the collector's receipt key (base64url, logged at its start):
-                                        every registered key must carry its receipt. Through
-                                        --collector, the collector's own is used unless given
-  --allow-unsigned                      events no signed head covers are reported, not failed
-                                        (trails written before sidecars signed their heads)
-  --help                                this text
-`;
+import { type OptionValues, UsageError } from './command-table.js';
 
 interface Trail {
   stored: StoredPosition[];
@@ -36,24 +24,9 @@ interface Trail {
   receiptKey?: string | null;
 }
 
-export async function verify(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      collector: { type: 'string' },
-      'token-file': { type: 'string' },
-      store: { type: 'string' },
-      session: { type: 'string' },
-      'allow-unsigned': { type: 'boolean' },
-      'receipt-key': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    out.write(VERIFY_USAGE);
-    return 0;
-  }
+/** Runs with the values parsed from the command table's `verify` entry. */
+export async function verify(options: OptionValues, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const values = options as Partial<Record<string, string>>;
   const viaApi = values.collector !== undefined || values['token-file'] !== undefined;
   if (viaApi === (values.store !== undefined)) {
     throw new UsageError('give either --collector URL with --token-file FILE, or --store URL');

@@ -2,7 +2,13 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS, ReceiptSigner } from '@byline/api';
+import {
+  type CollectorConfig,
+  DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_MAX_BATCH_EVENTS,
+  parseListen,
+  ReceiptSigner,
+} from '@byline/api';
 import pino, { type Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
@@ -30,11 +36,6 @@ export interface CollectorOptions {
   authenticator?: Authenticator;
   /** How long `GET /v1/policy?after=…` waits for a change (default 25 s). */
   policyWaitSeconds?: number;
-}
-
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(i + 1)) };
 }
 
 export async function startCollector(
@@ -79,7 +80,7 @@ export async function startCollector(
     },
     tls,
   );
-  const { host, port } = splitListen(config.listen);
+  const { host, port } = parseListen(config.listen, 'listen');
   try {
     await listen(server, host, port);
   } catch (e) {

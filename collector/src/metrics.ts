@@ -3,7 +3,8 @@
  * process, as in tests, never clash). Labelled series start at zero, so a rate() works from the
  * first scrape.
  */
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '@byline/api/process-metrics';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { REFUSAL_REASONS } from './auth/authenticator.js';
 import { IDENTITY_FIELDS } from './ingest/identity-check.js';
 import type { RejectReason } from './ingest/parse-batch.js';
@@ -59,7 +60,7 @@ export class CollectorMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'byline_collector_' });
+    registerProcessMetrics(this.registry);
     this.batches = new Counter({
       name: 'byline_collector_batches_total',
       help: 'Batches posted to /v1/events, by outcome.',
