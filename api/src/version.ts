@@ -1,9 +1,4 @@
-/**
- * The version of Byline this code is, from api/package.json (the workspaces are versioned
- * together). Read once at load; the file sits one level above both src/ and a compiled dist/.
- */
-import { readFileSync } from 'node:fs';
+/** The version of this build of Byline, from the root package.json (inlined by the build). */
+import pkg from '../../package.json' with { type: 'json' };
 
-export const BYLINE_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const BYLINE_VERSION: string = pkg.version;

@@ -5,8 +5,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BYLINE_VERSION } from '@byline/api';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '@byline/api/process-metrics';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -23,14 +23,7 @@ export class OperatorMetrics {
 
   constructor() {
     const registers = [this.registry];
-    // Standard names (process_*, nodejs_*): each component has a registry, scraped as its own target.
-    collectDefaultMetrics({ register: this.registry });
-    new Gauge({
-      name: 'byline_build_info',
-      help: 'Always 1; the labels say which Byline version and component this is.',
-      labelNames: ['version', 'component'],
-      registers: [this.registry],
-    }).set({ version: BYLINE_VERSION, component: 'operator' }, 1);
+    registerProcessMetrics(this.registry);
     this.reconciles = new Counter({
       name: 'byline_operator_reconciles_total',
       help: 'Reconciles by kind and outcome (unchanged: status already right; updated: status written; error: retried).',

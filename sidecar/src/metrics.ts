@@ -3,8 +3,8 @@
  * several sidecars in one test process do not share counters.
  */
 import { createServer, type Server } from 'node:http';
-import { BYLINE_VERSION } from '@byline/api';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '@byline/api/process-metrics';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class SidecarMetrics {
   readonly registry = new Registry();
@@ -101,14 +101,7 @@ export class SidecarMetrics {
   });
 
   constructor() {
-    // Standard names (process_*, nodejs_*), collected at scrape time, off the forward path.
-    collectDefaultMetrics({ register: this.registry });
-    new Gauge({
-      name: 'byline_build_info',
-      help: 'Always 1; the labels say which Byline version and component this is.',
-      labelNames: ['version', 'component'],
-      registers: [this.registry],
-    }).set({ version: BYLINE_VERSION, component: 'sidecar' }, 1);
+    registerProcessMetrics(this.registry);
   }
 
   /** Called before every scrape, for values read from elsewhere. */

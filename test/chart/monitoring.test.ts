@@ -104,7 +104,7 @@ function dashboard(): Dashboard {
 }
 
 describe('every component', () => {
-  it('exports the standard process_* and nodejs_* metrics and byline_build_info{version,component}', async () => {
+  it('exports the standard process_* and nodejs_* metrics and byline_build_info{version}', async () => {
     const components = {
       sidecar: new SidecarMetrics().registry,
       collector: new CollectorMetrics().registry,
@@ -120,7 +120,7 @@ describe('every component', () => {
       expect(text, component).toMatch(/^process_cpu_seconds_total \d/m);
       expect(text, component).toMatch(/^process_resident_memory_bytes \d/m);
       expect(text, component).toMatch(/^nodejs_heap_size_used_bytes \d/m);
-      expect(text, component).toContain(`byline_build_info{version="${version}",component="${component}"} 1`);
+      expect(text, component).toContain(`byline_build_info{version="${version}",nodejs="${process.versions.node}"} 1`);
     }
   });
 });

@@ -200,8 +200,8 @@ describe('trail readers per namespace', () => {
     out.on('data', (d: Buffer) => {
       text += d.toString();
     });
-    const args = ['--collector', collector.url, '--token-file', tokenFile, '--format', 'json'];
-    expect(await trail([...args, '--namespace', nsA], out)).toBe(0);
+    const args = { collector: collector.url, 'token-file': tokenFile, format: 'json' };
+    expect(await trail({ ...args, namespace: nsA }, out)).toBe(0);
     const lines = text
       .trim()
       .split('\n')
