@@ -235,6 +235,11 @@ describe('the chart on a real API server', () => {
     expect(statusMessage(res)).toContain(`failed calling webhook "pods.byline.dev"`);
   });
 
+  it('is scoped to labelled namespaces: a pod elsewhere never calls the webhook, so it is created', async () => {
+    const res = await rest('POST', `/api/v1/namespaces/${namespace}/pods`, { body: plainPod('unlabelled-namespace') });
+    expect(res.status, statusMessage(res)).toBe(201);
+  });
+
   it('after uninstall nothing is left that refuses pods: an ordinary pod in a labelled namespace is created', async () => {
     // helm uninstall: every rendered object goes (the PVC carries helm.sh/resource-policy: keep),
     // the operator's Deployment with them, so the process stops.
