@@ -25,6 +25,7 @@ export {
   tablePatternRegExp,
 } from './crds/guardrails.js';
 export * as crds from './crds/index.js';
+export * from './gateway-config.js';
 export * from './load-config.js';
 export * from './sidecar-config.js';
 export * from './uuid.js';
