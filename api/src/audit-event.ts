@@ -71,6 +71,34 @@ export const StatementClass = T.Union([
 ]);
 export const ParamsMode = T.Union([T.Literal('none'), T.Literal('redacted'), T.Literal('full')]);
 
+/**
+ * No event exceeds this many bytes of canonical JSON: the sidecar shortens what would (see
+ * `statement.truncated`), and the collector's limits.maxBatchBytes is at least 1 MiB, above it.
+ */
+export const MAX_EVENT_BYTES = 1024 * 1024 - 1024;
+
+const Sha256 = T.String({ pattern: '^[0-9a-f]{64}$' });
+/** What was shortened: the original's UTF-8 length and SHA-256, so the full text can be matched later. */
+const Shortened = T.Object({ bytes: T.Integer({ minimum: 0 }), sha256: Sha256 }, { additionalProperties: false });
+export const Truncation = T.Object(
+  {
+    /** Other fields shortened without a hash (e.g. `context.tags`, `statement.tables`, `result.error`). */
+    others: T.Array(T.String()),
+    /** Parameters cut to a prefix, by position. */
+    params: Nullable(
+      T.Array(
+        T.Object(
+          { bytes: T.Integer({ minimum: 0 }), index: T.Integer({ minimum: 0 }), sha256: Sha256 },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+    /** `statement.text` holds a prefix of a text this long with this hash. */
+    text: Nullable(Shortened),
+  },
+  { additionalProperties: false },
+);
+
 export const Statement = T.Object(
   {
     /** Exactly as on the wire; for a Query holding several statements, this statement's slice. */
@@ -89,6 +117,8 @@ export const Statement = T.Object(
     /** Relations the statement names, schema-qualified when written so; null when unparsable. */
     tables: Nullable(T.Array(T.String())),
     preparedName: Nullable(T.String()),
+    /** Present only when the sidecar shortened something to keep the event within MAX_EVENT_BYTES. */
+    truncated: T.Optional(Truncation),
   },
   { additionalProperties: false },
 );
@@ -153,7 +183,50 @@ export const Chain = T.Object(
   { additionalProperties: false },
 );
 
-export const EventType = T.Union([T.Literal('session.start'), T.Literal('statement'), T.Literal('session.end')]);
+export const EventType = T.Union([
+  T.Literal('session.start'),
+  T.Literal('statement'),
+  T.Literal('session.end'),
+  T.Literal('spool.damaged'),
+  T.Literal('spool.deadLettered'),
+]);
+
+/** `spool.damaged`: bytes of a spool segment failed their CRC; whatever they held is lost. */
+export const SpoolDamage = T.Object(
+  {
+    /** Damaged byte range [start, end) of the segment file. */
+    end: T.Integer({ minimum: 0 }),
+    kind: T.Literal('spool.damaged'),
+    /** Where the segment was copied for inspection (null when the copy failed). */
+    quarantine: Nullable(T.String()),
+    segment: T.String(),
+    /** The last chain.seq read before the damage and the first after it (null: none in that segment). */
+    seqAfter: Nullable(T.Integer({ minimum: 1 })),
+    seqBefore: Nullable(T.Integer({ minimum: 1 })),
+    start: T.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+/** `spool.deadLettered`: events the collector permanently refused, kept on the sidecar's disk. */
+export const DeadLetter = T.Object(
+  {
+    /** The refused events, as chained: the gap they leave in the stream is accounted for here. */
+    events: T.Array(
+      T.Object(
+        { hash: Sha256, id: T.String(), seq: T.Integer({ minimum: 1 }), type: T.String() },
+        { additionalProperties: false },
+      ),
+    ),
+    /** The file under the spool's dead-letter directory that holds them verbatim. */
+    file: T.String(),
+    kind: T.Literal('spool.deadLettered'),
+    /** What the collector said. */
+    reason: T.String(),
+    status: T.Integer(),
+  },
+  { additionalProperties: false },
+);
 
 export const AuditEventSchema = T.Object(
   {
@@ -162,6 +235,8 @@ export const AuditEventSchema = T.Object(
     type: EventType,
     time: T.String({ format: 'date-time' }),
     identity: Identity,
+    /** Only on `spool.damaged` and `spool.deadLettered` events: what happened. */
+    incident: T.Optional(T.Union([SpoolDamage, DeadLetter])),
     session: Session,
     target: Target,
     statement: Nullable(Statement),
@@ -186,4 +261,6 @@ export type StatementProtocolName = Static<typeof StatementProtocol>;
 export type ResultStatusName = Static<typeof ResultStatus>;
 export type ParamsModeName = Static<typeof ParamsMode>;
 /** An event before the chain is appended: what the sidecar's hot path produces. */
+export type AuditIncident = Static<typeof SpoolDamage> | Static<typeof DeadLetter>;
+export type AuditTruncation = Static<typeof Truncation>;
 export type UnchainedEvent = Omit<AuditEvent, 'chain'>;

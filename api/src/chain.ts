@@ -24,6 +24,8 @@ function inCanonicalOrder<C>(e: UnchainedEvent, chain: C) {
     context: e.context,
     id: e.id,
     identity: e.identity,
+    // Only on incident events; absent (not undefined) elsewhere keeps the fast canonical path.
+    ...(e.incident === undefined ? null : { incident: e.incident }),
     result: e.result,
     session: e.session,
     statement: e.statement,

@@ -6,6 +6,7 @@ import {
   type CollectorConfig,
   CollectorConfigSchema,
   loadCollectorConfig,
+  MIN_BATCH_BYTES,
   resolveStaticTokens,
 } from './collector-config.js';
 import { problemsOf, ValidationError } from './validate.js';
@@ -62,6 +63,11 @@ log: { level: info }
       'a tiny batch limit',
       { ...config([{ token: TOKEN, reader: true }]), limits: { maxBatchBytes: 10 } },
       'limits.maxBatchBytes',
+    ],
+    [
+      'a batch limit one sidecar event could exceed',
+      { ...config([{ token: TOKEN, reader: true }]), limits: { maxBatchBytes: MIN_BATCH_BYTES - 1 } },
+      `limits.maxBatchBytes: expected integer to be greater or equal to ${MIN_BATCH_BYTES}`,
     ],
   ])('the schema refuses %s', (_name, value, message) => {
     expect(problemsOf(CollectorConfigSchema, value).join('\n')).toContain(message);

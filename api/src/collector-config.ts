@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Static, Type as T } from '@sinclair/typebox';
+import { MAX_EVENT_BYTES } from './audit-event.js';
 import { HostPort, LogConfig, Strict } from './config-parts.js';
 import { loadConfigFile } from './load-config.js';
 import { ValidationError } from './validate.js';
@@ -56,10 +57,18 @@ export const CollectorAuth = T.Object(
   Strict,
 );
 
+/** The smallest `limits.maxBatchBytes`: one event of MAX_EVENT_BYTES, its newline, and room to spare. */
+export const MIN_BATCH_BYTES = 1024 * 1024;
+if (MAX_EVENT_BYTES + 1 > MIN_BATCH_BYTES) throw new Error('MIN_BATCH_BYTES must hold one event of MAX_EVENT_BYTES');
+
 export const CollectorLimits = T.Object(
   {
-    /** Largest request body `POST /v1/events` reads; larger ones get 413 without being read. */
-    maxBatchBytes: T.Optional(T.Integer({ minimum: 1024 })),
+    /**
+     * Largest request body `POST /v1/events` reads; larger ones get 413 without being read. At
+     * least 1 MiB, more than any one sidecar event can take (MAX_EVENT_BYTES), so no event is
+     * refused for its size alone.
+     */
+    maxBatchBytes: T.Optional(T.Integer({ minimum: MIN_BATCH_BYTES })),
     /** Most events in one batch. */
     maxBatchEvents: T.Optional(T.Integer({ minimum: 1 })),
   },

@@ -27,6 +27,7 @@ export {
 export * as crds from './crds/index.js';
 export * from './gateway-config.js';
 export * from './load-config.js';
+export * from './policy.js';
 export * from './sidecar-config.js';
 export * from './uuid.js';
 export * from './validate.js';

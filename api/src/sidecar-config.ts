@@ -37,6 +37,11 @@ export const InjectCredentials = T.Object(
     passwordFile: T.String({ minLength: 1 }),
     /** When set, local clients must present this password (the default asks for none). */
     clientPasswordFile: T.Optional(T.String({ minLength: 1 })),
+    /**
+     * By default a client must ask for the route's user (anything else is refused with 28000
+     * naming it); true logs any requested user name in as the route's user.
+     */
+    acceptAnyUser: T.Optional(T.Boolean()),
   },
   Strict,
 );
@@ -141,6 +146,11 @@ export const Audit = T.Object(
     onBacklogFull: T.Optional(T.Union([T.Literal('reject'), T.Literal('drop')])),
     /** Size at which a spool segment is closed and a new one begun (default 64 MiB). */
     segmentBytes: T.Optional(T.Integer({ minimum: 4096 })),
+    /**
+     * On SIGTERM, how long to keep shipping unshipped events before exiting (default 25: inside
+     * Kubernetes' default 30 s grace period). Whatever is left stays in the spool.
+     */
+    drainSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 3600 })),
     sinks: T.Array(T.Union([FileSink, CollectorSink]), { minItems: 1 }),
   },
   Strict,
@@ -152,6 +162,11 @@ export const Limits = T.Object(
   {
     /** Largest frontend or backend message accepted (PgBouncer's max_packet_size). */
     maxMessageBytes: T.Optional(T.Integer({ minimum: 1024 })),
+    /**
+     * A client must finish its startup and authentication within this time or be disconnected,
+     * like Postgres's authentication_timeout (default 60 s).
+     */
+    authenticationTimeoutMs: T.Optional(T.Integer({ minimum: 1 })),
   },
   Strict,
 );
@@ -204,7 +219,9 @@ export type SslModeName = Static<typeof SslMode>;
 export type DurabilityName = Static<typeof Durability>;
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_DRAIN_SECONDS = 25;
 export const DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_AUTHENTICATION_TIMEOUT_MS = 60_000;
 
 /** What the sidecar config schema cannot say by itself. */
 export function sidecarConfigRules(config: SidecarConfig): string[] {

@@ -70,7 +70,7 @@ describe('sidecar config messages name the field and what was expected', () => {
       'an unknown field nothing resembles',
       (c) => (c.audit.colour = 'blue'),
       [
-        'audit.colour: unknown field (known fields: params, spoolDir, durability, maxSpoolBytes, onBacklogFull, segmentBytes, sinks)',
+        'audit.colour: unknown field (known fields: params, spoolDir, durability, maxSpoolBytes, onBacklogFull, segmentBytes, drainSeconds, sinks)',
       ],
     ],
     [

@@ -67,7 +67,12 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
               name: 'shop-db',
               listen: '127.0.0.1:0',
               upstream: { host: db.host, port: db.port, database: 'shop', sslMode: 'disable' },
-              credentials: { mode: 'inject', username: 'app_user', passwordFile: join(dir, 'password') },
+              credentials: {
+                mode: 'inject',
+                username: 'app_user',
+                passwordFile: join(dir, 'password'),
+                acceptAnyUser: true,
+              },
             },
           ],
           audit: {

@@ -155,7 +155,7 @@ const OPERATOR_USAGE = `usage: byline operator --namespace NS --collector-url UR
   --webhook-cert-dir DIR    use tls.crt, tls.key, ca.crt from DIR (cert-manager) instead of managing a Secret
   --webhook-failure-policy  Fail (default: no pod starts uninjected) or Ignore
   --webhook-timeout-seconds 1-30 (default 10)
-  --webhook-namespace-label KEY=VALUE  namespaces the API server sends pods from (default byline.dev/injection=enabled)
+  --webhook-namespace-label KEY=VALUE  namespaces the API server sends pods from (default: byline.dev/injection enabled or required)
   --image IMG               the sidecar image to inject (default ghcr.io/byline-dev/byline:0.1.0; alias --sidecar-image)
   --collector-url URL       the collector the sidecars report to
   --metrics-listen ADDR     /metrics, /healthz, /readyz (default 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080;

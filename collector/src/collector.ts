@@ -8,6 +8,7 @@ import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
 import { createCollectorServer } from './http/server.js';
 import { CollectorMetrics } from './metrics.js';
+import type { PolicySource } from './policy/policy-source.js';
 import { openStore, redact } from './store/open-store.js';
 import type { EventStore } from './store/types.js';
 
@@ -27,6 +28,8 @@ export interface CollectorOptions {
   logger?: Logger;
   /** Defaults to the config's: its static tokens first, then Kubernetes (auth.kubernetes). */
   authenticator?: Authenticator;
+  /** How long `GET /v1/policy?after=…` waits for a change (default 25 s). */
+  policyWaitSeconds?: number;
 }
 
 export function splitListen(listen: string): { host: string; port: number } {
@@ -51,6 +54,7 @@ export async function startCollector(
     }
   }
   const store = await openStore(config.store);
+  const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(
     {
       auth,
@@ -59,6 +63,10 @@ export async function startCollector(
       logger,
       maxBatchBytes: config.limits?.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
       maxBatchEvents: config.limits?.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS,
+      ...(policy ? { policy } : {}),
+      ...(options.policyWaitSeconds !== undefined ? { policyWaitSeconds: options.policyWaitSeconds } : {}),
+      onPolicyProblems: (identity, problems) =>
+        logger.warn({ identity, problems }, 'served a policy with parts that cannot be read (failed closed)'),
     },
     tls,
   );
@@ -66,6 +74,7 @@ export async function startCollector(
   try {
     await listen(server, host, port);
   } catch (e) {
+    policy?.stop();
     await store.close();
     throw new Error(`cannot listen on ${config.listen}: ${(e as Error).message}`);
   }
@@ -82,6 +91,8 @@ export async function startCollector(
     metrics,
     close() {
       closing ??= (async () => {
+        // Stopping the watches also ends the long-polls waiting on them.
+        policy?.stop();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), 5000);
@@ -93,6 +104,19 @@ export async function startCollector(
       return closing;
     },
   };
+}
+
+/** Watches AgentIdentities, DatabaseRoutes and Approvals for `/v1/policy` (with the authenticator's credentials). */
+async function policySource(kubeconfig: string | undefined, logger: Logger): Promise<PolicySource> {
+  const [{ loadKubeConfig }, { KubeClient }, { PolicySource }] = await Promise.all([
+    import('./auth/kube-reviewer.js'),
+    import('@byline/operator'),
+    import('./policy/policy-source.js'),
+  ]);
+  const source = await PolicySource.create(new KubeClient(loadKubeConfig(kubeconfig)), {
+    log: (level, message, err) => logger[level]({ err }, message),
+  });
+  return source.start();
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

@@ -61,9 +61,31 @@ export class SidecarMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly unshippedEvents = new Gauge({
+    name: 'byline_spool_unshipped_events',
+    help: 'Events in the spool not yet acknowledged by the collector (nor dead-lettered).',
+    registers: [this.registry],
+  });
+  readonly deadLettered = new Counter({
+    name: 'byline_events_dead_lettered_total',
+    help: 'Events the collector permanently refused, moved to the dead-letter directory, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly spoolDamage = new Counter({
+    name: 'byline_spool_damaged_ranges_total',
+    help: 'Damaged byte ranges found in spool segments (their records are lost; see spool.damaged events).',
+    registers: [this.registry],
+  });
   readonly eventsShipped = new Counter({
     name: 'byline_events_shipped_total',
     help: 'Events acknowledged by the collector.',
+    registers: [this.registry],
+  });
+  readonly policyUpdates = new Counter({
+    name: 'byline_policy_updates_total',
+    help: 'Policy documents received from the collector: applied, or rejected (the previous policy stays).',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
 

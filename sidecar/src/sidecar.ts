@@ -8,6 +8,9 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import {
   type AuditIdentity,
+  type AuditIncident,
+  DEFAULT_AUTHENTICATION_TIMEOUT_MS,
+  DEFAULT_DRAIN_SECONDS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_SPOOL_BYTES,
   type RouteConfig,
@@ -17,6 +20,7 @@ import {
 import pino, { type Logger } from 'pino';
 import { EventBuilder } from './audit/event-builder.js';
 import { FileSink } from './audit/file-sink.js';
+import { incidentEvent } from './audit/incident-event.js';
 import { AuditPipeline } from './audit/pipeline.js';
 import type { AuditSink } from './audit/sink.js';
 import { fixedIdentity, type IdentitySource, staticIdentity } from './identity/identity-source.js';
@@ -25,7 +29,7 @@ import { SidecarMetrics } from './metrics.js';
 import { CancelRegistry } from './proxy/cancel-registry.js';
 import { ProxySession } from './proxy/session.js';
 import { Shipper } from './ship/shipper.js';
-import { type RecoveredSpool, Spool } from './spool/spool.js';
+import { type RecoveredSpool, Spool, type SpoolDamageReport } from './spool/spool.js';
 import { TableExtractor } from './sql/tables.js';
 
 export interface RunningSidecar {
@@ -110,13 +114,59 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     metrics,
   );
   if (recovered) await recordRecovered(recovered, pipeline, logger);
-  const shippers = collectors.map((c) => new Shipper(spool!, c, metrics, logger));
+  // Events about the trail itself (spool damage, dead letters): from the sidecar's stream, under
+  // its identity now, against its first route.
+  const first = config.routes[0]!;
+  const recordIncident = async (incident: AuditIncident) => {
+    pipeline.incident(
+      incidentEvent(incident, {
+        stream: pipeline.chain.stream,
+        identity: identity.current(),
+        target: {
+          database: first.upstream.database ?? null,
+          host: first.upstream.host,
+          port: first.upstream.port,
+          route: first.name,
+        },
+      }),
+    );
+    await pipeline.flush();
+  };
+  const recordDamage = async (report: SpoolDamageReport) => {
+    metrics.spoolDamage.inc();
+    await recordIncident({
+      end: report.end,
+      kind: 'spool.damaged',
+      quarantine: report.quarantine,
+      segment: report.segment,
+      seqAfter: report.seqAfter,
+      seqBefore: report.seqBefore,
+      start: report.start,
+    });
+    spool?.damageRecorded(report);
+  };
+  if (spool && recovered) {
+    for (const report of recovered.damaged) await recordDamage(report);
+    spool.onDamage = (report) => {
+      recordDamage(report).catch((e) => logger.error({ err: e, report }, 'could not record spool damage'));
+    };
+  }
+  const shippers = collectors.map(
+    (c) =>
+      new Shipper(spool!, c, metrics, logger, {
+        record: recordIncident,
+        refreshIdentity: () => identity.refresh?.() ?? Promise.resolve(),
+      }),
+  );
   for (const shipper of shippers) shipper.start();
   let metricsServer: HttpServer | null = null;
   if (config.metrics) {
     const { host, port } = splitListen(config.metrics.listen);
     metrics.beforeScrape = () => {
-      if (spool) metrics.spoolBytes.set(spool.bytes);
+      if (spool) {
+        metrics.spoolBytes.set(spool.bytes);
+        metrics.unshippedEvents.set(spool.unshipped);
+      }
     };
     metricsServer = await metrics.listen(host, port);
   }
@@ -138,6 +188,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
           cancels,
           logger,
           maxMessageBytes: config.limits?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+          authenticationTimeoutMs: config.limits?.authenticationTimeoutMs ?? DEFAULT_AUTHENTICATION_TIMEOUT_MS,
           paramsMode,
           clientTls: clientTlsFor(route),
           metrics,
@@ -176,6 +227,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     throw e;
   }
   metrics.ready = true;
+  const drainMs = (audit.drainSeconds ?? DEFAULT_DRAIN_SECONDS) * 1000;
 
   return {
     routes,
@@ -199,13 +251,32 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       for (const s of sockets) s.destroy();
       await stopped;
       await pipeline.flush();
-      // A last chance to ship what is recorded; whatever is left waits in the spool.
-      for (const shipper of shippers) await shipper.drain(2000);
+      if (spool && shippers.length > 0) await shipBeforeExit(spool, shippers, drainMs, logger);
       for (const shipper of shippers) await shipper.stop();
       metricsServer?.close();
       await pipeline.close();
     },
   };
+}
+
+/**
+ * On shutdown: keep shipping until everything is acknowledged or the grace period is over, and
+ * say loudly what is left and where (an emptyDir spool dies with the pod).
+ */
+async function shipBeforeExit(spool: Spool, shippers: Shipper[], graceMs: number, logger: Logger): Promise<void> {
+  const left = () => ({ unshipped: spool.unshipped, spool: spool.dir });
+  if (spool.unshipped > 0) {
+    logger.info({ ...left(), graceSeconds: graceMs / 1000 }, 'shutting down: shipping the events not yet shipped');
+  }
+  const drained = await Promise.all(shippers.map((s) => s.drain(graceMs)));
+  if (drained.every(Boolean)) {
+    logger.info({ spool: spool.dir }, 'shutting down: every event is shipped');
+    return;
+  }
+  logger.error(
+    { ...left(), lastError: shippers.map((s) => s.lastError).find((e) => e !== null) ?? null },
+    `shutting down with ${spool.unshipped} events not shipped; they stay in ${spool.dir} and ship when a sidecar starts on it again (lost if that is an emptyDir and the pod is deleted)`,
+  );
 }
 
 /** Statements begun before a crash get their events (result unknown); open sessions get their end. */

@@ -584,7 +584,8 @@ async function main(): Promise<void> {
   console.log("\nthe sidecar's pure core, without sockets (CPU per pgbench transaction, one thread):");
   for (const f of core) {
     console.log(
-      `  ${f.protocol.padEnd(8)} forward path ${f.forwardUs.toFixed(2)} µs, event shaping + chain ${f.shapeUs.toFixed(2)} µs`,
+      `  ${f.protocol.padEnd(8)} forward path ${f.forwardUs.toFixed(2)} µs, event shaping + chain ${f.shapeUs.toFixed(2)} µs, ` +
+        `policy decision ${f.policyUs.toFixed(2)} µs (${f.protocol === 'simple' ? 'new text: parse + facts + decide' : 'facts from Parse, decision cached'})`,
     );
   }
   if (results.some((r) => r.failed)) process.exitCode = 1;

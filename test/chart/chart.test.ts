@@ -60,7 +60,8 @@ describe('charts/byline', () => {
       collector: { store: '', auth: { audience: 'byline.dev' } },
     });
     const webhook = (values.operator as { webhook: { namespaceLabel: string; timeoutSeconds: number } }).webhook;
-    expect(webhook.namespaceLabel).toMatch(/^[a-z0-9.-]+\/[a-z0-9.-]+=[a-z0-9.-]+$/);
+    // Empty: the operator's own selector (byline.dev/injection in enabled, required).
+    expect(webhook.namespaceLabel).toMatch(/^$|^[a-z0-9.-]+\/[a-z0-9.-]+=[a-z0-9.-]+$/);
     // The API server refuses webhook timeouts outside 1–30 s.
     expect(webhook.timeoutSeconds).toBeGreaterThanOrEqual(1);
     expect(webhook.timeoutSeconds).toBeLessThanOrEqual(30);

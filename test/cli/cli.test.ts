@@ -126,6 +126,7 @@ routes:
       mode: inject
       username: ${AUTH_USERS.scram}
       passwordFile: ${overrides.passwordFile ?? passwordFile}
+      acceptAnyUser: true
 audit:
   params: full
   sinks:

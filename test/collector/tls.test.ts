@@ -57,7 +57,12 @@ beforeAll(async () => {
           name: 'tls-db',
           listen: '127.0.0.1:0',
           upstream: { host: db.host, port: db.port, database: 'postgres', sslMode: 'disable' },
-          credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile: join(dir, 'pw') },
+          credentials: {
+            mode: 'inject',
+            username: AUTH_USERS.scram,
+            passwordFile: join(dir, 'pw'),
+            acceptAnyUser: true,
+          },
         },
       ],
       audit: {

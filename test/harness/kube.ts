@@ -30,6 +30,11 @@ export interface ControlPlaneOptions {
   build?: boolean;
   /** Extra kube-apiserver flags, after ours (a later flag wins). */
   apiserverArgs?: string[];
+  /**
+   * Keep the ServiceAccount admission plugin on, as in a real cluster (default off, as in envtest):
+   * pods then need their ServiceAccount to exist, and get its API token mounted into every container.
+   */
+  serviceAccountAdmission?: boolean;
   /** Progress lines (building, starting); silent by default. */
   log?: (line: string) => void;
 }
@@ -369,7 +374,7 @@ async function launchBoth(
       // tests depend on them. ServiceAccount admission would refuse every pod until a controller
       // creates the namespace's `default` service account, and there is no controller-manager.
       '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
-      '--disable-admission-plugins=ServiceAccount',
+      ...(options.serviceAccountAdmission ? [] : ['--disable-admission-plugins=ServiceAccount']),
       '--profiling=false',
       ...(options.apiserverArgs ?? []),
     ],

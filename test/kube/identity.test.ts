@@ -151,7 +151,7 @@ function sidecarConfig(tokenPath: string, name: string, listen = '127.0.0.1:0') 
           name: 'orders-db',
           listen,
           upstream: { host: pgServer.host, port: pgServer.port, database: 'postgres', sslMode: 'disable' },
-          credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile },
+          credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile, acceptAnyUser: true },
         },
       ],
       audit: {

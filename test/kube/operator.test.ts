@@ -293,7 +293,10 @@ describe('the operator on the real API server', () => {
     expect(hook?.clientConfig.caBundle).toBe(tls.data['ca.crt']);
     expect(hook?.clientConfig.url).toBe(`${operator.webhookUrl}/mutate-pods`);
     expect(hook).toMatchObject({
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
+      rules: [
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] },
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'] },
+      ],
       namespaceSelector: { matchLabels: testLabel },
       sideEffects: 'None',
       admissionReviewVersions: ['v1'],

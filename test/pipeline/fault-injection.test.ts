@@ -5,24 +5,20 @@
  * log says it executed must have exactly one stored event — none lost, none duplicated — and the
  * only events Postgres has no log line for are ones whose result is honestly `unknown`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { AuditEvent } from '@byline/api';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { children, Service, sleep, storedEvents } from '../harness/byline-process.js';
 import { reconcile, waitForLog } from '../harness/log-match.js';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 
-const repo = resolve(import.meta.dirname, '../..');
-const cli = join(repo, 'cli/bin/byline.mjs');
 const IDENTITY = 'fault-agent';
 
 let db: TestPostgres;
 let dir: string;
-const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   db = await startPostgres({ logStatements: true });
@@ -38,58 +34,6 @@ afterAll(async () => {
   await db?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      res(true);
-    });
-    s.once('error', () => res(false));
-  });
-}
-
-/** A `byline` subcommand as a child process, ready once its port accepts connections. */
-class Service {
-  child: ChildProcess | null = null;
-  output = '';
-  constructor(
-    private readonly args: string[],
-    readonly port: number,
-  ) {}
-
-  async start(): Promise<void> {
-    const child = spawn(process.execPath, [cli, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
-    child.once('exit', () => children.delete(child));
-    this.child = child;
-    const deadline = Date.now() + 20_000;
-    while (!(await listening(this.port))) {
-      if (child.exitCode !== null) {
-        await sleep(100); // let its last words arrive
-        throw new Error(`${this.args[0]} exited ${child.exitCode}:\n${this.output}`);
-      }
-      if (Date.now() > deadline) throw new Error(`${this.args[0]} did not listen:\n${this.output}`);
-      await sleep(50);
-    }
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    await exited;
-    this.child = null;
-  }
-}
 
 async function setUp(name: string, spool: { maxSpoolBytes?: number; segmentBytes?: number } = {}) {
   const root = join(dir, name);
@@ -127,7 +71,7 @@ async function setUp(name: string, spool: { maxSpoolBytes?: number; segmentBytes
       '  - name: faults',
       `    listen: 127.0.0.1:${sidecarPort}`,
       `    upstream: { host: 127.0.0.1, port: ${db.port}, database: postgres, sslMode: disable }`,
-      `    credentials: { mode: inject, username: ${AUTH_USERS.scram}, passwordFile: ${password} }`,
+      `    credentials: { mode: inject, username: ${AUTH_USERS.scram}, passwordFile: ${password}, acceptAnyUser: true }`,
       'audit:',
       '  params: full',
       `  spoolDir: ${join(root, 'spool')}`,
@@ -143,20 +87,6 @@ async function setUp(name: string, spool: { maxSpoolBytes?: number; segmentBytes
     collectorUrl: `http://127.0.0.1:${collectorPort}`,
     readerToken: 'reader-secret-0123456789',
   };
-}
-
-async function storedEvents(url: string, token: string, filter: Record<string, string> = {}): Promise<AuditEvent[]> {
-  const out: AuditEvent[] = [];
-  let cursor: string | null = null;
-  do {
-    const q = new URLSearchParams({ ...filter, limit: '5000', ...(cursor ? { cursor } : {}) });
-    const res = await fetch(`${url}/v1/events?${q}`, { headers: { authorization: `Bearer ${token}` } });
-    if (!res.ok) throw new Error(`collector answered ${res.status}: ${await res.text()}`);
-    const body = (await res.json()) as { events: { event: AuditEvent }[]; nextCursor: string | null };
-    out.push(...body.events.map((e) => e.event));
-    cursor = body.nextCursor;
-  } while (cursor);
-  return out;
 }
 
 /** Clients that keep going through the sidecar, reconnecting whenever it goes away. */

@@ -574,15 +574,18 @@ async function raw(target: TestSidecar, bytes: Buffer): Promise<Outcome> {
   return { bytes: conn.bytes, closed };
 }
 
+/** Before a startup packet Postgres answers malformed input with nothing but a closed connection. */
+function expectClosedSilently(outcome: Outcome): void {
+  expect(outcome.bytes.length).toBe(0);
+  expect(outcome.closed).toBe(true);
+}
+
 describe('deterministic malformed input', () => {
-  test('a startup packet with a length of 3 is refused', async () => {
-    await expectRefused(
-      await raw(sidecar, i32(3)),
-      /^byline: invalid message from the client: invalid message length 3$/,
-    );
+  test('a startup packet with a length of 3 is refused by closing, without a reply (as Postgres)', async () => {
+    expectClosedSilently(await raw(sidecar, i32(3)));
   });
 
-  test('a startup packet over 10000 bytes is refused; one of exactly 10000 is accepted', async () => {
+  test('a startup packet over 10000 bytes is refused without a reply; one of exactly 10000 is accepted', async () => {
     // The user's name is as long as the injected scram_user, so the packet sent upstream is as long.
     const fill = (size: number) => {
       const base = startupPacket({ user: 'agent_user', database: 'postgres', application_name: 'fuzz-big' });
@@ -591,10 +594,7 @@ describe('deterministic malformed input', () => {
     };
     const big = fill(10_001);
     expect(big.length).toBe(10_001);
-    await expectRefused(
-      await raw(sidecar, big),
-      /^byline: invalid message from the client: startup packet of 10001 bytes exceeds the limit of 10000$/,
-    );
+    expectClosedSilently(await raw(sidecar, big));
     const limit = fill(10_000);
     expect(limit.length).toBe(10_000);
     const conn = new RawConnection(sidecar.host, sidecar.port);

@@ -62,7 +62,8 @@ function upstream(extra: Partial<Upstream> = {}): Upstream {
 }
 
 function inject(username: string, passwordFile = goodPasswordFile): RouteConfig['credentials'] {
-  return { mode: 'inject', username, passwordFile };
+  // These tests connect as "agent" whatever the role; the user-name policy is tested in startup.test.ts.
+  return { mode: 'inject', username, passwordFile, acceptAnyUser: true };
 }
 
 async function withSidecar<T>(options: TestSidecarOptions, fn: (s: TestSidecar) => Promise<T>): Promise<T> {
@@ -393,6 +394,7 @@ describe('clientPasswordFile: local clients must present a password', () => {
         username: AUTH_USERS.scram,
         passwordFile: goodPasswordFile,
         clientPasswordFile: writePassword('client-password', 'local-pass\n'),
+        acceptAnyUser: true,
       },
     },
   });

@@ -26,7 +26,12 @@ beforeAll(async () => {
           name: 'm',
           listen: '127.0.0.1:0',
           upstream: { host: db.host, port: db.port, database: 'postgres', sslMode: 'disable' },
-          credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile: join(dir, 'pw') },
+          credentials: {
+            mode: 'inject',
+            username: AUTH_USERS.scram,
+            passwordFile: join(dir, 'pw'),
+            acceptAnyUser: true,
+          },
         },
       ],
       audit: { spoolDir: join(dir, 'spool'), sinks: [{ file: join(dir, 'audit.jsonl') }] },

@@ -8,11 +8,15 @@ import { crds } from '@byline/api';
 import type { V1PolicyRule } from '@kubernetes/client-node';
 import { TRAIL_RESOURCE } from './kubernetes-authenticator.js';
 
-/** The collector's ClusterRole: review tokens and access, and read AgentIdentities. */
+/**
+ * The collector's ClusterRole: review tokens and access, read AgentIdentities, and watch the
+ * objects `/v1/policy` is made of (AgentIdentities, DatabaseRoutes, Approvals).
+ */
 export const COLLECTOR_RBAC_RULES: V1PolicyRule[] = [
   { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
   { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
-  { apiGroups: [crds.GROUP], resources: [crds.AgentIdentityKind.plural], verbs: ['get', 'list'] },
+  { apiGroups: [crds.GROUP], resources: [crds.AgentIdentityKind.plural], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [crds.GROUP], resources: [crds.DatabaseRouteKind.plural, 'approvals'], verbs: ['list', 'watch'] },
 ];
 
 /** A trail reader's ClusterRole (bind it with a ClusterRoleBinding: the check is cluster-wide). */

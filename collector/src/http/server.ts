@@ -11,12 +11,13 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import { handleIngest } from '../ingest/ingest-handler.js';
 import type { CollectorMetrics } from '../metrics.js';
+import { handlePolicy, type PolicyDeps } from '../policy/policy-handler.js';
 import { handleEventQuery, handleStreams } from '../query/query-handlers.js';
 import type { EventStore } from '../store/types.js';
 import { HttpError, sendError, sendJson, sendText } from './respond.js';
 import { handleWhoami } from './whoami.js';
 
-export interface ServerDeps {
+export interface ServerDeps extends PolicyDeps {
   auth: Authenticator;
   store: EventStore;
   metrics: CollectorMetrics;
@@ -34,6 +35,7 @@ const ROUTES: Record<string, Record<string, Handler>> = {
   },
   '/v1/streams': { GET: handleStreams },
   '/v1/whoami': { GET: handleWhoami },
+  '/v1/policy': { GET: handlePolicy },
   '/metrics': {
     GET: async (_req, res, _url, deps) => {
       sendText(res, 200, await deps.metrics.registry.metrics(), {}, deps.metrics.registry.contentType);

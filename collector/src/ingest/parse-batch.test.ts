@@ -87,6 +87,37 @@ describe('parseBatch', () => {
     expect(parsed.ok || parsed.error).toMatch(/not in canonical JSON form/);
   });
 
+  test('spool.damaged and spool.deadLettered events carry their incident; no other event carries one', () => {
+    const s = new SampleStream();
+    const damage = {
+      end: 120,
+      kind: 'spool.damaged' as const,
+      quarantine: null,
+      segment: 'segment-000000000001.log',
+      seqAfter: 3,
+      seqBefore: 5,
+      start: 80,
+    };
+    const base = s.nextEvent();
+    const good = s.writer.append({ ...base, type: 'spool.damaged', statement: null, incident: damage });
+    const parsed = parseBatch(bytes(`${good.json}\n`), writer, 10);
+    expect(parsed.ok || parsed.error).toBe(true);
+    if (parsed.ok) expect(parsed.events[0]!.type).toBe('spool.damaged');
+
+    const bare = s.writer.append({ ...s.nextEvent(), type: 'spool.damaged', statement: null });
+    expect(parseBatch(bytes(bare.json), writer, 10)).toMatchObject({
+      ok: false,
+      status: 400,
+      error: expect.stringContaining('a "spool.damaged" event needs its incident'),
+    });
+    const smuggled = s.writer.append({ ...s.nextEvent(), incident: damage });
+    expect(parseBatch(bytes(smuggled.json), writer, 10)).toMatchObject({
+      ok: false,
+      status: 400,
+      error: expect.stringContaining('only a "spool.damaged" event may carry it'),
+    });
+  });
+
   test('an event written for another identity is refused with 403', () => {
     const mine = batch(1);
     const theirs = new SampleStream({ identity: 'someone-else' }).take(1);

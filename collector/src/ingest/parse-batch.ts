@@ -85,6 +85,13 @@ function parseLine(line: string, n: number): { event: AuditEvent; timeUs: number
     return { problem: { line: n, reason: 'schema', message } };
   }
   const event = value as AuditEvent;
+  // An incident (spool.damaged, spool.deadLettered) says what happened, and only such events carry one.
+  if ((event.incident?.kind ?? null) !== (event.type.startsWith('spool.') ? event.type : null)) {
+    const message = event.incident
+      ? `line ${n}: incident.kind is "${event.incident.kind}", but only a "${event.incident.kind}" event may carry it (type is "${event.type}")`
+      : `line ${n}: a "${event.type}" event needs its incident`;
+    return { problem: { line: n, reason: 'schema', message } };
+  }
   if (canonicalJson(event) !== line) {
     const message = `line ${n}: not in canonical JSON form (RFC 8785: keys sorted, no white space), as the sidecar emits events`;
     return { problem: { line: n, reason: 'canonical', message } };

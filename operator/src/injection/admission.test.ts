@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1EphemeralContainer, V1Pod } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -120,11 +120,12 @@ describe('admit', () => {
     expect(response.response.status).toMatchObject({ code: 503, message: expect.stringMatching(/^byline: .*new-ns/) });
   });
 
-  it('allows a pod that does not ask, in a namespace it does not know', () => {
+  it('turns away a pod that does not ask, too, in a namespace it does not know (it may be `required`)', () => {
     const pod: V1Pod = { spec: { containers: [{ name: 'app', image: 'x' }] } };
     const { response, result } = admit(reviewOf(pod, { namespace: 'new-ns' }), lookup, options);
-    expect(result?.reason).toBe('NotRequested');
-    expect(response.response.allowed).toBe(true);
+    expect(result).toBeNull();
+    expect(response.response.allowed).toBe(false);
+    expect(response.response.status).toMatchObject({ code: 503, message: expect.stringMatching(/new-ns/) });
   });
 
   it('answers 500 when the lookup throws, without throwing', () => {
@@ -154,11 +155,23 @@ describe('admit', () => {
       'a Deployment',
       reviewOf(input.pod, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } }),
       UID,
-      /pods \(v1 Pod\) only/,
+      /pods \(v1 Pod\) and their ephemeralcontainers only/,
     ],
-    ['no kind', reviewOf(input.pod, { kind: undefined }), UID, /pods \(v1 Pod\) only/],
-    ['a subresource', reviewOf(input.pod, { subResource: 'ephemeralcontainers' }), UID, /subresource/],
-    ['an UPDATE', reviewOf(input.pod, { operation: 'UPDATE' }), UID, /CREATE only, got "UPDATE"/],
+    ['no kind', reviewOf(input.pod, { kind: undefined }), UID, /pods \(v1 Pod\) and their ephemeralcontainers only/],
+    ['another subresource', reviewOf(input.pod, { subResource: 'status' }), UID, /subresource "status"/],
+    ['an UPDATE', reviewOf(input.pod, { operation: 'UPDATE' }), UID, /pods on CREATE only, got "UPDATE"/],
+    [
+      'a CREATE of ephemeralcontainers',
+      reviewOf(input.pod, { subResource: 'ephemeralcontainers' }),
+      UID,
+      /pods\/ephemeralcontainers on UPDATE only, got "CREATE"/,
+    ],
+    [
+      'an ephemeralcontainers UPDATE whose oldObject is not a pod',
+      reviewOf(input.pod, { subResource: 'ephemeralcontainers', operation: 'UPDATE', oldObject: 'x' }),
+      UID,
+      /oldObject is not a pod/,
+    ],
     ['no object', reviewOf(undefined), UID, /not a pod/],
     ['an object without spec', reviewOf({ metadata: {} }), UID, /not a pod/],
     ['containers not a list', reviewOf({ spec: { containers: {} } }), UID, /not a pod/],
@@ -255,5 +268,118 @@ describe('handleAdmissionHttp', () => {
     const answer = handleAdmissionHttp(body({ hello: 'world' }), 'application/json', lookup, options);
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body).response).toMatchObject({ allowed: false, status: { code: 400 } });
+  });
+});
+
+describe('admit: pods/ephemeralcontainers UPDATE', () => {
+  // The pod as stored after injection: the sidecar and its volumes are in it.
+  const injected = (() => {
+    const { response } = admit(reviewOf(input.pod), lookup, options);
+    return applyPatch(input.pod, decode(response));
+  })();
+  const withEphemeral = (...ephemeralContainers: V1EphemeralContainer[]) => ({
+    ...injected,
+    spec: { ...injected.spec!, ephemeralContainers },
+  });
+  const update = (pod: V1Pod, oldPod: V1Pod = injected) =>
+    admit(
+      reviewOf(pod, { subResource: 'ephemeralcontainers', operation: 'UPDATE', oldObject: oldPod }),
+      lookup,
+      options,
+    );
+
+  it('allows a debug container that reaches nothing of the sidecar, unchanged', () => {
+    const { response, result } = update(
+      withEphemeral({ name: 'debug', image: 'busybox', targetContainerName: 'agent', stdin: true, tty: true }),
+    );
+    expect(result?.reason).toBe('EphemeralContainersAllowed');
+    expect(response.response).toEqual({ uid: UID, allowed: true });
+  });
+
+  it.each([
+    [
+      'targeting byline-proxy',
+      { name: 'debug', image: 'busybox', targetContainerName: 'byline-proxy' },
+      'SidecarTargeted',
+      /ephemeral container "debug" targets the byline-proxy container/,
+    ],
+    [
+      "mounting the sidecar's token volume",
+      { name: 'debug', image: 'busybox', volumeMounts: [{ name: 'byline-token', mountPath: '/t' }] },
+      'SidecarVolumeMounted',
+      /ephemeral container "debug" mounts volume "byline-token"/,
+    ],
+    [
+      'mounting the route volume',
+      { name: 'debug', image: 'busybox', volumeMounts: [{ name: 'byline-route-orders-db', mountPath: '/c' }] },
+      'SidecarVolumeMounted',
+      /"byline-route-orders-db"/,
+    ],
+    [
+      "reading the route's Secret into its env",
+      {
+        name: 'debug',
+        image: 'busybox',
+        env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: 'orders-db-app', key: 'password' } } }],
+      },
+      'RouteSecretExposed',
+      /reads PW from the Secret "orders-db-app"/,
+    ],
+  ] as const)('refuses one %s, with 403 and the reason', (_, container, reason, message) => {
+    const { response, result } = update(withEphemeral(structuredClone(container) as V1EphemeralContainer));
+    expect(result).toMatchObject({ outcome: 'refused', reason });
+    expect(response.response.allowed).toBe(false);
+    expect(response.response.status).toMatchObject({
+      code: 403,
+      reason: 'Forbidden',
+      message: expect.stringMatching(message),
+    });
+  });
+
+  it("judges the sidecar's volumes by what it mounts, not by their names", () => {
+    // A pod injected by some other means (or renamed volumes): whatever byline-proxy mounts is guarded.
+    const renamed = structuredClone(injected);
+    renamed.spec!.volumes!.push({ name: 'creds-copy', emptyDir: {} });
+    renamed.spec!.initContainers![0]!.volumeMounts!.push({ name: 'creds-copy', mountPath: '/copy' });
+    const pod = {
+      ...renamed,
+      spec: {
+        ...renamed.spec!,
+        ephemeralContainers: [{ name: 'd', image: 'x', volumeMounts: [{ name: 'creds-copy', mountPath: '/c' }] }],
+      },
+    };
+    expect(update(pod, renamed).result?.reason).toBe('SidecarVolumeMounted');
+  });
+
+  it("lets an ephemeral container mount the pod's API token, which the ServiceAccount plugin also gave byline-proxy", () => {
+    const withToken = structuredClone(injected);
+    withToken.spec!.volumes!.push({
+      name: 'kube-api-access-abcde',
+      projected: { sources: [{ serviceAccountToken: { path: 'token' } }] },
+    });
+    const mount = {
+      name: 'kube-api-access-abcde',
+      readOnly: true,
+      mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+    };
+    withToken.spec!.initContainers![0]!.volumeMounts!.push({ ...mount });
+    const debug = {
+      ...withToken,
+      spec: { ...withToken.spec!, ephemeralContainers: [{ name: 'd', image: 'x', volumeMounts: [mount] }] },
+    };
+    expect(update(debug, withToken).result?.reason).toBe('EphemeralContainersAllowed');
+    // The same volume under a writable mount in byline-proxy is no token mount: then it is the sidecar's.
+    delete (withToken.spec!.initContainers![0]!.volumeMounts!.at(-1) as { readOnly?: boolean }).readOnly;
+    expect(
+      update({ ...debug, spec: { ...debug.spec, initContainers: withToken.spec!.initContainers } }, withToken).result
+        ?.reason,
+    ).toBe('SidecarVolumeMounted');
+  });
+
+  it('judges only the containers this update adds', () => {
+    const old = withEphemeral({ name: 'old', image: 'x', targetContainerName: 'byline-proxy' });
+    const both = withEphemeral(old.spec.ephemeralContainers[0]!, { name: 'new', image: 'x' });
+    expect(update(both, old).result?.reason).toBe('EphemeralContainersAllowed');
+    expect(update(both, injected).result?.reason).toBe('SidecarTargeted');
   });
 });

@@ -1,9 +1,11 @@
 /**
  * The pod webhook's core: AdmissionReview in, AdmissionReview out, no sockets. Bad input gets a
- * clear answer, never an exception. TLS and the listening server live in ../webhook.
+ * clear answer, never an exception. Two requests reach it: a pod's CREATE (injection) and an UPDATE
+ * of its ephemeralcontainers subresource (judged, never patched). TLS and the listening server live
+ * in ../webhook.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { INJECT_ANNOTATION } from './constants.js';
+import { judgeEphemeralContainers } from './ephemeral.js';
 import { mutatePod } from './mutate.js';
 import type { AgentIdentity, DatabaseRoute, InjectionOptions, InjectionResult } from './types.js';
 
@@ -46,8 +48,16 @@ function deny(uid: string, code: number, reason: string, message: string): Admis
   return review({ uid, allowed: false, status: { code, reason, message: `byline: ${message}` } });
 }
 
+interface Parsed {
+  uid: string;
+  namespace: string;
+  pod: V1Pod;
+  /** Set for an UPDATE of pods/ephemeralcontainers: the pod before it. */
+  ephemeral?: { oldPod?: V1Pod };
+}
+
 /** What is wrong with the review, or the pieces admit needs. */
-function parse(value: unknown): { uid: string; problem: string } | { uid: string; namespace: string; pod: V1Pod } {
+function parse(value: unknown): { uid: string; problem: string } | Parsed {
   if (!isRecord(value)) return { uid: '', problem: 'expected an AdmissionReview object' };
   const request = value.request;
   const uid = isRecord(request) && typeof request.uid === 'string' ? request.uid : '';
@@ -60,14 +70,21 @@ function parse(value: unknown): { uid: string; problem: string } | { uid: string
   if (!isRecord(request)) return bad('the AdmissionReview has no request');
   if (uid === '') return bad('request.uid is missing');
   const kind = isRecord(request.kind) ? request.kind : {};
-  if (kind.group !== '' || kind.version !== 'v1' || kind.kind !== 'Pod' || (request.subResource ?? '') !== '') {
+  const subResource = request.subResource ?? '';
+  if (
+    kind.group !== '' ||
+    kind.version !== 'v1' ||
+    kind.kind !== 'Pod' ||
+    (subResource !== '' && subResource !== 'ephemeralcontainers')
+  ) {
     return bad(
-      `this webhook handles pods (v1 Pod) only, got ${JSON.stringify(request.kind)}${request.subResource ? ` subresource ${request.subResource}` : ''}; check the MutatingWebhookConfiguration's rules`,
+      `this webhook handles pods (v1 Pod) and their ephemeralcontainers only, got ${JSON.stringify(request.kind)}${subResource ? ` subresource ${JSON.stringify(subResource)}` : ''}; check the MutatingWebhookConfiguration's rules`,
     );
   }
-  if (request.operation !== 'CREATE') {
+  const expected = subResource === '' ? 'CREATE' : 'UPDATE';
+  if (request.operation !== expected) {
     return bad(
-      `this webhook handles CREATE only, got ${JSON.stringify(request.operation)}; check the MutatingWebhookConfiguration's rules`,
+      `this webhook handles ${subResource === '' ? 'pods' : 'pods/ephemeralcontainers'} on ${expected} only, got ${JSON.stringify(request.operation)}; check the MutatingWebhookConfiguration's rules`,
     );
   }
   const pod = request.object;
@@ -85,7 +102,12 @@ function parse(value: unknown): { uid: string; problem: string } | { uid: string
         ? pod.metadata.namespace
         : '';
   if (namespace === '') return bad('request.namespace is missing');
-  return { uid, namespace, pod: pod as V1Pod };
+  if (subResource === '') return { uid, namespace, pod: pod as V1Pod };
+  const old = request.oldObject;
+  if (old !== undefined && old !== null && (!isRecord(old) || !isRecord(old.spec))) {
+    return bad('request.oldObject is not a pod');
+  }
+  return { uid, namespace, pod: pod as V1Pod, ephemeral: isRecord(old) ? { oldPod: old as V1Pod } : {} };
 }
 
 /** How the pod is named in messages: pods from generateName have no name until they are stored. */
@@ -107,27 +129,28 @@ export function admit(value: unknown, lookup: NamespaceLookup, options: Injectio
   try {
     const known = lookup(namespace);
     if (!known) {
-      // Unknown to the cache (still syncing, or just created): a pod that asks for injection must not
-      // start without its sidecar, so it is turned away until the operator knows the namespace.
-      if (pod.metadata?.annotations?.[INJECT_ANNOTATION] === 'true') {
-        return {
-          response: deny(
-            uid,
-            503,
-            'ServiceUnavailable',
-            `namespace "${namespace}" is not known to the operator yet; try again`,
-          ),
-          result: null,
-        };
-      }
+      // Unknown to the cache (still syncing, or just created), although the API server sends only
+      // pods of labelled namespaces: under `required` any pod may need the sidecar, and any pod may
+      // name a route's Secret, so none is judged blind. Turned away until the operator knows it.
+      return {
+        response: deny(
+          uid,
+          503,
+          'ServiceUnavailable',
+          `namespace "${namespace}" is not known to the operator yet; try again`,
+        ),
+        result: null,
+      };
     }
-    const result = mutatePod({
-      pod,
-      namespace: { name: namespace, labels: known?.labels ?? {} },
-      identities: known?.identities ?? [],
-      routes: known?.routes ?? [],
-      options,
-    });
+    const result = parsed.ephemeral
+      ? judgeEphemeralContainers({ pod, ...parsed.ephemeral, routes: known.routes })
+      : mutatePod({
+          pod,
+          namespace: { name: namespace, labels: known.labels },
+          identities: known.identities,
+          routes: known.routes,
+          options,
+        });
     return { response: respond(uid, result), result };
   } catch (err) {
     return {

@@ -6,6 +6,11 @@
 /** Namespace label that enables injection. */
 export const INJECTION_LABEL = 'byline.dev/injection';
 export const INJECTION_LABEL_VALUE = 'enabled';
+/**
+ * The stricter value of the same label: pods running as a service account an AgentIdentity claims
+ * are injected whether or not they ask (and refused when they cannot be).
+ */
+export const INJECTION_REQUIRED_VALUE = 'required';
 /** Pod annotation that asks for injection ("true"). */
 export const INJECT_ANNOTATION = 'byline.dev/inject';
 /** Pod annotation recording what was injected: JSON `{ identity, routes, version }`. */
@@ -13,6 +18,13 @@ export const INJECTED_ANNOTATION = 'byline.dev/injected';
 /** Pod annotation that accepts `shareProcessNamespace: true` (the app could then read the sidecar's files). */
 export const ALLOW_SHARED_PROCESS_NAMESPACE_ANNOTATION = 'byline.dev/allow-shared-process-namespace';
 export const INJECTED_ANNOTATION_VERSION = 1;
+/** Pod annotation naming a PersistentVolumeClaim to hold the spool instead of an emptyDir. */
+export const SPOOL_VOLUME_ANNOTATION = 'byline.dev/spool-volume';
+/**
+ * A spool's claim must be named with this prefix, so that the webhook can tell a spool by its claim
+ * and refuse every other volume of it, in any pod of the namespace.
+ */
+export const SPOOL_CLAIM_PREFIX = 'byline-spool-';
 
 export const SIDECAR_NAME = 'byline-proxy';
 export const DEFAULT_SIDECAR_IMAGE = 'ghcr.io/byline-dev/byline:0.1.0';
@@ -28,6 +40,8 @@ export const TOKEN_PATH = `${TOKEN_DIR}/token`;
 export const SPOOL_VOLUME = 'byline-spool';
 export const SPOOL_DIR = '/var/spool/byline';
 export const TMP_VOLUME = 'byline-tmp';
+/** Every volume the injector adds starts with this; a pod may not bring volumes of that name. */
+export const RESERVED_VOLUME_PREFIX = 'byline-';
 export const routeVolume = (route: string) => `byline-route-${route}`;
 export const routeDir = (route: string) => `/var/run/byline/routes/${route}`;
 export const caVolume = (route: string) => `byline-ca-${route}`;

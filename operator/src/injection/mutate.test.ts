@@ -76,6 +76,15 @@ describe('golden files', () => {
       'SharedProcessNamespace',
       'InvalidRoute',
       'HostNetwork',
+      'HostPathVolume',
+      'ForgedInjection',
+      'InjectionRequired',
+      'InvalidSpoolVolume',
+      'RouteSecretExposed',
+      'BylineTokenExposed',
+      'SpoolExposed',
+      'SidecarVolumeMounted',
+      'ReservedVolumeName',
     ]) {
       expect(reasons, reason).toContain(reason);
     }
@@ -206,8 +215,16 @@ describe('applying the patch to the pod', () => {
     // The service account the identity was chosen for is the one the pod (and its token) runs as.
     expect(spec.serviceAccountName).toBe(original.serviceAccountName || original.serviceAccount || 'default');
 
-    // Never injected twice.
-    expect(mutatePod({ ...input, pod }).reason).toBe('AlreadyInjected');
+    // The spool: an emptyDir unless the pod names a claim.
+    const claim = input.pod.metadata?.annotations?.['byline.dev/spool-volume'];
+    expect(volumes.get('byline-spool')).toEqual(
+      claim
+        ? { name: 'byline-spool', persistentVolumeClaim: { claimName: claim } }
+        : { name: 'byline-spool', emptyDir: {} },
+    );
+
+    // Never injected twice: our own output is recognised (and nothing else is, see the forged fixtures).
+    expect(mutatePod({ ...input, pod })).toMatchObject({ outcome: 'skipped', reason: 'AlreadyInjected' });
   });
 });
 
@@ -249,6 +266,7 @@ describe('renderSidecarConfig', () => {
             mode: 'inject',
             usernameFile: '/var/run/byline/routes/orders-db/db-user',
             passwordFile: '/var/run/byline/routes/orders-db/db-password',
+            acceptAnyUser: true,
           },
         },
       ],
@@ -276,6 +294,7 @@ describe('renderSidecarConfig', () => {
       mode: 'inject',
       usernameFile: '/var/run/byline/routes/warehouse/username',
       passwordFile: '/var/run/byline/routes/warehouse/password',
+      acceptAnyUser: true,
     });
   });
 
@@ -400,8 +419,65 @@ describe('mutatePod decisions', () => {
       withPod(base(), (p) => {
         p.spec!.containers.push({ name: 'byline-proxy', image: 'x' });
       }),
-      'AlreadyInjected',
-      /byline-proxy/,
+      'ForgedInjection',
+      /a container named byline-proxy/,
+    ],
+    [
+      'an ephemeral container named byline-proxy',
+      withPod(base(), (p) => {
+        p.spec!.ephemeralContainers = [{ name: 'byline-proxy', image: 'x' }];
+      }),
+      'ForgedInjection',
+      /a container named byline-proxy/,
+    ],
+    [
+      'an injected annotation and a sidecar for another identity',
+      (() => {
+        const input = base();
+        const { patch } = mutatePod(input);
+        input.pod = applyPatch(input.pod, patch);
+        input.identities[0]!.metadata.name = 'someone-else';
+        return input;
+      })(),
+      'ForgedInjection',
+      /byline\.dev\/injected is not the one this webhook would write/,
+    ],
+    [
+      'a volume device on the spool',
+      withPod(base(), (p) => {
+        p.spec!.containers[0]!.volumeDevices = [{ name: 'byline-spool', devicePath: '/dev/spool' }];
+      }),
+      'SidecarVolumeMounted',
+      /container "agent" mounts volume "byline-spool"/,
+    ],
+    [
+      'a route Secret read by a pod with the inject annotation "false" in an enabled namespace',
+      withPod(base(), (p) => {
+        p.metadata!.annotations!['byline.dev/inject'] = 'false';
+        p.spec!.containers[0]!.env = [
+          { name: 'PW', valueFrom: { secretKeyRef: { name: 'orders-db-app', key: 'password' } } },
+        ];
+      }),
+      'RouteSecretExposed',
+      /reads PW from the Secret "orders-db-app" of DatabaseRoute "orders-db"/,
+    ],
+    [
+      "the Secret of a route of the namespace that the pod's identity does not use",
+      (() => {
+        const input = base();
+        input.routes.push({
+          ...structuredClone(input.routes[0]!),
+          metadata: { name: 'hr-db', namespace: 'payments' },
+          spec: {
+            ...structuredClone(input.routes[0]!.spec),
+            credentials: { secretRef: { name: 'hr-db-app', usernameKey: 'username', passwordKey: 'password' } },
+          },
+        });
+        input.pod.spec!.containers[0]!.envFrom = [{ secretRef: { name: 'hr-db-app' } }];
+        return input;
+      })(),
+      'RouteSecretExposed',
+      /Secret "hr-db-app" of DatabaseRoute "hr-db"/,
     ],
   ] as const)('%s', (_, input, reason, message) => {
     const result = mutatePod(input);

@@ -2,6 +2,12 @@
  * Pod injection as a pure function: the pod, its namespace and that namespace's AgentIdentities and
  * DatabaseRoutes in; a decision with a machine-readable reason and an RFC 6902 patch out. The
  * admission webhook answers with it; nothing here reads the cluster.
+ *
+ * In a labelled namespace, in this order: a pod that is not to be injected (it does not ask, and the
+ * namespace does not require it) may carry nothing of the sidecar's and reach none of its secrets;
+ * one that is must be injectable (network, process namespace, identity, routes); one that already
+ * carries an injection must carry exactly ours (./verify.ts); then nothing else in it may reach the
+ * sidecar's secrets (./exposure.ts), and it is patched.
  */
 import { problemsOf, SidecarConfigSchema } from '@byline/api';
 import type { V1Container, V1EnvVar, V1PodSpec } from '@kubernetes/client-node';
@@ -13,9 +19,13 @@ import {
   INJECTED_ANNOTATION_VERSION,
   INJECTION_LABEL,
   INJECTION_LABEL_VALUE,
+  INJECTION_REQUIRED_VALUE,
   METRICS_PORT,
   SIDECAR_NAME,
+  SPOOL_CLAIM_PREFIX,
+  SPOOL_VOLUME_ANNOTATION,
 } from './constants.js';
+import { containersOf, findExposure, type Guarded, routeSecretsOf } from './exposure.js';
 import { type JsonPatchOperation, pointer } from './json-patch.js';
 import { renderAppEnv, renderConfig, renderSidecarContainer, renderVolumes } from './render.js';
 import { type ResolvedRoute, resolveRoute } from './routes.js';
@@ -27,9 +37,13 @@ import type {
   InjectionReason,
   InjectionResult,
 } from './types.js';
+import { forgeryOf } from './verify.js';
 
 export { renderSidecarConfig } from './render.js';
 export type { AgentIdentity, DatabaseRoute, InjectionInput, InjectionOptions, InjectionReason, InjectionResult };
+
+// A PersistentVolumeClaim name (RFC 1123 subdomain).
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 const quote = (names: string[]) => names.map((n) => `"${n}"`).join(', ');
 
@@ -65,21 +79,49 @@ export function mutatePod(input: InjectionInput): InjectionResult {
   const annotations = pod.metadata?.annotations ?? {};
   const spec: V1PodSpec = pod.spec ?? { containers: [] };
   const ns = namespace.name;
+  const policy = namespace.labels[INJECTION_LABEL];
+  const asked = annotations[INJECT_ANNOTATION] === 'true';
 
-  if (annotations[INJECT_ANNOTATION] !== 'true') {
-    return skipped('NotRequested', `the pod does not ask for injection (annotation ${INJECT_ANNOTATION}: "true")`);
-  }
-  if (namespace.labels[INJECTION_LABEL] !== INJECTION_LABEL_VALUE) {
+  if (policy !== INJECTION_LABEL_VALUE && policy !== INJECTION_REQUIRED_VALUE) {
+    if (!asked) {
+      return skipped('NotRequested', `the pod does not ask for injection (annotation ${INJECT_ANNOTATION}: "true")`);
+    }
     return skipped(
       'NamespaceNotEnabled',
-      `namespace "${ns}" is not labelled ${INJECTION_LABEL}=${INJECTION_LABEL_VALUE}, so the pod is not injected`,
+      `namespace "${ns}" is not labelled ${INJECTION_LABEL}=${INJECTION_LABEL_VALUE} (or ${INJECTION_REQUIRED_VALUE}), so the pod is not injected`,
     );
   }
-  if (annotations[INJECTED_ANNOTATION] !== undefined) {
-    return skipped('AlreadyInjected', `the pod already has the annotation ${INJECTED_ANNOTATION}`);
+
+  const serviceAccount = serviceAccountOf(spec);
+  const claiming = identitiesClaiming(input.identities, ns, serviceAccount);
+  // Under `required`, a claimed service account is injected whether or not the pod asks.
+  const required = policy === INJECTION_REQUIRED_VALUE && claiming.length > 0;
+  const spoolClaim = annotations[SPOOL_VOLUME_ANNOTATION];
+  const guarded: Guarded = {
+    routeSecrets: routeSecretsOf(input.routes),
+    sidecarVolumes: new Set(),
+  };
+  const marker = markerOf(spec, annotations);
+
+  if (!asked && !required) {
+    // Not injected, so nothing of the sidecar's may be here, and no container may hold what it guards.
+    if (marker) {
+      return refused(
+        'ForgedInjection',
+        `the pod carries ${marker} but is not being injected: only byline's webhook adds them`,
+      );
+    }
+    const exposure = findExposure(spec, guarded);
+    if (exposure) return refused(exposure.reason, exposure.message);
+    return skipped('NotRequested', `the pod does not ask for injection (annotation ${INJECT_ANNOTATION}: "true")`);
   }
-  if ([...(spec.initContainers ?? []), ...spec.containers].some((c) => c.name === SIDECAR_NAME)) {
-    return skipped('AlreadyInjected', `the pod already has a container named ${SIDECAR_NAME}`);
+  if (required && annotations[INJECT_ANNOTATION] !== undefined && !asked) {
+    return refused(
+      'InjectionRequired',
+      `namespace "${ns}" is labelled ${INJECTION_LABEL}=${INJECTION_REQUIRED_VALUE} and service account ` +
+        `"${serviceAccount}" is claimed by an AgentIdentity, so its pods are always injected; ` +
+        `remove the annotation ${INJECT_ANNOTATION}: ${JSON.stringify(annotations[INJECT_ANNOTATION])}`,
+    );
   }
   if (spec.hostNetwork === true) {
     return refused(
@@ -96,8 +138,6 @@ export function mutatePod(input: InjectionInput): InjectionResult {
     );
   }
 
-  const serviceAccount = serviceAccountOf(spec);
-  const claiming = identitiesClaiming(input.identities, ns, serviceAccount);
   const [identity] = claiming;
   if (!identity) {
     return refused(
@@ -139,8 +179,19 @@ export function mutatePod(input: InjectionInput): InjectionResult {
   }
   const envClash = findEnvClash(routes);
   if (envClash) return refuse('InvalidRoute', envClash);
-  const portClash = findPortClash(routes, spec);
-  if (portClash) return refuse('ListenPortConflict', portClash);
+  if (spoolClaim !== undefined && !(spoolClaim.length <= 253 && DNS_SUBDOMAIN.test(spoolClaim))) {
+    return refuse(
+      'InvalidSpoolVolume',
+      `annotation ${SPOOL_VOLUME_ANNOTATION}: ${JSON.stringify(spoolClaim)} is not a PersistentVolumeClaim name`,
+    );
+  }
+  if (spoolClaim !== undefined && !spoolClaim.startsWith(SPOOL_CLAIM_PREFIX)) {
+    return refuse(
+      'InvalidSpoolVolume',
+      `annotation ${SPOOL_VOLUME_ANNOTATION}: the claim "${spoolClaim}" must be named ${SPOOL_CLAIM_PREFIX}…, ` +
+        'so that the webhook can refuse it to every other pod',
+    );
+  }
 
   const config = renderConfig(identity, routes, options);
   const problems = problemsOf(SidecarConfigSchema, config);
@@ -150,8 +201,42 @@ export function mutatePod(input: InjectionInput): InjectionResult {
       `the sidecar config rendered for AgentIdentity "${identityName}" is invalid: ${problems.join('; ')}`,
     );
   }
-
   const routeNames = routes.map((r) => r.name);
+  const sidecar = renderSidecarContainer(config, routes, options);
+  const volumes = renderVolumes(routes, spoolClaim);
+  const annotation = injectedAnnotation(identityName, routeNames);
+
+  if (marker) {
+    // A reinvocation (another webhook changed the pod after us) or a copy of an injected pod: fine
+    // only when it is exactly what we would inject now, and nothing else reaches the sidecar's things.
+    const forgery = forgeryOf(spec, annotations, { sidecar, volumes, annotation }, guarded);
+    if (forgery) {
+      return refuse('ForgedInjection', `the pod carries ${marker}, but ${forgery}: only byline's webhook adds them`);
+    }
+    const own = (spec.initContainers ?? []).find((c) => c.name === SIDECAR_NAME);
+    const exposure = findExposure(spec, { ...guarded, sidecarVolumes: new Set(volumes.map((v) => v.name)) }, own);
+    if (exposure) return refuse(exposure.reason, exposure.message);
+    return {
+      outcome: 'skipped',
+      reason: 'AlreadyInjected',
+      message: `the pod already carries exactly what this webhook injects for AgentIdentity "${identityName}"`,
+      patch: [],
+      identity: identityName,
+    };
+  }
+  const exposure = findExposure(spec, guarded);
+  if (exposure) return refuse(exposure.reason, exposure.message);
+  const hostPath = (spec.volumes ?? []).find((v) => v.hostPath);
+  if (hostPath) {
+    return refuse(
+      'HostPathVolume',
+      `volume "${hostPath.name}" is a hostPath: through the node's filesystem a container could read the ` +
+        "sidecar's Secret volumes, so a pod with one cannot be injected",
+    );
+  }
+  const portClash = findPortClash(routes, spec);
+  if (portClash) return refuse('ListenPortConflict', portClash);
+
   const patch = [
     // The identity was chosen for this service account, and a projected token needs one named: pin
     // it where the pod relies on the default (the ServiceAccount admission plugin may not have run).
@@ -159,8 +244,8 @@ export function mutatePod(input: InjectionInput): InjectionResult {
       ? []
       : [{ op: 'add' as const, path: pointer('spec', 'serviceAccountName'), value: serviceAccount }]),
     ...envPatch(spec, renderAppEnv(identityName, routes)),
-    ...sidecarPatch(spec, renderSidecarContainer(config, routes, options), renderVolumes(routes)),
-    ...annotationPatch(pod.metadata?.annotations, injectedAnnotation(identityName, routeNames)),
+    ...sidecarPatch(spec, sidecar, volumes),
+    ...annotationPatch(pod.metadata?.annotations, annotation),
   ];
   return {
     outcome: 'injected',
@@ -169,6 +254,15 @@ export function mutatePod(input: InjectionInput): InjectionResult {
     patch,
     identity: identityName,
   };
+}
+
+/** What in the pod claims it was injected already, or undefined. */
+function markerOf(spec: V1PodSpec, annotations: Record<string, string>): string | undefined {
+  const found: string[] = [];
+  if (annotations[INJECTED_ANNOTATION] !== undefined) found.push(`the annotation ${INJECTED_ANNOTATION}`);
+  if (containersOf(spec).some((c) => c.container.name === SIDECAR_NAME))
+    found.push(`a container named ${SIDECAR_NAME}`);
+  return found.length > 0 ? found.join(' and ') : undefined;
 }
 
 /** Two routes setting the same variable would leave the app pointed at only one of them. */

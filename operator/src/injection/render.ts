@@ -40,6 +40,9 @@ export function renderConfig(identity: AgentIdentity, routes: ResolvedRoute[], o
         mode: 'inject' as const,
         usernameFile: `${routeDir(r.name)}/${r.secretRef.usernameKey}`,
         passwordFile: `${routeDir(r.name)}/${r.secretRef.passwordKey}`,
+        // The agent's DATABASE_URL names its identity, not the role in the Secret (which the agent
+        // must not need to know): any requested user name logs in as the route's role.
+        acceptAnyUser: true,
       },
     })),
     audit: {
@@ -69,8 +72,11 @@ export function renderSidecarConfig(
   return renderConfig(identity, resolved, options);
 }
 
-/** Volumes for the sidecar only: the projected token, each route's Secret (and CA), the spool. */
-export function renderVolumes(routes: ResolvedRoute[]): V1Volume[] {
+/**
+ * Volumes for the sidecar only: the projected token, each route's Secret (and CA), the spool (an
+ * emptyDir, or the PersistentVolumeClaim `spoolClaim` so that events outlive the pod).
+ */
+export function renderVolumes(routes: ResolvedRoute[], spoolClaim?: string): V1Volume[] {
   const volumes: V1Volume[] = [
     {
       name: TOKEN_VOLUME,
@@ -100,7 +106,11 @@ export function renderVolumes(routes: ResolvedRoute[]): V1Volume[] {
       volumes.push({ name: caVolume(r.name), secret: { secretName: name, items: [{ key, path: key }] } });
     }
   }
-  volumes.push({ name: SPOOL_VOLUME, emptyDir: {} });
+  volumes.push(
+    spoolClaim
+      ? { name: SPOOL_VOLUME, persistentVolumeClaim: { claimName: spoolClaim } }
+      : { name: SPOOL_VOLUME, emptyDir: {} },
+  );
   // The root filesystem is read-only; Node (tsx's compile cache) needs a writable /tmp.
   volumes.push({ name: TMP_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } });
   return volumes;

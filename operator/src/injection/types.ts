@@ -1,6 +1,7 @@
 /** The injector's inputs and its answer. */
 import type { crds } from '@byline/api';
 import type { V1Pod } from '@kubernetes/client-node';
+import type { ExposureReason } from './exposure.js';
 import type { JsonPatchOperation } from './json-patch.js';
 
 export type AgentIdentity = crds.AgentIdentity;
@@ -37,7 +38,13 @@ export type InjectionReason =
   | 'InvalidRoute'
   | 'ListenPortConflict'
   | 'SharedProcessNamespace'
-  | 'HostNetwork';
+  | 'HostNetwork'
+  | 'HostPathVolume'
+  | 'ForgedInjection'
+  | 'InjectionRequired'
+  | 'InvalidSpoolVolume'
+  | 'EphemeralContainersAllowed'
+  | ExposureReason;
 
 export interface InjectionResult {
   outcome: 'injected' | 'skipped' | 'refused';

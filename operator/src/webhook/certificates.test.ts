@@ -95,8 +95,13 @@ describe('the MutatingWebhookConfiguration', () => {
     expect(c.metadata.name).toBe('byline-pod-injector');
     expect(c.webhooks[0]).toMatchObject({
       clientConfig: { url: 'https://127.0.0.1:9443/mutate-pods', caBundle: Buffer.from('PEM').toString('base64') },
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
-      namespaceSelector: { matchLabels: { 'byline.dev/injection': 'enabled' } },
+      rules: [
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] },
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'] },
+      ],
+      namespaceSelector: {
+        matchExpressions: [{ key: 'byline.dev/injection', operator: 'In', values: ['enabled', 'required'] }],
+      },
       sideEffects: 'None',
       admissionReviewVersions: ['v1'],
       failurePolicy: 'Fail',

@@ -1,17 +1,21 @@
 /**
  * The MutatingWebhookConfiguration `byline-pod-injector`: created when missing, replaced when it
  * differs from what it should be (a new caBundle after a rotation, another URL or Service). Pods on
- * CREATE in namespaces labelled byline.dev/injection=enabled; the pod annotation is checked in code,
- * not by an objectSelector, so a pod that asks for injection in a labelled namespace always reaches
- * the webhook and a refusal can say why. failurePolicy Fail: a pod that should carry the sidecar never
- * starts without it.
+ * CREATE, and their ephemeralcontainers subresource on UPDATE (judged, never patched), in namespaces
+ * labelled byline.dev/injection=enabled or =required; the pod annotation is checked in code, not by
+ * an objectSelector, so every pod of a labelled namespace reaches the webhook (a pod that does not ask
+ * may still name a route's Secret) and a refusal can say why. failurePolicy Fail: a pod that should
+ * carry the sidecar never starts without it.
  */
 import { isConflict, isNotFound, type KubeClient } from '../kube/client.js';
 
 export const WEBHOOK_CONFIGURATION_NAME = 'byline-pod-injector';
 export const WEBHOOK_NAME = 'pods.byline.dev';
 export const MUTATE_PATH = '/mutate-pods';
-export const DEFAULT_NAMESPACE_LABELS: Record<string, string> = { 'byline.dev/injection': 'enabled' };
+/** Namespaces whose pods the API server sends: byline.dev/injection is enabled or required. */
+export const DEFAULT_NAMESPACE_SELECTOR = {
+  matchExpressions: [{ key: 'byline.dev/injection', operator: 'In', values: ['enabled', 'required'] }],
+};
 
 export type WebhookTarget = { url: string } | { service: { namespace: string; name: string; port?: number } };
 
@@ -24,6 +28,7 @@ export interface MutatingWebhookConfiguration {
 
 export interface WebhookSettings {
   name?: string;
+  /** matchLabels instead of DEFAULT_NAMESPACE_SELECTOR (several operators in one cluster, as in tests). */
   namespaceLabels?: Record<string, string>;
   /** Fail (default): a pod is refused when the webhook cannot be reached; Ignore: it is created uninjected. */
   failurePolicy?: 'Fail' | 'Ignore';
@@ -59,8 +64,18 @@ export function desiredWebhookConfiguration(
         clientConfig: { ...clientConfig, caBundle: Buffer.from(caBundlePem).toString('base64') },
         rules: [
           { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+          // `kubectl debug` adds containers to a running pod; they must not reach the sidecar either.
+          {
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            operations: ['UPDATE'],
+            resources: ['pods/ephemeralcontainers'],
+            scope: 'Namespaced',
+          },
         ],
-        namespaceSelector: { matchLabels: settings.namespaceLabels ?? DEFAULT_NAMESPACE_LABELS },
+        namespaceSelector: settings.namespaceLabels
+          ? { matchLabels: settings.namespaceLabels }
+          : DEFAULT_NAMESPACE_SELECTOR,
         objectSelector: {},
         sideEffects: 'None',
         admissionReviewVersions: ['v1'],

@@ -16,6 +16,7 @@ import { uuidv7 } from '@byline/api';
 import type { ParamCapture, ResultRecord, StatementRecord } from '../capture/records.js';
 import { classify, splitStatements, sqlCommenterTags } from '../sql/lexer.js';
 import type { TableExtractor } from '../sql/tables.js';
+import { boundEvent } from './truncate.js';
 
 /** What every event of one session shares. */
 export interface SessionInfo {
@@ -76,14 +77,14 @@ export class EventBuilder {
     for (let i = 0; i < slices.length; i++) {
       let result = results[i];
       if (i === slices.length - 1 && results.length > slices.length) result = mergeLate(results.slice(i));
-      out.push(this.statementEvent(session, record, slices[i]!, result));
+      out.push(boundEvent(this.statementEvent(session, record, slices[i]!, result)));
     }
     return out;
   }
 
   /** The whole record as one event, with nothing derived: used only if shaping itself failed. */
   fallbackEvent(session: SessionInfo, record: StatementRecord): UnchainedEvent {
-    return {
+    return boundEvent({
       authz: ALLOW,
       context: null,
       id: uuidv7(record.receivedAt),
@@ -104,7 +105,7 @@ export class EventBuilder {
       time: new Date(record.receivedAt).toISOString(),
       type: 'statement',
       v: 1,
-    };
+    });
   }
 
   private statementEvent(

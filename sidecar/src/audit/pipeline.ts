@@ -19,7 +19,8 @@ type Pending =
       ok: boolean;
       sqlstate: string | null;
       error: string | null;
-    };
+    }
+  | { incident: UnchainedEvent };
 
 export class AuditPipeline {
   readonly chain: ChainWriter;
@@ -64,6 +65,12 @@ export class AuditPipeline {
     this.schedule();
   }
 
+  /** An event about the trail itself (spool.damaged, spool.deadLettered): chained like any other. */
+  incident(event: UnchainedEvent): void {
+    this.pending.push({ incident: event });
+    this.schedule();
+  }
+
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -79,6 +86,13 @@ export class AuditPipeline {
     const groups: EventGroup[] = [];
     let jsonl = '';
     for (const item of batch) {
+      if ('incident' in item) {
+        const chained = this.chain.appendCanonical(item.incident);
+        events.push(chained.event);
+        jsonl += `${chained.json}\n`;
+        groups.push({ session: null, record: null, nextSeq: null, ended: false, lines: [chained.json] });
+        continue;
+      }
       let shaped: UnchainedEvent[];
       try {
         shaped =

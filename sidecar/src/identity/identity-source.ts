@@ -6,6 +6,11 @@ export interface IdentitySource {
   current(): AuditIdentity;
   /** Stops watching for changes (nothing to stop for a static identity). */
   stop(): void;
+  /**
+   * Asks once more who this sidecar is, now (the collector refused events for their identity:
+   * the AgentIdentity may have been edited). Never rejects; a static identity has nothing to ask.
+   */
+  refresh?(): Promise<void>;
 }
 
 /** `identity.static`, stamped as is (source "static"). */

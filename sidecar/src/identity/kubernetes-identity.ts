@@ -75,6 +75,32 @@ export class KubernetesIdentity implements IdentitySource {
     this.wake?.();
   }
 
+  async refresh(): Promise<void> {
+    const read = readToken(this.options.tokenPath);
+    if (!('token' in read)) return;
+    const answer = await askWhoami({
+      url: this.options.url,
+      token: read.token,
+      ...(this.options.caFile ? { caFile: this.options.caFile } : {}),
+    });
+    if (!answer.ok) {
+      this.options.logger.warn({ reason: answer.error }, 'asking the collector again who this sidecar is failed');
+      return;
+    }
+    this.adopt({ identity: answer.identity, token: read.token });
+  }
+
+  private adopt(next: { identity: AuditIdentity; token: string }): void {
+    if (!sameIdentity(next.identity, this.identity)) {
+      this.options.logger.warn(
+        { before: this.identity, after: next.identity },
+        'identity changed; sessions starting from now on carry the new one',
+      );
+    }
+    this.identity = next.identity;
+    this.token = next.token;
+  }
+
   private poll(): void {
     if (this.refreshing || this.stopped) return;
     const token = readToken(this.options.tokenPath);
@@ -89,15 +115,7 @@ export class KubernetesIdentity implements IdentitySource {
       },
     )
       .then((next) => {
-        if (!next) return;
-        if (!sameIdentity(next.identity, this.identity)) {
-          this.options.logger.warn(
-            { before: this.identity, after: next.identity },
-            'identity changed; sessions starting from now on carry the new one',
-          );
-        }
-        this.identity = next.identity;
-        this.token = next.token;
+        if (next) this.adopt(next);
       })
       .finally(() => {
         this.refreshing = false;

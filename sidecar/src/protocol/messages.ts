@@ -94,34 +94,68 @@ export function requestCode(buf: Buffer, start: number, end: number): number {
 
 export interface StartupMessage {
   protocol: number;
+  /** Names and values decoded as UTF-8, for decisions only: what goes upstream is `pairs`. */
   params: Map<string, string>;
+  /** The parameters as the client sent them, byte for byte and in order (copied out of the packet). */
+  pairs: { name: Buffer; value: Buffer }[];
 }
 
 export function decodeStartup(buf: Buffer, start: number, end: number): StartupMessage {
   const protocol = requestCode(buf, start, end);
   const params = new Map<string, string>();
+  const pairs: StartupMessage['pairs'] = [];
   let pos = start + 8;
   while (pos < end && buf[pos] !== 0) {
     const key = readCString(buf, pos, end, 'startup parameter name');
     const value = readCString(buf, key.next, end, `startup parameter "${key.value}"`);
     params.set(key.value, value.value);
+    pairs.push({
+      name: Buffer.from(buf.subarray(pos, key.next - 1)),
+      value: Buffer.from(buf.subarray(key.next, value.next - 1)),
+    });
     pos = value.next;
   }
   if (pos !== end - 1) throw new ProtocolError('startup packet: missing final terminator');
-  return { protocol, params };
+  return { protocol, params, pairs };
 }
 
-export function encodeStartup(protocol: number, params: Map<string, string>): Buffer {
+/**
+ * The startup packet for Postgres: the client's parameters byte for byte (a client may send
+ * bytes in its own encoding, which a UTF-8 round trip would corrupt), except the values named in
+ * `replace`, which take their place or are appended.
+ */
+export function encodeStartup(
+  protocol: number,
+  pairs: readonly { name: Buffer; value: Buffer }[],
+  replace: ReadonlyMap<string, string> = new Map(),
+): Buffer {
   const parts: Buffer[] = [];
-  for (const [k, v] of params) parts.push(Buffer.from(`${k}\0${v}\0`, 'utf8'));
+  const replaced = new Set<string>();
+  for (const { name, value } of pairs) {
+    const key = name.toString('latin1');
+    const substitute = replace.get(key);
+    if (substitute !== undefined) {
+      // A repeated parameter is sent once: Postgres would take the last, the sidecar decided on this one.
+      if (replaced.has(key)) continue;
+      replaced.add(key);
+      parts.push(name, NUL, Buffer.from(substitute, 'utf8'), NUL);
+    } else {
+      parts.push(name, NUL, value, NUL);
+    }
+  }
+  for (const [key, value] of replace) {
+    if (!replaced.has(key)) parts.push(Buffer.from(key, 'latin1'), NUL, Buffer.from(value, 'utf8'), NUL);
+  }
+  parts.push(NUL);
   const body = Buffer.concat(parts);
-  const out = Buffer.allocUnsafe(8 + body.length + 1);
+  const out = Buffer.allocUnsafe(8 + body.length);
   out.writeInt32BE(out.length, 0);
   out.writeInt32BE(protocol, 4);
   body.copy(out, 8);
-  out[out.length - 1] = 0;
   return out;
 }
+
+const NUL = Buffer.from([0]);
 
 export interface CancelKey {
   pid: number;

@@ -1,6 +1,13 @@
 /**
- * One client connection through the sidecar. The I/O edge around the pure parts (framing,
- * statement tracking, authentication): it owns the two sockets and moves bytes between them.
+ * One client connection through the sidecar. The I/O edge around the pure parts: it owns the two
+ * sockets and moves bytes between them, and hands each concern to its own module —
+ *   startup.ts          the startup conversation's decisions (what a packet asks, who may log in)
+ *   upstream.ts         opening the connection to Postgres (TLS per sslMode)
+ *   upstream-login.ts   Postgres's side of the startup: authentication, BackendKeyData
+ *   cancel-forwarding   CancelRequests, to the upstream of the session they name
+ *   relay.ts            the outboxes and when each side is read: backpressure, and strict
+ *                       durability's hold on results (flow-control.ts, durability-gate.ts)
+ *   refusal.ts          statements not forwarded (spool full or unwritable) and how that is told
  *
  * Phases:
  *   startup        untyped messages: SSLRequest (→ TLS), GSSENCRequest (→ N), CancelRequest, StartupMessage
@@ -10,9 +17,9 @@
  *   ready          every frontend message is tracked then forwarded; every backend message forwarded then tracked
  *   closed
  * Client messages that arrive before `ready` are held and replayed through the tracker, so none
- * reaches Postgres unrecorded.
+ * reaches Postgres unrecorded. A session that is not ready within authenticationTimeoutMs is closed.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
@@ -26,22 +33,16 @@ import type { SidecarMetrics } from '../metrics.js';
 import { type MessageHandler, MessageReader, Verdict } from '../protocol/frame-reader.js';
 import {
   AUTHENTICATION_CLEARTEXT,
-  AUTHENTICATION_OK,
-  authenticationCode,
   B,
-  decodeBackendKeyData,
   decodeCancelRequest,
   decodeErrorFields,
   decodeParameterStatus,
   decodeStartup,
-  encodeBackendKeyData,
-  encodeCancelRequest,
   encodeError,
   encodeReadyForQuery,
   encodeStartup,
   F,
   ProtocolError,
-  REQUEST,
   readCString,
   requestCode,
   SSL_NO,
@@ -50,10 +51,14 @@ import {
   TERMINATE,
 } from '../protocol/messages.js';
 import type { Spool } from '../spool/spool.js';
+import { forwardCancel } from './cancel-forwarding.js';
 import type { CancelRegistry } from './cancel-registry.js';
-import { Outbox } from './outbox.js';
+import { backlogRefusal, type Refusal, refusalKeepsSession, spoolWriteRefusal } from './refusal.js';
+import { Relay } from './relay.js';
+import { checkStartup, passwordMatches, startupRequest, upstreamOverrides } from './startup.js';
 import { connectUpstream } from './upstream.js';
 import { InjectedAuthenticator } from './upstream-auth.js';
+import { UpstreamLogin } from './upstream-login.js';
 
 export interface SessionContext {
   route: RouteConfig;
@@ -63,6 +68,8 @@ export interface SessionContext {
   cancels: CancelRegistry;
   logger: Logger;
   maxMessageBytes: number;
+  /** Startup and authentication must be over within this time (Postgres's authentication_timeout). */
+  authenticationTimeoutMs: number;
   paramsMode: ParamsModeName;
   clientTls: SecureContext | null;
   metrics: SidecarMetrics;
@@ -76,6 +83,8 @@ export interface SessionContext {
 
 type Phase = 'startup' | 'client-auth' | 'connecting' | 'upstream-auth' | 'ready' | 'closed';
 
+type EndReason = { ok: boolean; sqlstate?: string | null; error?: string | null };
+
 const PREFIX = 'byline: ';
 
 export class ProxySession implements RecordSink {
@@ -85,33 +94,38 @@ export class ProxySession implements RecordSink {
   private upstream: Socket | null = null;
   private readonly clientReader: MessageReader;
   private upstreamReader: MessageReader | null = null;
-  private readonly toUpstream = new Outbox();
-  private readonly toClient = new Outbox();
+  private readonly relay: Relay;
+  private login: UpstreamLogin | null = null;
   private readonly tracker: StatementTracker;
   private readonly log: Logger;
   private startupMessage: StartupMessage | null = null;
-  private authenticator: InjectedAuthenticator | null = null;
+  /** The role the sidecar logs in as (inject mode), read from the route when the startup arrives. */
+  private injectedUser: string | null = null;
   private held: Buffer[] = [];
-  private issuedPid: number | null = null;
   private info: SessionInfo | null = null;
   private started = false;
-  private endReason: { ok: boolean; sqlstate?: string | null; error?: string | null } = { ok: true };
+  private endReason: EndReason = { ok: true };
   /** The client's own Terminate went upstream; a second one would make Postgres reset the connection. */
   private clientTerminated = false;
+  private authTimer: NodeJS.Timeout | null = null;
+  /** Postgres closed while results were waiting for durability: close once they are out. */
+  private closeWhenDurable = false;
 
   constructor(
     socket: Socket,
     private readonly ctx: SessionContext,
   ) {
     this.client = socket;
+    this.relay = new Relay(socket, this.onDurable);
     this.log = ctx.logger.child({ session: this.id, route: ctx.route.name });
     this.tracker = new StatementTracker(this, { captureParamValues: ctx.paramsMode === 'full' });
-    this.clientReader = new MessageReader(this.clientHandler, this.toUpstream, ctx.maxMessageBytes, {
+    this.clientReader = new MessageReader(this.clientHandler, this.relay.toUpstream, ctx.maxMessageBytes, {
       untyped: true,
       streamedTypes: 'd',
     });
     socket.setNoDelay(true);
     this.attachClient(socket);
+    this.authTimer = setTimeout(this.onAuthenticationTimeout, ctx.authenticationTimeoutMs);
   }
 
   // ------------------------------------------------------------------ RecordSink (from the tracker)
@@ -149,13 +163,19 @@ export class ProxySession implements RecordSink {
 
   /** Records from this sequence number on are still in `toUpstream`, not yet sent. */
   private unsentFrom = 1;
+  /** Messages of the current chunk forwarded so far, and the type of the last one. */
+  private forwardedInChunk = 0;
+  private lastForwardedType = 0;
 
   private readonly onClientData = (chunk: Buffer): void => {
     this.unsentFrom = this.tracker.recordCount + 1;
+    const wasIdle = refusalKeepsSession(this.tracker.idle, this.tracker.transactionStatus);
+    this.forwardedInChunk = 0;
     this.clientReader.push(chunk);
-    this.ctx.spool?.flushPending();
-    this.flushUpstream();
-    this.flushClient();
+    // Nothing begun in this chunk may reach Postgres unless its begin record was written.
+    if (!this.writeBeginRecords(wasIdle)) return;
+    this.relay.flushUpstream();
+    this.relay.flushClient();
   };
 
   private readonly onClientError = (e: Error): void => {
@@ -172,7 +192,7 @@ export class ProxySession implements RecordSink {
       try {
         if (this.phase === 'ready') return this.onClientMessage(type, buf, start, end);
         // How the message was framed, not its type byte: a typed message may start with a 0 byte.
-        if (this.clientReader.untyped) return this.onStartupPhase(buf, start, end);
+        if (this.clientReader.untyped) return this.onStartupPacket(buf, start, end);
         return this.onEarlyClientMessage(type, buf, start, end);
       } catch (e) {
         this.failClient(e);
@@ -182,68 +202,131 @@ export class ProxySession implements RecordSink {
     onStreamed: () => {
       if (this.phase !== 'ready') this.fatalToClient('08P01', 'CopyData before the session started');
     },
-    onFramingError: (reason) => this.fatalToClient('08P01', `invalid message from the client: ${reason}`),
+    onFramingError: (reason) => {
+      // Before a startup packet (bytes that are not one, an absurd length), Postgres only logs
+      // and closes: a client that did not speak the protocol gets no protocol answer.
+      if (this.phase === 'startup' && this.clientReader.untyped) this.closeSilently(reason);
+      else this.fatalToClient('08P01', `invalid message from the client: ${reason}`);
+    },
   };
 
   private onClientMessage(type: number, buf: Buffer, start: number, end: number): Verdict {
-    const spool = this.ctx.spool;
-    if (spool && !spool.accepting && (type === F.query || type === F.execute || type === F.functionCall)) {
-      if (this.ctx.onBacklogFull === 'drop') {
-        this.runUnrecorded = true;
-      } else {
-        return this.refuse(spool.refusalReason);
-      }
+    if (type === F.query || type === F.execute || type === F.functionCall) {
+      // The one place a statement may be stopped before it is tracked and forwarded.
+      const refusal = this.admit();
+      if (refusal) return this.refuse(refusal);
     }
     this.tracker.onFrontend(type, buf, start, end);
     if (type === F.terminate) {
       this.endReason = { ok: true };
       this.clientTerminated = true;
     }
+    this.forwardedInChunk += 1;
+    this.lastForwardedType = type;
     return Verdict.forward;
   }
 
-  /**
-   * Refuses a statement the spool cannot take (fail closed). An idle session gets an ERROR and
-   * stays usable; in the middle of a pipeline or a transaction nothing short of closing the
-   * session keeps client and server in agreement, so it gets a FATAL and Postgres rolls back.
-   */
-  private refuse(reason: string): Verdict {
-    this.ctx.metrics.refused.inc({ reason: 'backlog' });
-    const message = `${PREFIX}statement refused: ${reason}`;
-    if (this.tracker.idle && this.tracker.transactionStatus === 'I') {
-      this.toClient.push(encodeError('ERROR', '53400', message));
-      this.toClient.push(encodeReadyForQuery('I'));
+  /** Whether a statement may run: null to forward it, or why it is refused. */
+  private admit(): Refusal | null {
+    const spool = this.ctx.spool;
+    if (!spool) return null;
+    const refusal = backlogRefusal(spool);
+    // onBacklogFull: drop is the explicit choice to keep running, unrecorded, when the spool cannot take more.
+    if (refusal && this.ctx.onBacklogFull === 'drop') {
+      this.runUnrecorded = true;
+      return null;
+    }
+    return refusal;
+  }
+
+  /** Answers a statement that is not forwarded, keeping the session where the protocol allows. */
+  private refuse(refusal: Refusal): Verdict {
+    this.ctx.metrics.refused.inc({ reason: refusal.metric });
+    if (refusalKeepsSession(this.tracker.idle, this.tracker.transactionStatus)) {
+      this.relay.toClient.push(encodeError('ERROR', refusal.sqlstate, PREFIX + refusal.message));
+      this.relay.toClient.push(encodeReadyForQuery('I'));
       return Verdict.drop;
     }
-    this.fatalToClient('53400', `statement refused: ${reason}`);
+    this.fatalToClient(refusal.sqlstate, refusal.message);
     return Verdict.stop;
   }
 
-  private onStartupPhase(buf: Buffer, start: number, end: number): Verdict {
+  /**
+   * Writes the begin records of what was just framed. When they cannot be written nothing of it
+   * is forwarded: a lone Query on an idle session gets an ERROR (the tracker sees the same answer
+   * the client does, so the statement is recorded as refused) and the session stays usable;
+   * anything else closes the session, as a refusal mid-pipeline does.
+   */
+  private writeBeginRecords(wasIdle: boolean): boolean {
+    const spool = this.ctx.spool;
+    if (!spool || this.phase !== 'ready' || spool.flushPending()) return true;
+    if (this.tracker.recordCount < this.unsentFrom) return true; // nothing begun in this chunk
+    // drop: run anyway; the begin records stay buffered and are written once the disk allows.
+    if (this.ctx.onBacklogFull === 'drop') return true;
+    const refusal = spoolWriteRefusal(spool);
+    this.ctx.metrics.refused.inc({ reason: refusal.metric });
+    if (wasIdle && this.forwardedInChunk === 1 && this.lastForwardedType === F.query) {
+      this.relay.toUpstream.clear();
+      const error = encodeError('ERROR', refusal.sqlstate, PREFIX + refusal.message);
+      const ready = encodeReadyForQuery('I');
+      this.tracker.onBackend(B.errorResponse, error, 0, error.length);
+      this.tracker.onBackend(B.readyForQuery, ready, 0, ready.length);
+      this.relay.toClient.push(error);
+      this.relay.toClient.push(ready);
+      this.relay.flushClient();
+      return false;
+    }
+    this.fatalToClient(refusal.sqlstate, refusal.message);
+    return false;
+  }
+
+  private onStartupPacket(buf: Buffer, start: number, end: number): Verdict {
     const code = requestCode(buf, start, end);
-    if (code === REQUEST.ssl) return this.onSslRequest();
-    if (code === REQUEST.gssenc) {
-      this.toClient.push(SSL_NO);
+    switch (startupRequest(code)) {
+      case 'ssl':
+        return this.onSslRequest();
+      case 'gssenc':
+        this.relay.toClient.push(SSL_NO);
+        return Verdict.drop;
+      case 'cancel':
+        forwardCancel(this.ctx.cancels, decodeCancelRequest(buf, start, end), this.log);
+        // As Postgres does: no answer either way, the connection just closes.
+        this.client.end();
+        return Verdict.stop;
+      case 'unsupported':
+        this.fatalToClient('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
+        return Verdict.stop;
+      case 'startup':
+        break;
+    }
+    const startup = decodeStartup(buf, start, end);
+    this.startupMessage = startup;
+    this.clientReader.untyped = false;
+    const credentials = this.ctx.route.credentials;
+    if (credentials.mode === 'inject') {
+      try {
+        // Read per session, so a rotated Secret takes effect without a restart.
+        this.injectedUser = credentials.username ?? readSecret(credentials.usernameFile!);
+      } catch (e) {
+        this.fatalToClient('08006', `cannot read the route's credential: ${(e as Error).message}`);
+        return Verdict.stop;
+      }
+    }
+    checkStartup(this.ctx.route, startup, this.injectedUser);
+    this.tracker.applicationName = startup.params.get('application_name') ?? null;
+    if (credentials.mode === 'inject' && credentials.clientPasswordFile) {
+      this.phase = 'client-auth';
+      this.relay.toClient.push(AUTHENTICATION_CLEARTEXT);
       return Verdict.drop;
     }
-    if (code === REQUEST.cancel) {
-      this.forwardCancel(decodeCancelRequest(buf, start, end));
-      return Verdict.stop;
-    }
-    if (code >> 16 !== 3) {
-      this.fatalToClient('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
-      return Verdict.stop;
-    }
-    this.startupMessage = decodeStartup(buf, start, end);
-    this.clientReader.untyped = false;
-    this.onStartup(this.startupMessage);
+    void this.connect();
     return Verdict.drop;
   }
 
   private onSslRequest(): Verdict {
     const tls = this.ctx.clientTls;
     if (!tls || this.client instanceof TLSSocket) {
-      this.toClient.push(SSL_NO);
+      this.relay.toClient.push(SSL_NO);
       return Verdict.drop;
     }
     // Wait for the reader to stop, then answer and wrap the socket.
@@ -258,35 +341,11 @@ export class ProxySession implements RecordSink {
       raw.write(SSL_YES);
       const secure = new TLSSocket(raw, { isServer: true, secureContext: tls });
       this.client = secure;
+      this.relay.replaceClient(secure);
       this.clientReader.reset(true);
       this.attachClient(secure);
     });
     return Verdict.stop;
-  }
-
-  private onStartup(startup: StartupMessage): void {
-    const route = this.ctx.route;
-    const params = startup.params;
-    if (params.has('replication')) {
-      throw new ProtocolError('replication connections cannot go through the Byline sidecar', '0A000');
-    }
-    const user = params.get('user');
-    if (!user) throw new ProtocolError('no PostgreSQL user name specified in startup packet', '28000');
-    const requested = params.get('database');
-    const served = route.upstream.database;
-    if (served && requested && requested !== served && requested !== user) {
-      throw new ProtocolError(
-        `database "${requested}" is not served by route "${route.name}" (it serves "${served}")`,
-        '3D000',
-      );
-    }
-    this.tracker.applicationName = params.get('application_name') ?? null;
-    if (route.credentials.mode === 'inject' && route.credentials.clientPasswordFile) {
-      this.phase = 'client-auth';
-      this.toClient.push(AUTHENTICATION_CLEARTEXT);
-      return;
-    }
-    void this.connect();
   }
 
   /** Before `ready`: the client's password (client-auth or passthrough), or messages to hold. */
@@ -298,9 +357,7 @@ export class ProxySession implements RecordSink {
         credentials.mode === 'inject' && credentials.clientPasswordFile
           ? readSecret(credentials.clientPasswordFile)
           : '';
-      const a = Buffer.from(presented);
-      const b = Buffer.from(expected);
-      if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      if (!passwordMatches(presented, expected)) {
         const user = this.startupMessage?.params.get('user') ?? '';
         this.fatalToClient('28P01', `password authentication failed for user "${user}"`);
         return Verdict.stop;
@@ -321,37 +378,44 @@ export class ProxySession implements RecordSink {
     return Verdict.drop;
   }
 
+  private readonly onAuthenticationTimeout = (): void => {
+    this.authTimer = null;
+    if (this.phase === 'ready' || this.phase === 'closed') return;
+    const limit = `${this.ctx.authenticationTimeoutMs} ms`;
+    // Like Postgres: a client that never sent a startup packet gets no answer, only a closed socket.
+    if (this.phase === 'startup') this.closeSilently(`no startup packet within ${limit}`);
+    else this.fatalToClient('08006', `startup and authentication did not finish within ${limit}`);
+  };
+
   // ------------------------------------------------------------------ upstream side
 
   private async connect(): Promise<void> {
     this.phase = 'connecting';
     const route = this.ctx.route;
     const startup = this.startupMessage!;
-    const params = new Map(startup.params);
-    if (route.upstream.database) params.set('database', route.upstream.database);
     let password: string | null = null;
     if (route.credentials.mode === 'inject') {
       try {
-        // Both are read per session, so a rotated Secret takes effect without a restart.
-        params.set('user', route.credentials.username ?? readSecret(route.credentials.usernameFile!));
         password = readSecret(route.credentials.passwordFile);
       } catch (e) {
         this.fatalToClient('08006', `cannot read the route's credential: ${(e as Error).message}`);
         return;
       }
     }
+    const overrides = upstreamOverrides(route, this.injectedUser);
+    const user = overrides.get('user') ?? startup.params.get('user') ?? null;
     this.info = {
       id: this.id,
       identity: this.ctx.identity.current(),
       target: {
-        database: params.get('database') ?? params.get('user') ?? null,
+        database: overrides.get('database') ?? startup.params.get('database') ?? user,
         host: route.upstream.host,
         port: route.upstream.port,
         route: route.name,
       },
       client: this.client.remoteAddress ? `${this.client.remoteAddress}:${this.client.remotePort}` : null,
-      dbUser: params.get('user') ?? null,
-      applicationName: params.get('application_name') ?? null,
+      dbUser: user,
+      applicationName: startup.params.get('application_name') ?? null,
       nextSeq: 0,
     };
     let conn: Awaited<ReturnType<typeof connectUpstream>>;
@@ -365,39 +429,53 @@ export class ProxySession implements RecordSink {
       conn.socket.destroy();
       return;
     }
-    this.upstream = conn.socket;
+    const socket = conn.socket;
+    this.upstream = socket;
     this.phase = 'upstream-auth';
-    if (password !== null) {
-      this.authenticator = new InjectedAuthenticator(params.get('user')!, password, conn.channelBinding);
-    }
-    this.upstreamReader = new MessageReader(this.upstreamHandler, this.toClient, this.ctx.maxMessageBytes, {
+    this.relay.attachUpstream(socket, this.ctx.durability === 'strict' ? this.ctx.spool : null);
+    const authenticator =
+      password !== null ? new InjectedAuthenticator(this.injectedUser!, password, conn.channelBinding) : null;
+    this.login = new UpstreamLogin(authenticator, this.ctx.cancels, route.upstream, this.loginEvents);
+    this.upstreamReader = new MessageReader(this.upstreamHandler, this.relay.toClient, this.ctx.maxMessageBytes, {
       streamedTypes: 'Dd',
     });
-    conn.socket.on('data', this.onUpstreamData);
-    conn.socket.on('error', this.onUpstreamError);
-    conn.socket.on('close', this.onUpstreamClose);
+    socket.on('data', this.onUpstreamData);
+    socket.on('error', this.onUpstreamError);
+    socket.on('close', this.onUpstreamClose);
     // A plaintext fallback after SSLRequest comes back paused; a 'data' listener alone does not resume it.
-    conn.socket.resume();
-    conn.socket.write(encodeStartup(startup.protocol, params));
+    socket.resume();
+    socket.write(encodeStartup(startup.protocol, startup.pairs, overrides));
     // Anything the client sent meanwhile (a passthrough password) can go now.
-    this.flushUpstream();
+    this.relay.flushUpstream();
   }
+
+  private readonly loginEvents = {
+    inject: (buf: Buffer) => this.upstreamReader!.inject(buf),
+    reply: (buf: Buffer) => this.relay.toUpstream.push(buf),
+    parameterStatus: (buf: Buffer, start: number, end: number) => {
+      const { name, value } = decodeParameterStatus(buf, start, end);
+      this.tracker.onBackend(B.parameterStatus, buf, start, end);
+      if (name === 'application_name' && this.info) this.info.applicationName = value || null;
+    },
+    refused: (e: { code: string; message: string }) => {
+      this.endReason = { ok: false, sqlstate: e.code || null, error: e.message };
+      if (this.info && !this.started) {
+        this.started = true;
+        this.ctx.pipeline.session(this.info, 'session.start', this.endReason);
+      }
+    },
+    failed: (sqlstate: string, message: string) => this.fatalToClient(sqlstate, message),
+    // Not shown to the tracker: the ReadyForQuery answers the startup, not a statement.
+    ready: () => this.becomeReady(),
+  };
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
     this.upstreamReader!.push(chunk);
-    const spool = this.ctx.spool;
-    if (spool && this.ctx.durability === 'strict' && !this.toClient.empty && this.phase === 'ready') {
-      // Strict: results wait until the statements they answer are fsynced (one fsync for all waiting).
-      const upstream = this.upstream!;
-      upstream.pause();
-      spool.whenDurable(() => {
-        upstream.resume();
-        this.flushClient();
-      });
-    } else {
-      this.flushClient();
-    }
-    this.flushUpstream();
+    this.relay.afterUpstreamRead(this.phase === 'ready');
+  };
+
+  private readonly onDurable = (): void => {
+    if (this.closeWhenDurable) this.close(this.endReason);
   };
 
   private readonly onUpstreamError = (e: Error): void => {
@@ -415,7 +493,11 @@ export class ProxySession implements RecordSink {
     if (this.endReason.ok && this.phase === 'ready' && !this.clientTerminated) {
       this.endReason = { ok: true, error: 'the database server closed the connection' };
     }
-    this.toClient.flushTo(this.client);
+    if (this.relay.holding) {
+      this.closeWhenDurable = true;
+      return;
+    }
+    this.relay.finalWrite(null);
     this.close(this.endReason);
   };
 
@@ -432,7 +514,7 @@ export class ProxySession implements RecordSink {
           if (problem) this.log.warn({ problem }, 'statement tracking out of step; results may be unknown');
           return Verdict.forward;
         }
-        return this.onUpstreamStartup(type, buf, start, end);
+        return this.login!.onMessage(type, buf, start, end);
       } catch (e) {
         this.log.error({ err: e }, 'cannot handle a message from the database server');
         this.fatalToClient('08P01', `invalid message from the database server: ${(e as Error).message}`);
@@ -450,79 +532,19 @@ export class ProxySession implements RecordSink {
     }
   }
 
-  private onUpstreamStartup(type: number, buf: Buffer, start: number, end: number): Verdict {
-    switch (type) {
-      case B.authentication:
-        return this.onUpstreamAuthentication(buf, start, end);
-      case B.backendKeyData: {
-        const upstreamKey = decodeBackendKeyData(buf, start, end);
-        const issued = this.ctx.cancels.issue({ routeName: this.ctx.route.name, upstream: upstreamKey });
-        this.issuedPid = issued.pid;
-        this.upstreamReader!.inject(encodeBackendKeyData(issued));
-        return Verdict.drop;
-      }
-      case B.parameterStatus: {
-        const { name, value } = decodeParameterStatus(buf, start, end);
-        this.tracker.onBackend(type, buf, start, end);
-        if (name === 'application_name' && this.info) this.info.applicationName = value || null;
-        return Verdict.forward;
-      }
-      case B.readyForQuery:
-        // Not shown to the tracker: it answers the startup, not a statement.
-        this.becomeReady();
-        return Verdict.forward;
-      case B.errorResponse: {
-        const e = decodeErrorFields(buf, start, end);
-        this.endReason = { ok: false, sqlstate: e.code || null, error: e.message };
-        if (this.info && !this.started) {
-          this.started = true;
-          this.ctx.pipeline.session(this.info, 'session.start', this.endReason);
-        }
-        return Verdict.forward;
-      }
-      default:
-        // NegotiateProtocolVersion, notices: the client needs them as they are.
-        return Verdict.forward;
-    }
-  }
-
-  private onUpstreamAuthentication(buf: Buffer, start: number, end: number): Verdict {
-    const auth = this.authenticator;
-    if (!auth) {
-      // passthrough: the client answers; but SCRAM channel binding cannot cross the proxy (the
-      // client would bind to the sidecar's TLS, Postgres to its own), so -PLUS is not offered.
-      if (authenticationCode(buf, start, end) === 10) {
-        this.upstreamReader!.inject(withoutPlus(buf, start, end));
-        return Verdict.drop;
-      }
-      return Verdict.forward;
-    }
-    const step = auth.step(buf, start, end);
-    if ('reply' in step) {
-      this.toUpstream.push(step.reply);
-      return Verdict.drop;
-    }
-    if ('error' in step) {
-      this.fatalToClient('28000', `cannot log in to the database server: ${step.error}`);
-      return Verdict.stop;
-    }
-    if ('ok' in step) {
-      this.upstreamReader!.inject(AUTHENTICATION_OK);
-      return Verdict.drop;
-    }
-    return Verdict.drop; // SASLFinal verified; AuthenticationOk follows
-  }
-
   private becomeReady(): void {
     this.phase = 'ready';
     this.started = true;
+    this.clearAuthTimer();
     this.ctx.metrics.sessions.inc();
     this.ctx.spool?.sessionStarted(this.info!);
     this.ctx.pipeline.session(this.info!, 'session.start', { ok: true });
     this.log.debug('session ready');
     // Replay what the client sent early, in order, through the same path as everything else.
     const held = this.held;
+    if (held.length === 0) return;
     this.held = [];
+    this.unsentFrom = this.tracker.recordCount + 1;
     for (const message of held) {
       let verdict: Verdict;
       try {
@@ -531,50 +553,19 @@ export class ProxySession implements RecordSink {
         this.failClient(e);
         return;
       }
-      if (verdict === Verdict.forward) this.toUpstream.push(message);
+      if (verdict === Verdict.forward) this.relay.toUpstream.push(message);
+      if (this.phase !== 'ready') return;
+    }
+    // Their begin records reach the spool before they are flushed upstream (after this read).
+    const spool = this.ctx.spool;
+    if (spool && !spool.flushPending() && this.tracker.recordCount >= this.unsentFrom) {
+      const refusal = spoolWriteRefusal(spool);
+      this.ctx.metrics.refused.inc({ reason: refusal.metric });
+      this.fatalToClient(refusal.sqlstate, refusal.message);
     }
   }
 
-  // ------------------------------------------------------------------ cancel
-
-  private forwardCancel(presented: { pid: number; key: Buffer }): void {
-    const target = this.ctx.cancels.resolve(presented);
-    // As Postgres does: no answer either way, the connection just closes.
-    this.client.end();
-    if (!target) {
-      this.log.info({ pid: presented.pid }, 'cancel request with an unknown key ignored');
-      return;
-    }
-    connectUpstream({ ...this.ctx.route.upstream })
-      .then(({ socket }) => {
-        socket.on('error', () => {});
-        socket.end(encodeCancelRequest(target.upstream));
-      })
-      .catch((e) => this.log.warn({ err: e }, 'could not forward a cancel request'));
-  }
-
-  // ------------------------------------------------------------------ writing and closing
-
-  private flushUpstream(): void {
-    const upstream = this.upstream;
-    if (!upstream || this.toUpstream.empty || this.phase === 'closed') return;
-    if (!this.toUpstream.flushTo(upstream)) {
-      // Backpressure: stop reading the client until Postgres has taken what it was sent.
-      this.client.pause();
-      upstream.once('drain', () => this.client.resume());
-    }
-  }
-
-  private flushClient(): void {
-    // Once closed, the client socket has been ended: a late write would fail and destroy it,
-    // resetting the connection so that the client may never read the FATAL error it was sent.
-    if (this.toClient.empty || this.phase === 'closed') return;
-    if (!this.toClient.flushTo(this.client) && this.upstream) {
-      const upstream = this.upstream;
-      upstream.pause();
-      this.client.once('drain', () => upstream.resume());
-    }
-  }
+  // ------------------------------------------------------------------ closing
 
   private failClient(e: unknown): void {
     if (e instanceof ProtocolError) {
@@ -592,13 +583,12 @@ export class ProxySession implements RecordSink {
     this.log.info({ sqlstate, reason: message }, 'closing client connection');
     this.clientReader.stop();
     this.upstreamReader?.stop();
-    if (!this.toUpstream.empty) {
+    if (!this.relay.toUpstream.empty) {
       // Messages framed before the bad one never leave: Postgres runs none of them.
-      this.toUpstream.clear();
+      this.relay.toUpstream.clear();
       this.tracker.abandonFrom(this.unsentFrom, `not executed: ${message}`);
     }
-    this.toClient.push(encodeError('FATAL', sqlstate, PREFIX + message));
-    this.toClient.flushTo(this.client);
+    this.relay.finalWrite(encodeError('FATAL', sqlstate, PREFIX + message));
     this.client.end();
     this.endReason = { ok: false, sqlstate, error: message };
     if (this.info && !this.started) {
@@ -608,12 +598,27 @@ export class ProxySession implements RecordSink {
     this.close(this.endReason);
   }
 
-  close(reason: { ok: boolean; sqlstate?: string | null; error?: string | null }): void {
+  /** Closes without a word, as Postgres does with a client that never spoke the protocol. */
+  private closeSilently(reason: string): void {
+    this.log.info({ reason }, 'closing client connection before its startup packet');
+    this.clientReader.stop();
+    this.relay.toClient.clear();
+    this.close({ ok: false, error: reason });
+  }
+
+  private clearAuthTimer(): void {
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.authTimer = null;
+  }
+
+  close(reason: EndReason): void {
     if (this.phase === 'closed') return;
     const wasReady = this.phase === 'ready';
     this.phase = 'closed';
+    this.relay.close();
+    this.clearAuthTimer();
     if (wasReady) this.ctx.metrics.sessions.dec();
-    if (this.issuedPid !== null) this.ctx.cancels.release(this.issuedPid);
+    if (this.login?.issuedKey) this.ctx.cancels.release(this.login.issuedKey);
     const upstream = this.upstream;
     if (upstream && !upstream.destroyed) {
       // Tell Postgres the client is gone, so an open transaction is rolled back at once.
@@ -628,24 +633,6 @@ export class ProxySession implements RecordSink {
     if (this.info && this.started) this.ctx.pipeline.session(this.info, 'session.end', reason);
     this.ctx.onClosed?.(this);
   }
-}
-
-/** AuthenticationSASL with the -PLUS mechanisms removed. */
-function withoutPlus(buf: Buffer, start: number, end: number): Buffer {
-  const mechanisms: string[] = [];
-  let pos = start + 9;
-  while (pos < end && buf[pos] !== 0) {
-    const m = readCString(buf, pos, end, 'AuthenticationSASL');
-    if (!m.value.endsWith('-PLUS')) mechanisms.push(m.value);
-    pos = m.next;
-  }
-  const body = Buffer.from(`${mechanisms.map((m) => `${m}\0`).join('')}\0`);
-  const out = Buffer.allocUnsafe(9 + body.length);
-  out[0] = B.authentication;
-  out.writeInt32BE(8 + body.length, 1);
-  out.writeInt32BE(10, 5);
-  body.copy(out, 9);
-  return out;
 }
 
 /** Secrets are read when a session starts, so a rotated Secret takes effect without a restart. */

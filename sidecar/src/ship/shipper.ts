@@ -3,21 +3,39 @@
  * NDJSON, retried with exponential backoff and full jitter, and the spool's checkpoint advanced
  * only once the collector has acknowledged a batch. At least once; the collector stores each
  * event id once.
+ *
+ * A batch the collector refuses for good (schema, size, an identity it no longer vouches for) is
+ * narrowed down to the events at fault (deliver.ts); those go to the dead-letter directory, a
+ * chained `spool.deadLettered` event records each in the trail, and shipping goes on.
  */
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import type { AuditIncident } from '@byline/api';
 import type { Logger } from 'pino';
 import type { SidecarMetrics } from '../metrics.js';
 import type { Spool } from '../spool/spool.js';
+import { DeadLetterStore } from './dead-letter.js';
+import { type Answer, classifyAnswer, deliver, type RetryReason } from './deliver.js';
 
 export interface ShipperOptions {
   url: string;
   tokenFile: string;
   caFile?: string;
-  /** Largest batch, in bytes of spool records (halved while the collector answers 413). */
+  /** Largest request, in bytes (a single larger event still goes, alone). */
   maxBatchBytes?: number;
+  /** Most events per request. */
+  maxBatchEvents?: number;
   requestTimeoutMs?: number;
+}
+
+/** What the shipper needs from the rest of the sidecar. */
+export interface ShipperHooks {
+  /** Chains `incident` into the stream and resolves once it is in the spool. */
+  record(incident: AuditIncident): Promise<void>;
+  /** The collector refused events for their identity: ask again who this sidecar is. */
+  refreshIdentity(): Promise<void>;
 }
 
 const BACKOFF_BASE_MS = 250;
@@ -31,7 +49,11 @@ export class Shipper {
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
   private failures = 0;
-  private maxBatchBytes: number;
+  private readonly maxBatchBytes: number;
+  private readonly maxBatchEvents: number;
+  private readonly deadLetters: DeadLetterStore;
+  private deadInBatch = 0;
+  private refreshedInBatch = false;
   private readonly endpoint: URL;
   private readonly agent: HttpAgent | HttpsAgent;
   /** The last error, for logs and tests. */
@@ -42,9 +64,12 @@ export class Shipper {
     private readonly options: ShipperOptions,
     private readonly metrics: SidecarMetrics,
     private readonly logger: Logger,
+    private readonly hooks: ShipperHooks,
   ) {
     this.endpoint = new URL('/v1/events', options.url);
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+    this.maxBatchEvents = options.maxBatchEvents ?? 1000;
+    this.deadLetters = new DeadLetterStore(join(spool.dir, 'dead-letter'));
     this.agent =
       this.endpoint.protocol === 'https:'
         ? new HttpsAgent({ keepAlive: true, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) })
@@ -71,42 +96,92 @@ export class Shipper {
       const { lines } = this.spool.readEvents(this.spool.acknowledged, 1);
       if (lines.length === 0) return true;
       if (Date.now() > deadline) return false;
-      this.wake?.();
+      // Hurry an idle shipper along; one backing off from failures keeps its pace.
+      if (this.failures === 0) this.wake?.();
       await sleep(20);
     }
   }
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const from = this.spool.acknowledged;
-      const { lines, next, oldestWrittenAt } = this.spool.readEvents(from, this.maxBatchBytes);
-      this.metrics.oldestUnshipped.set(oldestWrittenAt === null ? 0 : (Date.now() - oldestWrittenAt) / 1000);
-      if (lines.length === 0) {
-        // Only begin, session or chain records so far: nothing to send, but move past them.
-        if (next.segment !== from.segment || next.offset !== from.offset) this.spool.acknowledge(next);
-        await this.idle(IDLE_POLL_MS);
-        continue;
+      let shipped: boolean;
+      try {
+        shipped = await this.shipOnce();
+      } catch (e) {
+        // The spool or the dead-letter directory could not be read or written (a full disk):
+        // nothing is acknowledged, and it is tried again after a pause.
+        this.fail(`shipping stopped on a local error: ${(e as Error).message}`);
+        shipped = false;
       }
-      this.metrics.shipAttempts.inc();
-      const outcome = await this.post(lines);
-      if (outcome === 'ok') {
-        this.spool.acknowledge(next);
-        this.metrics.eventsShipped.inc(lines.length);
-        if (this.failures > 0)
-          this.logger.info({ after: this.failures }, 'collector reachable again; shipping resumed');
-        this.failures = 0;
-        this.lastError = null;
-        continue;
-      }
-      this.metrics.shipFailures.inc({ reason: outcome });
-      if (outcome === 'too-large' && this.maxBatchBytes > 1) {
-        this.maxBatchBytes = Math.max(1, Math.floor(this.maxBatchBytes / 2));
-        continue;
-      }
+      if (shipped) continue;
       this.failures += 1;
       const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.failures, 16));
       await this.idle(delay);
     }
+  }
+
+  /** Ships the next batch: true when it was acknowledged, false to back off and retry. */
+  private async shipOnce(): Promise<boolean> {
+    const from = this.spool.acknowledged;
+    const { lines, next, oldestWrittenAt } = this.spool.readEvents(from, this.maxBatchBytes);
+    this.metrics.oldestUnshipped.set(oldestWrittenAt === null ? 0 : (Date.now() - oldestWrittenAt) / 1000);
+    if (lines.length === 0) {
+      // Only begin, session or chain records so far: nothing to send, but move past them.
+      if (next.segment !== from.segment || next.offset !== from.offset) this.spool.acknowledge(next);
+      await this.idle(IDLE_POLL_MS);
+      return true;
+    }
+    this.deadInBatch = 0;
+    this.refreshedInBatch = false;
+    const answer = await deliver(
+      lines,
+      { maxBatchBytes: this.maxBatchBytes, maxBatchEvents: this.maxBatchEvents },
+      { send: (batch) => this.post(batch), deadLetter: (line, refusal) => this.deadLetter(line, refusal) },
+    );
+    if (answer.kind !== 'ok') return false;
+    this.spool.acknowledge(next, lines.length);
+    this.metrics.eventsShipped.inc(lines.length - this.deadInBatch);
+    this.metrics.unshippedEvents.set(this.spool.unshipped);
+    if (this.failures > 0) this.logger.info({ after: this.failures }, 'collector reachable again; shipping resumed');
+    this.failures = 0;
+    this.lastError = null;
+    return true;
+  }
+
+  /**
+   * One event the collector will never take: kept in the dead-letter directory and recorded in
+   * the trail by a `spool.deadLettered` event (unless it is such an event itself: no endless loop).
+   */
+  private async deadLetter(line: string, refusal: Extract<Answer, { kind: 'refused' }>): Promise<void> {
+    // Once per batch is enough: the answer holds for the events after it.
+    if (refusal.identity && !this.refreshedInBatch) {
+      this.refreshedInBatch = true;
+      await this.hooks.refreshIdentity();
+    }
+    let key: { id: string; seq: number; hash: string; type: string } | null = null;
+    try {
+      const e = JSON.parse(line) as { id: string; type: string; chain: { seq: number; hash: string } };
+      key = { id: e.id, seq: e.chain.seq, hash: e.chain.hash, type: e.type };
+    } catch {
+      // kept all the same, under a name that says so
+    }
+    const entry = this.deadLetters.put(line, { seq: key?.seq ?? null, id: key?.id ?? null }, refusal);
+    this.deadInBatch += 1;
+    if (!entry.fresh) return;
+    const reason = refusal.identity ? 'identity' : refusal.status === 413 ? 'too-large' : 'invalid';
+    this.metrics.deadLettered.inc({ reason });
+    this.logger.error(
+      { event: key, file: join(this.deadLetters.dir, entry.file), status: refusal.status, answer: refusal.message },
+      'the collector refused an event for good; it is kept in the dead-letter directory and shipping goes on',
+    );
+    if (key?.type === 'spool.deadLettered') return;
+    await this.hooks.record({
+      events: key ? [{ hash: key.hash, id: key.id, seq: key.seq, type: key.type }] : [],
+      file: entry.file,
+      kind: 'spool.deadLettered',
+      reason: refusal.message,
+      status: refusal.status,
+    });
   }
 
   private idle(ms: number): Promise<void> {
@@ -123,13 +198,18 @@ export class Shipper {
     });
   }
 
-  private post(lines: string[]): Promise<'ok' | 'unreachable' | 'rejected' | 'unauthorized' | 'too-large' | 'server'> {
+  private post(lines: readonly string[]): Promise<Answer> {
+    this.metrics.shipAttempts.inc();
     let token: string;
     try {
       token = readFileSync(this.options.tokenFile, 'utf8').trim();
     } catch (e) {
-      this.fail(`cannot read the collector token file ${this.options.tokenFile}: ${(e as Error).message}`);
-      return Promise.resolve('unauthorized');
+      return Promise.resolve(
+        this.retry(
+          'unauthorized',
+          `cannot read the collector token file ${this.options.tokenFile}: ${(e as Error).message}`,
+        ),
+      );
     }
     const body = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
     const send = this.endpoint.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -150,27 +230,26 @@ export class Shipper {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve('ok');
-            const text = Buffer.concat(chunks).toString('utf8').slice(0, 500);
-            this.fail(`collector answered ${status}: ${text}`);
-            if (status === 413) return resolve('too-large');
-            if (status === 401 || status === 403) return resolve('unauthorized');
-            resolve(status >= 500 ? 'server' : 'rejected');
+            const answer = classifyAnswer(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'));
+            if (answer.kind === 'retry') return resolve(this.retry(answer.reason, answer.message));
+            if (answer.kind === 'refused') this.metrics.shipFailures.inc({ reason: 'refused' });
+            resolve(answer);
           });
-          res.on('error', (e) => {
-            this.fail(`collector response failed: ${e.message}`);
-            resolve('unreachable');
-          });
+          res.on('error', (e) => resolve(this.retry('unreachable', `collector response failed: ${e.message}`)));
         },
       );
       req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', (e) => {
-        this.fail(`cannot reach the collector at ${this.endpoint.origin}: ${e.message}`);
-        resolve('unreachable');
-      });
+      req.on('error', (e) =>
+        resolve(this.retry('unreachable', `cannot reach the collector at ${this.endpoint.origin}: ${e.message}`)),
+      );
       req.end(body);
     });
+  }
+
+  private retry(reason: RetryReason, message: string): Answer {
+    this.metrics.shipFailures.inc({ reason });
+    this.fail(message);
+    return { kind: 'retry', reason, message };
   }
 
   private fail(reason: string): void {

@@ -2,6 +2,13 @@
  * Spool records on disk: `u32 length | u32 crc32 | u8 type | payload` (big-endian; length counts
  * type + payload, the CRC covers the same bytes). A record is whole or it is not there: a crash
  * mid-write leaves a torn tail that fails its length or CRC check and is cut off on recovery.
+ *
+ * Damage in the middle (a flipped byte) costs only the records it touches: the reader
+ * resynchronizes on the next valid frame. Every payload is JSON, which never holds a raw byte
+ * below 0x0A (JSON escapes control characters; only the `\n` between event lines is raw), so a
+ * frame whose length starts with such a byte cannot be text inside another record: resyncing
+ * accepts only those (records under 160 MiB), and only when the frame after it is whole too
+ * (or it ends the segment).
  */
 import { crc32 } from 'node:zlib';
 
@@ -39,22 +46,65 @@ export interface DecodedRecord {
   end: number;
 }
 
-/**
- * Every whole record in `buf` from `offset` on, and where the good bytes end (a torn or corrupt
- * record stops the scan there: `validEnd < buf.length` then says how much is to be cut off).
- */
-export function decodeRecords(buf: Buffer, offset = 0): { records: DecodedRecord[]; validEnd: number } {
-  const records: DecodedRecord[] = [];
-  let pos = offset;
-  while (pos + HEADER <= buf.length) {
-    const length = buf.readUInt32BE(pos);
-    if (length < 1 || length > MAX_RECORD_BYTES || pos + 8 + length > buf.length) break;
-    const body = buf.subarray(pos + 8, pos + 8 + length);
-    if (crc32(body) !== buf.readUInt32BE(pos + 4)) break;
-    const type = body[0] as RecordTypeCode;
-    if (!Object.values(RecordType).includes(type)) break;
-    records.push({ type, payload: body.toString('utf8', 1), start: pos, end: pos + 8 + length });
-    pos += 8 + length;
+/** A byte range [start, end) of a segment. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+const TYPES = new Set<number>(Object.values(RecordType));
+/** Resync candidates: a length whose first byte is below 0x0A (see above). */
+const RESYNC_MAX_LENGTH = 0x0a000000;
+
+/** The end of the valid frame at `pos`, or -1. */
+function frameEnd(buf: Buffer, pos: number, maxLength: number): number {
+  if (pos + HEADER > buf.length) return -1;
+  const length = buf.readUInt32BE(pos);
+  if (length < 1 || length > maxLength || pos + 8 + length > buf.length) return -1;
+  if (!TYPES.has(buf[pos + 8]!)) return -1;
+  if (crc32(buf.subarray(pos + 8, pos + 8 + length)) !== buf.readUInt32BE(pos + 4)) return -1;
+  return pos + 8 + length;
+}
+
+/** The next place after `from` where a run of valid frames begins, or -1. */
+function resync(buf: Buffer, from: number): number {
+  for (let q = from; q + HEADER <= buf.length; q++) {
+    if (buf[q]! >= 0x0a) continue;
+    const end = frameEnd(buf, q, RESYNC_MAX_LENGTH);
+    if (end < 0) continue;
+    if (end === buf.length || frameEnd(buf, end, MAX_RECORD_BYTES) >= 0) return q;
   }
-  return { records, validEnd: pos };
+  return -1;
+}
+
+/**
+ * Every whole record in `buf` from `offset` on. Damaged ranges in the middle are skipped and
+ * listed; `validEnd` is where the last whole record ends (`validEnd < buf.length`: a torn or
+ * damaged tail with nothing valid after it).
+ */
+export function decodeRecords(
+  buf: Buffer,
+  offset = 0,
+): { records: DecodedRecord[]; damaged: ByteRange[]; validEnd: number } {
+  const records: DecodedRecord[] = [];
+  const damaged: ByteRange[] = [];
+  let pos = offset;
+  while (pos < buf.length) {
+    const end = frameEnd(buf, pos, MAX_RECORD_BYTES);
+    if (end < 0) {
+      const next = resync(buf, pos + 1);
+      if (next < 0) break;
+      damaged.push({ start: pos, end: next });
+      pos = next;
+      continue;
+    }
+    records.push({
+      type: buf[pos + 8] as RecordTypeCode,
+      payload: buf.toString('utf8', pos + 9, end),
+      start: pos,
+      end,
+    });
+    pos = end;
+  }
+  return { records, damaged, validEnd: pos };
 }

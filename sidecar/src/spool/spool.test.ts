@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AuditEvent, verifyStream } from '@byline/api';
@@ -78,6 +78,50 @@ describe('record codec', () => {
       expect(validEnd).toBe(whole === 0 ? 0 : whole === 1 ? records[0]!.length : all.length);
     }
     expect(decodeRecords(all).records.map((r) => r.payload)).toEqual(['{"a":1}', 'é☃\nline']);
+  });
+
+  test('a byte flipped anywhere costs only the record it hit: the reader resyncs on the next frame', () => {
+    const payloads = ['{"s":"a"}', '{"s":"b","x":"select 1"}', '{"h":1}\n{"e":2}\n{"e":3}', '{"seq":4,"prev":null}'];
+    const types = [RecordType.session, RecordType.begin, RecordType.events, RecordType.chain];
+    const records = payloads.map((p, i) => encodeRecord(types[i]!, p));
+    const all = Buffer.concat(records);
+    const starts = records.map((_, i) => records.slice(0, i).reduce((n, r) => n + r.length, 0));
+    for (let at = 0; at < all.length; at++) {
+      for (const flip of [0x01, 0x80, 0xff]) {
+        const bad = Buffer.from(all);
+        bad[at]! ^= flip;
+        const hit = starts.findLastIndex((s) => s <= at);
+        const { records: got, damaged, validEnd } = decodeRecords(bad);
+        const expected = payloads.filter((_, i) => i !== hit);
+        expect(
+          got.map((r) => r.payload),
+          `byte ${at} ^ ${flip}`,
+        ).toEqual(expected);
+        if (hit === records.length - 1) {
+          // The last record: nothing valid follows, so it reads as a torn tail.
+          expect(damaged).toEqual([]);
+          expect(validEnd).toBe(starts[hit]);
+        } else {
+          expect(damaged).toEqual([{ start: starts[hit]!, end: starts[hit + 1]! }]);
+          expect(validEnd).toBe(all.length);
+        }
+      }
+    }
+  });
+
+  test('statement text that imitates a spool frame is never taken for one when resyncing', () => {
+    // A hostile statement embedding a whole valid record: inside JSON its bytes below 0x0A are
+    // escaped, so after damage in front of it the reader cannot land inside it.
+    const fake = encodeRecord(RecordType.events, '{"forged":true}').toString('latin1');
+    const records = [
+      encodeRecord(RecordType.session, '{"s":"a"}'),
+      encodeRecord(RecordType.begin, JSON.stringify({ x: fake })),
+      encodeRecord(RecordType.chain, '{"seq":1}'),
+    ];
+    const bad = Buffer.concat(records);
+    bad[records[0]!.length + 2]! ^= 0xff; // the begin record's length
+    const { records: got } = decodeRecords(bad);
+    expect(got.map((r) => r.payload)).toEqual(['{"s":"a"}', '{"seq":1}']);
   });
 
   test('a flipped bit is caught by the CRC', () => {
@@ -172,6 +216,84 @@ describe('Spool', () => {
     expect(second.recovered.unfinished.map((u) => u.record.text)).toEqual(['update t set x = 1']);
     expect(decodeRecords(readFileSync(join(dir, segment))).validEnd).toBe(readFileSync(join(dir, segment)).length);
     await second.spool.close();
+  });
+
+  test('damage in the middle of a segment: the records after it are kept, the segment is quarantined, reported once', async () => {
+    const dir = tempDir();
+    const first = open(dir);
+    const s = session('s1');
+    first.spool.sessionStarted(s);
+    first.pipeline.session(s, 'session.start', { ok: true });
+    for (let i = 1; i <= 5; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      first.spool.begin(s, r);
+      first.pipeline.statement(s, r);
+      await first.pipeline.flush();
+    }
+    first.pipeline.session(s, 'session.end', { ok: true });
+    await first.pipeline.close();
+    const segment = readdirSync(dir).find((f) => f.startsWith('segment-'))!;
+    const path = join(dir, segment);
+    const original = readFileSync(path);
+    const events = decodeRecords(original).records.filter((r) => r.type === RecordType.events);
+    expect(events).toHaveLength(7);
+    const victim = events[3]!; // statement 3 (chain seq 4)
+    const damaged = Buffer.from(original);
+    damaged[(victim.start + victim.end) >> 1]! ^= 0x20;
+    writeFileSync(path, damaged);
+
+    const second = open(dir);
+    expect(second.recovered.damaged).toEqual([
+      {
+        segment,
+        start: victim.start,
+        end: victim.end,
+        quarantine: join(dir, 'quarantine', `${segment}.damaged-at-${victim.start}`),
+        seqAfter: 3,
+        seqBefore: 5,
+      },
+    ]);
+    expect(readFileSync(second.recovered.damaged[0]!.quarantine!)).toEqual(damaged);
+    // Everything else is still there to ship, and nothing after the damage was cut off.
+    const seqs = allEvents(second.spool).map((e) => e.chain.seq);
+    expect(seqs).toEqual([1, 2, 3, 5, 6, 7]);
+    expect(second.spool.unshipped).toBe(6);
+    expect(second.recovered.chain.seq).toBe(7);
+    expect(readFileSync(path).length).toBe(damaged.length);
+    second.spool.damageRecorded(second.recovered.damaged[0]!);
+    await second.spool.close();
+
+    const third = open(dir);
+    expect(third.recovered.damaged).toEqual([]);
+    await third.spool.close();
+  });
+
+  test('damage met while shipping is reported through onDamage, once', async () => {
+    const dir = tempDir();
+    const first = open(dir, { segmentBytes: 4096 });
+    const s = session('s1');
+    first.spool.sessionStarted(s);
+    for (let i = 1; i <= 40; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      first.spool.begin(s, r);
+      first.pipeline.statement(s, r);
+      await first.pipeline.flush();
+    }
+    const segment = readdirSync(dir)
+      .filter((f) => f.startsWith('segment-'))
+      .sort()[0]!;
+    const path = join(dir, segment);
+    const buf = readFileSync(path);
+    const victim = decodeRecords(buf).records.filter((r) => r.type === RecordType.events)[2]!;
+    buf[victim.start + 20]! ^= 0x40;
+    writeFileSync(path, buf);
+    const reports: unknown[] = [];
+    first.spool.onDamage = (r) => reports.push(r);
+    const before = first.spool.readEvents({ segment: 0, offset: 0 }, 1 << 30).lines.length;
+    first.spool.readEvents({ segment: 0, offset: 0 }, 1 << 30);
+    expect(reports).toEqual([expect.objectContaining({ segment, start: victim.start, end: victim.end })]);
+    expect(before).toBe(39);
+    await first.spool.close();
   });
 
   test('segments roll over, and an acknowledged one is deleted only when none of its statements is still open', async () => {

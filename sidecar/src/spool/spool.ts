@@ -38,7 +38,10 @@ import type { Logger } from 'pino';
 import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditSink, EventBatch } from '../audit/sink.js';
 import type { StatementRecord } from '../capture/records.js';
-import { decodeRecords, encodeRecord, RecordType } from './record-codec.js';
+import { DamageLedger, type SpoolDamageReport } from './damage.js';
+import { type ByteRange, type DecodedRecord, decodeRecords, encodeRecord, RecordType } from './record-codec.js';
+
+export type { SpoolDamageReport } from './damage.js';
 
 export type Durability = 'none' | 'batch' | 'strict';
 
@@ -65,6 +68,8 @@ export interface RecoveredSpool {
   unfinished: { session: SessionInfo; record: StatementRecord }[];
   /** Sessions that never got their session.end. */
   openSessions: SessionInfo[];
+  /** Damaged ranges found in the segments and not yet recorded in the trail. */
+  damaged: SpoolDamageReport[];
 }
 
 const BATCH_SYNC_MS = 100;
@@ -138,6 +143,11 @@ export class Spool implements AuditSink {
   private readonly segmentBytes: number;
   /** Called after events are appended (the shipper listens). */
   onEvents: (() => void) | null = null;
+  /** Called when reading back finds damage not reported before (recovery returns its own). */
+  onDamage: ((report: SpoolDamageReport) => void) | null = null;
+  private readonly damage: DamageLedger;
+  /** Events written and not yet acknowledged by the collector (or dead-lettered). */
+  private unshippedEvents = 0;
 
   private constructor(
     private readonly options: SpoolOptions,
@@ -148,6 +158,7 @@ export class Spool implements AuditSink {
     this.name = `spool:${options.dir}`;
     this.acked = acked;
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.damage = new DamageLedger(join(options.dir, 'quarantine'), options.logger);
   }
 
   static open(options: SpoolOptions): { spool: Spool; recovered: RecoveredSpool } {
@@ -165,6 +176,11 @@ export class Spool implements AuditSink {
     return { spool, recovered };
   }
 
+  /** The spool directory. */
+  get dir(): string {
+    return this.options.dir;
+  }
+
   // ------------------------------------------------------------------ recovery
 
   private recover(): RecoveredSpool {
@@ -178,12 +194,17 @@ export class Spool implements AuditSink {
     const nextSeq = new Map<string, number>();
     const ended = new Set<string>();
     const begins = new Map<string, { segment: number; payload: BeginPayload }>();
+    const damaged: SpoolDamageReport[] = [];
+    const last = numbers.at(-1);
     for (const number of numbers) {
       const path = join(dir, segmentName(number));
       const buf = readFileSync(path);
-      const { records, validEnd } = decodeRecords(buf);
-      if (validEnd < buf.length) {
-        // A torn tail from a crash mid-write (or corruption): keep what is whole.
+      const decoded = decodeRecords(buf);
+      const { records } = decoded;
+      let validEnd = decoded.validEnd;
+      if (validEnd < buf.length && number === last) {
+        // A torn tail from a crash mid-write (only the segment being written can have one): keep
+        // what is whole.
         this.options.logger.warn(
           { segment: path, cut: buf.length - validEnd },
           'spool segment has a torn tail; cutting it off',
@@ -195,7 +216,14 @@ export class Spool implements AuditSink {
         } finally {
           closeSync(fd);
         }
+      } else {
+        // Anywhere else, bytes that fail their CRC are damage: reported, and skipped on reading.
+        const ranges = [...decoded.damaged];
+        if (validEnd < buf.length) ranges.push({ start: validEnd, end: buf.length });
+        validEnd = buf.length;
+        damaged.push(...this.damage.fresh(segmentName(number), ranges, records, buf));
       }
+      this.countUnshipped(number, records);
       const state: SegmentState = { number, bytes: validEnd, openBegins: 0 };
       this.diskBytes += validEnd;
       this.segments.set(number, state);
@@ -260,9 +288,27 @@ export class Spool implements AuditSink {
     unfinished.sort((a, b) => a.record.receivedAt - b.record.receivedAt || a.record.seq - b.record.seq);
     const openSessions = [...sessions.keys()].filter((id) => !ended.has(id)).map((id) => infoFor(id)!);
 
-    const last = numbers.at(-1);
     this.openSegment(last === undefined ? 1 : last + 1);
-    return { stream: this.stream, chain: { seq: this.chainSeq, prev: this.chainPrev }, unfinished, openSessions };
+    return {
+      stream: this.stream,
+      chain: { seq: this.chainSeq, prev: this.chainPrev },
+      unfinished,
+      openSessions,
+      damaged,
+    };
+  }
+
+  private countUnshipped(segment: number, records: DecodedRecord[]): void {
+    if (segment < this.acked.segment) return;
+    for (const r of records) {
+      if (r.type !== RecordType.events || (segment === this.acked.segment && r.start < this.acked.offset)) continue;
+      this.unshippedEvents += countLines(r.payload) - 1;
+    }
+  }
+
+  /** The trail now holds the `spool.damaged` event for `report`: never report it again. */
+  damageRecorded(report: SpoolDamageReport): void {
+    this.damage.recorded(report);
   }
 
   // ------------------------------------------------------------------ writing
@@ -290,9 +336,12 @@ export class Spool implements AuditSink {
     this.pendingBytes += buf.length;
   }
 
-  /** Hands everything appended so far to the operating system. Call before forwarding. */
-  flushPending(): void {
-    if (this.pendingBytes === 0) return;
+  /**
+   * Hands everything appended so far to the operating system. Call before forwarding: false
+   * means some of it could not be written (ENOSPC, EIO…), and what was begun must not be forwarded.
+   */
+  flushPending(): boolean {
+    if (this.pendingBytes === 0) return true;
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
@@ -318,6 +367,7 @@ export class Spool implements AuditSink {
       }, BATCH_SYNC_MS);
     }
     if (this.current.bytes >= this.segmentBytes) this.openSegment(this.current.number + 1);
+    return this.writeError === null;
   }
 
   /** Records the session, so its statements can be attributed after a crash. */
@@ -366,6 +416,7 @@ export class Spool implements AuditSink {
       const header: EventsHeader = { s: group.session, q: group.record, n: group.nextSeq, w: now };
       if (group.ended) header.end = true;
       this.append(encodeRecord(RecordType.events, `${JSON.stringify(header)}\n${group.lines.join('\n')}`));
+      this.unshippedEvents += group.lines.length;
       if (group.session !== null && group.record !== null) {
         const key = `${group.session}/${group.record}`;
         const segment = this.beginSegment.get(key);
@@ -460,7 +511,14 @@ export class Spool implements AuditSink {
 
   /** False when a new statement must not run: the backlog is at its bound or the disk refuses writes. */
   get accepting(): boolean {
+    // After a failed write, try again: once the disk has room the spool accepts statements again.
+    if (this.writeError !== null) this.flushPending();
     return this.writeError === null && this.bytes < this.options.maxBytes;
+  }
+
+  /** Why the last write failed, while the spool cannot write; null when it can. */
+  get writeFailure(): Error | null {
+    return this.writeError;
   }
 
   get refusalReason(): string {
@@ -494,7 +552,10 @@ export class Spool implements AuditSink {
         continue;
       }
       const buf = readSegment(join(this.options.dir, segmentName(number)), start, state.bytes);
-      const { records } = decodeRecords(buf);
+      const { records, damaged, validEnd } = decodeRecords(buf);
+      // The segment being written may end in a record still being written: not damage.
+      if (validEnd < buf.length && number !== this.current.number) damaged.push({ start: validEnd, end: buf.length });
+      if (damaged.length > 0) this.reportDamage(number, start, damaged, records);
       for (const r of records) {
         if (r.type === RecordType.events) {
           const nl = r.payload.indexOf('\n');
@@ -510,8 +571,28 @@ export class Spool implements AuditSink {
     return { lines, next: position, oldestWrittenAt: oldest };
   }
 
-  /** The collector has stored everything before `to`: persist that, then delete what is no longer needed. */
-  acknowledge(to: SpoolPosition): void {
+  /** Damage met while shipping (ranges and records relative to `base`): reported once each. */
+  private reportDamage(segment: number, base: number, ranges: ByteRange[], records: DecodedRecord[]): void {
+    const name = segmentName(segment);
+    const shift = (r: ByteRange) => ({ start: base + r.start, end: base + r.end });
+    const shifted = ranges.map(shift);
+    if (!this.damage.anyNew(name, shifted)) return;
+    const whole = readFileSync(join(this.options.dir, name));
+    const moved = records.map((r) => ({ ...r, ...shift(r) }));
+    for (const report of this.damage.fresh(name, shifted, moved, whole)) this.onDamage?.(report);
+  }
+
+  /** Events written and not yet acknowledged (or dead-lettered). */
+  get unshipped(): number {
+    return this.unshippedEvents;
+  }
+
+  /**
+   * The collector has stored everything before `to` (`events` of them since the last
+   * acknowledgement, or they were dead-lettered): persist that, then delete what is no longer needed.
+   */
+  acknowledge(to: SpoolPosition, events = 0): void {
+    this.unshippedEvents = Math.max(0, this.unshippedEvents - events);
     this.acked = to;
     writeAtomically(join(this.options.dir, 'checkpoint.json'), JSON.stringify(to));
     for (const [number, state] of this.segments) {
@@ -547,6 +628,12 @@ function beginToRecord(b: BeginPayload): StatementRecord {
     seq: b.q,
     unrecorded: false,
   };
+}
+
+function countLines(payload: string): number {
+  let n = 1;
+  for (let i = payload.indexOf('\n'); i >= 0; i = payload.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 function lastLine(payload: string): string | undefined {

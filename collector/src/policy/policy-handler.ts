@@ -1,0 +1,101 @@
+/**
+ * `GET /v1/policy[?after=<version>]`: the calling sidecar's effective policy (access, guardrails,
+ * active approvals), for the identity its token is reviewed as. Without `after`, or when the policy
+ * is no longer that version, the answer is immediate; otherwise the request waits until it changes
+ * (200 with the new document) or until `waitSeconds` pass (304, ask again).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator } from '../auth/authenticator.js';
+import { authenticate, requireWriter } from '../http/bearer.js';
+import { HttpError, sendJson } from '../http/respond.js';
+import type { PolicySource } from './policy-source.js';
+
+export interface PolicyDeps {
+  auth: Authenticator;
+  policy?: PolicySource;
+  /** How long a long-poll waits for a change (default 25 s, under common proxy idle timeouts). */
+  policyWaitSeconds?: number;
+  /** Called with what could not be read in a policy that was served (logged and counted by the caller). */
+  onPolicyProblems?: (identity: string, problems: string[]) => void;
+}
+
+const DEFAULT_WAIT_SECONDS = 25;
+
+export async function handlePolicy(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  deps: PolicyDeps,
+): Promise<void> {
+  for (const name of url.searchParams.keys())
+    if (name !== 'after') throw new HttpError(400, `unknown query parameter "${name}" (only "after" is taken)`);
+  const after = url.searchParams.get('after');
+  if (after !== null && !/^[0-9a-f]{1,64}$/.test(after))
+    throw new HttpError(400, `after: "${after.slice(0, 80)}" is not a policy version (lower-case hex)`);
+  const writer = requireWriter(await authenticate(req, deps.auth, 'write')).identity;
+  const source = deps.policy;
+  if (source === undefined || writer.source !== 'kubernetes' || writer.namespace === undefined)
+    throw new HttpError(
+      404,
+      `no policy is served for "${writer.name}": policies come from AgentIdentities, for sidecars authenticated by ` +
+        'Kubernetes; a sidecar with a static identity takes routes[].access and guardrails from its own config',
+    );
+  const { namespace, name } = writer;
+  const deadline = Date.now() + (deps.policyWaitSeconds ?? DEFAULT_WAIT_SECONDS) * 1000;
+  let closed = false;
+  const onClose = () => {
+    closed = true;
+  };
+  req.socket.once('close', onClose);
+  try {
+    for (;;) {
+      // Checked on every wake-up too: a collector shutting down ends its long-polls.
+      if (!source.isReady())
+        throw new HttpError(
+          503,
+          'the collector has no policies loaded (starting or stopping); retry',
+          {},
+          // Closing: a stopping collector must not keep answering 503 on a kept-alive socket.
+          { 'Retry-After': '1', Connection: 'close' },
+        );
+      // Registered before reading, so a change between the read and the wait is not missed.
+      const wait = source.nextChange();
+      const current = source.policyFor(namespace, name, Date.now());
+      if (current === null) {
+        wait.cancel();
+        throw new HttpError(404, `AgentIdentity ${namespace}/${name} no longer exists`);
+      }
+      if (after === null || current.document.version !== after) {
+        wait.cancel();
+        if (current.problems.length > 0) deps.onPolicyProblems?.(`${namespace}/${name}`, current.problems);
+        sendJson(res, 200, current.document, { 'Cache-Control': 'no-store' });
+        return;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || closed) {
+        wait.cancel();
+        if (!closed) {
+          res.writeHead(304, { 'Cache-Control': 'no-store' });
+          res.end();
+        }
+        return;
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let stopClose: (() => void) | undefined;
+      await Promise.race([
+        wait.changed,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, left);
+          const wake = () => resolve();
+          req.socket.once('close', wake);
+          stopClose = () => req.socket.off('close', wake);
+        }),
+      ]);
+      clearTimeout(timer);
+      stopClose?.();
+      wait.cancel();
+    }
+  } finally {
+    req.socket.off('close', onClose);
+  }
+}

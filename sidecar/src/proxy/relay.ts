@@ -1,0 +1,114 @@
+/**
+ * Moves bytes between the two sockets of a session and decides when each side is read: the two
+ * outboxes, backpressure in both directions, and strict durability's hold on results. Every
+ * pause is recorded with its reason (flow-control.ts), so one party's resume cannot undo
+ * another's pause: a client `drain` cannot resume an upstream that is waiting for an fsync.
+ */
+import type { Socket } from 'node:net';
+import type { Spool } from '../spool/spool.js';
+import { DurabilityGate } from './durability-gate.js';
+import { PauseReason, ReadGate } from './flow-control.js';
+import { Outbox } from './outbox.js';
+
+export class Relay {
+  readonly toUpstream = new Outbox();
+  readonly toClient = new Outbox();
+  private client: Socket;
+  private upstream: Socket | null = null;
+  /** Why the client is not being read. */
+  private readonly clientReading: ReadGate;
+  /** Why Postgres is not being read (once connected). */
+  private upstreamReading: ReadGate | null = null;
+  private durabilityGate: DurabilityGate | null = null;
+  private awaitingClientDrain = false;
+  private awaitingUpstreamDrain = false;
+  private closed = false;
+
+  /** `onDurable` runs after results held for an fsync have been written to the client. */
+  constructor(
+    client: Socket,
+    private readonly onDurable: () => void,
+  ) {
+    this.client = client;
+    this.clientReading = new ReadGate(client);
+  }
+
+  /** TLS took over the client connection. */
+  replaceClient(socket: Socket): void {
+    this.client = socket;
+    this.clientReading.retarget(socket);
+  }
+
+  /** Postgres is connected; with `strictSpool`, results wait for their begin records' fsync. */
+  attachUpstream(socket: Socket, strictSpool: Spool | null): void {
+    this.upstream = socket;
+    this.upstreamReading = new ReadGate(socket);
+    if (strictSpool) this.durabilityGate = new DurabilityGate(strictSpool, this.upstreamReading, this.released);
+  }
+
+  /** After a read from Postgres: pass results on, or (strict, in a session) hold them until durable. */
+  afterUpstreamRead(inSession: boolean): void {
+    if (this.durabilityGate && inSession && !this.toClient.empty) this.durabilityGate.hold();
+    else this.flushClient();
+    this.flushUpstream();
+  }
+
+  /** Results are waiting for an fsync: nothing may be written to the client before it completes. */
+  get holding(): boolean {
+    return this.durabilityGate?.holding ?? false;
+  }
+
+  flushUpstream(): void {
+    const upstream = this.upstream;
+    if (!upstream || this.toUpstream.empty || this.closed) return;
+    if (!this.toUpstream.flushTo(upstream) && !this.awaitingUpstreamDrain) {
+      // Backpressure: stop reading the client until Postgres has taken what it was sent.
+      this.awaitingUpstreamDrain = true;
+      this.clientReading.pause(PauseReason.backpressure);
+      upstream.once('drain', this.onUpstreamDrain);
+    }
+  }
+
+  flushClient(): void {
+    // Once closed, the client socket has been ended: a late write would fail and destroy it,
+    // resetting the connection so that the client may never read the FATAL error it was sent.
+    if (this.toClient.empty || this.closed) return;
+    // Results waiting for their begin records' fsync go when it completes, not with the next read.
+    if (this.holding) return;
+    if (!this.toClient.flushTo(this.client) && this.upstreamReading && !this.awaitingClientDrain) {
+      this.awaitingClientDrain = true;
+      this.upstreamReading.pause(PauseReason.backpressure);
+      this.client.once('drain', this.onClientDrain);
+    }
+  }
+
+  /**
+   * Last words to the client before the session closes (a FATAL, or what Postgres said before it
+   * closed). Results still waiting for their fsync are dropped rather than shown undurable.
+   */
+  finalWrite(message: Buffer | null): void {
+    if (this.holding) this.toClient.clear();
+    if (message) this.toClient.push(message);
+    this.toClient.flushTo(this.client);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private readonly onUpstreamDrain = (): void => {
+    this.awaitingUpstreamDrain = false;
+    this.clientReading.release(PauseReason.backpressure);
+  };
+
+  /** Releases only the backpressure reason: an upstream paused for durability stays paused. */
+  private readonly onClientDrain = (): void => {
+    this.awaitingClientDrain = false;
+    this.upstreamReading?.release(PauseReason.backpressure);
+  };
+
+  private readonly released = (): void => {
+    this.flushClient();
+    this.onDurable();
+  };
+}
