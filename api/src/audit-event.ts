@@ -27,6 +27,21 @@ export const Identity = T.Object(
     serviceAccount: Nullable(T.String()),
     pod: Nullable(T.String()),
     source: IdentitySource,
+    /**
+     * With source oidc (byline gateway): who the token named, and the token's own id and login
+     * session when it has them (never the token). Absent for other sources (added in v1, optional).
+     */
+    oidc: T.Optional(
+      T.Object(
+        {
+          issuer: T.String({ minLength: 1 }),
+          subject: T.String({ minLength: 1 }),
+          jti: Nullable(T.String()),
+          sid: Nullable(T.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
