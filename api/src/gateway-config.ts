@@ -52,6 +52,11 @@ export const OidcIssuer = T.Object(
     requireVerifiedEmail: T.Optional(T.Boolean()),
     /** CA bundle for the issuer's discovery and JWKS endpoints; the system store when omitted. */
     caFile: T.Optional(T.String({ minLength: 1 })),
+    /**
+     * A bearer token for discovery and JWKS, for issuers that want one (a Kubernetes API server's
+     * service-account issuer: a service account's token). Read per fetch.
+     */
+    bearerTokenFile: T.Optional(T.String({ minLength: 1 })),
   },
   Strict,
 );

@@ -13,9 +13,10 @@ import {
   ValidationError,
 } from '@byline/api';
 import type { RunningCollector } from '@byline/collector';
-import { startSidecar } from '@byline/sidecar';
+import { startGateway, startSidecar } from '@byline/sidecar';
 import { APPROVAL_USAGE, approval, decide } from './approval.js';
 import { connect, ENV_USAGE, env } from './connect.js';
+import { GATEWAY_USAGE, gatewayArgs, watchIdentities } from './gateway.js';
 import { LOGIN_USAGE, login } from './login.js';
 import { TRAIL_USAGE, trail, UsageError } from './trail.js';
 import { VERIFY_USAGE, verify } from './verify.js';
@@ -31,6 +32,7 @@ commands:
   demo                      the whole pipeline on this machine: two agents, a migration, the trail
   approval request|list     ask for an Approval, list them (through your kubeconfig)
   approve NAME, deny NAME   decide an Approval (needs the approve verb; never your own request)
+  gateway --config FILE     the proxy for people and off-cluster workloads: an OIDC token as the password, TLS
   login --issuer URL --client-id ID   sign in at your identity provider (device flow, --browser, or a machine client)
   env ROUTE                 print PGHOST/PGPORT/PGSSLMODE/PGPASSWORD (a fresh token) for a gateway route
   connect ROUTE [-- ARGS]   run psql against a gateway route with a fresh token
@@ -55,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'approve':
     case 'deny':
       return client(command, APPROVAL_USAGE, () => decide(command === 'approve' ? 'Approved' : 'Denied', rest));
+    case 'gateway':
+      return gateway(rest);
     case 'login':
       return client('login', LOGIN_USAGE, () => login(rest));
     case 'env':
@@ -85,6 +89,29 @@ async function client(name: string, usage: string, run: () => Promise<number>): 
     process.stderr.write(`byline ${name}: ${(e as Error).message}\n${usageError ? `\n${usage}` : ''}`);
     return usageError ? 2 : 1;
   }
+}
+
+async function gateway(args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof gatewayArgs>;
+  try {
+    parsed = gatewayArgs(args);
+  } catch (e) {
+    process.stderr.write(`byline gateway: ${(e as Error).message}\n\n${GATEWAY_USAGE}`);
+    return 2;
+  }
+  let running: Awaited<ReturnType<typeof startGateway>>;
+  let identities: Awaited<ReturnType<typeof watchIdentities>>;
+  try {
+    identities = await watchIdentities(parsed.kubeconfig, (m) => process.stderr.write(`byline gateway: ${m}\n`));
+    running = await startGateway(parsed.config, { identities: () => identities.list() });
+  } catch (e) {
+    process.stderr.write(`byline gateway: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return untilSignal('gateway', 'closing sessions and flushing the audit trail', async () => {
+    identities.stop();
+    await running.close();
+  });
 }
 
 async function sidecar(args: string[]): Promise<number> {

@@ -2,12 +2,15 @@
  * A `fetch` that trusts a given CA bundle, for the customFetch hooks of openid-client and jose: an
  * issuer with a private CA (a cluster's API server, a company IdP) without touching the process's
  * trust store. Node's global fetch takes no CA, so this speaks https.request and answers a Response.
+ * `bearerTokenFile` (read per request, so a rotated token applies) authenticates to issuers whose
+ * discovery needs it, like the Kubernetes API server's service-account issuer.
  */
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
-export function caFetch(ca: string | Buffer): FetchLike {
+export function caFetch(ca: string | Buffer | undefined, options: { bearerTokenFile?: string } = {}): FetchLike {
   return (url, init = {}) =>
     new Promise<Response>((resolve, reject) => {
       const target = new URL(url);
@@ -19,11 +22,19 @@ export function caFetch(ca: string | Buffer): FetchLike {
       new Headers(init.headers).forEach((v, k) => {
         headers[k] = v;
       });
+      if (options.bearerTokenFile !== undefined) {
+        try {
+          headers.authorization = `Bearer ${readFileSync(options.bearerTokenFile, 'utf8').trim()}`;
+        } catch (e) {
+          reject(new Error(`cannot read bearerTokenFile ${options.bearerTokenFile}: ${(e as Error).message}`));
+          return;
+        }
+      }
       // No keep-alive: these fetches are rare, and a pooled socket the issuer has since closed would fail one.
       const req = httpsRequest(target, {
         method: init.method ?? 'GET',
         headers,
-        ca,
+        ...(ca === undefined ? {} : { ca }),
         agent: false,
         signal: init.signal ?? undefined,
       });

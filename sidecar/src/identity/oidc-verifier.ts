@@ -76,7 +76,9 @@ class TrustedIssuer {
     readonly config: OidcIssuerConfig,
     private readonly options: Required<Omit<VerifierOptions, 'readCa'>> & { readCa: (path: string) => Buffer },
   ) {
-    this.fetch = config.caFile === undefined ? undefined : caFetch(options.readCa(config.caFile));
+    const ca = config.caFile === undefined ? undefined : options.readCa(config.caFile);
+    const bearer = config.bearerTokenFile === undefined ? {} : { bearerTokenFile: config.bearerTokenFile };
+    this.fetch = ca === undefined && config.bearerTokenFile === undefined ? undefined : caFetch(ca, bearer);
   }
 
   /** Discovery, once; concurrent callers share one attempt, and failures are retried only after retryMs. */
