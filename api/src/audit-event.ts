@@ -134,6 +134,19 @@ export const Statement = T.Object(
     preparedName: Nullable(T.String()),
     /** Present only when the sidecar shortened something to keep the event within MAX_EVENT_BYTES. */
     truncated: T.Optional(Truncation),
+    /**
+     * Present (true) only when Postgres returned a different number of results than the sidecar
+     * split the Query into: each result then has its own event carrying the whole Query's text.
+     */
+    splitMismatch: T.Optional(T.Literal(true)),
+    /**
+     * Present only when `text` is not exactly what the client sent: a client encoding that does not
+     * convert exactly (`text` is then a best-effort rendering). The statement's exact bytes, base64,
+     * and the client encoding as Postgres names it (`SJIS`, `JOHAB`…).
+     */
+    textRaw: T.Optional(
+      T.Object({ base64: T.String(), encoding: T.String({ minLength: 1 }) }, { additionalProperties: false }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -3,15 +3,7 @@
  * workloads (sidecar/src/gateway.ts). The AgentIdentities that claim OIDC subjects come from a
  * watch of the API server; the gateway accepts no connection before the first list is in.
  */
-import { parseArgs } from 'node:util';
-import { type GatewayConfig, loadGatewayConfig } from '@byline/api';
 import type { ListedOidcIdentity } from '@byline/sidecar';
-
-export const GATEWAY_USAGE = `usage: byline gateway --config FILE [--kubeconfig FILE]
-
-Serves the routes of FILE (YAML or JSON) to clients whose password is an OIDC token, over TLS.
-AgentIdentities are watched through --kubeconfig, else the pod's service account, else $KUBECONFIG.
-`;
 
 export interface IdentityWatch {
   list(): readonly ListedOidcIdentity[];
@@ -40,14 +32,4 @@ export async function watchIdentities(
   }).start();
   await cache.synced();
   return { list: () => cache.list(), stop: () => cache.stop() };
-}
-
-export function gatewayArgs(args: string[]): { config: GatewayConfig; kubeconfig: string | undefined } {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: { config: { type: 'string', short: 'c' }, kubeconfig: { type: 'string' } },
-  });
-  if (!values.config) throw new Error('--config FILE is required');
-  return { config: loadGatewayConfig(values.config), kubeconfig: values.kubeconfig };
 }

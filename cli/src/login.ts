@@ -11,24 +11,14 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { caFetch } from '@byline/sidecar';
 import * as client from 'openid-client';
+import { type OptionValues, UsageError } from './command-table.js';
 import { type CachedTokens, configDir, loadTokens, saveTokens } from './token-cache.js';
-import { UsageError } from './trail.js';
-
-export const LOGIN_USAGE = `usage: byline login --issuer URL --client-id ID [--browser] [--scope SCOPES] [--ca-file FILE]
-       byline login --issuer URL --client-id ID --client-secret-file FILE [--resource URI] [--scope SCOPES]
-
-Signs in at the issuer and caches the tokens (0600) in ${'$'}XDG_CONFIG_HOME/byline/tokens/.
-Without --browser: the device flow (a code to enter at the issuer's page, from any browser).
---browser: authorization code + PKCE with a redirect to 127.0.0.1 (open the printed URL).
---client-secret-file: a machine client, the client-credentials grant (its JWT access token is the password).
-`;
 
 /** Refresh a little before expiry, so a token never runs out between being handed out and used. */
 const EXPIRY_MARGIN_MS = 30_000;
-const DEFAULT_SCOPE = 'openid email profile groups offline_access';
+export const DEFAULT_SCOPE = 'openid email profile groups offline_access';
 
 function clientConfig(issuer: string, clientId: string, caFile: string | undefined, secret?: string) {
   const options: client.DiscoveryRequestOptions = {};
@@ -57,42 +47,32 @@ function toCache(
   return out;
 }
 
-export async function login(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      issuer: { type: 'string' },
-      'client-id': { type: 'string' },
-      'client-secret-file': { type: 'string' },
-      resource: { type: 'string' },
-      scope: { type: 'string' },
-      'ca-file': { type: 'string' },
-      browser: { type: 'boolean', default: false },
-    },
-  });
-  const issuer = values.issuer;
-  const clientId = values['client-id'];
+export async function login(values: OptionValues, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const str = (k: string) => values[k] as string | undefined;
+  const issuer = str('issuer');
+  const clientId = str('client-id');
   if (!issuer || !clientId) throw new UsageError('--issuer and --client-id are required');
   if (!/^https:\/\/\S+$/.test(issuer))
     throw new UsageError(`--issuer must be an https:// URL, got ${JSON.stringify(issuer)}`);
-  const caFile = values['ca-file'];
+  const caFile = str('ca-file');
   const base = { issuer, clientId, ...(caFile !== undefined && { caFile }) };
 
-  if (values['client-secret-file'] !== undefined) {
-    const secretFile = values['client-secret-file'];
+  const secretFile = str('client-secret-file');
+  if (secretFile !== undefined) {
+    const resource = str('resource');
+    const scope = str('scope');
     const cached = await clientCredentials({
       ...base,
       clientSecretFile: secretFile,
-      ...(values.resource !== undefined && { resource: values.resource }),
-      ...(values.scope !== undefined && { scope: values.scope }),
+      ...(resource !== undefined && { resource }),
+      ...(scope !== undefined && { scope }),
     });
     saveDefaultLogin(issuer, clientId);
     out.write(`signed in as client ${clientId}; token cached in ${saveTokens(cached)}\n`);
     return 0;
   }
 
-  const scope = values.scope ?? DEFAULT_SCOPE;
+  const scope = str('scope') ?? DEFAULT_SCOPE;
   const config = await clientConfig(issuer, clientId, caFile);
   const tokens = values.browser ? await loopbackLogin(config, scope, out) : await deviceLogin(config, scope, out);
   const cached = toCache({ ...base, scope }, tokens);

@@ -9,4 +9,5 @@ export { OidcAuthenticator, type OidcAuthenticatorOptions } from './identity/oid
 export { type ListedOidcIdentity, type OidcClaim, oidcClaimFor, type VerifiedClaims } from './identity/oidc-claims.js';
 export { OidcTokenError, OidcVerifier, type VerifiedToken, type VerifierOptions } from './identity/oidc-verifier.js';
 export { askWhoami, parseWhoami, type WhoamiAnswer } from './identity/whoami.js';
-export { type RunningSidecar, type SidecarOptions, splitListen, startSidecar } from './sidecar.js';
+export { SidecarMetrics } from './metrics.js';
+export { type RunningSidecar, type SidecarOptions, startSidecar } from './sidecar.js';

@@ -3,6 +3,7 @@
  * several sidecars in one test process do not share counters.
  */
 import { createServer, type Server } from 'node:http';
+import { registerProcessMetrics } from '@byline/api/process-metrics';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class SidecarMetrics {
@@ -28,6 +29,11 @@ export class SidecarMetrics {
   readonly dropped = new Counter({
     name: 'byline_statements_unrecorded_total',
     help: 'Statements run without being recorded because the spool was full and onBacklogFull is drop.',
+    registers: [this.registry],
+  });
+  readonly splitMismatches = new Counter({
+    name: 'byline_statement_split_mismatches_total',
+    help: 'Query messages whose result count disagreed with the statements the sidecar split them into (each result recorded, flagged splitMismatch).',
     registers: [this.registry],
   });
   readonly sessions = new Gauge({
@@ -94,6 +100,10 @@ export class SidecarMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+
+  constructor() {
+    registerProcessMetrics(this.registry);
+  }
 
   /** Called before every scrape, for values read from elsewhere. */
   beforeScrape: (() => void) | null = null;

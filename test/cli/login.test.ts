@@ -128,10 +128,12 @@ describe('byline login (device flow) and byline env', () => {
     writeFileSync(file, JSON.stringify({ ...before, expiresAtMs: Date.now() - 1000 }), { mode: 0o600 });
 
     const vars = await envOf();
-    expect(vars.PGPASSWORD).not.toBe(before.idToken);
     await expect(verifier.verify(vars.PGPASSWORD!)).resolves.toMatchObject({ claims: { subject: 'ada-0001' } });
     const after = JSON.parse(readFileSync(file, 'utf8'));
     expect(after.expiresAtMs).toBeGreaterThan(Date.now());
+    // the refresh grant ran: the provider rotates a public client's refresh token on every use
+    expect(after.refreshToken).toEqual(expect.any(String));
+    expect(after.refreshToken).not.toBe(before.refreshToken);
     expect(after.idToken).toBe(vars.PGPASSWORD);
     expect(mode(file)).toBe(0o600);
   });

@@ -6,6 +6,7 @@
  */
 import type { AuditEvent } from '@byline/api';
 import { splitStatements } from '../../sidecar/src/sql/lexer.js';
+import { blockCommentEnd, isCommentStart, lineCommentEnd } from '../../sidecar/src/sql/scan.js';
 import type { LoggedStatement } from './postgres.js';
 
 /** One message Postgres executed: a simple Query or an extended-protocol Execute. */
@@ -39,15 +40,28 @@ export function paramsDetail(params: (string | null)[] | null): string | undefin
   return `Parameters: ${parts.join(', ')}`;
 }
 
-/** Whitespace as Postgres's scanner knows it, and semicolons. */
+/** Whitespace as Postgres's scanner knows it, comments, and semicolons. */
 function skipSeparators(text: string, pos: number): { pos: number; semicolon: boolean } {
   let semicolon = false;
-  for (; pos < text.length; pos++) {
+  while (pos < text.length) {
     const c = text.charCodeAt(pos);
     if (c === 59) semicolon = true;
-    else if (c !== 32 && (c < 9 || c > 13)) break;
+    else if (isCommentStart(text, pos)) {
+      pos = c === 45 ? lineCommentEnd(text, pos) : blockCommentEnd(text, pos);
+      if (pos < 0) pos = text.length;
+      continue;
+    } else if (c !== 32 && (c < 9 || c > 13)) break;
+    pos++;
   }
   return { pos, semicolon };
+}
+
+/**
+ * Postgres logs an Execute of a statement made by SQL `PREPARE` with the whole Query that held the
+ * PREPARE; the sidecar records the body that ran, which is part of it.
+ */
+function isPreparedBody(text: string, logged: string): boolean {
+  return text.length > 0 && /\bprepare\b/i.test(logged) && logged.includes(text);
 }
 
 /** Events consumed when `unit` matches at `events[j]`, or 0. */
@@ -60,7 +74,7 @@ export function matchAt(unit: LoggedUnit, events: readonly AuditEvent[], j: numb
     const s = first.statement;
     const ok =
       s.protocol === 'extended' &&
-      s.text === unit.text &&
+      (s.text === unit.text || isPreparedBody(s.text, unit.text)) &&
       s.preparedName === unit.name &&
       (!checkParams || paramsDetail(s.params) === unit.detail);
     return ok ? 1 : 0;
@@ -72,6 +86,12 @@ export function matchAt(unit: LoggedUnit, events: readonly AuditEvent[], j: numb
     e.statement.preparedName === null &&
     e.session.id === first.session.id &&
     e.time === first.time;
+  // Results that disagreed with the split: one flagged event per result, each with the whole text.
+  if (first.statement.splitMismatch && first.statement.text === unit.text) {
+    let k = j + 1;
+    while (simple(events[k]) && events[k]!.statement!.splitMismatch && events[k]!.statement!.text === unit.text) k++;
+    return k - j;
+  }
   let { pos } = skipSeparators(unit.text, 0);
   if (pos === unit.text.length) return simple(first) && first.statement.text === unit.text ? 1 : 0;
   let k = j;

@@ -2,7 +2,8 @@ import { AuditEventSchema, ChainWriter, canonicalJson, isValid, type UnchainedEv
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { ResultRecord, StatementRecord } from '../capture/records.js';
 import { TableExtractor } from '../sql/tables.js';
-import { EventBuilder, type SessionInfo } from './event-builder.js';
+import { SCS_OFF } from '../sql/tokenizer.js';
+import { EventBuilder, type SessionInfo, splitMismatch } from './event-builder.js';
 
 let tables: TableExtractor;
 beforeAll(async () => {
@@ -167,5 +168,68 @@ describe('EventBuilder', () => {
     expect(end.result).toMatchObject({ status: 'error', sqlstate: '08006', error: 'gone' });
     expect([copy!, call!, start, end].map((e) => e.session.seq)).toEqual([1, 2, 3, 4]);
     expectCanonicalAndValid([copy!, call!, start, end]);
+  });
+
+  test('results that disagree with the split: one flagged event per result, never merged', () => {
+    const b = new EventBuilder('redacted', tables);
+    const attack = "select 'a\\''; delete from customers where id = 20; --'";
+    // Split under standard strings (one statement), but Postgres ran two.
+    const events = b.statementEvents(
+      session(),
+      record({ text: attack, results: [ok('SELECT 1', 1), ok('DELETE 1', 1)] }),
+    );
+    expect(
+      events.map((e) => [e.statement?.text, e.statement?.command, e.statement?.class, e.statement?.splitMismatch]),
+    ).toEqual([
+      [attack, 'SELECT', 'read', true],
+      [attack, 'DELETE', 'write', true],
+    ]);
+    expectCanonicalAndValid(events);
+    // Split with the setting Postgres reported: two statements, no mismatch.
+    const right = b.statementEvents(
+      session(),
+      record({ text: attack, scanFlags: SCS_OFF, results: [ok('SELECT 1', 1), ok('DELETE 1', 1)] }),
+    );
+    expect(right.map((e) => [e.statement?.text, e.statement?.tables, 'splitMismatch' in e.statement!])).toEqual([
+      ["select 'a\\''", [], false],
+      ['delete from customers where id = 20', ['customers'], false],
+    ]);
+  });
+
+  test('splitMismatch: fewer results though none failed, more beyond one late error', () => {
+    const failed: ResultRecord = { ...ok('', null), status: 'error', tag: null, sqlstate: '23505' };
+    expect(splitMismatch(2, [ok('SELECT 1', 1)])).toBe(true);
+    expect(splitMismatch(2, [failed])).toBe(false); // stopped at the error
+    expect(splitMismatch(1, [ok('SELECT 1', 1), failed])).toBe(false); // the implicit commit failed
+    expect(splitMismatch(1, [ok('SELECT 1', 1), ok('DELETE 1', 1)])).toBe(true);
+    expect(splitMismatch(2, [ok('SELECT 1', 1), ok('SELECT 1', 1)])).toBe(false);
+  });
+
+  test('textRaw carries the exact bytes of a text that does not convert exactly', () => {
+    const bytes = Buffer.from([0x73, 0x65, 0x6c, 0x65, 0x63, 0x74, 0x20, 0x27, 0x83, 0x5c, 0x27]); // select 'ソ' in SJIS
+    const events = new EventBuilder('redacted', null).statementEvents(
+      session(),
+      record({
+        text: "select '\ufffd'",
+        raw: { bytes, encoding: 'SHIFT_JIS_2004', bytewise: false },
+        results: [ok('SELECT 1', 1)],
+      }),
+    );
+    expect(events[0]!.statement).toMatchObject({
+      text: "select '\ufffd'",
+      textRaw: { base64: bytes.toString('base64'), encoding: 'SHIFT_JIS_2004' },
+    });
+    expectCanonicalAndValid(events);
+  });
+
+  test('SQL EXECUTE takes its command and class from what ran (its tag)', () => {
+    const events = new EventBuilder('redacted', null).statementEvents(
+      session(),
+      record({ text: 'execute del(7); execute pending', results: [ok('DELETE 1', 1), ok('SELECT 0', 0)] }),
+    );
+    expect(events.map((e) => [e.statement?.command, e.statement?.class])).toEqual([
+      ['DELETE', 'write'],
+      ['SELECT', 'read'],
+    ]);
   });
 });

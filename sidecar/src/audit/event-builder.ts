@@ -9,12 +9,14 @@ import type {
   AuditResult,
   AuditTarget,
   ParamsModeName,
+  StatementClassName,
   StatementProtocolName,
   UnchainedEvent,
 } from '@byline/api';
 import { uuidv7 } from '@byline/api';
 import type { ParamCapture, ResultRecord, StatementRecord } from '../capture/records.js';
-import { classify, splitStatements, sqlCommenterTags } from '../sql/lexer.js';
+import { type StatementText, statementTexts } from '../capture/statement-text.js';
+import { classify, type StatementClassification, sqlCommenterTags } from '../sql/lexer.js';
 import type { TableExtractor } from '../sql/tables.js';
 import { boundEvent } from './truncate.js';
 
@@ -68,18 +70,47 @@ export class EventBuilder {
   }
 
   statementEvents(session: SessionInfo, record: StatementRecord): UnchainedEvent[] {
-    const slices = record.kind === 'query' ? splitStatements(record.text).map((s) => s.text) : [record.text];
-    if (slices.length === 0) slices.push(record.text); // an empty query is still answered (EmptyQueryResponse)
+    const flags = record.scanFlags ?? 0;
+    const slices =
+      record.kind === 'function'
+        ? [wholeText(record)]
+        : statementTexts(record.text, record.raw, flags, record.kind === 'query');
+    if (slices.length === 0) slices.push(wholeText(record)); // an empty query is still answered (EmptyQueryResponse)
     const results = record.results;
+    if (record.kind === 'query' && splitMismatch(slices.length, results)) return this.mismatchEvents(session, record);
     // A commit that fails after the last statement completed reports one error more than
     // there are statements: it belongs to the last statement.
     const out: UnchainedEvent[] = [];
     for (let i = 0; i < slices.length; i++) {
       let result = results[i];
       if (i === slices.length - 1 && results.length > slices.length) result = mergeLate(results.slice(i));
-      out.push(boundEvent(this.statementEvent(session, record, slices[i]!, result)));
+      const slice = slices[i]!;
+      out.push(
+        boundEvent(this.statementEvent(session, record, slice, result, classifyRun(slice.scan, flags, result), false)),
+      );
     }
     return out;
+  }
+
+  /**
+   * Postgres ran a different number of statements than the Query splits into: the sidecar does
+   * not know where each one starts, so it records every result Postgres returned, each with the
+   * whole Query's text, its command and class taken from the result's tag (or, without a tag, the
+   * most consequential class of any part), and `splitMismatch: true`. Never merged away.
+   */
+  private mismatchEvents(session: SessionInfo, record: StatementRecord): UnchainedEvent[] {
+    const flags = record.scanFlags ?? 0;
+    const whole = wholeText(record);
+    const parts = statementTexts(record.text, record.raw, flags, true).map((p) => classify(p.scan, flags));
+    const strongest = parts.reduce<StatementClassification>(
+      (a, b) => (CLASS_WEIGHT[b.class] > CLASS_WEIGHT[a.class] ? b : a),
+      classify(whole.scan, flags),
+    );
+    return record.results.map((result) => {
+      const command = commandOfTag(result.tag);
+      const classification = command === null ? strongest : { command, class: classify(command).class };
+      return boundEvent(this.statementEvent(session, record, whole, result, classification, true));
+    });
   }
 
   /** The whole record as one event, with nothing derived: used only if shaping itself failed. */
@@ -111,11 +142,14 @@ export class EventBuilder {
   private statementEvent(
     session: SessionInfo,
     record: StatementRecord,
-    text: string,
+    slice: StatementText,
     result: ResultRecord | undefined,
+    classification: StatementClassification,
+    mismatch: boolean,
   ): UnchainedEvent {
-    const { command, class: klass } = classify(text);
-    const tags = sortedKeys(sqlCommenterTags(text));
+    const { command, class: klass } = classification;
+    const text = slice.text;
+    const tags = sortedKeys(sqlCommenterTags(slice.scan, record.scanFlags));
     const protocol: StatementProtocolName = result?.copy
       ? 'copy'
       : record.kind === 'query'
@@ -142,8 +176,11 @@ export class EventBuilder {
         paramsMode: this.paramsMode,
         preparedName: record.preparedName,
         protocol,
-        tables: record.kind === 'function' ? null : (this.tables?.tables(text) ?? null),
+        // Optional fields, present only when they say something (older events stay byte-identical).
+        ...(mismatch ? { splitMismatch: true } : null),
+        tables: record.kind === 'function' ? null : (this.tables?.tables(slice.scan, record.scanFlags) ?? null),
         text,
+        ...(slice.raw ? { textRaw: { base64: slice.raw.toString('base64'), encoding: slice.encoding! } } : null),
       },
       target: session.target,
       time: new Date(record.receivedAt).toISOString(),
@@ -175,6 +212,49 @@ export class EventBuilder {
     });
   }
 }
+
+/** The record's whole text as one statement (a FunctionCall, an empty Query, a split mismatch). */
+function wholeText(record: StatementRecord): StatementText {
+  if (!record.raw) return { text: record.text, scan: record.text, raw: null, encoding: null, bytes: null };
+  return statementTexts(record.text, record.raw, record.scanFlags ?? 0, false)[0]!;
+}
+
+/**
+ * Whether Postgres's results disagree with the split: more results than statements (beyond one
+ * late error of a failing implicit commit), or fewer although none failed.
+ */
+export function splitMismatch(statements: number, results: readonly ResultRecord[]): boolean {
+  if (results.length > statements) {
+    const lateFailure =
+      results.length === statements + 1 &&
+      results[statements]!.tag === null &&
+      results[statements]!.status !== 'ok' &&
+      results.slice(0, statements).every((r) => r.status === 'ok');
+    return !lateFailure;
+  }
+  return results.length < statements && results.length > 0 && results.every((r) => r.status === 'ok');
+}
+
+/** `INSERT 0 1` → `INSERT`, `CREATE TABLE` → `CREATE TABLE`: the tag without its counts. */
+function commandOfTag(tag: string | null): string | null {
+  if (!tag) return null;
+  const command = tag.replace(/( \d+)+$/, '');
+  return command.length > 0 ? command : null;
+}
+
+/**
+ * The statement's command and class; for SQL `EXECUTE name`, what the prepared statement turned
+ * out to be (Postgres tags an EXECUTE with its statement's tag: `DELETE 3`, not `EXECUTE`).
+ */
+function classifyRun(text: string, flags: number, result: ResultRecord | undefined): StatementClassification {
+  const classification = classify(text, flags);
+  if (classification.command !== 'EXECUTE') return classification;
+  const command = commandOfTag(result?.tag ?? null);
+  return command === null ? classification : { command, class: classify(command).class };
+}
+
+/** Which class to report when a result has no tag and the statement is unknown: the one that matters most. */
+const CLASS_WEIGHT: Record<StatementClassName, number> = { read: 0, misc: 1, tcl: 2, write: 3, ddl: 4, role: 5 };
 
 /** The same record with keys in canonical order (the chain serializes fastest that way). */
 function sortedKeys(tags: Record<string, string>): Record<string, string> {

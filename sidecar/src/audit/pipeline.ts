@@ -105,6 +105,7 @@ export class AuditPipeline {
         shaped = 'record' in item ? [this.builder.fallbackEvent(item.session, item.record)] : [];
       }
       const lines: string[] = [];
+      if (shaped[0]?.statement?.splitMismatch) this.metrics?.splitMismatches.inc();
       for (const e of shaped) {
         if (this.metrics && e.statement && e.result) {
           this.metrics.statements.inc({ class: e.statement.class, status: e.result.status });

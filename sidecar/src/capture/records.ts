@@ -27,6 +27,18 @@ export interface ParamCapture {
   values: (Buffer | null)[] | null;
 }
 
+/**
+ * The exact bytes of a statement text that `text` does not render exactly (a client encoding
+ * converted lossily, or scanned byte for byte by a SQL_ASCII server): see capture/encoding.ts.
+ */
+export interface RawText {
+  bytes: Buffer;
+  /** The client encoding, as Postgres names it. */
+  encoding: string;
+  /** Postgres scans these bytes unconverted (server_encoding SQL_ASCII). */
+  bytewise: boolean;
+}
+
 export interface StatementRecord {
   kind: RecordKind;
   /** Date.now() when the message reached the sidecar. */
@@ -37,6 +49,13 @@ export interface StatementRecord {
   text: string;
   preparedName: string | null;
   params: ParamCapture | null;
+  /**
+   * How Postgres scanned the text (tokenizer.ts flags: standard_conforming_strings), as it stood
+   * when Postgres started on the message (or parsed the prepared statement). Absent: defaults.
+   */
+  scanFlags?: number;
+  /** Set only when `text` is not exactly the bytes Postgres received. */
+  raw?: RawText | null;
   /** application_name in force when the message arrived. */
   applicationName: string | null;
   /** One per statement that completed (a Query may hold several); filled as results arrive. */

@@ -2,6 +2,8 @@
  * The tracker on its own: hand-built frontend and backend messages, no sockets. The same
  * conversations against real Postgres are in test/differential.
  */
+
+import iconv from 'iconv-lite';
 import { describe, expect, test } from 'vitest';
 import {
   bind,
@@ -13,9 +15,10 @@ import {
   parse,
   query,
   sync,
-} from '../../../test/differential/wire.js';
+} from '../../test-support/frontend-messages.js';
 import { MessageReader, Verdict } from '../protocol/frame-reader.js';
 import { ProtocolError } from '../protocol/messages.js';
+import { SCAN_DEFAULT, SCS_OFF } from '../sql/tokenizer.js';
 import type { StatementRecord } from './records.js';
 import { NOT_EXECUTED_PIPELINE, NOT_EXECUTED_QUERY, StatementTracker } from './statement-tracker.js';
 
@@ -30,6 +33,7 @@ const B = {
   suspended: () => message('s'),
   ready: (status = 'I') => message('Z', Buffer.from(status)),
   copyIn: () => message('G', Buffer.from([0, 0, 0])),
+  status: (name: string, value: string) => message('S', cstr(name), cstr(value)),
   error: (code: string, text: string) =>
     message('E', cstr(`SERROR`), cstr(`C${code}`), cstr(`M${text}`), Buffer.from([0])),
 };
@@ -230,5 +234,77 @@ describe('StatementTracker', () => {
     const h = harness();
     expect(() => h.client(message('Y'))).toThrow(ProtocolError);
     expect(() => harness().client(message('Y'))).toThrow(/invalid frontend message type 89 \('Y'\)/);
+  });
+
+  test('standard_conforming_strings from ParameterStatus: stamped on records, queued Queries restamped', () => {
+    const h = harness();
+    h.client(query('select 1'));
+    expect(h.begun[0]!.scanFlags).toBe(SCAN_DEFAULT);
+    h.server(B.complete('SELECT 1'), B.ready());
+    h.client(query('set standard_conforming_strings = off'), query("select 'a\\''"));
+    // The second Query was read before Postgres reported the change made by the first.
+    expect(h.begun[2]!.scanFlags).toBe(SCAN_DEFAULT);
+    h.server(B.complete('SET'), B.status('standard_conforming_strings', 'off'), B.ready());
+    expect(h.begun[2]!.scanFlags).toBe(SCS_OFF);
+    h.server(B.complete('SELECT 1'), B.ready());
+    h.client(query('select 3'));
+    expect(h.begun[3]!.scanFlags).toBe(SCS_OFF);
+    h.server(B.complete('SELECT 1'), B.status('standard_conforming_strings', 'on'), B.ready());
+    h.client(query('select 4'));
+    expect(h.begun[4]!.scanFlags).toBe(SCAN_DEFAULT);
+  });
+
+  test('client_encoding: texts decoded with it, and queued Queries decoded again when it changes', () => {
+    const sjisQuery = (s: string) => message('Q', iconv.encode(s, 'shift_jis'), Buffer.from([0]));
+    const h = harness();
+    h.client(query("set client_encoding = 'SJIS'"), sjisQuery("select 'ソ'"));
+    expect(h.begun[1]!.text).not.toBe("select 'ソ'");
+    h.server(B.complete('SET'), B.status('client_encoding', 'SJIS'), B.ready());
+    expect(h.begun[1]!.text).toBe("select 'ソ'");
+    h.client(sjisQuery("select '表'"));
+    expect(h.begun[2]).toMatchObject({ text: "select '表'", raw: null });
+    // Without an exact conversion the bytes are kept.
+    h.server(B.complete('SELECT 1'), B.ready(), B.complete('SELECT 1'), B.ready());
+    h.server(B.status('client_encoding', 'SHIFT_JIS_2004'));
+    h.client(sjisQuery("select '表'"));
+    expect(h.begun[3]!.raw).toMatchObject({ encoding: 'SHIFT_JIS_2004', bytewise: false });
+    expect(h.begun[3]!.raw!.bytes.equals(iconv.encode("select '表'", 'shift_jis'))).toBe(true);
+  });
+
+  test('SQL PREPARE, DEALLOCATE and DISCARD ALL act on the names Bind uses', () => {
+    const h = harness();
+    h.client(parse('q', 'select 1'), sync());
+    h.server(B.parseComplete(), B.ready());
+    h.client(query('deallocate q; prepare Q (int) as delete from t where id = $1'));
+    h.server(B.complete('DEALLOCATE'), B.complete('PREPARE'), B.ready());
+    h.client(bind('', 'q', ['7']), execute(''), sync());
+    h.server(B.bindComplete(), B.complete('DELETE 1'), B.ready());
+    h.client(query('discard all'));
+    h.server(B.complete('DISCARD ALL'), B.ready());
+    h.client(bind('', 'q', ['8']), execute(''), sync());
+    h.server(B.error('26000', 'prepared statement "q" does not exist'), B.ready());
+    const executes = h.finished.filter((r) => r.kind === 'execute');
+    expect(executes.map((r) => [r.text, r.preparedName, r.results[0]?.status])).toEqual([
+      ['delete from t where id = $1', 'q', 'ok'],
+      ['', null, 'error'],
+    ]);
+  });
+
+  test('SQL PREPARE in other encodings: names keyed as Bind sends them, bodies read from the bytes', () => {
+    const sjis = (s: string) => iconv.encode(s, 'shift_jis');
+    const sjisQuery = (s: string) => message('Q', sjis(s), Buffer.from([0]));
+    // Bind: portal '', statement name (NUL-terminated), no formats, no parameters, no result formats.
+    const bindSjis = (name: string) => message('B', Buffer.from([0]), sjis(name), Buffer.alloc(7));
+    for (const server of ['UTF8', 'SQL_ASCII']) {
+      const h = harness();
+      // With a SQL_ASCII server Postgres scans SJIS bytes unconverted: the sidecar keeps and scans bytes.
+      h.server(B.status('server_encoding', server), B.status('client_encoding', 'SJIS'));
+      h.client(sjisQuery('prepare "表" /* ソ */ as select \'ソ\''));
+      expect(h.begun[0]!.raw?.bytewise ?? false).toBe(server === 'SQL_ASCII');
+      h.server(B.complete('PREPARE'), B.ready());
+      h.client(bindSjis('表'), execute(''), sync());
+      h.server(B.bindComplete(), B.complete('SELECT 1'), B.ready());
+      expect(h.finished[1]!.text).toBe("select 'ソ'");
+    }
   });
 });

@@ -36,7 +36,10 @@ import {
   ProtocolError,
   rowsFromTag,
 } from '../protocol/messages.js';
-import type { ParamCapture, RecordKind, RecordSink, ResultRecord, StatementRecord } from './records.js';
+import { SCAN_DEFAULT, SCS_OFF } from '../sql/tokenizer.js';
+import { codecFor, decodeText, scansRawBytes, type TextCodec, UTF8_CODEC } from './encoding.js';
+import type { ParamCapture, RawText, RecordKind, RecordSink, ResultRecord, StatementRecord } from './records.js';
+import { applySqlPrepared, type Prepared, sqlPreparedEffect } from './sql-prepared.js';
 
 enum Kind {
   parse = 0,
@@ -48,11 +51,6 @@ enum Kind {
   function = 6,
   sync = 7,
   copyEnd = 8,
-}
-
-interface Prepared {
-  text: string;
-  name: string;
 }
 
 interface Portal {
@@ -68,6 +66,11 @@ interface Item {
   undo: Prepared | Portal | undefined;
   /** close/describe target: statement (true) or portal (false). */
   statement: boolean;
+  /**
+   * A Query's text bytes, kept while it waits behind other messages: one of them may change the
+   * client encoding, and Postgres decodes the Query with the encoding in force when it gets to it.
+   */
+  bytes: Buffer | null;
 }
 
 export const NOT_EXECUTED_PIPELINE = 'not executed: an earlier message in the same pipeline failed';
@@ -80,7 +83,14 @@ export interface TrackerOptions {
 
 export class StatementTracker {
   applicationName: string | null = null;
-  encoding: BufferEncoding = 'utf8';
+  /** standard_conforming_strings and the like, as Postgres last reported them (tokenizer.ts flags). */
+  scanFlags = SCAN_DEFAULT;
+  private codec: TextCodec = UTF8_CODEC;
+  private serverEncoding = 'UTF8';
+  /** Postgres scans the client's bytes unconverted (see encoding.ts): keep them. */
+  private rawScan = false;
+  /** Texts need more than Buffer#toString: another encoding, or raw scanning. */
+  private exotic = false;
   /** Transaction status from the last ReadyForQuery: I, T or E. */
   transactionStatus = 'I';
 
@@ -127,19 +137,23 @@ export class StatementTracker {
   onFrontend(type: number, buf: Buffer, start: number, end: number): void {
     switch (type) {
       case F.query: {
-        const record = this.begin('query', decodeQuery(buf, start, end, this.encoding), null, null);
+        const record = this.exotic
+          ? this.beginExotic(decodeQuery(buf, start, end, 'latin1'))
+          : this.begin('query', decodeQuery(buf, start, end, this.codec.node!), null, null, this.scanFlags, null);
         if (this.skipUntilSync) this.skip(record, NOT_EXECUTED_PIPELINE);
-        else this.enqueue(Kind.query, record, '', undefined, false);
+        else this.enqueue(Kind.query, record, '', undefined, false, this.idle ? null : queryBytes(buf, start, end));
         return;
       }
       case F.parse: {
-        const parse = decodeParse(buf, start, end, this.encoding);
+        const parse = decodeParse(buf, start, end, this.exotic ? 'latin1' : this.codec.node!);
+        const prepared: Prepared = { text: parse.text, name: parse.name, flags: this.scanFlags, raw: null };
+        if (this.exotic) Object.assign(prepared, this.decodeExotic(parse.text));
         if (this.skipUntilSync) {
-          this.skippedPrepared.set(parse.name, { text: parse.text, name: parse.name });
+          this.skippedPrepared.set(parse.name, prepared);
           return;
         }
         const undo = this.prepared.get(parse.name);
-        this.prepared.set(parse.name, { text: parse.text, name: parse.name });
+        this.prepared.set(parse.name, prepared);
         this.enqueue(Kind.parse, null, parse.name, undo, true);
         return;
       }
@@ -166,6 +180,8 @@ export class StatementTracker {
           statement?.text ?? '',
           statement && statement.name !== '' ? statement.name : null,
           portal?.params ?? null,
+          statement?.flags ?? this.scanFlags,
+          statement?.raw ?? null,
         );
         if (this.skipUntilSync) this.skip(record, NOT_EXECUTED_PIPELINE);
         else this.enqueue(Kind.execute, record, portalName, undefined, false);
@@ -197,7 +213,7 @@ export class StatementTracker {
       case F.functionCall: {
         const call = decodeFunctionCall(buf, start, end, this.options.captureParamValues);
         const params = { lengths: call.lengths, formats: call.formats, values: call.values };
-        const record = this.begin('function', `FunctionCall(oid=${call.oid})`, null, params);
+        const record = this.begin('function', `FunctionCall(oid=${call.oid})`, null, params, SCAN_DEFAULT, null);
         if (this.skipUntilSync) this.skip(record, NOT_EXECUTED_PIPELINE);
         else this.enqueue(Kind.function, record, '', undefined, false);
         return;
@@ -247,6 +263,7 @@ export class StatementTracker {
         const tag = type === B.commandComplete ? decodeCommandComplete(buf, start, end) : null;
         // Tags without a count (BEGIN, SET, CREATE TABLE) have no rows to report.
         const rows = tag !== null ? rowsFromTag(tag) : type === B.portalSuspended ? this.rows : null;
+        if (tag !== null && sqlPreparedEffect(tag) !== null) this.onSqlPrepared(item.record, tag);
         this.addResult(item.record, 'ok', tag, rows, null, null);
         if (item.kind === Kind.execute) {
           this.pop();
@@ -276,7 +293,7 @@ export class StatementTracker {
       case B.parameterStatus: {
         const { name, value } = decodeParameterStatus(buf, start, end);
         if (name === 'application_name') this.applicationName = value || null;
-        else if (name === 'client_encoding') this.encoding = encodingFor(value);
+        else this.onSetting(name, value);
         return undefined;
       }
       default:
@@ -319,7 +336,14 @@ export class StatementTracker {
 
   // ------------------------------------------------------------------ internals
 
-  private begin(kind: RecordKind, text: string, preparedName: string | null, params: ParamCapture | null) {
+  private begin(
+    kind: RecordKind,
+    text: string,
+    preparedName: string | null,
+    params: ParamCapture | null,
+    scanFlags: number,
+    raw: RawText | null,
+  ) {
     const now = performance.now();
     const record: StatementRecord = {
       kind,
@@ -328,6 +352,8 @@ export class StatementTracker {
       text,
       preparedName,
       params,
+      scanFlags,
+      raw,
       applicationName: this.applicationName,
       results: [],
       notExecuted: null,
@@ -349,12 +375,19 @@ export class StatementTracker {
     this.finish(record);
   }
 
-  private enqueue(kind: Kind, record: StatementRecord | null, name: string, undo: Item['undo'], statement: boolean) {
+  private enqueue(
+    kind: Kind,
+    record: StatementRecord | null,
+    name: string,
+    undo: Item['undo'],
+    statement: boolean,
+    bytes: Buffer | null = null,
+  ) {
     if (this.head === this.queue.length) {
       this.queue.length = 0;
       this.head = 0;
     }
-    this.queue.push({ kind, record, name, undo, statement });
+    this.queue.push({ kind, record, name, undo, statement, bytes });
   }
 
   /** The item the next backend message answers; copy-end markers have no answer of their own. */
@@ -370,6 +403,8 @@ export class StatementTracker {
 
   private pop(): undefined {
     this.current();
+    const item = this.queue[this.head];
+    if (item) item.bytes = null;
     this.head++;
     this.rows = 0;
     this.copy = false;
@@ -521,6 +556,58 @@ export class StatementTracker {
     }
   }
 
+  /** A setting Postgres reported (at startup, or after SET, RESET, ALTER ROLE … SET taking effect, a rollback). */
+  private onSetting(name: string, value: string): void {
+    if (name === 'standard_conforming_strings') {
+      const flags = value.toLowerCase() === 'off' ? this.scanFlags | SCS_OFF : this.scanFlags & ~SCS_OFF;
+      if (flags === this.scanFlags) return;
+      this.scanFlags = flags;
+      // Postgres reports a change while the message that made it is still the head: Queries
+      // queued behind it (pipelined) are parsed under the new rule when their turn comes.
+      for (let i = this.head + 1; i < this.queue.length; i++) {
+        const record = this.queue[i]!.record;
+        if (record && this.queue[i]!.kind === Kind.query) record.scanFlags = flags;
+      }
+    } else if (name === 'client_encoding') {
+      this.codec = codecFor(value);
+    } else if (name === 'server_encoding') {
+      this.serverEncoding = value;
+    } else {
+      return;
+    }
+    this.rawScan = scansRawBytes(this.codec, this.serverEncoding);
+    this.exotic = this.codec.node === null || this.rawScan;
+    // Queries queued behind the change reach Postgres under the new encoding: decode them again.
+    for (let i = this.head + 1; i < this.queue.length; i++) {
+      const { record, bytes } = this.queue[i]!;
+      if (!record || !bytes) continue;
+      if (this.exotic) {
+        Object.assign(record, this.decodeExotic(bytes.toString('latin1')));
+      } else {
+        record.text = bytes.toString(this.codec.node!);
+        record.raw = null;
+      }
+    }
+  }
+
+  /** Text in an encoding Buffer cannot decode (handed over as latin1, one character per byte). */
+  private decodeExotic(bytesAsLatin1: string): { text: string; raw: RawText | null } {
+    const decoded = decodeText(Buffer.from(bytesAsLatin1, 'latin1'), this.codec, this.rawScan);
+    const raw = decoded.raw ? { bytes: decoded.raw, encoding: this.codec.name, bytewise: this.rawScan } : null;
+    return { text: decoded.text, raw };
+  }
+
+  private beginExotic(bytesAsLatin1: string): StatementRecord {
+    const { text, raw } = this.decodeExotic(bytesAsLatin1);
+    return this.begin('query', text, null, null, this.scanFlags, raw);
+  }
+
+  /** PREPARE, DEALLOCATE and DISCARD ALL in SQL share the protocol's prepared-statement names. */
+  private onSqlPrepared(record: StatementRecord, tag: string): void {
+    const index = record.kind === 'query' ? record.results.length : 0;
+    applySqlPrepared(this.prepared, this.portals, record, index, tag, this.codec);
+  }
+
   private finish(record: StatementRecord): void {
     this.finished.push(record);
     if (this.finished.length >= 256) this.handOn();
@@ -534,9 +621,8 @@ export class StatementTracker {
   }
 }
 
-function encodingFor(clientEncoding: string): BufferEncoding {
-  const e = clientEncoding.toUpperCase().replace(/[-_]/g, '');
-  if (e === 'LATIN1' || e === 'ISO88591') return 'latin1';
-  if (e === 'SQLASCII') return 'latin1';
-  return 'utf8';
+/** A copy of a Query message's text bytes (before its terminating NUL). */
+function queryBytes(buf: Buffer, start: number, end: number): Buffer {
+  const nul = buf.indexOf(0, start + 5);
+  return Buffer.from(buf.subarray(start + 5, nul < 0 || nul >= end ? end : nul));
 }

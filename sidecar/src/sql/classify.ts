@@ -18,8 +18,9 @@ const COMMA = 44;
 const DOT = 46;
 const SEMI = 59;
 
-export function classify(sql: string): StatementClassification {
-  tok.open(sql);
+/** Classifies one statement, scanned under the session's `flags` (tokenizer.ts). */
+export function classify(sql: string, flags = 0): StatementClassification {
+  tok.open(sql, flags);
   tok.next();
   const result = statement();
   tok.close();

@@ -1,24 +1,9 @@
 /**
- * The cheap SQL lexer used on the proxy's forward path: statement splitting here; classification,
- * normalization and sqlcommenter tags in their own modules, re-exported so callers import one place.
+ * Statement splitting, on the one tokenizer (tokenizer.ts) that classification and normalization
+ * use too; those and sqlcommenter tags are re-exported so callers import one place.
  */
-import {
-  blockCommentEnd,
-  dollarEnd,
-  dollarTagEnd,
-  isDigit,
-  isIdentStart,
-  isSpace,
-  junkEnd,
-  lineCommentEnd,
-  numberEnd,
-  paramEnd,
-  prefixedEnd,
-  quotedIdentEnd,
-  stringEnd,
-  wordEnd,
-  wordIs,
-} from './scan.js';
+import { isSpace, wordIs } from './scan.js';
+import { COMMENT, EOF, OP, SCAN_DEFAULT, Tokenizer, WORD } from './tokenizer.js';
 
 export { classify, type StatementClassification } from './classify.js';
 export { normalize } from './normalize.js';
@@ -39,16 +24,20 @@ const HEADER_REPLACE = 3;
 const HEADER_ROUTINE = 4;
 const HEADER_OTHER = 5;
 
+const tokens = new Tokenizer();
+
 /**
  * Splits a Query message's text where Postgres's parser would: at every `;` outside quotes,
- * comments and BEGIN ATOMIC bodies. Slices start at the statement's first non-space character
- * (leading comments included), end before its `;` with trailing whitespace removed, and slices of
- * only whitespace and comments are dropped, since Postgres runs nothing for them. Never throws:
- * an unterminated quote or comment takes the rest of the text.
+ * comments, parentheses (a multi-action `CREATE RULE … DO (a; b)` is one statement) and BEGIN
+ * ATOMIC bodies, scanning under the session's settings (`flags`, see tokenizer.ts). Slices start
+ * at the statement's first non-space character (leading comments included), end before its `;`
+ * with trailing whitespace removed, and slices of only whitespace and comments are dropped, since
+ * Postgres runs nothing for them. Never throws: an unterminated quote or comment takes the rest of
+ * the text, and so does an unclosed parenthesis (Postgres then refuses the whole Query).
  */
-export function splitStatements(sql: string): StatementSlice[] {
+export function splitStatements(sql: string, flags: number = SCAN_DEFAULT): StatementSlice[] {
   const out: StatementSlice[] = [];
-  const n = sql.length;
+  const t = tokens.reset(sql, flags);
   let start = -1; // first non-space character of the current statement
   let end = 0; // end of its last token or comment
   let hasToken = false; // comments alone are not a statement
@@ -57,14 +46,9 @@ export function splitStatements(sql: string): StatementSlice[] {
   let atomic = 0; // BEGIN ATOMIC / CASE nesting inside a routine body
   let beginSeen = false; // previous token was BEGIN at paren depth 0
   let labelNext = false; // previous token was AS or `.`: the next word is a name, not a keyword
-  let i = 0;
-  while (i < n) {
-    const c = sql.charCodeAt(i);
-    if (isSpace(c)) {
-      i++;
-      continue;
-    }
-    if (c === 59 && atomic === 0) {
+  for (let k = t.next(); k !== EOF; k = t.next()) {
+    const i = t.start;
+    if (k === OP && parens <= 0 && atomic === 0 && sql.charCodeAt(i) === 59) {
       if (hasToken) out.push(slice(sql, start, end));
       start = -1;
       hasToken = false;
@@ -72,39 +56,19 @@ export function splitStatements(sql: string): StatementSlice[] {
       parens = 0;
       beginSeen = false;
       labelNext = false;
-      i++;
       continue;
     }
     if (start < 0) start = i;
-    const next = sql.charCodeAt(i + 1);
-    if (c === 45 && next === 45) {
-      i = end = lineCommentEnd(sql, i);
-      continue;
-    }
-    if (c === 47 && next === 42) {
-      const e = blockCommentEnd(sql, i);
-      i = end = e < 0 ? n : e;
-      continue;
-    }
+    end = t.end;
+    if (k === COMMENT) continue;
     hasToken = true;
     const wasBegin = beginSeen;
     const wasLabel = labelNext;
     beginSeen = false;
     labelNext = false;
-    let e: number;
-    if (c === 39) {
-      e = stringEnd(sql, i, false);
-    } else if (c === 34) {
-      e = quotedIdentEnd(sql, i);
-    } else if (c === 36) {
-      const tagEnd = dollarTagEnd(sql, i);
-      e = tagEnd > 0 ? dollarEnd(sql, i, tagEnd) : isDigit(next) ? paramEnd(sql, i) : i + 1;
-    } else if (isIdentStart(c)) {
-      e = wordEnd(sql, i);
-      const prefixed = e === i + 1 ? prefixedEnd(sql, i) : 0;
-      if (prefixed !== 0) {
-        e = prefixed;
-      } else if (header !== HEADER_OTHER) {
+    if (k === WORD) {
+      const e = t.end;
+      if (header !== HEADER_OTHER) {
         // Track only what decides where a routine body ends; other statements skip this.
         if (header < HEADER_ROUTINE) {
           header = nextHeader(header, sql, i, e);
@@ -118,16 +82,14 @@ export function splitStatements(sql: string): StatementSlice[] {
         }
         labelNext = wordIs(sql, i, e, 'as');
       }
-    } else if (isDigit(c) || (c === 46 && isDigit(next))) {
-      e = junkEnd(sql, numberEnd(sql, i));
-    } else {
+    } else if (k === OP) {
+      const c = sql.charCodeAt(i);
       if (c === 40) parens++;
       else if (c === 41) parens--;
       labelNext = c === 46;
-      e = i + 1;
     }
-    i = end = e < 0 ? n : e;
   }
+  t.release();
   if (hasToken) out.push(slice(sql, start, end));
   return out;
 }

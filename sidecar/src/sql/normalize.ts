@@ -3,93 +3,64 @@
  * whitespace runs one space, unquoted words lower case. Statements differing only in literal values
  * share a key; different identifiers never do, so a cached answer is always the right one.
  */
-import {
-  blockCommentEnd,
-  dollarEnd,
-  dollarTagEnd,
-  isDigit,
-  isIdentStart,
-  isSpace,
-  junkEnd,
-  lineCommentEnd,
-  numberEnd,
-  paramEnd,
-  prefixedEnd,
-  quotedIdentEnd,
-  stringEnd,
-  wordEnd,
-} from './scan.js';
 
-/** One linear pass. Unterminated quotes or comments keep the rest verbatim: that text does not parse. */
-export function normalize(sql: string): string {
-  const n = sql.length;
+import { numberEnd } from './scan.js';
+import {
+  COMMENT,
+  DOLLAR_STRING,
+  EOF,
+  NUMBER,
+  PARAM,
+  QUOTED_IDENT,
+  SCAN_DEFAULT,
+  STRING,
+  Tokenizer,
+  WORD,
+} from './tokenizer.js';
+
+const tokens = new Tokenizer();
+
+/**
+ * One linear pass, under the session's scan `flags`. Unterminated quotes or comments keep the rest
+ * verbatim: that text does not parse.
+ */
+export function normalize(sql: string, flags: number = SCAN_DEFAULT): string {
+  const t = tokens.reset(sql, flags);
   let out = '';
   let space = false; // whitespace or a comment since the last token
-  let i = 0;
-  while (i < n) {
-    const c = sql.charCodeAt(i);
-    if (isSpace(c)) {
-      space = true;
-      i++;
-      continue;
+  let prevEnd = 0;
+  for (let k = t.next(); k !== EOF; k = t.next()) {
+    const i = t.start;
+    const e = t.end;
+    if (i > prevEnd) space = true;
+    prevEnd = e;
+    if (t.unterminated) {
+      if (space && out.length > 0) out += ' ';
+      out += sql.slice(i);
+      break;
     }
-    const d = sql.charCodeAt(i + 1);
-    if (c === 45 && d === 45) {
+    // A comment separates tokens: dropping it without a space would glue `a/**/b` into `ab`.
+    if (k === COMMENT) {
       space = true;
-      i = lineCommentEnd(sql, i);
       continue;
-    }
-    let e: number;
-    let literal = false;
-    if (c === 47 && d === 42) {
-      e = blockCommentEnd(sql, i);
-      if (e >= 0) {
-        // A comment separates tokens: dropping it without a space would glue `a/**/b` into `ab`.
-        space = true;
-        i = e;
-        continue;
-      }
-    } else if (c === 39) {
-      e = stringEnd(sql, i, false);
-      literal = true;
-    } else if (c === 34) {
-      e = quotedIdentEnd(sql, i);
-    } else if (c === 36) {
-      const tagEnd = dollarTagEnd(sql, i);
-      if (tagEnd > 0) {
-        e = dollarEnd(sql, i, tagEnd);
-        literal = true;
-      } else {
-        e = isDigit(d) ? paramEnd(sql, i) : i + 1;
-      }
-    } else if (isIdentStart(c)) {
-      e = wordEnd(sql, i);
-      const prefixed = e === i + 1 ? prefixedEnd(sql, i) : 0;
-      if (prefixed !== 0) {
-        e = prefixed;
-        literal = sql.charCodeAt(i + 2) !== 34; // U&"..." is an identifier
-      } else {
-        if (space && out.length > 0) out += ' ';
-        space = false;
-        out += lowerWord(sql, i, e);
-        i = e;
-        continue;
-      }
-    } else if (isDigit(c) || (c === 46 && isDigit(d))) {
-      const numEnd = numberEnd(sql, i);
-      e = junkEnd(sql, numEnd);
-      // Junk glued to a number is a syntax error: keep it so it cannot share a valid statement's key.
-      literal = e === numEnd;
-    } else {
-      e = i + 1;
     }
     if (space && out.length > 0) out += ' ';
     space = false;
-    if (e < 0) return out + sql.slice(i);
-    out += literal ? '?' : sql.slice(i, e);
-    i = e;
+    if (k === WORD) out += lowerWord(sql, i, e);
+    else if (k === STRING) out += bitOrNational(sql.charCodeAt(i)) ? `${sql[i]!.toLowerCase()}?` : '?';
+    else if (k === DOLLAR_STRING) out += '?';
+    // Junk glued to a number is a syntax error: keep it so it cannot share a valid statement's key.
+    else if (k === NUMBER) out += numberEnd(sql, i) === e ? '?' : sql.slice(i, e);
+    else out += k === QUOTED_IDENT || k === PARAM ? sql.slice(i, e) : sql[i];
   }
+  t.release();
   return out;
+}
+
+/** B'…', X'…' and N'…' keep their prefix: they are other types than a plain string. */
+function bitOrNational(c: number): boolean {
+  const lower = c | 0x20;
+  return lower === 98 || lower === 120 || lower === 110;
 }
 
 /** An unquoted word folded as Postgres folds identifiers: ASCII letters only, so `É` and `é` stay distinct. */

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { blockCommentEnd, dollarTagEnd, numberEnd, quotedIdentEnd, skipTrivia, stringEnd } from './scan.js';
+import {
+  blockCommentEnd,
+  dollarTagEnd,
+  numberEnd,
+  QUOTE_ESCAPE,
+  QUOTE_PLAIN,
+  QUOTE_STANDARD,
+  quotedIdentEnd,
+  skipTrivia,
+  stringEnd,
+} from './scan.js';
 
 describe('scan primitives', () => {
   it.each<[string, number]>([
@@ -37,20 +47,26 @@ describe('scan primitives', () => {
     expect(dollarTagEnd(text, 0)).toBe(end);
   });
 
-  it.each<[string, boolean, number]>([
-    ["'a'", false, 3],
-    ["'a''b' x", false, 6],
-    ["'\\' x", false, 3],
-    ["'\\'' x", true, 4],
-    ["'\\\\' x", true, 4],
-    ["'a'\n'b' x", false, 7],
-    ["'a' \r\n\t 'b'", false, 11],
-    ["'a' 'b'", false, 3],
-    ["'a'\n-- c\n'b'", false, 3],
-    ["'abc", false, -1],
-    ["'a\\'", true, -1],
-  ])('stringEnd(%j, backslash %s) = %i', (text, backslash, end) => {
-    expect(stringEnd(text, 0, backslash)).toBe(end);
+  it.each<[string, number, number]>([
+    ["'a'", QUOTE_STANDARD, 3],
+    ["'a''b' x", QUOTE_STANDARD, 6],
+    ["'\\' x", QUOTE_STANDARD, 3],
+    ["'\\'' x", QUOTE_ESCAPE, 4],
+    ["'\\\\' x", QUOTE_ESCAPE, 4],
+    ["'a'\n'b' x", QUOTE_STANDARD, 7],
+    ["'a' \r\n\t 'b'", QUOTE_STANDARD, 11],
+    ["'a' 'b'", QUOTE_STANDARD, 3],
+    // Checked against Postgres: `--` comments may sit in a continuation, block comments may not.
+    ["'a'\n-- c\n'b' x", QUOTE_STANDARD, 12],
+    ["'a' -- c\n'b' x", QUOTE_STANDARD, 12],
+    ["'a'\n/* c */\n'b'", QUOTE_STANDARD, 3],
+    ["'a'\n-- c", QUOTE_STANDARD, 3],
+    ["'a''b' x", QUOTE_PLAIN, 3],
+    ["'a\\'b' x", QUOTE_PLAIN, 4],
+    ["'abc", QUOTE_STANDARD, -1],
+    ["'a\\'", QUOTE_ESCAPE, -1],
+  ])('stringEnd(%j, mode %i) = %i', (text, mode, end) => {
+    expect(stringEnd(text, 0, mode)).toBe(end);
   });
 
   it('finds the ends of quoted identifiers and nested comments', () => {

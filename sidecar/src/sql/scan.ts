@@ -1,7 +1,8 @@
 /**
- * Scanning primitives shared by the lexers: character classes and "where does this token end"
- * functions, each following the matching rule of Postgres's scanner (src/backend/parser/scan.l)
- * closely enough to find token boundaries. None of them allocates except `dollarEnd`.
+ * Scanning primitives of the tokenizer (tokenizer.ts): character classes and "where does this
+ * token end" functions, each following the matching rule of Postgres's scanner
+ * (src/backend/parser/scan.l) closely enough to find token boundaries. None of them allocates
+ * except `dollarEnd`.
  *
  * Functions that can run off the end of the input return -1 for "unterminated"; callers decide
  * what that means (usually: the rest of the input belongs to the current token).
@@ -104,21 +105,28 @@ export function skipTrivia(s: string, i: number): number {
   return n;
 }
 
+/** How a quoted string ends: `''` doubles a quote; with QUOTE_ESCAPE `\\` also escapes the next character. */
+export const QUOTE_STANDARD = 0;
+/** E'…' strings, and '…' when standard_conforming_strings is off. */
+export const QUOTE_ESCAPE = 1;
+/** B'…' and X'…': no escapes at all, the first quote ends the part (`''` is two constants). */
+export const QUOTE_PLAIN = 2;
+
 /**
- * End of the string constant whose opening quote is at i, or -1 when unterminated. `''` is an
- * escaped quote; with `backslash` (E'...') so is `\'`. Follows Postgres's continuation rule:
- * `'a'` + whitespace holding a newline + `'b'` is one constant.
+ * End of the string constant whose opening quote is at i, or -1 when unterminated. Follows
+ * Postgres's continuation rule: `'a'` + whitespace (and `--` comments) holding a newline + `'b'`
+ * is one constant, scanned on under the same rule.
  */
-export function stringEnd(s: string, i: number, backslash: boolean): number {
+export function stringEnd(s: string, i: number, mode: number): number {
   const n = s.length;
   let j = i + 1;
   for (;;) {
     if (j >= n) return -1;
     const c = s.charCodeAt(j);
-    if (c === 92 && backslash) {
+    if (c === 92 && mode === QUOTE_ESCAPE) {
       j += 2;
     } else if (c === 39) {
-      if (s.charCodeAt(j + 1) === 39) {
+      if (mode !== QUOTE_PLAIN && s.charCodeAt(j + 1) === 39) {
         j += 2;
         continue;
       }
@@ -131,16 +139,28 @@ export function stringEnd(s: string, i: number, backslash: boolean): number {
   }
 }
 
-/** If whitespace containing a line break and then a quote follow at i, the index of that quote; else -1. */
+/**
+ * If whitespace and `--` comments holding a line break, then a quote, follow at i: the index of
+ * that quote; else -1 (scan.l's `quotecontinue`; block comments do not count, `--` ones do).
+ */
 function continuation(s: string, i: number): number {
+  const n = s.length;
   let newline = false;
   let j = i;
-  for (;;) {
+  while (j < n) {
     const c = s.charCodeAt(j);
-    if (c === 10 || c === 13) newline = true;
-    else if (!isSpace(c)) return newline && c === 39 ? j : -1;
-    j++;
+    if (c === 10 || c === 13) {
+      newline = true;
+      j++;
+    } else if (isSpace(c)) {
+      j++;
+    } else if (c === 45 && s.charCodeAt(j + 1) === 45) {
+      j = lineCommentEnd(s, j);
+    } else {
+      return newline && c === 39 ? j : -1;
+    }
   }
+  return -1;
 }
 
 /** End of the quoted identifier whose opening `"` is at i (`""` escapes a quote), or -1 when unterminated. */
@@ -241,21 +261,4 @@ function isRadixDigit(c: number, radix: number): boolean {
 /** End of the identifier characters glued to a number ending at i (i itself when there are none). */
 export function junkEnd(s: string, i: number): number {
   return isIdentStart(s.charCodeAt(i)) ? wordEnd(s, i) : i;
-}
-
-/**
- * If the one-letter word s[i, i + 1) is a string prefix, the end of the prefixed constant; else 0.
- * E'...' takes backslash escapes; U&'...' and U&"..." end like plain quotes. -1 when unterminated.
- * (B'', X'' and N'' end like plain strings, so callers treat them as a word followed by a string.)
- */
-export function prefixedEnd(s: string, i: number): number {
-  const c = lowerAscii(s.charCodeAt(i));
-  const next = s.charCodeAt(i + 1);
-  if (c === 101 && next === 39) return stringEnd(s, i + 1, true);
-  if (c === 117 && next === 38) {
-    const q = s.charCodeAt(i + 2);
-    if (q === 39) return stringEnd(s, i + 2, false);
-    if (q === 34) return quotedIdentEnd(s, i + 2);
-  }
-  return 0;
 }

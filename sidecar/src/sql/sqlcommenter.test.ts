@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sqlCommenterTags } from './lexer.js';
+import { SCS_OFF } from './tokenizer.js';
 
 const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -65,5 +66,15 @@ describe('sqlCommenterTags', () => {
         expect(sqlCommenterTags(`SELECT 1 /*${comment}*/`)).toEqual(tags);
       }),
     );
+  });
+
+  it('reads only a real comment, as Postgres scans the statement', () => {
+    // The `/*…*/` is inside a dollar quote or a string: no comment, no tags.
+    expect(sqlCommenterTags("select $$ /*task='spoofed'*/")).toEqual({});
+    expect(sqlCommenterTags("select 'x /*task=''spoofed''*/'")).toEqual({});
+    // With backslash escapes the same text ends in a comment.
+    const sql = "select 'a\\'' /*task='real'*/";
+    expect(sqlCommenterTags(sql, SCS_OFF)).toEqual({ task: 'real' });
+    expect(sqlCommenterTags(sql)).toEqual({});
   });
 });

@@ -4,16 +4,38 @@
  * with `'` escaped as `\'`. Only that last comment is read, scanning from the end.
  */
 import { isSpace } from './scan.js';
+import { COMMENT, EOF, OP, SCAN_DEFAULT, Tokenizer } from './tokenizer.js';
 
-/** The tags of the statement's trailing sqlcommenter comment; {} when there is none or it is malformed. */
-export function sqlCommenterTags(sql: string): Record<string, string> {
+const tokens = new Tokenizer();
+
+/**
+ * The tags of the statement's trailing sqlcommenter comment; {} when there is none or it is
+ * malformed. Only a real comment counts: text that merely ends in `*\/` inside a string or a
+ * dollar quote (scanned under the session's `flags`) carries no tags.
+ */
+export function sqlCommenterTags(sql: string, flags: number = SCAN_DEFAULT): Record<string, string> {
   let end = trimEnd(sql, sql.length);
   // Tolerate a terminating `;` after the comment, as some drivers place it there.
   if (sql.charCodeAt(end - 1) === 59) end = trimEnd(sql, end - 1);
   if (end < 4 || sql.charCodeAt(end - 1) !== 47 || sql.charCodeAt(end - 2) !== 42) return {};
   const open = sql.lastIndexOf('/*', end - 3);
-  if (open < 0 || open + 2 > end - 2) return {};
+  if (open < 0 || open + 2 > end - 2 || !isLastComment(sql, open, end, flags)) return {};
   return parseTags(sql, open + 2, end - 2) ?? {};
+}
+
+/** Whether sql[open, end) is a comment token of its own, and only a `;` may follow it. */
+function isLastComment(sql: string, open: number, end: number, flags: number): boolean {
+  const t = tokens.reset(sql, flags);
+  let found = false;
+  for (let k = t.next(); k !== EOF; k = t.next()) {
+    if (found && !(k === OP && t.isOp(59))) {
+      found = false;
+      break;
+    }
+    if (k === COMMENT && t.start === open && t.end === end && !t.unterminated) found = true;
+  }
+  t.release();
+  return found;
 }
 
 function trimEnd(s: string, end: number): number {

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { splitWithParser, TableExtractor } from './tables.js';
+import { splitWithParser, TableExtractor, withEscapeStrings } from './tables.js';
+import { SCS_OFF } from './tokenizer.js';
 
 let extractor: TableExtractor;
 
@@ -141,5 +142,14 @@ describe('splitWithParser', () => {
     ['syntax error anywhere', 'SELECT 1; SELEC 2', null],
   ])('%s', (_name, sql, expected) => {
     expect(splitWithParser(sql)).toEqual(expected);
+  });
+});
+
+describe('standard_conforming_strings = off', () => {
+  it('the parser reads backslash escapes as the session does', () => {
+    const sql = "select 'x\\' from t --', 1 from u";
+    expect(extractor.tables(sql, SCS_OFF)).toEqual(['u']);
+    expect(extractor.tables(sql)).toEqual(['t']);
+    expect(withEscapeStrings("select N'\\'', '\\\\' from v")).toBe("select E'\\'', E'\\\\' from v");
   });
 });

@@ -9,6 +9,7 @@ import { Lru } from './lru.js';
 import { normalize } from './normalize.js';
 import { relationsOf } from './relations.js';
 import { isSpace, skipTrivia } from './scan.js';
+import { SCAN_DEFAULT, SCS_OFF, STRING, Tokenizer } from './tokenizer.js';
 
 type Parse = (sql: string) => ParseResult;
 
@@ -76,12 +77,12 @@ export class TableExtractor {
    * Relations one statement reads or writes: `schema.name` when written qualified, else `name`;
    * CTE names excluded; deduplicated in order of appearance. Null when the text does not parse.
    */
-  tables(sql: string): string[] | null {
-    const key = normalize(sql);
+  tables(sql: string, flags: number = SCAN_DEFAULT): string[] | null {
+    const key = normalize(sql, flags);
     let tables = this.#cache.get(key);
     if (tables === undefined) {
       this.stats.misses++;
-      const tree = tryParse(sql);
+      const tree = tryParse(flags & SCS_OFF ? withEscapeStrings(sql) : sql);
       tables = tree === null ? null : relations(tree);
       this.#cache.set(key, tables);
     } else {
@@ -90,6 +91,33 @@ export class TableExtractor {
     // A copy, so a caller's edits cannot reach the cache.
     return tables === null ? null : [...tables];
   }
+}
+
+const tokens = new Tokenizer();
+
+/**
+ * The same statement for a parser that knows only standard_conforming_strings = on (libpg-query):
+ * every '…' and N'…' string, which takes backslash escapes while the setting is off, becomes E'…',
+ * which takes them always. Without this, `'a\' from t --', 1 from u` would read t instead of u.
+ */
+export function withEscapeStrings(sql: string): string {
+  if (!sql.includes('\\')) return sql;
+  const t = tokens.reset(sql, SCS_OFF);
+  let out = '';
+  let from = 0;
+  for (let k = t.next(); k !== 0; k = t.next()) {
+    if (k !== STRING) continue;
+    const c = sql.charCodeAt(t.start);
+    if (c === 39) {
+      out += `${sql.slice(from, t.start)}E`;
+      from = t.start;
+    } else if (c === 78 || c === 110) {
+      out += `${sql.slice(from, t.start)}E`;
+      from = t.start + 1;
+    }
+  }
+  t.release();
+  return out + sql.slice(from);
 }
 
 /**

@@ -1,25 +1,11 @@
 /**
- * A token cursor over one SQL text (forward, with marks to rewind to), for reading keywords without allocating.
+ * A keyword cursor over the tokenizer (comments skipped, marks to rewind to), for classify: no allocation.
  * State lives in module variables: the lexers are synchronous and never re-entered, so one shared
  * cursor costs nothing per call. `open` it, read with `next`, and `close` to drop the text.
  */
-import {
-  blockCommentEnd,
-  dollarEnd,
-  dollarTagEnd,
-  isDigit,
-  isIdentStart,
-  isSpace,
-  junkEnd,
-  lineCommentEnd,
-  numberEnd,
-  paramEnd,
-  prefixedEnd,
-  quotedIdentEnd,
-  stringEnd,
-  wordEnd,
-  wordIs,
-} from './scan.js';
+
+import { wordIs } from './scan.js';
+import * as T from './tokenizer.js';
 
 export const EOF = 0;
 /** An identifier or keyword (unquoted). */
@@ -31,6 +17,10 @@ export const STRING = 3;
 /** Quoted identifiers, numbers, parameters. */
 export const OTHER = 4;
 
+/** The tokenizer's kinds, folded into the few this cursor's readers tell apart. */
+const FOLD: readonly number[] = [EOF, WORD, PUNCT, STRING, STRING, OTHER, OTHER, OTHER, EOF];
+
+const tokens = new T.Tokenizer();
 let src = '';
 /** Kind of the current token. */
 export let kind = EOF;
@@ -38,8 +28,10 @@ export let kind = EOF;
 export let start = 0;
 export let end = 0;
 
-export function open(sql: string): void {
+/** Starts reading `sql`, scanned under the session's `flags` (tokenizer.ts). */
+export function open(sql: string, flags: number = T.SCAN_DEFAULT): void {
   src = sql;
+  tokens.reset(sql, flags);
   kind = EOF;
   start = end = 0;
 }
@@ -47,58 +39,16 @@ export function open(sql: string): void {
 /** Releases the text so the cursor does not keep it alive. */
 export function close(): void {
   src = '';
+  tokens.release();
 }
 
 /** Advances to the next token, skipping whitespace and comments. Returns its kind. */
 export function next(): number {
-  const s = src;
-  const n = s.length;
-  let i = end;
-  for (;;) {
-    if (i >= n) return setToken(EOF, n, n);
-    const c = s.charCodeAt(i);
-    if (isSpace(c)) {
-      i++;
-      continue;
-    }
-    const d = s.charCodeAt(i + 1);
-    if (c === 45 && d === 45) {
-      i = lineCommentEnd(s, i);
-      continue;
-    }
-    if (c === 47 && d === 42) {
-      const e = blockCommentEnd(s, i);
-      if (e < 0) return setToken(EOF, n, n);
-      i = e;
-      continue;
-    }
-    if (isIdentStart(c)) {
-      const e = wordEnd(s, i);
-      const prefixed = e === i + 1 ? prefixedEnd(s, i) : 0;
-      if (prefixed === 0) return setToken(WORD, i, e);
-      return setToken(s.charCodeAt(i + 1) === 38 && s.charCodeAt(i + 2) === 34 ? OTHER : STRING, i, orEnd(prefixed, n));
-    }
-    if (c === 39) return setToken(STRING, i, orEnd(stringEnd(s, i, false), n));
-    if (c === 34) return setToken(OTHER, i, orEnd(quotedIdentEnd(s, i), n));
-    if (c === 36) {
-      const tagEnd = dollarTagEnd(s, i);
-      if (tagEnd > 0) return setToken(STRING, i, orEnd(dollarEnd(s, i, tagEnd), n));
-      if (isDigit(d)) return setToken(OTHER, i, paramEnd(s, i));
-    }
-    if (isDigit(c) || (c === 46 && isDigit(d))) return setToken(OTHER, i, junkEnd(s, numberEnd(s, i)));
-    return setToken(PUNCT, i, i + 1);
-  }
-}
-
-function orEnd(e: number, n: number): number {
-  return e < 0 ? n : e;
-}
-
-function setToken(k: number, s: number, e: number): number {
-  kind = k;
-  start = s;
-  end = e;
-  return k;
+  const k = tokens.nextSignificant();
+  kind = FOLD[k]!;
+  start = tokens.start;
+  end = tokens.end;
+  return kind;
 }
 
 /** Whether the current token is the keyword `lower` (given in lower case). */
@@ -123,7 +73,7 @@ export function mark(): number {
 
 /** Moves back to a `mark` and re-reads the token there. */
 export function rewind(at: number): void {
-  end = at;
+  tokens.seek(at);
   next();
 }
 
