@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { AuditEvent, GatewayConfig } from '@byline/api';
 import { type RunningSidecar, startGateway } from '@byline/sidecar';
 import { SignJWT } from 'jose';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../harness/browser.js';
@@ -102,6 +103,26 @@ function psql(port: number, password: string, sql: string, sslmode = 'verify-ful
   );
 }
 
+/** The SQLSTATE a refused sign-in carries (node-postgres exposes it; psql prints only the message). */
+async function refusalCode(port: number, password: string): Promise<string | undefined> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'ada',
+    database: 'postgres',
+    password,
+    ssl: { ca: readFileSync(gatewayCa, 'utf8') },
+  });
+  try {
+    await client.connect();
+  } catch (e) {
+    return (e as { code?: string }).code;
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return undefined;
+}
+
 beforeAll(async () => {
   db = await startPostgres();
   op = await startProvider({
@@ -163,6 +184,7 @@ describe('byline gateway', () => {
       const r = await psql(port, await token({}, -120), 'select 1');
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/byline: the token from issuer "https:\/\/127\.0\.0\.1:\d+" has expired/);
+      expect(await refusalCode(port, await token({}, -120))).toBe('28P01');
       expect(await events()).toEqual([]);
     } finally {
       await gw.close();
@@ -175,7 +197,8 @@ describe('byline gateway', () => {
       const r = await psql(port, await token({ sub: 'mallory-9', email: 'mallory@example.com' }), 'select 1');
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(`subject "mallory-9" of issuer "${op.issuer}" is claimed by no AgentIdentity`);
-      const all = await events();
+      expect(await refusalCode(port, await token({ sub: 'mallory-9' }))).toBe('28000');
+      const all = (await events()).slice(0, 2);
       expect(all.map((e) => e.type)).toEqual(['session.start', 'session.end']);
       expect(all[0]!.identity).toMatchObject({
         name: 'mallory@example.com',
@@ -209,6 +232,44 @@ describe('byline gateway', () => {
       expect(end?.result).toMatchObject({ status: 'error', sqlstate: '28000' });
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe('byline gateway: how long a session lasts, and an issuer that is away', () => {
+  it('without maxSessionAge, a session ends when its token has expired plus the grace', async () => {
+    const { gw, port } = await gateway('token-lifetime', { sessionGrace: '1s' });
+    try {
+      const started = Date.now();
+      const r = await psql(port, await token({}, 2), 'select pg_sleep(10)');
+      expect(r.stderr).toMatch(/FATAL: {2}byline: the session reached its maximum age/);
+      expect(Date.now() - started).toBeLessThan(8000);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('an issuer unreachable when the gateway starts: tokens are refused (57P03) until it answers', async () => {
+    await op.stop();
+    let started: Awaited<ReturnType<typeof gateway>> | undefined;
+    try {
+      started = await gateway('issuer-down', {});
+      const r = await psql(started.port, await token(), 'select 1');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/byline: cannot verify tokens of issuer "https:\/\/127\.0\.0\.1:\d+": discovery failed/);
+      expect(await refusalCode(started.port, await token())).toBe('57P03');
+      expect(await started.events()).toEqual([]);
+    } finally {
+      await op.restart();
+    }
+    try {
+      // discovery is retried at most every 5 s, never per connection
+      await new Promise((r) => setTimeout(r, 5100));
+      const r = await psql(started.port, await token(), 'select 1');
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe('1');
+    } finally {
+      await started.gw.close();
     }
   });
 });
