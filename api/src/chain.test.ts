@@ -67,12 +67,18 @@ describe('ChainWriter', () => {
 });
 
 describe('identity.oidc (gateway sessions)', () => {
-  const oidc = { issuer: 'https://login.example.com', subject: 'ada-0001', jti: 'j-1', sid: null };
+  const oidc = {
+    issuer: 'https://login.example.com',
+    subject: 'ada-0001',
+    agentIdentity: 'dbas',
+    jti: 'j-1',
+    sid: null,
+  };
   const withOidc = (extra: Record<string, unknown> = {}) => {
     const e = event('select 1');
     return {
       ...e,
-      identity: { ...e.identity, kind: 'human', name: 'ada', source: 'oidc', oidc: { ...oidc, ...extra } },
+      identity: { ...e.identity, kind: 'human', name: 'ada@example.com', source: 'oidc', oidc: { ...oidc, ...extra } },
     };
   };
 

@@ -150,13 +150,13 @@ describe('byline gateway', () => {
       expect(all.map((e) => e.type)).toEqual(['session.start', 'statement', 'session.end']);
       for (const e of all) {
         expect(e.identity).toEqual({
-          name: 'ada',
+          name: 'ada@example.com',
           kind: 'human',
           namespace: 'payments',
           serviceAccount: null,
           pod: null,
           source: 'oidc',
-          oidc: { issuer: op.issuer, subject: 'ada-0001', jti: 'jti-1', sid: null },
+          oidc: { issuer: op.issuer, subject: 'ada-0001', agentIdentity: 'ada', jti: 'jti-1', sid: null },
         });
       }
       // the token never reaches the trail, not even its signature
@@ -203,7 +203,7 @@ describe('byline gateway', () => {
       expect(all[0]!.identity).toMatchObject({
         name: 'mallory@example.com',
         source: 'oidc',
-        oidc: { issuer: op.issuer, subject: 'mallory-9' },
+        oidc: { issuer: op.issuer, subject: 'mallory-9', agentIdentity: null },
       });
       expect(all[0]!.result).toMatchObject({ status: 'error', sqlstate: '28000' });
     } finally {
@@ -214,9 +214,18 @@ describe('byline gateway', () => {
   it('maps a person by group when no identity names their subject', async () => {
     const { gw, port, events } = await gateway('group');
     try {
-      const r = await psql(port, await token({ sub: 'grace-2', groups: ['dba'] }), 'select 1');
+      const r = await psql(
+        port,
+        await token({ sub: 'grace-2', email: 'grace@example.com', groups: ['dba'] }),
+        'select 1',
+      );
       expect(r.stderr).toBe('');
-      expect((await events())[0]!.identity).toMatchObject({ name: 'dbas', oidc: { subject: 'grace-2' } });
+      // named after the person, under the team identity that let her in
+      expect((await events())[0]!.identity).toMatchObject({
+        name: 'grace@example.com',
+        namespace: 'payments',
+        oidc: { subject: 'grace-2', agentIdentity: 'dbas' },
+      });
     } finally {
       await gw.close();
     }
@@ -325,7 +334,11 @@ describe('byline login, then byline connect through the gateway', () => {
       expect(connect.stdout.trim()).toBe('7');
       const statement = (await events()).find((e) => e.type === 'statement');
       expect(statement?.statement?.text).toBe('select 7');
-      expect(statement?.identity).toMatchObject({ name: 'ada', source: 'oidc', oidc: { subject: 'ada-0001' } });
+      expect(statement?.identity).toMatchObject({
+        name: 'ada@example.com',
+        source: 'oidc',
+        oidc: { subject: 'ada-0001', agentIdentity: 'ada' },
+      });
     } finally {
       await gw.close();
     }

@@ -159,11 +159,11 @@ describe('byline gateway with AgentIdentities from the API server', () => {
         .map((l) => JSON.parse(l) as AuditEvent)
         .find((e) => e.type === 'statement');
       expect(statement?.identity).toMatchObject({
-        name: 'ci-migrations',
+        name: subject, // nameClaim: sub
         kind: 'service',
         namespace,
         source: 'oidc',
-        oidc: { issuer: SERVICE_ACCOUNT_ISSUER, subject },
+        oidc: { issuer: SERVICE_ACCOUNT_ISSUER, subject, agentIdentity: 'ci-migrations' },
       });
 
       const deleted = await rest(

@@ -21,18 +21,28 @@ export interface OidcAuthenticatorOptions {
 /** SQLSTATEs: a bad token is a failed password; an unavailable issuer is "cannot connect now". */
 const SQLSTATE = { malformed: '28P01', invalid: '28P01', 'untrusted-issuer': '28P01', 'issuer-unavailable': '57P03' };
 
+/**
+ * The event identity: named after the person (the token's name claim), so the trail says who it
+ * was even when a group mapped them; kind and namespace from the AgentIdentity that claims them.
+ */
 function oidcIdentity(
   token: VerifiedToken,
-  who: { name: string; kind: AuditIdentity['kind']; namespace: string | null },
-) {
+  claimed: { name: string; kind: AuditIdentity['kind']; namespace: string | null } | null,
+): AuditIdentity {
   return {
-    name: who.name,
-    kind: who.kind,
-    namespace: who.namespace,
+    name: token.name,
+    kind: claimed?.kind ?? 'human',
+    namespace: claimed?.namespace ?? null,
     serviceAccount: null,
     pod: null,
-    source: 'oidc' as const,
-    oidc: { issuer: token.claims.issuer, subject: token.claims.subject, jti: token.jti, sid: token.sid },
+    source: 'oidc',
+    oidc: {
+      issuer: token.claims.issuer,
+      subject: token.claims.subject,
+      agentIdentity: claimed?.name ?? null,
+      jti: token.jti,
+      sid: token.sid,
+    },
   };
 }
 
@@ -58,7 +68,7 @@ export class OidcAuthenticator implements ClientAuthenticator {
         ok: false,
         sqlstate: '28000',
         message: claim.message,
-        identity: oidcIdentity(token, { name: token.name, kind: 'human', namespace: null }),
+        identity: oidcIdentity(token, null),
       };
     }
     const now = (this.options.now ?? Date.now)();
