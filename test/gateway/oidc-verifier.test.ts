@@ -3,7 +3,9 @@
  * it issues pass; every way a hostile client might forge, stretch or borrow a token is refused with
  * a message naming the problem; keys are cached and refreshed as promised.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OidcIssuerConfig } from '@byline/api';
@@ -11,6 +13,7 @@ import { caFetch, OidcTokenError, OidcVerifier, oidcClaimFor } from '@byline/sid
 import { exportSPKI, importJWK, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueCert } from '../harness/certs.js';
 import {
   CI_CLIENT_ID,
   CI_CLIENT_SECRET,
@@ -238,5 +241,50 @@ describe('keys and discovery: cached, refreshed, never fetched per connection', 
     } finally {
       await op.restart();
     }
+  });
+});
+
+describe('a discovery document that cannot be trusted', () => {
+  /** An HTTPS server (trusted CA) serving the discovery document a hostile or broken issuer might. */
+  async function fakeIssuer(doc: (origin: string) => Record<string, unknown>) {
+    const { certFile, keyFile } = issueCert(dir, 'oidc-ca', `fake-${Math.random().toString(36).slice(2)}`);
+    const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server.on('request', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc(origin)));
+    });
+    return { origin, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it('refuses a document naming another issuer', async () => {
+    const fake = await fakeIssuer(() => ({
+      issuer: 'https://evil.example.com',
+      jwks_uri: 'https://evil.example.com/jwks',
+    }));
+    try {
+      const v = new OidcVerifier([{ issuer: fake.origin, audiences: ['x'], caFile: op.caFile }]);
+      const [status] = await v.start();
+      expect(status?.error).toContain('the discovery document names issuer "https://evil.example.com"');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('refuses keys served in clear (a jwks_uri that is not https)', async () => {
+    const fake = await fakeIssuer((origin) => ({ issuer: origin, jwks_uri: 'http://127.0.0.1:1/jwks' }));
+    try {
+      const v = new OidcVerifier([{ issuer: fake.origin, audiences: ['x'], caFile: op.caFile }]);
+      const [status] = await v.start();
+      expect(status?.error).toContain('jwks_uri http://127.0.0.1:1/jwks is not https');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('names an unreadable caFile when the verifier is made', () => {
+    expect(
+      () => new OidcVerifier([{ issuer: 'https://x.example.com', audiences: ['x'], caFile: join(dir, 'nope.crt') }]),
+    ).toThrow(/issuer "https:\/\/x\.example\.com": caFile .*nope\.crt cannot be read/);
   });
 });

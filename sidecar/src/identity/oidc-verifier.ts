@@ -76,7 +76,12 @@ class TrustedIssuer {
     readonly config: OidcIssuerConfig,
     private readonly options: Required<Omit<VerifierOptions, 'readCa'>> & { readCa: (path: string) => Buffer },
   ) {
-    const ca = config.caFile === undefined ? undefined : options.readCa(config.caFile);
+    let ca: Buffer | undefined;
+    try {
+      ca = config.caFile === undefined ? undefined : options.readCa(config.caFile);
+    } catch (e) {
+      throw new Error(`issuer "${config.issuer}": caFile ${config.caFile} cannot be read: ${(e as Error).message}`);
+    }
     const bearer = config.bearerTokenFile === undefined ? {} : { bearerTokenFile: config.bearerTokenFile };
     this.fetch = ca === undefined && config.bearerTokenFile === undefined ? undefined : caFetch(ca, bearer);
   }
@@ -119,6 +124,10 @@ class TrustedIssuer {
       throw new Error(`the discovery document names issuer "${metadata.issuer}", not "${this.config.issuer}"`);
     }
     if (!metadata.jwks_uri) throw new Error('the discovery document has no jwks_uri');
+    // Keys fetched in clear could be swapped on the way: the verification would prove nothing.
+    if (new URL(metadata.jwks_uri).protocol !== 'https:') {
+      throw new Error(`the discovery document's jwks_uri ${metadata.jwks_uri} is not https`);
+    }
     const advertised = (metadata.id_token_signing_alg_values_supported ?? []).filter((a) => ACCEPTABLE.has(a));
     const algorithms: string[] = this.config.algorithms ?? (advertised.length > 0 ? advertised : ['RS256']);
     const jwksOptions: Parameters<typeof createRemoteJWKSet>[1] = {
