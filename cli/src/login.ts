@@ -155,7 +155,14 @@ export async function freshPassword(issuer: string, clientId: string): Promise<s
       current = await clientCredentials({ ...cached, clientSecretFile: cached.clientSecretFile });
     } else if (cached.refreshToken !== undefined) {
       const config = await clientConfig(issuer, clientId, cached.caFile);
-      const tokens = await client.refreshTokenGrant(config, cached.refreshToken);
+      let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+      try {
+        tokens = await client.refreshTokenGrant(config, cached.refreshToken);
+      } catch (e) {
+        throw new Error(
+          `the token from ${issuer} has expired and refreshing it failed (${(e as Error).message}): run byline login again`,
+        );
+      }
       const { idToken: _i, accessToken: _a, refreshToken: _r, password: _p, expiresAtMs: _e, ...base } = cached;
       current = toCache(base, tokens, cached);
     } else {

@@ -138,6 +138,22 @@ describe('byline login (device flow) and byline env', () => {
     expect(mode(file)).toBe(0o600);
   });
 
+  it('says to sign in again when the refresh token is no longer accepted', async () => {
+    const file = tokenFile(op.issuer, CLI_CLIENT_ID, env);
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(good), expiresAtMs: 0, refreshToken: 'revoked' }), {
+      mode: 0o600,
+    });
+    try {
+      const { code, stdout, stderr } = await run(['env', 'orders-db', '--host', '127.0.0.1', '--port', '6432']).exited;
+      expect(code).toBe(1);
+      expect(stdout).not.toContain('PGPASSWORD');
+      expect(stderr).toMatch(/has expired and refreshing it failed \(.*\): run byline login again/);
+    } finally {
+      writeFileSync(file, good, { mode: 0o600 });
+    }
+  });
+
   it('refuses to use a token file others can read', async () => {
     const file = tokenFile(op.issuer, CLI_CLIENT_ID, env);
     chmodSync(file, 0o644);
