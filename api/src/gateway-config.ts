@@ -101,6 +101,15 @@ export const GatewayConfigSchema = T.Object(
          */
         maxSessionAge: T.Optional(Duration),
         sessionGrace: T.Optional(Duration),
+        /**
+         * Only AgentIdentities in these namespaces may claim tokens (default: every namespace). Who can
+         * write an AgentIdentity can claim a person's subject; this keeps that to the namespaces trusted to.
+         */
+        identityNamespaces: T.Optional(
+          T.Array(T.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }), {
+            minItems: 1,
+          }),
+        ),
       },
       Strict,
     ),

@@ -55,13 +55,19 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     if (error) logger.warn({ issuer }, error);
     else logger.info({ issuer }, 'issuer discovered');
   }
+  const trusted = config.oidc.identityNamespaces === undefined ? null : new Set(config.oidc.identityNamespaces);
   const clientAuth = new OidcAuthenticator({
     verifier,
-    identities: options.identities,
+    identities: trusted === null ? options.identities : () => inNamespaces(options.identities(), trusted),
     requireTls: config.allowPlaintext !== true,
     maxSessionAgeMs: config.oidc.maxSessionAge === undefined ? null : durationMs(config.oidc.maxSessionAge),
     graceMs: durationMs(config.oidc.sessionGrace ?? DEFAULT_SESSION_GRACE),
   });
   const { verifier: _v, identities: _i, ...sidecarOptions } = options;
   return startSidecar(sidecarConfigFor(config), { ...sidecarOptions, logger, clientAuth });
+}
+
+/** The identities that may claim tokens: those in the namespaces the config trusts. */
+export function inNamespaces(identities: readonly ListedOidcIdentity[], namespaces: ReadonlySet<string>) {
+  return identities.filter((i) => i.metadata?.namespace !== undefined && namespaces.has(i.metadata.namespace));
 }

@@ -245,6 +245,26 @@ describe('byline gateway', () => {
   });
 });
 
+describe('byline gateway: which namespaces may claim people', () => {
+  it('with identityNamespaces, an AgentIdentity elsewhere claims nobody, however specific its claim', async () => {
+    const { gw, port } = await gateway('namespaces', { identityNamespaces: ['platform'] });
+    try {
+      // "ada" and "dbas" live in payments, which this gateway does not trust to name people
+      const r = await psql(port, await token(), 'select 1');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`subject "ada-0001" of issuer "${op.issuer}" is claimed by no AgentIdentity`);
+    } finally {
+      await gw.close();
+    }
+    const trusting = await gateway('namespaces-payments', { identityNamespaces: ['payments'] });
+    try {
+      expect((await psql(trusting.port, await token(), 'select 1')).stderr).toBe('');
+    } finally {
+      await trusting.gw.close();
+    }
+  });
+});
+
 describe('byline gateway: how long a session lasts, and an issuer that is away', () => {
   it('without maxSessionAge, a session ends when its token has expired plus the grace', async () => {
     const { gw, port } = await gateway('token-lifetime', { sessionGrace: '1s' });
