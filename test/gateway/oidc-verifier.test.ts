@@ -282,6 +282,17 @@ describe('a discovery document that cannot be trusted', () => {
     }
   });
 
+  it('refuses a discovery document of megabytes', async () => {
+    const fake = await fakeIssuer((origin) => ({ issuer: origin, padding: 'x'.repeat(2 * 1024 * 1024) }));
+    try {
+      const v = new OidcVerifier([{ issuer: fake.origin, audiences: ['x'], caFile: op.caFile }]);
+      const [status] = await v.start();
+      expect(status?.error).toMatch(/discovery failed \(.*answered more than 1048576 bytes/);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('names an unreadable caFile when the verifier is made', () => {
     expect(
       () => new OidcVerifier([{ issuer: 'https://x.example.com', audiences: ['x'], caFile: join(dir, 'nope.crt') }]),

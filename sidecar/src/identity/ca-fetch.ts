@@ -8,6 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 
+const MAX_BODY_BYTES = 1024 * 1024;
+
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
 export function caFetch(ca: string | Buffer | undefined, options: { bearerTokenFile?: string } = {}): FetchLike {
@@ -40,7 +42,16 @@ export function caFetch(ca: string | Buffer | undefined, options: { bearerTokenF
       });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          // Discovery documents and key sets are a few KiB: a huge answer is an attack or a mistake.
+          if (size > MAX_BODY_BYTES) {
+            req.destroy(new Error(`${target.origin}${target.pathname} answered more than ${MAX_BODY_BYTES} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('error', reject);
         res.on('end', () => {
           const out = new Headers();

@@ -102,7 +102,7 @@ class TrustedIssuer {
         return d;
       },
       (e: unknown) => {
-        const message = `cannot verify tokens of issuer "${this.config.issuer}": discovery failed (${(e as Error).message})`;
+        const message = `cannot verify tokens of issuer "${this.config.issuer}": discovery failed (${reason(e)})`;
         this.lastFailure = { at: Date.now(), message };
         this.pending = undefined;
         throw new OidcTokenError('issuer-unavailable', message);
@@ -170,6 +170,15 @@ class TrustedIssuer {
   }
 }
 
+/** An error's message with its causes (openid-client wraps the real reason, e.g. a TLS failure). */
+function reason(e: unknown): string {
+  const parts: string[] = [];
+  for (let x = e, depth = 0; x instanceof Error && depth < 4; x = x.cause, depth++) {
+    if (!parts.includes(x.message)) parts.push(x.message);
+  }
+  return parts.join(': ') || String(e);
+}
+
 /** jose's errors, turned into a sentence for the client and the audit event. */
 function refusal(issuer: string, e: unknown): OidcTokenError {
   const from = `token from issuer "${issuer}"`;
@@ -188,7 +197,7 @@ function refusal(issuer: string, e: unknown): OidcTokenError {
   if (e instanceof errors.JWKSTimeout || (e instanceof Error && !(e instanceof errors.JOSEError))) {
     return new OidcTokenError(
       'issuer-unavailable',
-      `cannot verify the ${from}: its keys could not be fetched (${(e as Error).message})`,
+      `cannot verify the ${from}: its keys could not be fetched (${reason(e)})`,
     );
   }
   return new OidcTokenError('invalid', `the ${from} is not acceptable (${(e as Error).message})`);
