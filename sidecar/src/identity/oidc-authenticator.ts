@@ -9,7 +9,7 @@ import { type ListedOidcIdentity, oidcClaimFor } from './oidc-claims.js';
 import { OidcTokenError, type OidcVerifier, type VerifiedToken } from './oidc-verifier.js';
 
 export interface OidcAuthenticatorOptions {
-  verifier: OidcVerifier;
+  verifier: Pick<OidcVerifier, 'verify'>;
   /** The AgentIdentities as currently known (a watch cache of the API server). */
   identities: () => readonly ListedOidcIdentity[];
   requireTls: boolean;
