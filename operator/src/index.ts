@@ -2,6 +2,7 @@ export * from './injection/admission.js';
 export * from './injection/mutate.js';
 export type { Caches } from './kube/caches.js';
 export { KubeClient, KubeError } from './kube/client.js';
+export { loadKubeConfig } from './kube/config.js';
 export { type LeaderElectionOptions, LeaderElector } from './kube/leader-election.js';
 export * from './kube/watch-cache.js';
 export { OperatorMetrics } from './metrics.js';

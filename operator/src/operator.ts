@@ -7,12 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseListen } from '@byline/api';
-import { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { APPROVAL_WEBHOOK_CONFIGURATION_NAME, createApprovals } from './approval/index.js';
 import type { NamespaceLookup } from './injection/admission.js';
 import { allCaches, type Caches, createCaches } from './kube/caches.js';
 import { KubeClient, paths } from './kube/client.js';
+import { loadKubeConfig } from './kube/config.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { httpTransport, type KubeObject, WatchCache } from './kube/watch-cache.js';
 import { type AdminServer, OperatorMetrics, startAdminServer } from './metrics.js';
@@ -127,9 +127,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     throw new Error('give --webhook-url or --webhook-service when --webhook-listen has no specific host');
   }
 
-  const kubeConfig = new KubeConfig();
-  if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  const kubeConfig = loadKubeConfig(options.kubeconfig);
   const client = new KubeClient(kubeConfig);
   const metrics = new OperatorMetrics();
   const cleanups: Array<() => unknown> = [];
