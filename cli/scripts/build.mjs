@@ -118,7 +118,7 @@ const started = performance.now();
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: cli,
-  entryPoints: ['src/main.ts', ...commands],
+  entryPoints: ['src/main.ts', 'src/kubectl-plugin.ts', ...commands],
   outbase: 'src',
   outdir,
   bundle: true,
