@@ -40,7 +40,9 @@ test('loads from node_modules only the packages the image installs (and the demo
   const loaded = new Set<string>();
   for (const f of files) {
     const code = readFileSync(join(out, f), 'utf8');
-    for (const m of code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["'](@?[a-z0-9][\w.-]*(?:\/[\w.@-]+)*)["']/gi)) {
+    for (const m of code.matchAll(
+      /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["'](@?[a-z0-9][\w.-]*(?:\/[\w.@-]+)*)["']/gi,
+    )) {
       const name = packageOf(m[1]!);
       if (!name.startsWith('node:') && !builtins.has(name)) loaded.add(name);
     }
