@@ -98,6 +98,27 @@ describe.skipIf(skipReason !== undefined)('the container image', () => {
     expect(help.output).toContain('collector');
   });
 
+  test('the Kubernetes commands load their bundled client: approval list reaches for the API server in the kubeconfig', async () => {
+    const { view, tmp } = sandbox('kube');
+    const port = await freePort(); // nothing listens there
+    writeFileSync(
+      join(tmp, 'kubeconfig'),
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [ { name: c, cluster: { server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true } } ]`,
+        'users: [ { name: u, user: { token: not-a-token } } ]',
+        'contexts: [ { name: x, context: { cluster: c, user: u, namespace: team } } ]',
+        'current-context: x',
+      ].join('\n'),
+    );
+    execFileSync('chmod', ['0644', join(tmp, 'kubeconfig')]);
+    const run = await runToEnd(runInImage(image, view, tmp, ['approval', 'list', '--kubeconfig', '/tmp/kubeconfig']));
+    expect(run.code).toBe(1);
+    expect(run.output).toContain('ECONNREFUSED');
+    expect(run.output).not.toMatch(/Cannot find (package|module)/);
+  });
+
   test('the read-only view holds: the image user cannot write outside /tmp', async () => {
     // The harness check: were the view writable, the other tests would not prove anything. Node
     // itself (not the byline entrypoint) runs the probe.
