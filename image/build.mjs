@@ -113,7 +113,8 @@ function runtimeModules(node, appDir) {
     say('compiling better-sqlite3 for Node 24 (node-gyp, a few minutes)');
     run(join(node, 'bin/node'), [nodeGyp, 'rebuild', '--release', `--nodedir=${node}`, '-j', '2'], {
       cwd: join(dir, 'node_modules/better-sqlite3'),
-      env: { ...process.env, PATH: `${join(node, 'bin')}:${process.env.PATH}` },
+      // npm_config_nodedir (which .ci/run sets for the host's Node 20) would win over --nodedir.
+      env: { ...withoutNodedir(process.env), PATH: `${join(node, 'bin')}:${process.env.PATH}` },
     });
   }
   // Only the runtime closure: prebuild-install and its helpers were for the install step only.
@@ -262,4 +263,11 @@ if (!values['rootfs-only']) {
   // vfs keeps a full copy per image: the archive is the product, the store need not grow per build.
   run('buildah', [...storage, 'rmi', '--all', '--force']);
   say(`wrote ${archive} in ${Math.round((performance.now() - started) / 1000)} s`);
+}
+
+/** The environment without npm's nodedir settings: the addon must build against Node 24's headers. */
+function withoutNodedir(env) {
+  const copy = { ...env };
+  for (const key of Object.keys(copy)) if (key.toLowerCase() === 'npm_config_nodedir') delete copy[key];
+  return copy;
 }

@@ -15,14 +15,10 @@ export async function watchIdentities(
   kubeconfig: string | undefined,
   log: (message: string) => void,
 ): Promise<IdentityWatch> {
-  const [{ KubeClient, WatchCache, httpTransport }, { KubeConfig }] = await Promise.all([
-    import('@byline/operator'),
-    import('@kubernetes/client-node'),
-  ]);
-  const kc = new KubeConfig();
-  if (kubeconfig !== undefined) kc.loadFromFile(kubeconfig);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
+  // Through the operator's client layer: a dynamic import of @kubernetes/client-node would bundle
+  // its generated API clients (14 MB) for the sake of KubeConfig.
+  const { KubeClient, WatchCache, httpTransport, loadKubeConfig } = await import('@byline/operator');
+  const kc = loadKubeConfig(kubeconfig);
   const cache = new WatchCache<ListedOidcIdentity & { metadata: { name: string; namespace?: string } }>({
     name: 'agentidentities',
     transport: httpTransport(new KubeClient(kc), '/apis/byline.dev/v1alpha1/agentidentities'),

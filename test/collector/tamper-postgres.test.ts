@@ -82,7 +82,7 @@ test('verify from a PostgreSQL store names an inserted event and a key the colle
     body: ndjson(events),
   });
   expect(res.status).toBe(200);
-  expect(await verify('--store', url, '--receipt-key', receiptKey)).toEqual({
+  expect(await verify('--store', url, `--receipt-key=${receiptKey}`)).toEqual({
     code: 0,
     stdout:
       'intact: 6 events in 1 stream, every chain verified and covered by 1 signed head (keys receipted by the collector)\n',
@@ -128,7 +128,7 @@ test('verify from a PostgreSQL store names an inserted event and a key the colle
   } finally {
     await db.end();
   }
-  const result = await verify('--store', url, '--receipt-key', receiptKey);
+  const result = await verify('--store', url, `--receipt-key=${receiptKey}`);
   expect(result.code).toBe(1);
   expect(result.stdout.trim().split('\n')).toEqual([
     'NOT INTACT: 2 problems in 7 events:',

@@ -55,7 +55,7 @@ async function verify(...args: string[]): Promise<{ code: number; stdout: string
 /** `byline verify` both ways (the API serves the receipt key; from the store, the auditor gives it); both must say the same. */
 async function verifyBoth(...extra: string[]): Promise<{ code: number; lines: string[] }> {
   const api = await verify('--collector', collector.url, '--token-file', readerFile, ...extra);
-  const store = await verify('--store', `sqlite:${dbPath}`, '--receipt-key', receiptKey, ...extra);
+  const store = await verify('--store', `sqlite:${dbPath}`, `--receipt-key=${receiptKey}`, ...extra);
   expect(store, 'from the store as through the API').toEqual(api);
   return {
     code: api.code,
