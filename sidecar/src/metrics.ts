@@ -93,6 +93,12 @@ export class SidecarMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly decisions = new Counter({
+    name: 'byline_policy_decisions_total',
+    help: 'Policy decisions per statement, by route and decision (allow or deny).',
+    labelNames: ['route', 'decision'] as const,
+    registers: [this.registry],
+  });
 
   /** Called before every scrape, for values read from elsewhere. */
   beforeScrape: (() => void) | null = null;
