@@ -295,6 +295,23 @@ describe('read, enforced by Postgres too', () => {
     await client.end();
   });
 
+  test('with standard_conforming_strings off (here from the client’s startup) nothing is authorized: the parser would misread it', async () => {
+    const client = new pg.Client({
+      host: guarded.host,
+      port: guarded.port,
+      user: 'postgres',
+      database: 'postgres',
+      options: '-c standard_conforming_strings=off',
+    });
+    await client.connect();
+    // To the parser one string; to Postgres with the setting off, a DELETE without WHERE.
+    await expect(client.query("SELECT 'x\\''; DELETE FROM t; --'")).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringMatching(/standard_conforming_strings is off/),
+    });
+    await client.end();
+  });
+
   test('a function that turns read-only mode off ends the session with a FATAL, and it is recorded', async () => {
     const client = new pg.Client({ host: reader.host, port: reader.port, user: 'postgres', database: 'postgres' });
     client.on('error', () => {});

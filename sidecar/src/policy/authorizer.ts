@@ -7,6 +7,7 @@
  */
 import type { Prepared } from '../capture/sql-prepared.js';
 import type { SidecarMetrics } from '../metrics.js';
+import { SCS_OFF } from '../sql/tokenizer.js';
 import type { Analysis, StatementAnalyzer } from './analyzer.js';
 import type { Decision, PolicyEngine } from './engine.js';
 
@@ -22,6 +23,12 @@ function single(decision: Decision): readonly Decision[] {
 }
 
 const NO_ANALYZER = 'byline: the policy restricts this route, but the SQL parser is not loaded';
+/**
+ * The parser reads strings as standard_conforming_strings=on does. With it off (a role or database
+ * setting), `'x\''; DELETE …; --'` is one string to the parser and a DELETE to Postgres.
+ */
+const SCS_MISREAD =
+  'byline: standard_conforming_strings is off in this session, so byline would misread the statement; it cannot authorize it';
 
 export class Authorizer {
   readonly #unknownStatement = new Map<string, Decision>();
@@ -33,10 +40,12 @@ export class Authorizer {
     private readonly metrics: SidecarMetrics | null = null,
   ) {}
 
-  query(route: string, text: string, now: number): readonly Decision[] {
+  /** `flags`: how Postgres scans the text (tokenizer.ts), as the tracker last heard. */
+  query(route: string, text: string, flags: number, now: number): readonly Decision[] {
     const open = this.engine.unrestricted(route);
     if (open !== null) return this.count(route, single(open));
     if (this.analyzer === null) return this.count(route, single(this.#noParser(route)));
+    if (flags & SCS_OFF) return this.count(route, single(this.#fixedDenial(`${route}\0scs`, SCS_MISREAD)));
     return this.count(route, this.#decide(route, this.analyzer.analyze(text), now));
   }
 
@@ -46,6 +55,7 @@ export class Authorizer {
     if (open !== null) return this.count(route, single(open));
     if (this.analyzer === null) return this.count(route, single(this.#noParser(route)));
     if (statement === undefined) return this.count(route, single(this.#unknown(route)));
+    if (statement.flags & SCS_OFF) return this.count(route, single(this.#fixedDenial(`${route}\0scs`, SCS_MISREAD)));
     statement.analysis ??= this.analyzer.analyze(statement.text);
     return this.count(route, this.#decide(route, statement.analysis as Analysis, now));
   }

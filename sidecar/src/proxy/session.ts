@@ -169,7 +169,7 @@ export class ProxySession implements RecordSink {
     const route = this.ctx.route.name;
     const decisions =
       record.kind === 'query'
-        ? authorizer.query(route, record.text, record.receivedAt)
+        ? authorizer.query(route, record.text, record.scanFlags ?? 0, record.receivedAt)
         : record.kind === 'execute'
           ? authorizer.execute(route, statement ?? undefined, record.receivedAt)
           : authorizer.functionCall(route);
