@@ -35,6 +35,20 @@ const common = {
   namespace: { type: 'string', short: 'n' },
 } as const;
 
+/** The options of `approval request` (the sidecar's denial HINT must parse with these: test/policy). */
+export const REQUEST_OPTIONS = {
+  ...common,
+  identity: { type: 'string' },
+  route: { type: 'string' },
+  scope: { type: 'string', multiple: true },
+  table: { type: 'string', multiple: true },
+  reason: { type: 'string' },
+  ticket: { type: 'string' },
+  for: { type: 'string' },
+  until: { type: 'string' },
+  name: { type: 'string' },
+} as const;
+
 /** What `approval request` creates, from its arguments (pure, so the checks are tested without a cluster). */
 export function requestedApproval(values: {
   identity?: string;
@@ -171,22 +185,7 @@ export async function approval(args: string[], out: NodeJS.WritableStream = proc
 }
 
 async function request(args: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      ...common,
-      identity: { type: 'string' },
-      route: { type: 'string' },
-      scope: { type: 'string', multiple: true },
-      table: { type: 'string', multiple: true },
-      reason: { type: 'string' },
-      ticket: { type: 'string' },
-      for: { type: 'string' },
-      until: { type: 'string' },
-      name: { type: 'string' },
-    },
-  });
+  const { values } = parseArgs({ args, strict: true, options: REQUEST_OPTIONS });
   const body = requestedApproval(values);
   const kube = await connect(values);
   try {

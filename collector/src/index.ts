@@ -20,6 +20,7 @@ export { measureIngest } from './bench.js';
 export { type CollectorOptions, type RunningCollector, startCollector } from './collector.js';
 export { type ParsedBatch, parseBatch } from './ingest/parse-batch.js';
 export { CollectorMetrics } from './metrics.js';
+export { type EffectivePolicy, effectivePolicy } from './policy/effective-policy.js';
 export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
 export { openStore, redact } from './store/open-store.js';
 export { PostgresStore } from './store/postgres-store.js';

@@ -1,3 +1,4 @@
+export { type ApprovalAdmissionDeps, admitApproval, type UserInfo } from './approval/admission.js';
 export * from './injection/admission.js';
 export * from './injection/mutate.js';
 export type { Caches } from './kube/caches.js';

@@ -44,6 +44,12 @@ export interface RunningSidecar {
   metrics: SidecarMetrics;
   spool: Spool | null;
   shippers: Shipper[];
+  /**
+   * The policy every statement is decided by. With identity.static it starts as the config's, and
+   * an in-process owner (`byline demo`) may replace it; with identity.kubernetes the collector's
+   * policy client keeps it current.
+   */
+  policy: PolicyEngine;
   /** Where the metrics server listens, when configured. */
   metricsPort: number | null;
   /** Open client sessions. */
@@ -285,6 +291,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     metrics,
     spool,
     shippers,
+    policy: policy.authorizer.engine,
     metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : null,
     get sessions() {
       return sessions.size;
