@@ -14,6 +14,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 
+/** The start-up warning every route without an access level gets (admin), left out where a test checks other output. */
+function sansAdminWarning(stderr: string): string {
+  return stderr.replace(/^byline sidecar: warning: routes\[\d+\] \([^)]*\): access is admin.*\n/gm, '');
+}
+
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(ROOT, 'cli/bin/byline.mjs');
 
@@ -160,7 +165,13 @@ describe('byline sidecar with a valid config', () => {
       const exit = await exited;
       expect(exit.code).toBe(0);
       expect(exit.signal).toBe(null);
-      expect(exit.stderr).toBe('byline sidecar: SIGTERM, closing sessions and flushing the audit trail\n');
+      // A route that names no access is admin, and the sidecar says so at start (issue 8).
+      expect(exit.stderr).toMatch(
+        /^byline sidecar: warning: routes\[0\] \(orders-db\): access is admin \(the default when none is named\)/,
+      );
+      expect(sansAdminWarning(exit.stderr)).toBe(
+        'byline sidecar: SIGTERM, closing sessions and flushing the audit trail\n',
+      );
       const logs = exit.stdout
         .split('\n')
         .filter(Boolean)
@@ -327,7 +338,7 @@ describe('byline sidecar refuses bad input before listening', () => {
     const exit = await runCli(['sidecar', '--config', file]);
     expect(exit.code).toBe(1);
     expect(exit.stdout).toBe('');
-    expect(exit.stderr).toBe(
+    expect(sansAdminWarning(exit.stderr)).toBe(
       `byline sidecar: route "orders-db": credentials.passwordFile ${missing} cannot be read: ENOENT: no such file or directory, open '${missing}'\n`,
     );
   });
@@ -338,7 +349,7 @@ describe('byline sidecar refuses bad input before listening', () => {
       const file = write('dirpw.yaml', yamlConfig(await freePort(), join(dir, 'dirpw.jsonl'), { passwordFile: dir }));
       const exit = await runCli(['sidecar', '--config', file]);
       expect(exit.code).toBe(1);
-      expect(exit.stderr).toBe(
+      expect(sansAdminWarning(exit.stderr)).toBe(
         `byline sidecar: route "orders-db": credentials.passwordFile ${dir} cannot be read: EISDIR: illegal operation on a directory, read\n`,
       );
       return;
@@ -361,7 +372,7 @@ describe('byline sidecar refuses bad input before listening', () => {
       const file = write('taken.yaml', yamlConfig(port, join(dir, 'taken.jsonl')));
       const exit = await runCli(['sidecar', '--config', file]);
       expect(exit.code).toBe(1);
-      expect(exit.stderr).toBe(
+      expect(sansAdminWarning(exit.stderr)).toBe(
         `byline sidecar: route "orders-db" cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`,
       );
     } finally {
