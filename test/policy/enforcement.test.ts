@@ -373,3 +373,18 @@ describe('real clients', () => {
     expect((result as { stderr: string }).stderr).toMatch(/HINT: {2}Ask for one: byline approval request/);
   });
 });
+
+test('decisions are counted per route and decision (byline_policy_decisions_total)', async () => {
+  const before = await guarded.running.metrics.registry.getSingleMetricAsString('byline_policy_decisions_total');
+  const denied = (text: string) => Number(/decision="deny"[^}]*} (\d+)/.exec(text)?.[1] ?? 0);
+  const allowed = (text: string) => Number(/decision="allow"[^}]*} (\d+)/.exec(text)?.[1] ?? 0);
+  await converse(guarded, [
+    START,
+    { send: [query('select 1; select 2')], until: 'Z' },
+    { send: [query('drop table t')], until: 'Z' },
+  ]);
+  const after = await guarded.running.metrics.registry.getSingleMetricAsString('byline_policy_decisions_total');
+  expect(after).toMatch(/byline_policy_decisions_total\{route="test-db",decision="deny"\} \d+/);
+  expect(denied(after) - denied(before)).toBe(1);
+  expect(allowed(after) - allowed(before)).toBe(2);
+});

@@ -32,7 +32,6 @@ const SCS_MISREAD =
 
 export class Authorizer {
   readonly #unknownStatement = new Map<string, Decision>();
-  readonly #counters = new Map<string, { allow: { inc(): void }; deny: { inc(): void } }>();
 
   constructor(
     readonly engine: PolicyEngine,
@@ -93,17 +92,17 @@ export class Authorizer {
   }
 
   private count(route: string, decisions: readonly Decision[]): readonly Decision[] {
-    const metrics = this.metrics;
-    if (metrics === null) return decisions;
-    let c = this.#counters.get(route);
+    const counts = this.metrics?.decisionCounts;
+    if (counts === undefined) return decisions;
+    let c = counts.get(route);
     if (c === undefined) {
-      c = {
-        allow: metrics.decisions.labels({ route, decision: 'allow' }),
-        deny: metrics.decisions.labels({ route, decision: 'deny' }),
-      };
-      this.#counters.set(route, c);
+      c = { allow: 0, deny: 0 };
+      counts.set(route, c);
     }
-    for (const d of decisions) (d.allow ? c.allow : c.deny).inc();
+    for (let i = 0; i < decisions.length; i++) {
+      if (decisions[i]!.allow) c.allow++;
+      else c.deny++;
+    }
     return decisions;
   }
 }
