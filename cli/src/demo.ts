@@ -14,15 +14,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, parseArgs as parseFlags } from 'node:util';
 import { type CollectorConfig, type crds, type SidecarConfig, SidecarConfigSchema, validate } from '@byline/api';
 import { effectivePolicy, type RunningCollector, startCollector } from '@byline/collector';
 import { type RunningSidecar, startSidecar } from '@byline/sidecar';
 import pg from 'pg';
 import pino from 'pino';
-import { startPostgres, type TestPostgres } from '../../test/harness/postgres.js';
-import { REQUEST_OPTIONS, requestedApproval } from './approval.js';
+import { requestedApproval } from './approval.js';
 import { ApprovalDesk, requestArgsFromHint } from './approval-desk.js';
+import { type OptionValues, parseCommand } from './command-table.js';
+import { COMMANDS } from './commands.js';
+import { type DemoPostgres, startDemoPostgres } from './demo-postgres.js';
 import { trail } from './trail.js';
 import { verify } from './verify.js';
 
@@ -54,16 +55,15 @@ const ACTORS: Actor[] = [
   { name: 'schema-migrator', kind: 'service' },
 ];
 
-export async function demo(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { keep: { type: 'boolean', default: false } } });
+export async function demo(values: OptionValues, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'byline-demo-'));
   const logger = pino({ level: process.env.BYLINE_LOG ?? 'warn' });
   const say = (line = '') => out.write(`${line}\n`);
-  let db: TestPostgres | undefined;
+  let db: DemoPostgres | undefined;
   let collector: RunningCollector | undefined;
   try {
     say('Starting an embedded Postgres, a collector (SQLite) and a sidecar per identity…');
-    db = await startPostgres();
+    db = await startDemoPostgres(dir);
     await seed(db);
 
     const readerToken = join(dir, 'reader.token');
@@ -73,7 +73,7 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
       store: `sqlite:${join(dir, 'trail.db')}`,
       auth: {
         static: [
-          ...ACTORS.map((a) => ({ token: `demo-${a.name}-token`, identity: a.name })),
+          ...ACTORS.map((a) => ({ token: `demo-${a.name}-token`, identity: a.name, kind: a.kind })),
           { token: 'demo-reader-token', reader: true },
         ],
       },
@@ -137,7 +137,11 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
       say(`$ byline approval request ${args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}`);
       const requested = await desk.request(
         'alice@example.com',
-        requestedApproval(parseFlags({ args, strict: true, options: REQUEST_OPTIONS }).values),
+        requestedApproval(
+          parseCommand(COMMANDS.find((c) => c.name === 'approval request')!, args) as Parameters<
+            typeof requestedApproval
+          >[0],
+        ),
       );
       approvalName = requested.metadata.name!;
       say(`  approval ${NAMESPACE}/${approvalName} requested by ${requested.spec.requestedBy}`);
@@ -160,26 +164,28 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
     }
     say();
 
-    const common = ['--collector', collector.url, '--token-file', readerToken];
+    const common = { collector: collector.url, 'token-file': readerToken, format: 'table' };
     say('Q1: which agent touched the customers table?');
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --table customers`);
-    await trail([...common, '--table', 'customers'], out);
+    await trail({ ...common, table: 'customers' }, out);
     say();
     say('Q2: what ran in the migration session, and who approved it? (the APPROVAL column)');
     const session = await sessionOf(collector, readerToken, migrationSession);
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --session ${session}`);
-    await trail([...common, '--session', session], out);
+    await trail({ ...common, session }, out);
     say();
     say(`Q3: what ran under approval ${approvalName}?`);
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --approval ${approvalName}`);
-    await trail([...common, '--approval', approvalName], out);
+    await trail({ ...common, approval: approvalName }, out);
     say();
     say('And is the trail intact?');
     say(`$ byline verify --collector ${collector.url} --token-file reader.token`);
     const verified = await verify(common, out);
     if (values.keep) {
       say();
-      say(`Everything keeps running (Ctrl-C to stop). Try: byline trail ${common.join(' ')} --identity support-agent`);
+      say(
+        `Everything keeps running (Ctrl-C to stop). Try: byline trail --collector ${collector.url} --token-file ${readerToken} --identity support-agent`,
+      );
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     }
     return verified;
@@ -191,7 +197,7 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
   }
 }
 
-async function seed(db: TestPostgres): Promise<void> {
+async function seed(db: DemoPostgres): Promise<void> {
   const admin = db.client();
   await admin.connect();
   await admin.query(`CREATE ROLE app_user LOGIN PASSWORD 'app-secret'`);

@@ -3,14 +3,15 @@
  * several sidecars in one test process do not share counters.
  */
 import { createServer, type Server } from 'node:http';
+import { registerProcessMetrics } from '@byline/api/process-metrics';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class SidecarMetrics {
   readonly registry = new Registry();
   readonly statements = new Counter({
     name: 'byline_statements_total',
-    help: 'Statements recorded, by class and result status.',
-    labelNames: ['class', 'status'] as const,
+    help: 'Statements recorded, by route, class and result status.',
+    labelNames: ['route', 'class', 'status'] as const,
     registers: [this.registry],
   });
   readonly statementDuration = new Histogram({
@@ -48,6 +49,11 @@ export class SidecarMetrics {
   readonly spoolBytes = new Gauge({
     name: 'byline_spool_bytes',
     help: 'Bytes in the audit spool (segments on disk and buffered).',
+    registers: [this.registry],
+  });
+  readonly spoolMaxBytes = new Gauge({
+    name: 'byline_spool_max_bytes',
+    help: 'The spool limit (maxSpoolBytes): at byline_spool_bytes >= this, statements are refused or unrecorded.',
     registers: [this.registry],
   });
   readonly oldestUnshipped = new Gauge({
@@ -111,6 +117,10 @@ export class SidecarMetrics {
       }
     },
   });
+
+  constructor() {
+    registerProcessMetrics(this.registry);
+  }
 
   /** Called before every scrape, for values read from elsewhere. */
   beforeScrape: (() => void) | null = null;

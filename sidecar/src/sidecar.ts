@@ -13,6 +13,7 @@ import {
   DEFAULT_DRAIN_SECONDS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_SPOOL_BYTES,
+  parseListen,
   type RouteConfig,
   type SidecarConfig,
   sidecarConfigRules,
@@ -122,12 +123,6 @@ async function policySource(
   return { authorizer: new Authorizer(engine, analyzer, metrics), client };
 }
 
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(listen.slice(i + 1)) };
-}
-
 export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<RunningSidecar> {
   const logger = options.logger ?? pino({ level: config.log?.level ?? 'info', base: { component: 'sidecar' } });
   const paramsMode = config.audit.params ?? 'redacted';
@@ -156,6 +151,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       ...(audit.segmentBytes ? { segmentBytes: audit.segmentBytes } : {}),
       logger,
     }));
+    metrics.spoolMaxBytes.set(audit.maxSpoolBytes ?? DEFAULT_MAX_SPOOL_BYTES);
   }
   const sinks: AuditSink[] = spool ? [spool] : [];
   for (const s of audit.sinks) if ('file' in s) sinks.push(await FileSink.open(s.file, logger));
@@ -215,7 +211,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   for (const shipper of shippers) shipper.start();
   let metricsServer: HttpServer | null = null;
   if (config.metrics) {
-    const { host, port } = splitListen(config.metrics.listen);
+    const { host, port } = parseListen(config.metrics.listen, 'metrics.listen');
     metrics.beforeScrape = () => {
       if (spool) {
         metrics.spoolBytes.set(spool.bytes);
@@ -255,7 +251,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
         sessions.add(session);
       });
       servers.push(server);
-      const { host, port } = splitListen(route.listen);
+      const { host, port } = parseListen(route.listen, `route ${route.name}: listen`);
       await new Promise<void>((resolve, reject) => {
         server.once('error', (e) =>
           reject(new Error(`route "${route.name}" cannot listen on ${route.listen}: ${e.message}`)),

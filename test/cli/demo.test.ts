@@ -15,7 +15,7 @@ test('the demo: denied DDL, request, self-approval refused, approval by another 
       done();
     },
   });
-  expect(await demo([], out)).toBe(0);
+  expect(await demo({}, out)).toBe(0);
   expect(text).toMatch(
     /ERROR: {2}byline: ALTER TABLE needs an approval for schema-migrator by AgentIdentity demo\/schema-migrator guardrails\.requireApproval \(ddl\); none is active/,
   );

@@ -3,11 +3,12 @@
  * the CLI's own options into an Approval whose scope, once approved, unlocks exactly the statement
  * that was denied.
  */
-import { parseArgs } from 'node:util';
 import type { PolicyDocument } from '@byline/api';
 import { beforeAll, expect, test } from 'vitest';
-import { REQUEST_OPTIONS, requestedApproval } from '../../cli/src/approval.js';
+import { requestedApproval } from '../../cli/src/approval.js';
 import { requestArgsFromHint } from '../../cli/src/approval-desk.js';
+import { parseCommand } from '../../cli/src/command-table.js';
+import { COMMANDS } from '../../cli/src/commands.js';
 import { StatementAnalyzer } from '../../sidecar/src/policy/analyzer.js';
 import { PolicyEngine } from '../../sidecar/src/policy/engine.js';
 
@@ -48,9 +49,10 @@ test.each([
   expect(denied!.allow).toBe(false);
 
   const args = requestArgsFromHint(denied!.hint!, { reason: 'schema change', ticket: 'CHG-1' });
-  const { values } = parseArgs({ args, strict: true, options: REQUEST_OPTIONS });
+  // Parsed by the CLI's own command table, as `byline approval request …` would be.
+  const values = parseCommand(COMMANDS.find((c) => c.name === 'approval request')!, args);
   expect(values.namespace).toBe('payments');
-  const approval = requestedApproval(values);
+  const approval = requestedApproval(values as Parameters<typeof requestedApproval>[0]);
   expect(approval.spec).toMatchObject({ identity: 'billing-reconciler', route: 'orders-db', duration: '1h' });
 
   engine.setPolicy(
