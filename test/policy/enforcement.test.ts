@@ -350,6 +350,22 @@ describe('real clients', () => {
     }
   });
 
+  test('pgbench, simple, extended and prepared: select-only runs through a read route; TPC-B’s UPDATE is denied', async () => {
+    await run('pgbench', ['-i', '-q', '-s', '1', '-h', db.host, '-p', String(db.port), '-U', 'postgres', 'postgres']);
+    for (const mode of ['simple', 'extended', 'prepared']) {
+      const args = ['-n', '-h', reader.host, '-p', String(reader.port), '-U', 'postgres', '-M', mode, '-t', '20'];
+      const reads = await run('pgbench', [...args, '-S', 'postgres']);
+      expect(reads.stdout).toMatch(/number of transactions actually processed: 20\/20/);
+      const writes = await run('pgbench', [...args, 'postgres']).catch((e: { stderr: string; code: number }) => e);
+      expect((writes as { code: number }).code).not.toBe(0);
+      expect((writes as { stderr: string }).stderr).toMatch(
+        /ERROR: {2}byline: UPDATE is denied for test-agent by sidecar config routes\[test-db\]\.access=read/,
+      );
+    }
+    const balances = await admin.query('select sum(abalance)::int as s from pgbench_accounts');
+    expect(balances.rows[0].s).toBe(0);
+  });
+
   test('psql prints the denial and its HINT like any server error', async () => {
     const result = await run(
       'psql',
