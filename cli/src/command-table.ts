@@ -22,6 +22,8 @@ export type OptionValues = Record<string, string | boolean | string[] | undefine
 
 /** The key under which a command's one operand (e.g. `byline approve NAME`) is handed to it. */
 export const OPERAND = '_operand';
+/** The key under which what follows `--` is handed to a command that passes it on (`byline connect`). */
+export const PASS_THROUGH = '_passThrough';
 
 export interface CommandSpec {
   name: string;
@@ -34,6 +36,8 @@ export interface CommandSpec {
   operand?: string;
   /** Free text after the option list: rules the table cannot say, examples. */
   notes?: string;
+  /** What the arguments after `--` are, when the command hands them on (e.g. PSQL-ARGS); refused otherwise. */
+  passThrough?: string;
   run(values: OptionValues): Promise<number>;
 }
 
@@ -66,8 +70,10 @@ export function parseCommand(spec: CommandSpec, args: readonly string[]): Option
   }
   let values: OptionValues;
   let positionals: string[];
+  const split = spec.passThrough ? args.indexOf('--') : -1;
+  const own = split === -1 ? [...args] : args.slice(0, split);
   try {
-    const parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: !!spec.operand });
+    const parsed = parseArgs({ args: own, options, strict: true, allowPositionals: !!spec.operand });
     // Only string options are repeatable, so a list is always a list of strings.
     values = parsed.values as OptionValues;
     positionals = parsed.positionals;
@@ -81,6 +87,7 @@ export function parseCommand(spec: CommandSpec, args: readonly string[]): Option
       );
     values[OPERAND] = positionals[0];
   }
+  if (spec.passThrough) values[PASS_THROUGH] = split === -1 ? [] : args.slice(split + 1);
   const missing = Object.entries(spec.options)
     .filter(([name, o]) => o.required && values[name] === undefined)
     .map(([name, o]) => `--${name}${o.type === 'string' ? ` ${o.arg ?? 'VALUE'}` : ''}`);
@@ -99,8 +106,8 @@ function orList(items: readonly string[]): string {
   return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
 }
 
-/** `byline NAME --help`. */
-export function commandHelp(spec: CommandSpec): string {
+/** `byline NAME --help`; `program` is how the user called us (`kubectl byline` for the plugin). */
+export function commandHelp(spec: CommandSpec, program = 'byline'): string {
   const rows = Object.entries({ ...spec.options, help: HELP }).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.arg ?? 'VALUE'}` : ''}`;
     let text = o.description;
@@ -111,7 +118,7 @@ export function commandHelp(spec: CommandSpec): string {
     return [flag, text] as const;
   });
   return [
-    `usage: byline ${spec.name} ${spec.operand ? `${spec.operand} ` : ''}${spec.synopsis}`.trimEnd(),
+    `usage: ${program} ${spec.name} ${spec.operand ? `${spec.operand} ` : ''}${spec.synopsis}${spec.passThrough ? ` [-- ${spec.passThrough}]` : ''}`.trimEnd(),
     '',
     spec.summary,
     '',
@@ -123,15 +130,16 @@ export function commandHelp(spec: CommandSpec): string {
 }
 
 /** `byline --help`. */
-export function overviewHelp(commands: readonly CommandSpec[]): string {
+export function overviewHelp(commands: readonly CommandSpec[], program = 'byline'): string {
+  const width = program.length + 17;
   return [
-    'usage: byline <command> [options]',
+    `usage: ${program} <command> [options]`,
     '',
     'commands:',
     ...table(commands.map((c) => [c.name, c.summary] as const)),
     '',
-    '  byline <command> --help   the options of one command',
-    '  byline --version          the version of this build',
+    `  ${`${program} <command> --help`.padEnd(width)}   the options of one command`,
+    `  ${`${program} --version`.padEnd(width)}   the version of this build`,
     '',
   ].join('\n');
 }

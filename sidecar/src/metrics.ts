@@ -41,6 +41,12 @@ export class SidecarMetrics {
     help: 'Client sessions open through the sidecar.',
     registers: [this.registry],
   });
+  readonly clientAuthRefused = new Counter({
+    name: 'byline_client_auth_refused_total',
+    help: 'Gateway connections refused at sign-in (bad or unverifiable token, unclaimed subject), by SQLSTATE.',
+    labelNames: ['sqlstate'] as const,
+    registers: [this.registry],
+  });
   readonly protocolErrors = new Counter({
     name: 'byline_protocol_errors_total',
     help: 'Client connections closed for malformed protocol input.',

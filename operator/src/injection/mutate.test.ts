@@ -94,7 +94,7 @@ describe('golden files', () => {
 /** The variables every app container must end up with, computed here from the fixture, not the code. */
 function expectedEnv(input: InjectionInput): Map<string, string> {
   const identity = input.identities.find((i) =>
-    i.spec.serviceAccounts.includes(input.pod.spec?.serviceAccountName ?? 'default'),
+    (i.spec.serviceAccounts ?? []).includes(input.pod.spec?.serviceAccountName ?? 'default'),
   )!;
   const env = new Map<string, string>();
   for (const { name } of identity.spec.routes) {
@@ -115,7 +115,7 @@ function expectedEnv(input: InjectionInput): Map<string, string> {
 
 function routesOf(input: InjectionInput): DatabaseRoute[] {
   const identity = input.identities.find((i) =>
-    i.spec.serviceAccounts.includes(input.pod.spec?.serviceAccountName ?? 'default'),
+    (i.spec.serviceAccounts ?? []).includes(input.pod.spec?.serviceAccountName ?? 'default'),
   )!;
   return identity.spec.routes.map(({ name }) => input.routes.find((r) => r.metadata.name === name)!);
 }
