@@ -41,6 +41,9 @@ describe('the /v1/policy document', () => {
     [{ ...route, guardrails: [{ source: 'x', guardrails: { deny: { tables: ['a b'] } } }] }, /deny\.tables\[0\]/],
     [{ ...route, guardrails: [{ source: 'x', guardrails: { deny: { tables: ['a.b.c'] } } }] }, /deny\.tables\[0\]/],
     [{ ...route, guardrails: [{ source: 'x', guardrails: { allow: {} } }] }, /allow/],
+    // The CRDs' own table pattern (one source of truth): what an AgentIdentity refuses, so does the document.
+    [{ ...route, guardrails: [{ source: 'x', guardrails: { deny: { tables: ['pay;roll'] } } }] }, /deny\.tables\[0\]/],
+    [{ ...route, approvals: [{ ...route.approvals[0], scope: { tables: ['"Payroll"'] } }] }, /scope\.tables\[0\]/],
     [
       { ...route, approvals: [{ ...route.approvals[0], expiresAt: 'sometime next tuesday morning' }] },
       /expiresAt: "sometime next tuesday morning" is not a date-time/,

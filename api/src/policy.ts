@@ -5,38 +5,19 @@
  * unexpired Approvals. The sidecar decides every statement from this document alone.
  */
 import { type Static, Type as T } from '@sinclair/typebox';
-import { StatementClass } from './audit-event.js';
+import { Access, ClassesAndTables, Guardrails, TablePattern } from './crds/guardrails.js';
 import { validate } from './validate.js';
 
-export const ACCESS_LEVELS = ['read', 'readWrite', 'admin'] as const;
-export const PolicyAccess = T.Union([T.Literal('read'), T.Literal('readWrite'), T.Literal('admin')]);
+// One source of truth: access levels, guardrails, table patterns and approval scopes are the CRDs'
+// (crds/guardrails.ts), so the document cannot accept what an AgentIdentity or Approval would refuse.
+export const PolicyAccess = Access;
 export type PolicyAccess = Static<typeof PolicyAccess>;
 
-/**
- * A table pattern: `name` or `schema.name`, where `*` matches any run of characters within one
- * part and `?` one character (`public.payroll*`, `*.secrets`, `audit_?`). An unqualified pattern
- * matches the name in any schema.
- */
-export const PolicyTablePattern = T.String({ minLength: 1, maxLength: 256, pattern: '^[^.\\s"]+(\\.[^.\\s"]+)?$' });
-
-const ClassList = T.Array(StatementClass, { maxItems: 6, uniqueItems: true });
-const TableList = T.Array(PolicyTablePattern, { maxItems: 256, uniqueItems: true });
+/** A table pattern (crds/guardrails.ts TablePattern): `name` or `schema.name`, with `*` and `?`. */
+export const PolicyTablePattern = TablePattern;
 
 /** The guardrails shape, the same in the CRDs, the sidecar config and this document. */
-export const PolicyGuardrails = T.Object(
-  {
-    deny: T.Optional(
-      T.Object({ classes: T.Optional(ClassList), tables: T.Optional(TableList) }, { additionalProperties: false }),
-    ),
-    requireWhere: T.Optional(
-      T.Array(T.Union([T.Literal('update'), T.Literal('delete')]), { maxItems: 2, uniqueItems: true }),
-    ),
-    requireApproval: T.Optional(
-      T.Object({ classes: T.Optional(ClassList), tables: T.Optional(TableList) }, { additionalProperties: false }),
-    ),
-  },
-  { additionalProperties: false },
-);
+export const PolicyGuardrails = Guardrails;
 export type PolicyGuardrails = Static<typeof PolicyGuardrails>;
 
 /** One source of guardrails; `source` names it in rules, e.g. `DatabaseRoute payments/orders-db`. */
@@ -46,10 +27,7 @@ export const PolicyGuardrailLayer = T.Object(
 );
 export type PolicyGuardrailLayer = Static<typeof PolicyGuardrailLayer>;
 
-export const PolicyApprovalScope = T.Object(
-  { classes: T.Optional(ClassList), tables: T.Optional(TableList) },
-  { additionalProperties: false },
-);
+export const PolicyApprovalScope = ClassesAndTables('this approval unlocks');
 
 /** An Approved Approval as the sidecar needs it; it stops counting at `expiresAt` by the sidecar's clock. */
 export const PolicyApproval = T.Object(

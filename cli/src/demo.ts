@@ -1,18 +1,28 @@
 /**
  * `byline demo`: Byline's job on one machine, with nothing installed but `npm ci`. Starts an
  * embedded Postgres, a collector on SQLite in a temporary folder and one sidecar per identity,
- * lets two agents and a schema migration do their work through them, then asks the trail two
+ * lets two agents and a schema migration do their work through them, then asks the trail the
  * questions an auditor would ask — and checks the trail's chains.
+ *
+ * The migration's DDL needs an approval (guardrails.requireApproval). With no cluster, approvals
+ * go through ApprovalDesk (approval-desk.ts): the operator's real admission code stamps who asked
+ * and who approved and refuses self-approval, the collector's real effective-policy code turns the
+ * objects into the sidecar's policy, and the demo hands that to the running sidecar in-process
+ * (in a cluster the collector serves it on /v1/policy). The one thing missing without an API
+ * server is authentication: the demo says which person acts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CollectorConfig, type SidecarConfig, SidecarConfigSchema, validate } from '@byline/api';
-import { type RunningCollector, startCollector } from '@byline/collector';
+import { type CollectorConfig, type crds, type SidecarConfig, SidecarConfigSchema, validate } from '@byline/api';
+import { effectivePolicy, type RunningCollector, startCollector } from '@byline/collector';
 import { type RunningSidecar, startSidecar } from '@byline/sidecar';
 import pg from 'pg';
 import pino from 'pino';
-import type { OptionValues } from './command-table.js';
+import { requestedApproval } from './approval.js';
+import { ApprovalDesk, requestArgsFromHint } from './approval-desk.js';
+import { type OptionValues, parseCommand } from './command-table.js';
+import { COMMANDS } from './commands.js';
 import { type DemoPostgres, startDemoPostgres } from './demo-postgres.js';
 import { trail } from './trail.js';
 import { verify } from './verify.js';
@@ -22,6 +32,22 @@ interface Actor {
   kind: 'agent' | 'service';
   sidecar?: RunningSidecar;
 }
+
+/** The namespace the demo's AgentIdentity objects would live in. */
+const NAMESPACE = 'demo';
+/** The migration's identity as a cluster would declare it: admin on shop-db, DDL only under an approval. */
+const MIGRATOR_IDENTITY: crds.AgentIdentity = {
+  apiVersion: 'byline.dev/v1alpha1',
+  kind: 'AgentIdentity',
+  metadata: { name: 'schema-migrator', namespace: NAMESPACE },
+  spec: {
+    kind: 'service',
+    serviceAccounts: ['schema-migrator'],
+    parameters: 'redacted',
+    routes: [{ name: 'shop-db', access: 'admin' }],
+    guardrails: { requireApproval: { classes: ['ddl'] } },
+  },
+};
 
 const ACTORS: Actor[] = [
   { name: 'billing-agent', kind: 'agent' },
@@ -79,18 +105,59 @@ export async function demo(values: OptionValues, out: NodeJS.WritableStream = pr
             spoolDir: join(dir, `${actor.name}.spool`),
             sinks: [{ collector: { url: collector.url, tokenFile } }],
           },
+          ...(actor.name === 'schema-migrator' ? { guardrails: MIGRATOR_IDENTITY.spec.guardrails } : {}),
         },
         'demo sidecar config',
       );
       actor.sidecar = await startSidecar(config, { logger });
     }
+    // Alice and Bob may approve; Alice will ask, so only Bob can approve her request.
+    const desk = new ApprovalDesk({
+      namespace: NAMESPACE,
+      identities: [MIGRATOR_IDENTITY],
+      approvers: new Set(['alice@example.com', 'bob@example.com']),
+    });
+    const migrator = ACTORS[2]!.sidecar!;
+    const applyPolicy = () => {
+      const routes = new Map([['shop-db', { metadata: { name: 'shop-db', namespace: NAMESPACE }, spec: {} }]]);
+      migrator.policy.setPolicy(effectivePolicy(MIGRATOR_IDENTITY, routes, desk.approvals, Date.now()).document);
+    };
+    applyPolicy();
     say(`  postgres   127.0.0.1:${db.port} (database shop, role app_user — the one role every agent shares)`);
     say(`  collector  ${collector.url}`);
     for (const a of ACTORS) say(`  sidecar    127.0.0.1:${a.sidecar!.routes[0]!.port}  → ${a.name} (${a.kind})`);
     say();
 
     say('The story: two agents and a migration, all connecting as app_user, none of them holding its password.');
-    const migrationSession = await story(ACTORS);
+    let approvalName = '';
+    const migrationSession = await story(ACTORS, say, async (hint) => {
+      say();
+      say('Alice copies the command from the HINT and asks for an approval:');
+      const args = requestArgsFromHint(hint, { reason: 'add customer tiers', ticket: 'CHG-2211' });
+      say(`$ byline approval request ${args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}`);
+      const requested = await desk.request(
+        'alice@example.com',
+        requestedApproval(
+          parseCommand(COMMANDS.find((c) => c.name === 'approval request')!, args) as Parameters<
+            typeof requestedApproval
+          >[0],
+        ),
+      );
+      approvalName = requested.metadata.name!;
+      say(`  approval ${NAMESPACE}/${approvalName} requested by ${requested.spec.requestedBy}`);
+      say(`Alice tries to approve it herself:  $ byline approve ${approvalName}`);
+      await desk.approve('alice@example.com', approvalName).then(
+        () => {
+          throw new Error('self-approval was accepted');
+        },
+        (e: Error) => say(`  refused: ${e.message}`),
+      );
+      say(`Bob approves it:  $ byline approve ${approvalName} --reason "reviewed the migration"`);
+      const approved = await desk.approve('bob@example.com', approvalName, 'reviewed the migration');
+      say(`  ${approved.status!.phase} by ${approved.status!.approvedBy}, until ${approved.status!.expiresAt}`);
+      applyPolicy();
+      say('The migration retries in the same session:');
+    });
     for (const a of ACTORS) {
       await a.sidecar!.flush();
       for (const shipper of a.sidecar!.shippers) await shipper.drain(10_000);
@@ -102,10 +169,14 @@ export async function demo(values: OptionValues, out: NodeJS.WritableStream = pr
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --table customers`);
     await trail({ ...common, table: 'customers' }, out);
     say();
-    say('Q2: what ran in the migration session?');
+    say('Q2: what ran in the migration session, and who approved it? (the APPROVAL column)');
     const session = await sessionOf(collector, readerToken, migrationSession);
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --session ${session}`);
     await trail({ ...common, session }, out);
+    say();
+    say(`Q3: what ran under approval ${approvalName}?`);
+    say(`$ byline trail --collector ${collector.url} --token-file reader.token --approval ${approvalName}`);
+    await trail({ ...common, approval: approvalName }, out);
     say();
     say('And is the trail intact?');
     say(`$ byline verify --collector ${collector.url} --token-file reader.token`);
@@ -155,8 +226,15 @@ function client(actor: Actor, applicationName: string): pg.Client {
   });
 }
 
-/** What the agents do. Returns the migration's application_name, to find its session later. */
-async function story(actors: Actor[]): Promise<string> {
+/**
+ * What the agents do. The migration's DDL is denied until approved: `approve` gets the denial's
+ * HINT and returns once an approval is in force. Returns the migration's application_name.
+ */
+async function story(
+  actors: Actor[],
+  say: (line?: string) => void,
+  approve: (hint: string) => Promise<void>,
+): Promise<string> {
   const [billing, support, migrator] = actors as [Actor, Actor, Actor];
 
   const b = client(billing, 'billing-agent/run-4411');
@@ -177,6 +255,18 @@ async function story(actors: Actor[]): Promise<string> {
   const migration = 'migrate/2026_11_27_add_tier';
   const m = client(migrator, migration);
   await m.connect();
+  await m.query('BEGIN');
+  const denied = await m.query('ALTER TABLE customers ADD COLUMN tier text').then(
+    () => null,
+    (e: { message: string; code?: string; hint?: string }) => e,
+  );
+  if (denied?.code !== '42501' || !denied.hint)
+    throw new Error(`the migration's DDL was not denied: ${denied?.message}`);
+  await m.query('ROLLBACK');
+  say(`schema-migrator: ALTER TABLE customers ADD COLUMN tier text`);
+  say(`  ERROR:  ${denied.message}`);
+  say(`  HINT:  ${denied.hint}`);
+  await approve(denied.hint);
   await m.query('BEGIN');
   await m.query('ALTER TABLE customers ADD COLUMN tier text');
   await m.query(

@@ -21,6 +21,7 @@ export { type CollectorOptions, type RunningCollector, startCollector } from './
 export { type ParsedBatch, parseBatch } from './ingest/parse-batch.js';
 export { streamOwner } from './ingest/stream-owner.js';
 export { CollectorMetrics } from './metrics.js';
+export { type EffectivePolicy, effectivePolicy } from './policy/effective-policy.js';
 export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
 export { openStore, redact } from './store/open-store.js';
 export { PostgresStore } from './store/postgres-store.js';

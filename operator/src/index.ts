@@ -1,3 +1,4 @@
+export { type ApprovalAdmissionDeps, admitApproval, type UserInfo } from './approval/admission.js';
 export { APPROVAL_WEBHOOK_CONFIGURATION_NAME, desiredApprovalWebhookConfiguration } from './approval/index.js';
 export * from './injection/admission.js';
 export * from './injection/mutate.js';

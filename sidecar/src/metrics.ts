@@ -105,6 +105,24 @@ export class SidecarMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  /**
+   * Decisions per route, counted on the forward path as plain numbers (a labelled prom-client
+   * increment costs more than the decision itself) and read into the metric at scrape time.
+   */
+  readonly decisionCounts = new Map<string, { allow: number; deny: number }>();
+  readonly decisions = new Counter({
+    name: 'byline_policy_decisions_total',
+    help: 'Policy decisions per statement, by route and decision (allow or deny).',
+    labelNames: ['route', 'decision'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.decisions.reset();
+      for (const [route, c] of this.decisionCounts) {
+        if (c.allow > 0) this.decisions.inc({ route, decision: 'allow' }, c.allow);
+        if (c.deny > 0) this.decisions.inc({ route, decision: 'deny' }, c.deny);
+      }
+    },
+  });
 
   constructor() {
     registerProcessMetrics(this.registry);

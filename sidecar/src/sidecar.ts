@@ -28,6 +28,11 @@ import type { ClientAuthenticator } from './identity/client-auth.js';
 import { fixedIdentity, type IdentitySource, staticIdentity } from './identity/identity-source.js';
 import { KubernetesIdentity } from './identity/kubernetes-identity.js';
 import { SidecarMetrics } from './metrics.js';
+import { StatementAnalyzer } from './policy/analyzer.js';
+import { Authorizer } from './policy/authorizer.js';
+import { PolicyClient } from './policy/client.js';
+import { PolicyEngine } from './policy/engine.js';
+import { staticPolicy } from './policy/static-policy.js';
 import { CancelRegistry } from './proxy/cancel-registry.js';
 import { ProxySession } from './proxy/session.js';
 import { Shipper } from './ship/shipper.js';
@@ -41,6 +46,12 @@ export interface RunningSidecar {
   metrics: SidecarMetrics;
   spool: Spool | null;
   shippers: Shipper[];
+  /**
+   * The policy every statement is decided by. With identity.static it starts as the config's, and
+   * an in-process owner (`byline demo`) may replace it; with identity.kubernetes the collector's
+   * policy client keeps it current.
+   */
+  policy: PolicyEngine;
   /** Where the metrics server listens, when configured. */
   metricsPort: number | null;
   /** Open client sessions. */
@@ -79,6 +90,42 @@ async function identitySource(config: SidecarConfig, logger: Logger, options: Si
   );
 }
 
+/**
+ * The policy every statement is decided by. identity.static: the config's routes[].access and
+ * guardrails, fixed. identity.kubernetes: the collector's /v1/policy, live; fail closed, like the
+ * identity: this waits until a policy has been applied.
+ */
+async function policySource(
+  config: SidecarConfig,
+  identity: AuditIdentity,
+  metrics: SidecarMetrics,
+  logger: Logger,
+  options: SidecarOptions,
+): Promise<{ authorizer: Authorizer; client: PolicyClient | null }> {
+  const engine = new PolicyEngine();
+  if ('static' in config.identity) {
+    engine.setPolicy(staticPolicy(config, identity.name, identity.namespace));
+    // libpg-query costs ~19 MiB: only loaded when some route's policy checks statements.
+    const restricted = config.routes.some((r) => engine.unrestricted(r.name) === null);
+    const analyzer = restricted ? await StatementAnalyzer.create() : null;
+    return { authorizer: new Authorizer(engine, analyzer, metrics), client: null };
+  }
+  const k = config.identity.kubernetes;
+  const analyzer = await StatementAnalyzer.create();
+  const client = await PolicyClient.start(
+    {
+      url: k.collector.url,
+      token: () => readFileSync(k.tokenPath, 'utf8').trim(),
+      ...(k.collector.caFile ? { caFile: k.collector.caFile } : {}),
+      logger,
+      engine,
+      onUpdate: (result) => metrics.policyUpdates.inc({ result }),
+    },
+    options.signal,
+  );
+  return { authorizer: new Authorizer(engine, analyzer, metrics), client };
+}
+
 export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<RunningSidecar> {
   const logger = options.logger ?? pino({ level: config.log?.level ?? 'info', base: { component: 'sidecar' } });
   const paramsMode = config.audit.params ?? 'redacted';
@@ -87,6 +134,13 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
 
   const tables = await TableExtractor.create();
   const metrics = new SidecarMetrics();
+  let policy: Awaited<ReturnType<typeof policySource>>;
+  try {
+    policy = await policySource(config, identity.current(), metrics, logger, options);
+  } catch (e) {
+    identity.stop();
+    throw e;
+  }
   const audit = config.audit;
   const durability = audit.durability ?? 'batch';
   const collectors = audit.sinks.flatMap((s) => ('collector' in s ? [s.collector] : []));
@@ -194,6 +248,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
           spool,
           durability,
           onBacklogFull: audit.onBacklogFull ?? 'reject',
+          authorizer: policy.authorizer,
           onClosed: (s) => sessions.delete(s),
           clientAuth: options.clientAuth,
         });
@@ -220,6 +275,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     }
   } catch (e) {
     identity.stop();
+    await policy.client?.stop();
     for (const s of servers) s.close();
     for (const shipper of shippers) await shipper.stop();
     metricsServer?.close();
@@ -235,6 +291,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     metrics,
     spool,
     shippers,
+    policy: policy.authorizer.engine,
     metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : null,
     get sessions() {
       return sessions.size;
@@ -244,6 +301,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     async close() {
       metrics.ready = false;
       identity.stop();
+      await policy.client?.stop();
       // server.close() calls back only once every connection is gone, so stop accepting first,
       // then end the sessions, then wait.
       const stopped = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));

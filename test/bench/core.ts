@@ -9,7 +9,9 @@ import { ChainWriter } from '../../api/src/chain.js';
 import { EventBuilder, type SessionInfo } from '../../sidecar/src/audit/event-builder.js';
 import type { StatementRecord } from '../../sidecar/src/capture/records.js';
 import { StatementTracker } from '../../sidecar/src/capture/statement-tracker.js';
+import { SidecarMetrics } from '../../sidecar/src/metrics.js';
 import { StatementAnalyzer } from '../../sidecar/src/policy/analyzer.js';
+import { Authorizer } from '../../sidecar/src/policy/authorizer.js';
 import { PolicyEngine } from '../../sidecar/src/policy/engine.js';
 import { MessageReader, Verdict } from '../../sidecar/src/protocol/frame-reader.js';
 import { TableExtractor } from '../../sidecar/src/sql/tables.js';
@@ -153,7 +155,10 @@ export async function measureCore(iterations = 100_000): Promise<CoreFigures[]> 
   return out;
 }
 
-/** µs per statement for the policy decision, with a guarded readWrite route (the work a real policy asks for). */
+/**
+ * µs per statement for the policy decision as the session asks it (Authorizer: analysis, decision,
+ * the decision counter), with a guarded readWrite route (the work a real policy asks for).
+ */
 async function measurePolicy(protocol: 'simple' | 'prepared', iterations: number): Promise<number> {
   const analyzer = await StatementAnalyzer.create({ cacheSize: 1000 });
   const engine = new PolicyEngine();
@@ -175,6 +180,7 @@ async function measurePolicy(protocol: 'simple' | 'prepared', iterations: number
       },
     ],
   });
+  const authorizer = new Authorizer(engine, analyzer, new SidecarMetrics());
   let allowed = 0;
   let t0: number;
   if (protocol === 'simple') {
@@ -183,18 +189,15 @@ async function measurePolicy(protocol: 'simple' | 'prepared', iterations: number
     // Warm the parser and the JIT on other texts first: the figure is the steady state.
     for (let i = 0; i < 5000; i++) analyzer.analyze(`SELECT abalance FROM pgbench_accounts WHERE aid = -${i};`);
     t0 = performance.now();
-    for (const text of texts) {
-      const analysis = analyzer.analyze(text);
-      if (analysis.ok && engine.decide('bench', analysis.statements[0]!, 0).allow) allowed++;
-    }
+    for (const text of texts) if (authorizer.query('bench', text, 0, 0)[0]!.allow) allowed++;
     if (allowed !== n) throw new Error('the policy bench expected every statement to be allowed');
     return ((performance.now() - t0) * 1000) / n;
   }
-  const analysis = analyzer.analyze('SELECT abalance FROM pgbench_accounts WHERE aid = $1;');
-  if (!analysis.ok) throw new Error(analysis.error);
-  const facts = analysis.statements[0]!;
+  // A prepared statement as the tracker keeps it: analysed at its first Execute, decided at every one.
+  const prepared = { text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;', name: 'p', flags: 0, raw: null };
+  authorizer.execute('bench', prepared, 0);
   t0 = performance.now();
-  for (let i = 0; i < iterations; i++) if (engine.decide('bench', facts, i).allow) allowed++;
+  for (let i = 0; i < iterations; i++) if (authorizer.execute('bench', prepared, i)[0]!.allow) allowed++;
   if (allowed !== iterations) throw new Error('the policy bench expected every statement to be allowed');
   return ((performance.now() - t0) * 1000) / iterations;
 }

@@ -28,6 +28,8 @@ export interface TestSidecarOptions {
   params?: 'none' | 'redacted' | 'full';
   identity?: string;
   maxMessageBytes?: number;
+  /** The config's top-level guardrails (a route's access goes in `route`). */
+  guardrails?: SidecarConfig['guardrails'];
 }
 
 export async function startTestSidecar(pg: TestPostgres, options: TestSidecarOptions = {}): Promise<TestSidecar> {
@@ -49,6 +51,7 @@ export async function startTestSidecar(pg: TestPostgres, options: TestSidecarOpt
     ],
     audit: { params: options.params ?? 'redacted', sinks: [{ file: auditFile }] },
     ...(options.maxMessageBytes ? { limits: { maxMessageBytes: options.maxMessageBytes } } : {}),
+    ...(options.guardrails ? { guardrails: options.guardrails } : {}),
   };
   const config = validate(SidecarConfigSchema, raw, 'test sidecar config');
   const running = await startSidecar(config, { logger: pino({ level: process.env.BYLINE_TEST_LOG ?? 'silent' }) });

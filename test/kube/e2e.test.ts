@@ -125,7 +125,8 @@ beforeAll(async () => {
           kind: 'agent',
           owner: 'team-payments@example.com',
           serviceAccounts: [sa],
-          routes: [{ name: 'orders-db', access: 'readWrite' }],
+          // admin: the agent creates its own table (DDL).
+          routes: [{ name: 'orders-db', access: 'admin' }],
           parameters: 'redacted',
         },
       },

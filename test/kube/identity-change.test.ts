@@ -21,6 +21,7 @@ import { waitFor } from '../harness/byline-process.js';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 import { applyCrds } from './apply-crds.js';
 import { controlPlane } from './control-plane.js';
+import { createDatabaseRoute } from './database-route.js';
 import { kubeRest } from './rest.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -99,6 +100,8 @@ beforeAll(async () => {
   await applyCrds(kubeRest(plane));
   dir = mkdtempSync(join(tmpdir(), 'byline-identity-change-'));
   await core.createNamespace({ body: { metadata: { name: ns } } });
+  // The sidecars enforce the collector's policy, which denies everything on a route that does not exist.
+  await createDatabaseRoute(custom, ns);
   for (const sa of ['editor', 'byline-collector']) {
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
   }

@@ -32,6 +32,7 @@ import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres }
 import { eventually } from '../harness/sidecar.js';
 import { applyCrds } from './apply-crds.js';
 import { controlPlane } from './control-plane.js';
+import { createDatabaseRoute } from './database-route.js';
 import { kubeRest } from './rest.js';
 
 const AUDIENCE = 'byline.dev';
@@ -196,6 +197,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'byline-identity-'));
 
   await core.createNamespace({ body: { metadata: { name: ns } } });
+  // The sidecars enforce the collector's policy, which denies everything on a route that does not exist.
+  await createDatabaseRoute(custom, ns);
   for (const sa of ['billing', 'intruder', 'loner', 'twin', 'late', 'auditor', 'byline-collector']) {
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
   }

@@ -5,18 +5,28 @@
  * to the engine (within 2 s) and keeps it when the collector goes away.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crds, type PolicyDocument, parsePolicyDocument } from '@byline/api';
+import {
+  type AuditEvent,
+  crds,
+  type PolicyDocument,
+  parsePolicyDocument,
+  SidecarConfigSchema,
+  validate,
+} from '@byline/api';
 import { COLLECTOR_RBAC_RULES, type RunningCollector, startCollector } from '@byline/collector';
+import { startSidecar } from '@byline/sidecar';
 import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { StatementAnalyzer } from '../../sidecar/src/policy/analyzer.js';
 import { PolicyClient } from '../../sidecar/src/policy/client.js';
 import { PolicyEngine } from '../../sidecar/src/policy/engine.js';
 import { call } from '../collector/http.js';
+import { AUTH_USERS, startPostgres, TEST_PASSWORD } from '../harness/postgres.js';
 import { eventually } from '../harness/sidecar.js';
 import { applyCrds } from './apply-crds.js';
 import { controlPlane } from './control-plane.js';
@@ -311,6 +321,126 @@ describe('GET /v1/policy', () => {
     );
     const reader = await policy(await token('billing', []));
     expect(reader.status).toBe(401);
+  });
+});
+
+describe('a running sidecar enforces the live policy', () => {
+  test('DDL denied with the HINT; approved while the session is open, the next statement runs under it (within 2 s) and says so; at expiresAt the sidecar stops honouring it by its own clock', async () => {
+    // The approval the previous test left would unlock DDL: this test starts without it.
+    await custom
+      .deleteNamespacedCustomObject({ ...group, plural: 'approvals', name: `migrate-${suffix}` })
+      .catch(() => {});
+    await setRoutes([{ name: 'orders-db', access: 'admin' }]);
+    await custom.patchNamespacedCustomObject({
+      ...group,
+      plural: crds.AgentIdentityKind.plural,
+      name: 'billing-reconciler',
+      body: [{ op: 'add', path: '/spec/guardrails', value: { requireApproval: { classes: ['ddl'] } } }],
+    });
+    const db = await startPostgres();
+    const tokenPath = join(dir, 'billing.token');
+    writeFileSync(tokenPath, billingToken);
+    writeFileSync(join(dir, 'password'), `${TEST_PASSWORD}\n`);
+    const auditFile = join(dir, 'sidecar-audit.jsonl');
+    const sidecar = await startSidecar(
+      validate(
+        SidecarConfigSchema,
+        {
+          identity: { kubernetes: { tokenPath, collector: { url: collector.url } } },
+          routes: [
+            {
+              name: 'orders-db',
+              listen: '127.0.0.1:0',
+              upstream: { host: db.host, port: db.port, database: 'postgres', sslMode: 'disable' },
+              credentials: {
+                mode: 'inject',
+                username: AUTH_USERS.scram,
+                passwordFile: join(dir, 'password'),
+                acceptAnyUser: true,
+              },
+            },
+          ],
+          audit: { params: 'redacted', sinks: [{ file: auditFile }] },
+        },
+        'policy test sidecar config',
+      ),
+      { logger: logger() },
+    );
+    const client = new pg.Client({
+      host: sidecar.routes[0]!.host,
+      port: sidecar.routes[0]!.port,
+      user: 'agent',
+      database: 'postgres',
+    });
+    try {
+      await eventually(async () => {
+        if (sidecar.policy.document?.routes[0]?.guardrails.length !== 1)
+          throw new Error('the gate is not in force yet');
+      }, 5000);
+      await client.connect();
+      const ddl = (n: number) => client.query(`create table gated_${suffix}_${n} (a int)`);
+      const denied = await ddl(0).then(
+        () => null,
+        (e: { code?: string; message: string; hint?: string }) => e,
+      );
+      expect(denied?.code).toBe('42501');
+      expect(denied?.message).toBe(
+        `byline: CREATE TABLE needs an approval for billing-reconciler by AgentIdentity ${ns}/billing-reconciler guardrails.requireApproval (ddl); none is active`,
+      );
+      expect(denied?.hint).toContain(
+        `byline approval request --namespace ${ns} --identity billing-reconciler --route orders-db --scope ddl `,
+      );
+
+      const expiresAt = new Date(Date.now() + 8000);
+      const approvedAt = Date.now();
+      await approve(`ddl-${suffix}`, { classes: ['ddl'] }, expiresAt);
+      // The same open session: its next statement runs under the approval within 2 s.
+      let n = 1;
+      await eventually(() => ddl(n++), 2000);
+      expect(Date.now() - approvedAt).toBeLessThan(2000);
+
+      const ran = await eventually(async () => {
+        await sidecar.flush();
+        const events = readFileSync(auditFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as AuditEvent);
+        const ok = events.filter((e) => e.type === 'statement' && e.result?.status === 'ok');
+        if (ok.length === 0) throw new Error('no statement ran yet');
+        return { ok, denied: events.filter((e) => e.result?.status === 'denied') };
+      });
+      expect(ran.ok[0]!.authz).toEqual({
+        approval: {
+          approvedBy: 'alice@example.com',
+          expiresAt: expiresAt.toISOString(),
+          name: `ddl-${suffix}`,
+          reason: 'add an index',
+          ticket: 'OPS-7',
+        },
+        decision: 'allow',
+        rule: `AgentIdentity ${ns}/billing-reconciler guardrails.requireApproval`,
+      });
+      expect(ran.ok[0]!.identity).toMatchObject({ name: 'billing-reconciler', source: 'kubernetes' });
+      expect(ran.denied[0]!.authz).toMatchObject({ decision: 'deny', approval: null });
+      // Every policy the collector sent was applied and counted: the first, and the one with the approval.
+      const updates = await sidecar.metrics.registry.getSingleMetricAsString('byline_policy_updates_total');
+      expect(Number(/result="applied"} (\d+)/.exec(updates)?.[1])).toBeGreaterThanOrEqual(2);
+
+      // Nothing changes in the API (no operator marks it Expired here): the sidecar's clock decides.
+      await new Promise((r) => setTimeout(r, Math.max(0, expiresAt.getTime() - Date.now()) + 50));
+      await expect(ddl(100)).rejects.toMatchObject({ code: '42501', message: expect.stringMatching(/none is active/) });
+    } finally {
+      await client.end().catch(() => {});
+      await sidecar.close();
+      await db.stop();
+      await custom.patchNamespacedCustomObject({
+        ...group,
+        plural: crds.AgentIdentityKind.plural,
+        name: 'billing-reconciler',
+        body: [{ op: 'remove', path: '/spec/guardrails' }],
+      });
+      await setRoutes([{ name: 'orders-db', access: 'readWrite' }]);
+    }
   });
 });
 

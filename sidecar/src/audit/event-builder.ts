@@ -14,7 +14,7 @@ import type {
   UnchainedEvent,
 } from '@byline/api';
 import { uuidv7 } from '@byline/api';
-import type { ParamCapture, ResultRecord, StatementRecord } from '../capture/records.js';
+import type { AuthzDecision, ParamCapture, ResultRecord, StatementRecord } from '../capture/records.js';
 import { type StatementText, statementTexts } from '../capture/statement-text.js';
 import { classify, type StatementClassification, sqlCommenterTags } from '../sql/lexer.js';
 import type { TableExtractor } from '../sql/tables.js';
@@ -33,6 +33,33 @@ export interface SessionInfo {
 }
 
 const ALLOW = { approval: null, decision: 'allow', rule: null } as const;
+type AuthzPart = UnchainedEvent['authz'];
+
+/** The event's `authz` for a decision (keys in canonical order), shared by every event it decided. */
+const authzParts = new WeakMap<AuthzDecision, NonNullable<AuthzPart>>();
+function authzPart(d: AuthzDecision | undefined): NonNullable<AuthzPart> {
+  if (d === undefined) return ALLOW;
+  let part = authzParts.get(d);
+  if (part === undefined) {
+    const a = d.approval;
+    part = {
+      approval: a
+        ? { approvedBy: a.approvedBy, expiresAt: a.expiresAt, name: a.name, reason: a.reason, ticket: a.ticket }
+        : null,
+      decision: d.allow ? 'allow' : 'deny',
+      rule: d.rule,
+    };
+    authzParts.set(d, part);
+  }
+  return part;
+}
+
+/** Which statement (slice) of a record a denial stopped, or -1. One decision for all slices counts for the first. */
+function deniedSlice(decisions: readonly AuthzDecision[] | null | undefined): number {
+  if (!decisions) return -1;
+  for (let i = 0; i < decisions.length; i++) if (!decisions[i]!.allow) return i;
+  return -1;
+}
 
 export class EventBuilder {
   constructor(
@@ -77,6 +104,9 @@ export class EventBuilder {
         : statementTexts(record.text, record.raw, flags, record.kind === 'query');
     if (slices.length === 0) slices.push(wholeText(record)); // an empty query is still answered (EmptyQueryResponse)
     const results = record.results;
+    const decisions = record.authz ?? null;
+    const denied = deniedSlice(decisions);
+    if (denied >= 0) return this.deniedEvents(session, record, slices, decisions!, denied);
     if (record.kind === 'query' && splitMismatch(slices.length, results)) return this.mismatchEvents(session, record);
     // A commit that fails after the last statement completed reports one error more than
     // there are statements: it belongs to the last statement.
@@ -85,11 +115,41 @@ export class EventBuilder {
       let result = results[i];
       if (i === slices.length - 1 && results.length > slices.length) result = mergeLate(results.slice(i));
       const slice = slices[i]!;
-      out.push(
-        boundEvent(this.statementEvent(session, record, slice, result, classifyRun(slice.scan, flags, result), false)),
-      );
+      const event = this.statementEvent(session, record, slice, result, classifyRun(slice.scan, flags, result), false);
+      if (decisions) event.authz = authzPart(decisions.length === slices.length ? decisions[i] : decisions[0]);
+      out.push(boundEvent(event));
     }
     return out;
+  }
+
+  /**
+   * A message the policy denied: Postgres ran none of it (a placeholder failed in its place). The
+   * denied statement gets `result.status: denied` with the denial as its error, once the client
+   * was told (a message Postgres skipped after an earlier error keeps that story); the other
+   * statements of the same Query are recorded as not executed, each with its own decision.
+   */
+  private deniedEvents(
+    session: SessionInfo,
+    record: StatementRecord,
+    slices: StatementText[],
+    decisions: readonly AuthzDecision[],
+    denied: number,
+  ): UnchainedEvent[] {
+    const flags = record.scanFlags ?? 0;
+    const perSlice = decisions.length === slices.length;
+    const index = perSlice ? denied : 0;
+    const told = record.results[0];
+    return slices.map((slice, i) => {
+      let result: ResultRecord | undefined;
+      let notExecuted = record.notExecuted;
+      if (i === index && told) result = told;
+      else if (told) notExecuted = `not executed: statement ${index + 1} of the same Query was denied by byline`;
+      const event = this.statementEvent(session, record, slice, result, classify(slice.scan, flags), false);
+      event.result = toResult(result, notExecuted);
+      if (i === index && told && told.sqlstate === '42501') event.result.status = 'denied';
+      event.authz = authzPart(perSlice ? decisions[i] : decisions[0]);
+      return boundEvent(event);
+    });
   }
 
   /**
@@ -116,7 +176,7 @@ export class EventBuilder {
   /** The whole record as one event, with nothing derived: used only if shaping itself failed. */
   fallbackEvent(session: SessionInfo, record: StatementRecord): UnchainedEvent {
     return boundEvent({
-      authz: ALLOW,
+      authz: authzPart(record.authz?.[Math.max(0, deniedSlice(record.authz))]),
       context: null,
       id: uuidv7(record.receivedAt),
       identity: session.identity,

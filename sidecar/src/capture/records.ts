@@ -5,6 +5,8 @@
  * off the forward path.
  */
 
+import type { Prepared } from './sql-prepared.js';
+
 export type RecordKind = 'query' | 'execute' | 'function';
 
 /** How one statement ended, as Postgres said it. */
@@ -39,6 +41,22 @@ export interface RawText {
   bytewise: boolean;
 }
 
+/** The policy's answer for one statement (sidecar/src/policy/engine.ts Decision, as the record keeps it). */
+export interface AuthzDecision {
+  readonly allow: boolean;
+  readonly rule: string;
+  readonly approval: {
+    readonly name: string;
+    readonly approvedBy: string;
+    readonly reason: string | null;
+    readonly ticket: string | null;
+    readonly expiresAt: string;
+  } | null;
+  /** For a denial: the ErrorResponse's message and hint. */
+  readonly message: string | null;
+  readonly hint: string | null;
+}
+
 export interface StatementRecord {
   kind: RecordKind;
   /** Date.now() when the message reached the sidecar. */
@@ -66,12 +84,23 @@ export interface StatementRecord {
   seq: number;
   /** Run without being recorded (spool full and `onBacklogFull: drop`): no event, only a count. */
   unrecorded: boolean;
+  /**
+   * The policy's decision per statement (one for an Execute or FunctionCall; per statement of a
+   * Query, or a single one for all of them). When one denies, the message was not forwarded: a
+   * placeholder that fails in Postgres went in its place (proxy/denial-placeholder.ts).
+   */
+  authz?: readonly AuthzDecision[] | null;
 }
 
 /** Receives records from the forward path. Both calls must be cheap and must not throw. */
 export interface RecordSink {
   /** Before the message is forwarded to Postgres. */
   begin(record: StatementRecord): void;
+  /**
+   * Called for every record just before `begin`: the policy's decisions go on the record here.
+   * `statement` is what an Execute runs (undefined when unknown; null for a Query or FunctionCall).
+   */
+  authorize?(record: StatementRecord, statement: Prepared | undefined | null): void;
   /** Once every result of the record is known (or can no longer be). */
   finish(record: StatementRecord): void;
 }

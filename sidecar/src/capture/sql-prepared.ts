@@ -17,6 +17,8 @@ export interface Prepared {
   /** Scan flags in force when it was parsed. */
   flags: number;
   raw: RawText | null;
+  /** The policy's analysis of `text`, made once (at its first Execute) and kept with it. */
+  analysis?: unknown;
 }
 
 const PREPARE = 1;

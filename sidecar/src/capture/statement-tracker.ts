@@ -128,6 +128,11 @@ export class StatementTracker {
     return this.head === this.queue.length;
   }
 
+  /** The record the next backend message answers, if that is a statement (not Parse, Bind, Sync…). */
+  get headRecord(): StatementRecord | null {
+    return this.current()?.record ?? null;
+  }
+
   /** Records begun, i.e. statement-level sequence numbers used so far. */
   get recordCount(): number {
     return this.nextSeq - 1;
@@ -182,6 +187,7 @@ export class StatementTracker {
           portal?.params ?? null,
           statement?.flags ?? this.scanFlags,
           statement?.raw ?? null,
+          statement,
         );
         if (this.skipUntilSync) this.skip(record, NOT_EXECUTED_PIPELINE);
         else this.enqueue(Kind.execute, record, portalName, undefined, false);
@@ -343,6 +349,7 @@ export class StatementTracker {
     params: ParamCapture | null,
     scanFlags: number,
     raw: RawText | null,
+    statement?: Prepared,
   ) {
     const now = performance.now();
     const record: StatementRecord = {
@@ -359,7 +366,9 @@ export class StatementTracker {
       notExecuted: null,
       seq: this.nextSeq++,
       unrecorded: false,
+      authz: null,
     };
+    this.sink.authorize?.(record, kind === 'execute' ? statement : null);
     this.sink.begin(record);
     return record;
   }

@@ -5,10 +5,10 @@
  */
 import { DENIED_SQLSTATE, type Decision } from './engine.js';
 
-const encoded = new WeakMap<Decision, Buffer>();
+const encoded = new WeakMap<object, Buffer>();
 
 /** The ErrorResponse for a denial (UTF-8; the session's client_encoding is UTF-8 for the clients we serve). */
-export function denialResponse(decision: Decision): Buffer {
+export function denialResponse(decision: Pick<Decision, 'message' | 'hint'>): Buffer {
   let bytes = encoded.get(decision);
   if (bytes === undefined) {
     const fields = ['SERROR', 'VERROR', `C${DENIED_SQLSTATE}`, `M${decision.message ?? 'byline: denied'}`];

@@ -183,7 +183,7 @@ describe('approvals', () => {
     const engine = gated([approval({ scope: { classes: ['ddl'] } })]);
     const d = decide(engine, 'ALTER TABLE billing.invoices ADD COLUMN note text');
     expect(d.allow).toBe(false);
-    expect(d.hint).toContain('--scope ddl --scope table:billing.invoices');
+    expect(d.hint).toContain('--scope ddl --table billing.invoices --reason');
     const both = gated([approval({ scope: { classes: ['ddl'], tables: ['billing.inv*'] } })]);
     expect(decide(both, 'ALTER TABLE billing.invoices ADD COLUMN note text').allow).toBe(true);
   });

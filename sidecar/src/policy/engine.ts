@@ -46,6 +46,8 @@ interface Cached {
 class RoutePolicy {
   readonly access: string;
   readonly cache = new WeakMap<StatementFacts, Cached>();
+  /** The shared allow of an unrestricted route (see PolicyEngine.unrestricted). */
+  allowAll: Decision | undefined;
   constructor(
     readonly identity: string,
     readonly namespace: string | null,
@@ -75,6 +77,46 @@ export class PolicyEngine {
       routes.set(route.name, new RoutePolicy(document.identity.name, document.identity.namespace, route));
     this.#document = document;
     this.#routes = routes;
+  }
+
+  /**
+   * The one decision for every statement on a route whose policy checks nothing (admin, no
+   * guardrails): the forward path then needs no parsing at all. Null when statements must be analysed.
+   */
+  unrestricted(routeName: string): Decision | null {
+    const route = this.#routes.get(routeName);
+    if (route === undefined || route.route.access !== 'admin') return null;
+    if (!route.route.guardrails.every((l) => isEmpty(l.guardrails))) return null;
+    route.allowAll ??= Object.freeze({ allow: true, rule: route.access, approval: null, message: null, hint: null });
+    return route.allowAll;
+  }
+
+  /** The access level of a route, or null when the policy does not list it (or there is none yet). */
+  accessOf(routeName: string): PolicyRoute['access'] | null {
+    return this.#routes.get(routeName)?.route.access ?? null;
+  }
+
+  /**
+   * A FunctionCall message names a function by OID with opaque arguments, so nothing about it can be
+   * analysed: it runs only where the policy checks no more than "not read" (readWrite or admin
+   * without guardrails); for read it is refused, since the function may write.
+   */
+  decideFunctionCall(routeName: string): Decision {
+    const route = this.#routes.get(routeName);
+    if (route === undefined) return this.noRoute(routeName);
+    const r = route.route;
+    const unguarded = r.guardrails.every((l) => isEmpty(l.guardrails));
+    if (r.access !== 'read' && unguarded)
+      return Object.freeze({ allow: true, rule: route.access, approval: null, message: null, hint: null });
+    const why =
+      r.access === 'read'
+        ? 'a function called by OID may write'
+        : 'a function called by OID cannot be checked against guardrails';
+    return deny(
+      route.access,
+      `byline: FunctionCall is denied for ${route.identity} by ${route.access} (${why})`,
+      'Call the function with SELECT instead, so that byline can see what it is.',
+    );
   }
 
   /** Decisions for every statement of an analysed text, in order (one denial when it does not parse). */
@@ -213,15 +255,20 @@ function decideFresh(route: RoutePolicy, facts: StatementFacts, now: number): Ca
       decision: Object.freeze({ allow: true, rule: gate, approval: chosen, message: null, hint: null }),
       validUntil,
     };
-  const scope = [...classes, ...tables.map((t) => `table:${t}`)];
+  const scope = [...classes, ...tables.map((t) => `table ${t}`)];
+  // The exact `byline approval request` command line (cli/src/approval.ts): --scope takes classes
+  // comma-separated, --table one pattern each.
   const ns = route.namespace ? ` --namespace ${route.namespace}` : '';
+  const flags = [
+    ...(classes.length > 0 ? [`--scope ${classes.join(',')}`] : []),
+    ...tables.map((t) => `--table ${t}`),
+  ].join(' ');
   return {
     decision: deny(
       gate,
       `byline: ${what} needs an approval for ${identity} by ${gate} (${scope.join(', ')}); none is active`,
-      `Ask for one: byline approval request${ns} --identity ${identity} --route ${r.name} ` +
-        `${scope.map((s) => `--scope ${s}`).join(' ')} --reason "<why>" --ticket <ticket> --for 1h, ` +
-        `and retry once someone else has approved it (byline approve NAME).`,
+      `Ask for one: byline approval request${ns} --identity ${identity} --route ${r.name} ${flags} ` +
+        `--reason "<why>" --ticket <ticket> --for 1h, and retry once someone else has approved it (byline approve NAME).`,
     ),
     validUntil,
   };

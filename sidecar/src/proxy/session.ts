@@ -8,6 +8,7 @@
  *   relay.ts            the outboxes and when each side is read: backpressure, and strict
  *                       durability's hold on results (flow-control.ts, durability-gate.ts)
  *   refusal.ts          statements not forwarded (spool full or unwritable) and how that is told
+ *   denial-placeholder  statements the policy denies: answered exactly as a Postgres error would be
  *
  * Phases:
  *   startup        untyped messages: SSLRequest (→ TLS), GSSENCRequest (→ N), CancelRequest, StartupMessage
@@ -28,10 +29,13 @@ import type { AuditIdentity, DurabilityName, ParamsModeName, RouteConfig } from 
 import type { Logger } from 'pino';
 import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditPipeline } from '../audit/pipeline.js';
-import type { RecordSink, StatementRecord } from '../capture/records.js';
+import type { AuthzDecision, RecordSink, StatementRecord } from '../capture/records.js';
+import type { Prepared } from '../capture/sql-prepared.js';
 import { StatementTracker } from '../capture/statement-tracker.js';
 import type { ClientAuthenticator } from '../identity/client-auth.js';
 import type { SidecarMetrics } from '../metrics.js';
+import type { Authorizer } from '../policy/authorizer.js';
+import { denialResponse } from '../policy/denial.js';
 import { type MessageHandler, MessageReader, Verdict } from '../protocol/frame-reader.js';
 import {
   AUTHENTICATION_CLEARTEXT,
@@ -55,6 +59,12 @@ import {
 import type { Spool } from '../spool/spool.js';
 import { forwardCancel } from './cancel-forwarding.js';
 import type { CancelRegistry } from './cancel-registry.js';
+import {
+  PLACEHOLDER_EXECUTE_SQLSTATE,
+  PLACEHOLDER_QUERY,
+  PLACEHOLDER_QUERY_SQLSTATE,
+  placeholderExecute,
+} from './denial-placeholder.js';
 import { backlogRefusal, type Refusal, refusalKeepsSession, spoolWriteRefusal } from './refusal.js';
 import { Relay } from './relay.js';
 import { checkStartup, passwordMatches, startupRequest, upstreamOverrides } from './startup.js';
@@ -79,6 +89,8 @@ export interface SessionContext {
   spool: Spool | null;
   durability: DurabilityName;
   onBacklogFull: 'reject' | 'drop';
+  /** Decides every statement before it is forwarded. */
+  authorizer: Authorizer;
   /** Called once when the session is over. */
   onClosed?: (session: ProxySession) => void;
   /** byline gateway: the client's password (an OIDC token) decides the identity, per connection. */
@@ -114,6 +126,14 @@ export class ProxySession implements RecordSink {
   private authTimer: NodeJS.Timeout | null = null;
   /** Postgres closed while results were waiting for durability: close once they are out. */
   private closeWhenDurable = false;
+  /** The record of the message being handled, when the policy denied it (set by authorize()). */
+  private denied: StatementRecord | null = null;
+  /** This session's Execute placeholder (made on its first denied Execute). */
+  private executePlaceholder: Buffer | null = null;
+  /** The route's access was read at connect: the upstream session is read-only and must stay so. */
+  private readOnly = false;
+  /** Held messages are being replayed (not read from the client socket). */
+  private replaying = false;
   /** With clientAuth: who the client's credential names, and when the session must end. */
   private clientIdentity: AuditIdentity | null = null;
   private endsAtMs: number | null = null;
@@ -150,6 +170,20 @@ export class ProxySession implements RecordSink {
     }
     // In the spool before it is forwarded: onClientData writes it out before flushing upstream.
     if (this.ctx.spool && this.info) this.ctx.spool.begin(this.info, record);
+  }
+
+  /** The policy's decisions, before the record is begun and before anything is forwarded. */
+  authorize(record: StatementRecord, statement: Prepared | undefined | null): void {
+    const authorizer = this.ctx.authorizer;
+    const route = this.ctx.route.name;
+    const decisions =
+      record.kind === 'query'
+        ? authorizer.query(route, record.text, record.scanFlags ?? 0, record.receivedAt)
+        : record.kind === 'execute'
+          ? authorizer.execute(route, statement ?? undefined, record.receivedAt)
+          : authorizer.functionCall(route);
+    record.authz = decisions;
+    for (let i = 0; i < decisions.length; i++) if (!decisions[i]!.allow) this.denied = record;
   }
 
   finish(record: StatementRecord): void {
@@ -225,6 +259,7 @@ export class ProxySession implements RecordSink {
       const refusal = this.admit();
       if (refusal) return this.refuse(refusal);
     }
+    this.denied = null;
     this.tracker.onFrontend(type, buf, start, end);
     if (type === F.terminate) {
       this.endReason = { ok: true };
@@ -232,7 +267,49 @@ export class ProxySession implements RecordSink {
     }
     this.forwardedInChunk += 1;
     this.lastForwardedType = type;
+    if (this.denied !== null) {
+      // Never forwarded: a placeholder that fails in Postgres goes in its place (denial-placeholder.ts).
+      this.denied = null;
+      if (type === F.execute) this.executePlaceholder ??= placeholderExecute();
+      return this.forwardInstead(type === F.execute ? this.executePlaceholder! : PLACEHOLDER_QUERY);
+    }
     return Verdict.forward;
+  }
+
+  private forwardInstead(message: Buffer): Verdict {
+    if (this.replaying) this.relay.toUpstream.push(message);
+    else this.clientReader.inject(message);
+    return Verdict.drop;
+  }
+
+  /**
+   * The error Postgres gave a placeholder, replaced by the denial it stands for. Only that error:
+   * anything else (a FATAL shutdown) goes through as Postgres sent it.
+   */
+  private denialFor(buf: Buffer, start: number, end: number): Buffer | null {
+    const record = this.tracker.headRecord;
+    const decisions = record?.authz;
+    if (!record || !decisions || record.results.length > 0) return null;
+    let denial: AuthzDecision | null = null;
+    for (let i = 0; i < decisions.length && denial === null; i++) if (!decisions[i]!.allow) denial = decisions[i]!;
+    if (denial === null) return null;
+    const e = decodeErrorFields(buf, start, end);
+    const expected = record.kind === 'execute' ? PLACEHOLDER_EXECUTE_SQLSTATE : PLACEHOLDER_QUERY_SQLSTATE;
+    if (e.severity !== 'ERROR' || e.code !== expected) return null;
+    return denialResponse(denial);
+  }
+
+  /** A read session reporting default_transaction_read_only=off has left read-only mode: end it. */
+  private leftReadOnly(buf: Buffer, start: number, end: number): boolean {
+    const { name, value } = decodeParameterStatus(buf, start, end);
+    if (name !== 'default_transaction_read_only' || value.toLowerCase() === 'on') return false;
+    const record = this.tracker.headRecord;
+    const message =
+      `the database session left read-only mode (default_transaction_read_only=${value}) ` +
+      `although ${this.ctx.route.name}'s access is read; byline ends it`;
+    this.log.warn({ statement: record?.text ?? null }, message);
+    this.fatalToClient('42501', message);
+    return true;
   }
 
   /** Whether a statement may run: null to forward it, or why it is refused. */
@@ -502,6 +579,13 @@ export class ProxySession implements RecordSink {
       }
     }
     const overrides = upstreamOverrides(route, this.injectedUser);
+    // read is enforced by Postgres too. A startup parameter, not `options`: Postgres applies the
+    // parameters after the options, so a client's own `-c default_transaction_read_only=off` (or
+    // parameter of that name) cannot undo it, and the client's options go through untouched.
+    if (this.ctx.authorizer.engine.accessOf(route.name) === 'read') {
+      this.readOnly = true;
+      overrides.set('default_transaction_read_only', 'on');
+    }
     this.info = this.sessionInfo();
     let conn: Awaited<ReturnType<typeof connectUpstream>>;
     try {
@@ -539,6 +623,14 @@ export class ProxySession implements RecordSink {
     reply: (buf: Buffer) => this.relay.toUpstream.push(buf),
     parameterStatus: (buf: Buffer, start: number, end: number) => {
       const { name, value } = decodeParameterStatus(buf, start, end);
+      if (this.readOnly && name === 'default_transaction_read_only' && value.toLowerCase() !== 'on') {
+        // A role or database setting cannot outrank a startup parameter; if it ever did, no session.
+        this.fatalToClient(
+          '42501',
+          `the database session did not start read-only, though ${this.ctx.route.name}'s access is read`,
+        );
+        return;
+      }
       this.tracker.onBackend(B.parameterStatus, buf, start, end);
       if (name === 'application_name' && this.info) this.info.applicationName = value || null;
     },
@@ -593,8 +685,18 @@ export class ProxySession implements RecordSink {
         // the session is over and recorded, so none of it may start or end it again.
         if (this.phase === 'closed') return Verdict.stop;
         if (this.phase === 'ready') {
-          // A FATAL (pg_terminate_backend's 57P01, a shutdown) is why the session ends.
-          if (type === B.errorResponse) this.noteFatal(buf, start, end);
+          if (type === B.errorResponse) {
+            const denial = this.denialFor(buf, start, end);
+            if (denial !== null) {
+              this.tracker.onBackend(type, denial, 0, denial.length);
+              this.upstreamReader!.inject(denial);
+              return Verdict.drop;
+            }
+            // A FATAL (pg_terminate_backend's 57P01, a shutdown) is why the session ends.
+            this.noteFatal(buf, start, end);
+          } else if (type === B.parameterStatus && this.readOnly && this.leftReadOnly(buf, start, end)) {
+            return Verdict.stop;
+          }
           const problem = this.tracker.onBackend(type, buf, start, end);
           if (problem) this.log.warn({ problem }, 'statement tracking out of step; results may be unknown');
           return Verdict.forward;
@@ -633,11 +735,14 @@ export class ProxySession implements RecordSink {
     this.unsentFrom = this.tracker.recordCount + 1;
     for (const message of held) {
       let verdict: Verdict;
+      this.replaying = true;
       try {
         verdict = this.onClientMessage(message[0]!, message, 0, message.length);
       } catch (e) {
         this.failClient(e);
         return;
+      } finally {
+        this.replaying = false;
       }
       if (verdict === Verdict.forward) this.relay.toUpstream.push(message);
       if (this.phase !== 'ready') return;
