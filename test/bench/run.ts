@@ -585,7 +585,8 @@ async function main(): Promise<void> {
   for (const f of core) {
     console.log(
       `  ${f.protocol.padEnd(8)} forward path ${f.forwardUs.toFixed(2)} µs, event shaping + chain ${f.shapeUs.toFixed(2)} µs, ` +
-        `policy decision ${f.policyUs.toFixed(2)} µs (${f.protocol === 'simple' ? 'new text: parse + facts + decide' : 'facts from Parse, decision cached'})`,
+        `policy decision ${f.policyUs.toFixed(2)} µs (${f.protocol === 'simple' ? 'new text: parse + facts + decide' : 'facts from Parse, decision cached'}), ` +
+        `spool (batch) ${f.spoolUs.toFixed(2)} µs on the event loop, ${f.spoolCpuUs.toFixed(2)} µs CPU`,
     );
   }
   if (results.some((r) => r.failed)) process.exitCode = 1;
