@@ -93,7 +93,7 @@ export class Shipper {
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { lines } = this.spool.readEvents(this.spool.acknowledged, 1);
+      const { lines } = await this.spool.readEvents(this.spool.acknowledged, 1);
       if (lines.length === 0) return true;
       if (Date.now() > deadline) return false;
       // Hurry an idle shipper along; one backing off from failures keeps its pace.
@@ -123,7 +123,7 @@ export class Shipper {
   /** Ships the next batch: true when it was acknowledged, false to back off and retry. */
   private async shipOnce(): Promise<boolean> {
     const from = this.spool.acknowledged;
-    const { lines, next, oldestWrittenAt } = this.spool.readEvents(from, this.maxBatchBytes);
+    const { lines, next, oldestWrittenAt } = await this.spool.readEvents(from, this.maxBatchBytes);
     this.metrics.oldestUnshipped.set(oldestWrittenAt === null ? 0 : (Date.now() - oldestWrittenAt) / 1000);
     if (lines.length === 0) {
       // Only begin, session or chain records so far: nothing to send, but move past them.
