@@ -101,7 +101,7 @@ async function run(port: number, statements: string[], applicationName = 'spool-
   const client = new pg.Client({
     host: '127.0.0.1',
     port,
-    user: 'w',
+    user: AUTH_USERS.scram,
     database: 'postgres',
     application_name: applicationName,
   });
@@ -202,7 +202,7 @@ describe('spool and shipper under faults', () => {
     await s.sidecar.start();
     const literal = 'x'.repeat(9 * 1024 * 1024);
     const text = `select length('${literal}') as n`;
-    const client = new pg.Client({ host: '127.0.0.1', port: s.sidecar.port, user: 'w', database: 'postgres' });
+    const client = new pg.Client({ host: '127.0.0.1', port: s.sidecar.port, user: AUTH_USERS.scram, database: 'postgres' });
     await client.connect();
     const { rows } = await client.query(text);
     expect(rows[0].n).toBe(literal.length);
