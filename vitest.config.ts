@@ -5,6 +5,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // which runs only when kube tests are selected). Two cores: keep integration files few at a time.
 export default defineConfig({
   test: {
+    // Tests that spawn the `byline` command run the compiled build: compile it first.
+    globalSetup: ['test/harness/build.ts'],
     projects: [
       {
         test: {

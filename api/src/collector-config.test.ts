@@ -141,4 +141,34 @@ auth:
     expect((error as Error).message).not.toContain('short-secret');
     expect((error as Error).message).not.toContain('another-token');
   });
+
+  test('receipts take a key file, and nothing else', () => {
+    expect(
+      problemsOf(CollectorConfigSchema, {
+        ...config([{ token: TOKEN, reader: true }]),
+        receipts: { keyFile: '/k.pem' },
+      }),
+    ).toEqual([]);
+    expect(
+      problemsOf(CollectorConfigSchema, { ...config([{ token: TOKEN, reader: true }]), receipts: { key: 'x' } }).join(
+        '\n',
+      ),
+    ).toContain('receipts.key');
+  });
+
+  test('a static writer may name its whole identity; a reader may not have identity fields', () => {
+    const placed = config([
+      { token: TOKEN, identity: 'migrator', kind: 'service', namespace: 'payments', serviceAccount: 'mig', pod: 'm-1' },
+    ]);
+    expect(problemsOf(CollectorConfigSchema, placed)).toEqual([]);
+    expect(resolveStaticTokens(placed)).toEqual([
+      { token: TOKEN, identity: 'migrator', kind: 'service', namespace: 'payments', serviceAccount: 'mig', pod: 'm-1' },
+    ]);
+    expect(
+      problemsOf(CollectorConfigSchema, config([{ token: TOKEN, identity: 'a', kind: 'robot' as 'agent' }])).join('\n'),
+    ).toContain('auth.static[0].kind');
+    expect(() => resolveStaticTokens(config([{ token: TOKEN, reader: true, namespace: 'payments' }]))).toThrow(
+      'auth.static[0].namespace: only a writer ("identity") has identity fields',
+    );
+  });
 });

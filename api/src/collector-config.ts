@@ -3,9 +3,11 @@
  * Unknown fields are refused so that a typo never silently leaves something unconfigured.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { type Static, Type as T } from '@sinclair/typebox';
-import { MAX_EVENT_BYTES } from './audit-event.js';
+import { IdentityKind, MAX_EVENT_BYTES } from './audit-event.js';
 import { HostPort, LogConfig, Strict } from './config-parts.js';
+import { resolveStoreUrl } from './config-paths.js';
 import { loadConfigFile } from './load-config.js';
 import { ValidationError } from './validate.js';
 
@@ -15,14 +17,20 @@ export const StoreUrl = T.String({
 });
 
 /**
- * One static token: `token` or `tokenFile` (exactly one), and `identity` (a writer, which may only
- * write events whose `identity.name` is this) or `reader: true` (exactly one).
+ * One static token: `token` or `tokenFile` (exactly one), and `identity` (a writer) or
+ * `reader: true` (exactly one). A writer writes only events whose identity is exactly the one
+ * configured here: `identity` as the name, `kind` (default agent), `namespace`, `serviceAccount`
+ * and `pod` (null when not given), `source: "static"`.
  */
 export const StaticToken = T.Object(
   {
     token: T.Optional(T.String({ minLength: 1 })),
     tokenFile: T.Optional(T.String({ minLength: 1 })),
     identity: T.Optional(T.String({ minLength: 1 })),
+    kind: T.Optional(IdentityKind),
+    namespace: T.Optional(T.String({ minLength: 1 })),
+    serviceAccount: T.Optional(T.String({ minLength: 1 })),
+    pod: T.Optional(T.String({ minLength: 1 })),
     reader: T.Optional(T.Literal(true)),
   },
   Strict,
@@ -84,6 +92,17 @@ export const CollectorTls = T.Object(
   Strict,
 );
 
+/**
+ * The collector's own Ed25519 key (PEM, PKCS#8), kept out of the store: it signs a receipt for
+ * every key a sidecar registers, so `byline verify` can tell those from keys written into the store.
+ */
+export const CollectorReceipts = T.Object(
+  {
+    keyFile: T.String({ minLength: 1 }),
+  },
+  Strict,
+);
+
 export const CollectorConfigSchema = T.Object(
   {
     listen: HostPort,
@@ -91,6 +110,7 @@ export const CollectorConfigSchema = T.Object(
     tls: T.Optional(CollectorTls),
     store: StoreUrl,
     auth: CollectorAuth,
+    receipts: T.Optional(CollectorReceipts),
     limits: T.Optional(CollectorLimits),
     log: T.Optional(LogConfig),
   },
@@ -104,8 +124,14 @@ export type KubernetesAuthConfig = Static<typeof KubernetesAuth>;
 export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
 
+/** The identity fields a static writer token may name beside `identity`. */
+export const STATIC_IDENTITY_FIELDS = ['kind', 'namespace', 'serviceAccount', 'pod'] as const;
+
 /** A static token with its secret resolved (read from `tokenFile` when given so). */
-export type ResolvedStaticToken = { token: string } & ({ identity: string } | { reader: true });
+export type ResolvedStaticToken = { token: string } & (
+  | ({ identity: string } & Partial<Pick<StaticTokenConfig, (typeof STATIC_IDENTITY_FIELDS)[number]>>)
+  | { reader: true }
+);
 
 /**
  * The checks a JSON Schema cannot say well: some way to authenticate, exactly one of token/tokenFile
@@ -141,6 +167,11 @@ export function resolveStaticTokens(config: CollectorConfig, what = 'collector c
       problems.push(`${field}: give exactly one of "identity" (a writer) and "reader: true" (a reader)`);
       return;
     }
+    if (entry.reader !== undefined) {
+      for (const f of STATIC_IDENTITY_FIELDS) {
+        if (entry[f] !== undefined) problems.push(`${field}.${f}: only a writer ("identity") has identity fields`);
+      }
+    }
     if (token === undefined || token.length < 16) return;
     const earlier = seen.get(token);
     if (earlier !== undefined) {
@@ -148,7 +179,13 @@ export function resolveStaticTokens(config: CollectorConfig, what = 'collector c
       return;
     }
     seen.set(token, i);
-    resolved.push(entry.identity !== undefined ? { token, identity: entry.identity } : { token, reader: true });
+    if (entry.identity === undefined) {
+      resolved.push({ token, reader: true });
+      return;
+    }
+    const writer: ResolvedStaticToken = { token, identity: entry.identity };
+    for (const f of STATIC_IDENTITY_FIELDS) if (entry[f] !== undefined) Object.assign(writer, { [f]: entry[f] });
+    resolved.push(writer);
   });
   if (problems.length > 0) throw new ValidationError(what, problems);
   return resolved;
@@ -157,5 +194,6 @@ export function resolveStaticTokens(config: CollectorConfig, what = 'collector c
 /** Reads, validates and resolves a collector config file; throws a ValidationError naming each problem. */
 export function loadCollectorConfig(path: string): { config: CollectorConfig; tokens: ResolvedStaticToken[] } {
   const config = loadConfigFile(path, CollectorConfigSchema, 'collector config');
+  config.store = resolveStoreUrl(config.store, dirname(resolve(path)));
   return { config, tokens: resolveStaticTokens(config, `collector config (${path})`) };
 }

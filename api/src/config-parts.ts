@@ -1,10 +1,14 @@
 /** Schema pieces every Byline config shares. */
 import { Type as T } from '@sinclair/typebox';
+import { PORT_PATTERN } from './listen.js';
 
 /** Unknown fields are refused, so that a typo never silently leaves something unconfigured. */
 export const Strict = { additionalProperties: false } as const;
 
-export const HostPort = T.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$', description: 'host:port' });
+export const HostPort = T.String({
+  pattern: `^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):${PORT_PATTERN}$`,
+  description: 'host:port with a port from 0 to 65535',
+});
 
 export const LogConfig = T.Object(
   {

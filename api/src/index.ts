@@ -2,6 +2,7 @@ export * from './audit-event.js';
 export * from './canonical-json.js';
 export * from './chain.js';
 export * from './collector-config.js';
+export * from './config-paths.js';
 export {
   APPROVE_VERB,
   type Approval,
@@ -25,9 +26,12 @@ export {
   tablePatternRegExp,
 } from './crds/guardrails.js';
 export * as crds from './crds/index.js';
+export * from './listen.js';
 export * from './load-config.js';
 export * from './policy.js';
 export * from './sidecar-config.js';
+export * from './signed-head.js';
 export * from './uuid.js';
 export * from './validate.js';
 export * from './verify-trail.js';
+export * from './version.js';

@@ -132,7 +132,7 @@ describe('sidecar config messages name the field and what was expected', () => {
     [
       'a listen address without a host',
       (c) => (c.routes[0].listen = '6432'),
-      ['routes[0].listen: expected host:port, got "6432"'],
+      ['routes[0].listen: expected host:port with a port from 0 to 65535, got "6432"'],
     ],
     [
       'a route name in capitals',

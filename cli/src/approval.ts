@@ -3,7 +3,6 @@
  * user's kubeconfig. The CLI only asks; the operator's webhook stamps who asked and who decided, and
  * checks that the decider holds the approve verb and is not the requester.
  */
-import { parseArgs } from 'node:util';
 import {
   type Approval,
   type ApprovalPhase,
@@ -12,28 +11,13 @@ import {
   STATEMENT_CLASSES,
   TABLE_PATTERN_REGEX,
 } from '@byline/api';
-import { UsageError } from './trail.js';
-
-export const APPROVAL_USAGE = `usage: byline approval request --identity NAME --route NAME (--scope CLASSES | --table PATTERN)...
-                               --reason TEXT [--ticket ID] (--for DURATION | --until TIME) [--name NAME]
-       byline approval list [--pending] [-A | --all-namespaces]
-       byline approve NAME [--reason TEXT]
-       byline deny NAME [--reason TEXT]
-
-  --scope CLASSES      statement classes to unlock, comma-separated: ${STATEMENT_CLASSES.join(', ')}
-  --table PATTERN      a table pattern to unlock, like public.payroll* (repeatable)
-  --for DURATION       how long once approved: 2h, 30m, 1h30m
-  --until TIME         or until an RFC 3339 time
-every command: --kubeconfig FILE (default $KUBECONFIG or ~/.kube/config), -n/--namespace NS (default: the context's)
-`;
+import { OPERAND, type OptionValues, UsageError } from './command-table.js';
 
 const API = '/apis/byline.dev/v1alpha1';
 const DURATION = /^([0-9]{1,4}h)?([0-9]{1,5}m)?([0-9]{1,6}s)?$/;
 
-const common = {
-  kubeconfig: { type: 'string' },
-  namespace: { type: 'string', short: 'n' },
-} as const;
+/** What every approval command takes to reach the API server (see the `approval` entries in commands.ts). */
+type ConnectValues = { kubeconfig?: string; namespace?: string };
 
 /** What `approval request` creates, from its arguments (pure, so the checks are tested without a cluster). */
 export function requestedApproval(values: {
@@ -155,40 +139,13 @@ async function connect(values: { kubeconfig?: string; namespace?: string }): Pro
   };
 }
 
-export async function approval(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const [sub, ...rest] = args;
-  if (rest.includes('--help') || rest.includes('-h')) {
-    out.write(APPROVAL_USAGE);
-    return 0;
-  }
-  if (sub === 'request') return request(rest, out);
-  if (sub === 'list') return list(rest, out);
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    out.write(APPROVAL_USAGE);
-    return sub === undefined ? 2 : 0;
-  }
-  throw new UsageError(`unknown approval command "${sub}" (request or list)`);
-}
-
-async function request(args: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      ...common,
-      identity: { type: 'string' },
-      route: { type: 'string' },
-      scope: { type: 'string', multiple: true },
-      table: { type: 'string', multiple: true },
-      reason: { type: 'string' },
-      ticket: { type: 'string' },
-      for: { type: 'string' },
-      until: { type: 'string' },
-      name: { type: 'string' },
-    },
-  });
-  const body = requestedApproval(values);
-  const kube = await connect(values);
+/** `byline approval request`: creates the Approval; the webhook stamps who asked. */
+export async function requestApproval(
+  values: OptionValues,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
+  const body = requestedApproval(values as Parameters<typeof requestedApproval>[0]);
+  const kube = await connect(values as ConnectValues);
   try {
     const created = await kube.request<Approval>('POST', `${API}/namespaces/${kube.namespace}/approvals`, body);
     out.write(
@@ -201,17 +158,12 @@ async function request(args: string[], out: NodeJS.WritableStream): Promise<numb
   }
 }
 
-async function list(args: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      ...common,
-      pending: { type: 'boolean', default: false },
-      'all-namespaces': { type: 'boolean', short: 'A', default: false },
-    },
-  });
-  const kube = await connect(values);
+/** `byline approval list`. */
+export async function listApprovals(
+  values: OptionValues,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
+  const kube = await connect(values as ConnectValues);
   try {
     const all = values['all-namespaces'] === true;
     const res = await kube.request<{ items: Approval[] }>(
@@ -231,24 +183,13 @@ async function list(args: string[], out: NodeJS.WritableStream): Promise<number>
 }
 
 /** `byline approve NAME` and `byline deny NAME`: a status write the webhook checks and stamps. */
-export async function decide(
+export async function decideApproval(
   phase: Extract<ApprovalPhase, 'Approved' | 'Denied'>,
-  args: string[],
+  values: OptionValues,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    out.write(APPROVAL_USAGE);
-    return 0;
-  }
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { ...common, reason: { type: 'string' } },
-  });
-  if (positionals.length !== 1) throw new UsageError('give the name of one Approval');
-  const name = positionals[0]!;
-  const kube = await connect(values);
+  const name = values[OPERAND] as string;
+  const kube = await connect(values as ConnectValues);
   try {
     const updated = await kube.request<Approval>(
       'PATCH',

@@ -1,6 +1,6 @@
 /** The collector's query API, as `byline trail` and `byline verify` use it. */
 import { readFileSync } from 'node:fs';
-import type { AuditEvent } from '@byline/api';
+import type { AuditEvent, StreamEvidence } from '@byline/api';
 
 export interface TrailItem {
   event: AuditEvent;
@@ -47,9 +47,12 @@ export class CollectorClient {
       throw new Error(`--collector must be an http:// or https:// URL, got ${JSON.stringify(base)}`);
   }
 
-  private async get<T>(path: string, query: Record<string, string | undefined>): Promise<T> {
+  private async get<T>(path: string, query: Record<string, string | readonly string[] | undefined>): Promise<T> {
     const url = new URL(path, this.base);
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+    for (const [k, v] of Object.entries(query)) {
+      if (typeof v === 'string') url.searchParams.set(k, v);
+      else for (const each of v ?? []) url.searchParams.append(k, each);
+    }
     let res: Response;
     try {
       res = await fetch(url, { headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' } });
@@ -91,5 +94,23 @@ export class CollectorClient {
   async streams(): Promise<StreamSummary[]> {
     const body = await this.get<{ streams: StreamSummary[] }>('/v1/streams', {});
     return body.streams;
+  }
+
+  /**
+   * Markers, registered keys and signed heads of these streams (`GET /v1/evidence`, 100 streams a
+   * request), and the collector's receipt key (from its config, null when it has none).
+   */
+  async evidence(streams: readonly string[]): Promise<{ receiptKey: string | null; streams: StreamEvidence[] }> {
+    const out: StreamEvidence[] = [];
+    let receiptKey: string | null = null;
+    // At least one request, for the receipt key.
+    for (let i = 0; i === 0 || i < streams.length; i += 100) {
+      const body = await this.get<{ receiptKey: string | null; streams: StreamEvidence[] }>('/v1/evidence', {
+        stream: streams.slice(i, i + 100),
+      });
+      receiptKey = body.receiptKey;
+      out.push(...body.streams);
+    }
+    return { receiptKey, streams: out };
   }
 }

@@ -7,13 +7,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { type CollectorConfig, type SidecarConfig, SidecarConfigSchema, validate } from '@byline/api';
 import { type RunningCollector, startCollector } from '@byline/collector';
 import { type RunningSidecar, startSidecar } from '@byline/sidecar';
 import pg from 'pg';
 import pino from 'pino';
-import { startPostgres, type TestPostgres } from '../../test/harness/postgres.js';
+import type { OptionValues } from './command-table.js';
+import { type DemoPostgres, startDemoPostgres } from './demo-postgres.js';
 import { trail } from './trail.js';
 import { verify } from './verify.js';
 
@@ -29,16 +29,15 @@ const ACTORS: Actor[] = [
   { name: 'schema-migrator', kind: 'service' },
 ];
 
-export async function demo(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { keep: { type: 'boolean', default: false } } });
+export async function demo(values: OptionValues, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'byline-demo-'));
   const logger = pino({ level: process.env.BYLINE_LOG ?? 'warn' });
   const say = (line = '') => out.write(`${line}\n`);
-  let db: TestPostgres | undefined;
+  let db: DemoPostgres | undefined;
   let collector: RunningCollector | undefined;
   try {
     say('Starting an embedded Postgres, a collector (SQLite) and a sidecar per identity…');
-    db = await startPostgres();
+    db = await startDemoPostgres(dir);
     await seed(db);
 
     const readerToken = join(dir, 'reader.token');
@@ -48,7 +47,7 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
       store: `sqlite:${join(dir, 'trail.db')}`,
       auth: {
         static: [
-          ...ACTORS.map((a) => ({ token: `demo-${a.name}-token`, identity: a.name })),
+          ...ACTORS.map((a) => ({ token: `demo-${a.name}-token`, identity: a.name, kind: a.kind })),
           { token: 'demo-reader-token', reader: true },
         ],
       },
@@ -98,22 +97,24 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
     }
     say();
 
-    const common = ['--collector', collector.url, '--token-file', readerToken];
+    const common = { collector: collector.url, 'token-file': readerToken, format: 'table' };
     say('Q1: which agent touched the customers table?');
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --table customers`);
-    await trail([...common, '--table', 'customers'], out);
+    await trail({ ...common, table: 'customers' }, out);
     say();
     say('Q2: what ran in the migration session?');
     const session = await sessionOf(collector, readerToken, migrationSession);
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --session ${session}`);
-    await trail([...common, '--session', session], out);
+    await trail({ ...common, session }, out);
     say();
     say('And is the trail intact?');
     say(`$ byline verify --collector ${collector.url} --token-file reader.token`);
     const verified = await verify(common, out);
     if (values.keep) {
       say();
-      say(`Everything keeps running (Ctrl-C to stop). Try: byline trail ${common.join(' ')} --identity support-agent`);
+      say(
+        `Everything keeps running (Ctrl-C to stop). Try: byline trail --collector ${collector.url} --token-file ${readerToken} --identity support-agent`,
+      );
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     }
     return verified;
@@ -125,7 +126,7 @@ export async function demo(args: string[], out: NodeJS.WritableStream = process.
   }
 }
 
-async function seed(db: TestPostgres): Promise<void> {
+async function seed(db: DemoPostgres): Promise<void> {
   const admin = db.client();
   await admin.connect();
   await admin.query(`CREATE ROLE app_user LOGIN PASSWORD 'app-secret'`);

@@ -2,35 +2,13 @@
  * `byline trail`: who ran what, from the collector. A table for people, or with --format json
  * each event exactly as the sidecar emitted it (canonical JSON), one per line.
  */
-import { parseArgs } from 'node:util';
 import { type AuditEvent, canonicalJson } from '@byline/api';
 import { type ChainMarker, CollectorClient } from './collector-client.js';
+import { type OptionValues, UsageError } from './command-table.js';
 
-export const TRAIL_USAGE = `usage: byline trail --collector URL --token-file FILE [filters] [--limit N] [--format table|json]
-
-filters: --identity NAME  --table NAME  --session ID  --route NAME  --database NAME
-         --approval NAME  --since TIME  --until TIME   (TIME is RFC 3339, e.g. 2026-11-27T09:00:00Z)
-`;
-
-export async function trail(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      collector: { type: 'string' },
-      'token-file': { type: 'string' },
-      identity: { type: 'string' },
-      table: { type: 'string' },
-      session: { type: 'string' },
-      route: { type: 'string' },
-      database: { type: 'string' },
-      approval: { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      limit: { type: 'string' },
-      format: { type: 'string', default: 'table' },
-    },
-  });
+/** Runs with the values parsed from the command table's `trail` entry. */
+export async function trail(options: OptionValues, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const values = options as Partial<Record<string, string>>;
   if (!values.collector || !values['token-file']) throw new UsageError('--collector and --token-file are required');
   if (values.format !== 'table' && values.format !== 'json')
     throw new UsageError(`--format must be table or json, got ${values.format}`);
@@ -75,8 +53,6 @@ export async function trail(args: string[], out: NodeJS.WritableStream = process
   }
   return 0;
 }
-
-export class UsageError extends Error {}
 
 const COLUMNS = ['TIME', 'IDENTITY', 'DATABASE', 'STATEMENT', 'RESULT', 'APPROVAL'] as const;
 const WIDTH = { statement: 60 };

@@ -2,7 +2,13 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CollectorConfig, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_EVENTS } from '@byline/api';
+import {
+  type CollectorConfig,
+  DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_MAX_BATCH_EVENTS,
+  parseListen,
+  ReceiptSigner,
+} from '@byline/api';
 import pino, { type Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
@@ -32,11 +38,6 @@ export interface CollectorOptions {
   policyWaitSeconds?: number;
 }
 
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(i + 1)) };
-}
-
 export async function startCollector(
   config: CollectorConfig,
   options: CollectorOptions = {},
@@ -53,6 +54,14 @@ export async function startCollector(
       throw new Error(`tls: cannot read the certificate or key: ${(e as Error).message}`);
     }
   }
+  let receipts: ReceiptSigner | undefined;
+  if (config.receipts) {
+    try {
+      receipts = new ReceiptSigner(readFileSync(config.receipts.keyFile));
+    } catch (e) {
+      throw new Error(`receipts.keyFile: cannot use ${config.receipts.keyFile}: ${(e as Error).message}`);
+    }
+  }
   const store = await openStore(config.store);
   const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(
@@ -67,10 +76,11 @@ export async function startCollector(
       ...(options.policyWaitSeconds !== undefined ? { policyWaitSeconds: options.policyWaitSeconds } : {}),
       onPolicyProblems: (identity, problems) =>
         logger.warn({ identity, problems }, 'served a policy with parts that cannot be read (failed closed)'),
+      ...(receipts ? { receipts } : {}),
     },
     tls,
   );
-  const { host, port } = splitListen(config.listen);
+  const { host, port } = parseListen(config.listen, 'listen');
   try {
     await listen(server, host, port);
   } catch (e) {
@@ -80,7 +90,7 @@ export async function startCollector(
   }
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
-  logger.info({ url, store: redact(config.store) }, 'collector listening');
+  logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');
 
   let closing: Promise<void> | undefined;
   return {

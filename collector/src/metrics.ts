@@ -3,7 +3,8 @@
  * process, as in tests, never clash). Labelled series start at zero, so a rate() works from the
  * first scrape.
  */
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '@byline/api/process-metrics';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { REFUSAL_REASONS } from './auth/authenticator.js';
 import { IDENTITY_FIELDS } from './ingest/identity-check.js';
 import type { RejectReason } from './ingest/parse-batch.js';
@@ -29,7 +30,16 @@ const OUTCOMES: BatchOutcome[] = [
   'auth-unavailable',
   'store-error',
 ];
-const REASONS: RejectReason[] = ['malformed', 'schema', 'canonical', 'hash', 'identity', 'too-many-events'];
+// 'stream-owner': a batch for a stream another writer opened (checked by the store, not the parser).
+const REASONS: (RejectReason | 'stream-owner')[] = [
+  'malformed',
+  'schema',
+  'canonical',
+  'hash',
+  'identity',
+  'too-many-events',
+  'stream-owner',
+];
 const KINDS: MarkerKind[] = ['gap', 'break', 'fork'];
 
 export class CollectorMetrics {
@@ -44,12 +54,13 @@ export class CollectorMetrics {
   readonly authRefusals: Counter<'reason'>;
   readonly chainProblems: Counter<'kind'>;
   readonly gapsResolved: Counter;
+  readonly unsignedBatches: Counter;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly storeErrors: Counter<'operation'>;
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'byline_collector_' });
+    registerProcessMetrics(this.registry);
     this.batches = new Counter({
       name: 'byline_collector_batches_total',
       help: 'Batches posted to /v1/events, by outcome.',
@@ -107,6 +118,11 @@ export class CollectorMetrics {
       help: 'Gap markers resolved by late events.',
       registers,
     });
+    this.unsignedBatches = new Counter({
+      name: 'byline_collector_unsigned_batches_total',
+      help: 'Batches accepted without a signed head (byline verify reports their events as unsigned).',
+      registers,
+    });
     this.requestDuration = new Histogram({
       name: 'byline_collector_http_request_duration_seconds',
       help: 'HTTP request duration, by method, endpoint and status code.',
@@ -125,6 +141,6 @@ export class CollectorMetrics {
     for (const kind of KINDS) this.chainProblems.inc({ kind }, 0);
     for (const field of IDENTITY_FIELDS) this.identityMismatches.inc({ field }, 0);
     for (const reason of REFUSAL_REASONS) this.authRefusals.inc({ reason }, 0);
-    for (const operation of ['insert', 'query', 'streams', 'ping']) this.storeErrors.inc({ operation }, 0);
+    for (const operation of ['insert', 'query', 'streams', 'evidence', 'ping']) this.storeErrors.inc({ operation }, 0);
   }
 }

@@ -82,9 +82,10 @@ export class SampleStream {
       identity: {
         kind: 'agent' as const,
         name: o.identity ?? 'billing-agent',
-        namespace: 'billing',
-        pod: 'billing-agent-7d9f-x2k4',
-        serviceAccount: 'billing-agent',
+        // What a static identity with no placement configured writes: the fields a static token vouches for.
+        namespace: null,
+        pod: null,
+        serviceAccount: null,
         source: 'static' as const,
       },
       session: {

@@ -5,7 +5,7 @@ export { KubeClient, KubeError } from './kube/client.js';
 export { type LeaderElectionOptions, LeaderElector } from './kube/leader-election.js';
 export * from './kube/watch-cache.js';
 export { OperatorMetrics } from './metrics.js';
-export { type OperatorOptions, parseListen, type RunningOperator, startOperator } from './operator.js';
+export { type OperatorOptions, type RunningOperator, startOperator } from './operator.js';
 export { evaluateIdentity } from './reconcile/agent-identity.js';
 export { evaluateRoute } from './reconcile/database-route.js';
 export { desiredWebhookConfiguration, WEBHOOK_CONFIGURATION_NAME } from './webhook/registration.js';

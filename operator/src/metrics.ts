@@ -5,7 +5,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '@byline/api/process-metrics';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -22,7 +23,7 @@ export class OperatorMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'byline_operator_' });
+    registerProcessMetrics(this.registry);
     this.reconciles = new Counter({
       name: 'byline_operator_reconciles_total',
       help: 'Reconciles by kind and outcome (unchanged: status already right; updated: status written; error: retried).',

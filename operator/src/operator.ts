@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { parseListen } from '@byline/api';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { APPROVAL_WEBHOOK_CONFIGURATION_NAME, createApprovals } from './approval/index.js';
@@ -92,13 +93,6 @@ export interface RunningOperator {
   synced(): Promise<void>;
   /** Stops everything; `releaseLease: false` leaves the Lease held, as a crash would. */
   close(options?: { releaseLease?: boolean }): Promise<void>;
-}
-
-export function parseListen(listen: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(listen);
-  const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new Error(`${what}: expected host:port, got "${listen}"`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
 const TLS_CHECK_INTERVAL_MS = 60 * 60 * 1000;

@@ -3,6 +3,7 @@
  * several sidecars in one test process do not share counters.
  */
 import { createServer, type Server } from 'node:http';
+import { registerProcessMetrics } from '@byline/api/process-metrics';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class SidecarMetrics {
@@ -93,6 +94,10 @@ export class SidecarMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+
+  constructor() {
+    registerProcessMetrics(this.registry);
+  }
 
   /** Called before every scrape, for values read from elsewhere. */
   beforeScrape: (() => void) | null = null;

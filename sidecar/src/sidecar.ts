@@ -13,6 +13,7 @@ import {
   DEFAULT_DRAIN_SECONDS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_SPOOL_BYTES,
+  parseListen,
   type RouteConfig,
   type SidecarConfig,
   sidecarConfigRules,
@@ -73,12 +74,6 @@ async function identitySource(config: SidecarConfig, logger: Logger, options: Si
     },
     options.signal,
   );
-}
-
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(listen.slice(i + 1)) };
 }
 
 export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<RunningSidecar> {
@@ -161,7 +156,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   for (const shipper of shippers) shipper.start();
   let metricsServer: HttpServer | null = null;
   if (config.metrics) {
-    const { host, port } = splitListen(config.metrics.listen);
+    const { host, port } = parseListen(config.metrics.listen, 'metrics.listen');
     metrics.beforeScrape = () => {
       if (spool) {
         metrics.spoolBytes.set(spool.bytes);
@@ -200,7 +195,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
         sessions.add(session);
       });
       servers.push(server);
-      const { host, port } = splitListen(route.listen);
+      const { host, port } = parseListen(route.listen, `route ${route.name}: listen`);
       await new Promise<void>((resolve, reject) => {
         server.once('error', (e) =>
           reject(new Error(`route "${route.name}" cannot listen on ${route.listen}: ${e.message}`)),

@@ -4,7 +4,7 @@
  * a message that names the field and what was expected.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -16,6 +16,7 @@ import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres }
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(ROOT, 'cli/bin/byline.mjs');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 let db: TestPostgres;
 let dir: string;
@@ -160,11 +161,32 @@ describe('byline sidecar with a valid config', () => {
       const exit = await exited;
       expect(exit.code).toBe(0);
       expect(exit.signal).toBe(null);
-      expect(exit.stderr).toBe('byline sidecar: SIGTERM, closing sessions and flushing the audit trail\n');
+      expect(exit.stderr).toBe('');
       const logs = exit.stdout
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as Record<string, unknown>);
+      // JSON lines with level names; the start line says the version and what listens where.
+      expect(logs.every((l) => typeof l.level === 'string' && typeof l.time === 'string')).toBe(true);
+      expect(logs.find((l) => l.msg === `byline ${VERSION} sidecar started`)).toMatchObject({
+        level: 'info',
+        component: 'sidecar',
+        version: VERSION,
+        routes: [{ name: 'orders-db', listen: `127.0.0.1:${port}`, upstream: `${db.host}:${db.port}/postgres` }],
+        metrics: null,
+        sinks: [`file:${auditFile}`],
+        identity: { name: 'cli-agent', kind: 'agent', source: 'static' },
+      });
+      // The shutdown, in the same format.
+      expect(logs.filter((l) => ['stopping', 'stopped'].some((m) => String(l.msg).startsWith(m)))).toEqual([
+        expect.objectContaining({
+          level: 'info',
+          component: 'sidecar',
+          signal: 'SIGTERM',
+          msg: 'stopping: closing sessions and flushing the audit trail',
+        }),
+        expect.objectContaining({ level: 'info', component: 'sidecar', msg: 'stopped' }),
+      ]);
       expect(logs.find((l) => l.msg === 'route listening')).toMatchObject({
         route: 'orders-db',
         listen: `127.0.0.1:${port}`,
@@ -283,7 +305,12 @@ describe('byline sidecar refuses bad input before listening', () => {
     [
       'a listen address without a port',
       () => valid().replace('listen: 127.0.0.1:1', 'listen: 127.0.0.1'),
-      ['  - routes[0].listen: expected host:port, got "127.0.0.1"'],
+      ['  - routes[0].listen: expected host:port with a port from 0 to 65535, got "127.0.0.1"'],
+    ],
+    [
+      'a listen port above 65535',
+      () => valid().replace('listen: 127.0.0.1:1', 'listen: 127.0.0.1:70000'),
+      ['  - routes[0].listen: expected host:port with a port from 0 to 65535, got "127.0.0.1:70000"'],
     ],
   ])('%s → exit 2 naming the field', async (name, content, expected) => {
     const file = write(`bad-${name.replace(/\W+/g, '-')}.yaml`, content());
@@ -382,7 +409,9 @@ describe('byline sidecar refuses bad input before listening', () => {
   test.concurrent('an unknown option → exit 2 naming it', async () => {
     const exit = await runCli(['sidecar', '--confg', 'x.yaml']);
     expect(exit.code).toBe(2);
-    expect(exit.stderr).toBe("byline sidecar: Unknown option '--confg'\n");
+    expect(exit.stderr).toBe(
+      'byline sidecar: Unknown option \'--confg\'\nrun "byline sidecar --help" for its options\n',
+    );
   });
 
   test.concurrent('an unknown subcommand → exit 2 with the usage', async () => {
@@ -390,7 +419,7 @@ describe('byline sidecar refuses bad input before listening', () => {
     expect(exit.code).toBe(2);
     expect(exit.stdout).toBe('');
     expect(exit.stderr).toMatch(/^byline: unknown command "sidcar"\n\nusage: byline <command> \[options\]\n/);
-    expect(exit.stderr).toContain('sidecar --config FILE');
+    expect(exit.stderr).toMatch(/\n {2}sidecar +run the Postgres proxy/);
   });
 
   test.concurrent('no subcommand → usage and exit 2; help → usage and exit 0', async () => {
@@ -399,5 +428,153 @@ describe('byline sidecar refuses bad input before listening', () => {
     expect(none.stdout).toMatch(/^usage: byline <command>/);
     expect(help.code).toBe(0);
     expect(help.stdout).toBe(none.stdout);
+  });
+});
+
+describe('byline explains itself', () => {
+  test.concurrent('--version and -V print the version of this build', async () => {
+    const [long, short] = await Promise.all([runCli(['--version']), runCli(['-V'])]);
+    expect(long).toEqual({
+      code: 0,
+      signal: null,
+      stdout: `byline ${VERSION} (node ${process.versions.node})\n`,
+      stderr: '',
+    });
+    expect(short.stdout).toBe(long.stdout);
+  });
+
+  test.concurrent('--help and -h list every command; exit 0', async () => {
+    const [long, short] = await Promise.all([runCli(['--help']), runCli(['-h'])]);
+    expect(long.code).toBe(0);
+    expect(long.stderr).toBe('');
+    for (const name of ['sidecar', 'collector', 'operator', 'trail', 'verify', 'demo']) {
+      expect(long.stdout).toMatch(new RegExp(`\\n {2}${name} +\\S`));
+    }
+    expect(short.stdout).toBe(long.stdout);
+  });
+
+  // Before the command table each of these answered "Unknown option '--help'" and exited 2.
+  test.concurrent.each([
+    ['sidecar', ['--config', '--config-env', '--log-format', '--log-level']],
+    ['collector', ['--config', '--log-format']],
+    ['operator', ['--namespace', '--collector-url', '--webhook-listen', '--no-leader-election', '--log-format']],
+    ['trail', ['--collector', '--token-file', '--identity', '--since', '--format']],
+    ['verify', ['--collector', '--store', '--session']],
+    ['demo', ['--keep']],
+  ])('byline %s --help, -h and `help NAME` show its options; exit 0', async (name, options) => {
+    const [long, short, viaHelp] = await Promise.all([
+      runCli([name, '--help']),
+      // -h wins over anything else on the line, even arguments that would not parse.
+      runCli([name, '--no-such-option', '-h']),
+      runCli(['help', name]),
+    ]);
+    expect(long.code).toBe(0);
+    expect(long.stderr).toBe('');
+    expect(long.stdout).toMatch(new RegExp(`^usage: byline ${name}`));
+    for (const o of [...options, '--help']) expect(long.stdout).toContain(`${o}`);
+    expect(short).toEqual(long);
+    expect(viaHelp).toEqual(long);
+  });
+
+  test.concurrent('help for an unknown command → exit 2 with the command list', async () => {
+    const exit = await runCli(['help', 'sidcar']);
+    expect(exit.code).toBe(2);
+    expect(exit.stderr).toMatch(/^byline: unknown command "sidcar"\n\nusage: byline <command>/);
+  });
+
+  test.concurrent('a rule the table cannot say is a usage error too: exit 2 pointing at the help', async () => {
+    const exit = await runCli([
+      'operator',
+      '--namespace',
+      'x',
+      '--collector-url',
+      'http://c',
+      '--webhook-namespace-label',
+      'bad',
+    ]);
+    expect(exit).toEqual({
+      code: 2,
+      signal: null,
+      stdout: '',
+      stderr:
+        'byline operator: --webhook-namespace-label: expected KEY=VALUE, got "bad"\nrun "byline operator --help" for its options\n',
+    });
+  });
+
+  test.concurrent('a value outside the choices → exit 2 naming them', async () => {
+    const exit = await runCli(['sidecar', '--config', 'x.yaml', '--log-format', 'xml']);
+    expect(exit.code).toBe(2);
+    expect(exit.stderr).toBe(
+      'byline sidecar: --log-format must be json or pretty, got "xml"\nrun "byline sidecar --help" for its options\n',
+    );
+  });
+});
+
+describe('byline sidecar: config paths and log formats', () => {
+  test('relative paths in the config resolve against its directory, not the working directory', async () => {
+    const port = await freePort();
+    const confDir = mkdtempSync(join(dir, 'conf-'));
+    writeFileSync(join(confDir, 'pw'), `${TEST_PASSWORD}\n`);
+    // passwordFile and the file sink are relative; the CLI runs from the repository root.
+    const config = yamlConfig(port, 'audit/rel.jsonl', { passwordFile: 'pw' }).replace(
+      'audit:\n',
+      'audit:\n  spoolDir: spool\n',
+    );
+    mkdirSync(join(confDir, 'audit'));
+    writeFileSync(join(confDir, 'sidecar.yaml'), config);
+    const { child, exited } = spawnCli([
+      'sidecar',
+      '--config',
+      join(confDir, 'sidecar.yaml'),
+      '--log-format',
+      'pretty',
+    ]);
+    try {
+      await waitForPort(port, exited);
+      expect(await psql(port, 'select 6 * 7')).toEqual({ code: 0, stdout: '42\n', stderr: '' });
+      child.kill('SIGTERM');
+      const exit = await exited;
+      expect(exit.code).toBe(0);
+      expect(readEvents(join(confDir, 'audit/rel.jsonl')).map((e) => e.type)).toEqual([
+        'session.start',
+        'statement',
+        'session.end',
+      ]);
+      // --log-format pretty: one readable line per record, start and shutdown alike.
+      const lines = exit.stdout.split('\n').filter(Boolean);
+      const started = lines.find((l) => l.includes(`sidecar: byline ${VERSION} sidecar started`));
+      expect(started).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}sidecar: /);
+      expect(started).toContain(`listen":"127.0.0.1:${port}"`);
+      expect(started).toContain(`sinks=["file:${join(confDir, 'audit/rel.jsonl')}"]`);
+      expect(started).toContain(`spool=${join(confDir, 'spool')}`);
+      expect(lines.some((l) => /INFO {2}sidecar: stopping: closing sessions .* signal=SIGTERM$/.test(l))).toBe(true);
+      expect(lines.at(-1)).toMatch(/INFO {2}sidecar: stopped$/);
+      expect(lines.every((l) => !l.startsWith('{'))).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('the metrics endpoint has byline_build_info and the standard process_* and nodejs_* series', async () => {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const config = `${yamlConfig(port, join(dir, 'metrics.jsonl'))}metrics:\n  listen: 127.0.0.1:${metricsPort}\n`;
+    const { child, exited } = spawnCli(['sidecar', '--config', write('metrics.yaml', config)]);
+    try {
+      await waitForPort(port, exited);
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(text).toContain(`byline_build_info{version="${VERSION}",nodejs="${process.versions.node}"} 1`);
+      for (const series of [
+        'process_cpu_user_seconds_total',
+        'process_resident_memory_bytes',
+        'process_start_time_seconds',
+        'nodejs_eventloop_lag_seconds',
+        'nodejs_heap_size_used_bytes',
+      ]) {
+        expect(text).toMatch(new RegExp(`^${series} `, 'm'));
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChainedEvent } from '@byline/api';
+import { type ChainedEvent, HeadSigner } from '@byline/api';
 import {
   type EventFilter,
   type EventStore,
@@ -16,6 +16,7 @@ import {
   PostgresStore,
   parseBatch,
   SampleStream,
+  StreamOwnerError,
 } from '@byline/collector';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
@@ -41,7 +42,11 @@ afterEach(async () => {
 
 /** Validated events, as the HTTP path would hand them to the store. */
 function ingest(events: readonly ChainedEvent[], identity = events[0]?.event.identity.name ?? 'billing-agent') {
-  const parsed = parseBatch(new TextEncoder().encode(ndjson(events)), { name: identity }, 1_000_000);
+  const parsed = parseBatch(
+    new TextEncoder().encode(ndjson(events)),
+    { name: identity, kind: 'agent', source: 'static' },
+    1_000_000,
+  );
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.events;
 }
@@ -280,6 +285,81 @@ describe.each(backends)('%s store', (backend, make) => {
     expect(result.markers).toEqual([expect.objectContaining({ kind: 'fork', seq: 1 })]);
     expect(result.markers[0]!.detail).toContain('arrived again with different content');
     expect(await all(store)).toEqual([original!.json]);
+  });
+
+  test('a stream belongs to the writer that opened it: another is refused and nothing of its batch is stored', async () => {
+    const store = await fresh();
+    const s = new SampleStream();
+    const other = new SampleStream();
+    await store.insertBatch(ingest(s.take(3)), new Date(), { owner: 'static:billing-agent' });
+    const more = ingest([...other.take(2), ...s.take(2)]);
+    const refused = store.insertBatch(more, new Date(), { owner: 'static:intruder' });
+    await expect(refused).rejects.toBeInstanceOf(StreamOwnerError);
+    await expect(refused).rejects.toThrow(
+      `stream ${s.stream} belongs to static:billing-agent; static:intruder may not append to it`,
+    );
+    expect(await all(store)).toHaveLength(3);
+    expect(await store.insertBatch(more, new Date(), { owner: 'static:billing-agent' })).toMatchObject({ accepted: 4 });
+    // A stream opened without an owner (before owners were recorded) is taken by its next writer,
+    // but only by one writing for the identity its events carry.
+    const legacy = new SampleStream();
+    await store.insertBatch(ingest(legacy.take(1)), new Date());
+    const foreign = new SampleStream({ identity: 'support-agent' }, legacy.stream);
+    foreign.writer.append(foreign.nextEvent()); // seq 1 is taken: the foreign events go on from seq 2
+    await expect(
+      store.insertBatch(ingest(foreign.take(1)), new Date(), { owner: 'static:support-agent' }),
+    ).rejects.toThrow(
+      `stream ${legacy.stream} belongs to the identity "billing-agent" (opened before stream owners were recorded)`,
+    );
+    await store.insertBatch(ingest(legacy.take(1)), new Date(), { owner: 'static:billing-agent' });
+    await expect(store.insertBatch(ingest(legacy.take(1)), new Date(), { owner: 'static:b' })).rejects.toThrow(
+      StreamOwnerError,
+    );
+  });
+
+  test('signed heads register their key once and come back as evidence, with the head seq and every marker', async () => {
+    const store = await fresh();
+    const s = new SampleStream();
+    const signer = new HeadSigner();
+    const events = s.take(6);
+    const headOf = (e: ChainedEvent) => signer.sign(e.event.chain);
+    // The first receipt is kept; a later one for the same key changes nothing. A key first seen
+    // without one gets one from its next batch.
+    let receipt: string | undefined;
+    const writer = (e: ChainedEvent) => ({
+      owner: 'static:billing-agent',
+      signedHead: headOf(e),
+      ...(receipt ? { keyReceipt: receipt } : {}),
+    });
+    await store.insertBatch(ingest(events.slice(0, 2)), new Date(), writer(events[1]!));
+    receipt = 'receipt-1';
+    await store.insertBatch(ingest(events.slice(0, 2)), new Date(), writer(events[1]!)); // a retry, now receipted
+    receipt = 'receipt-2';
+    await store.insertBatch(ingest(events.slice(4)), new Date(), writer(events[5]!)); // leaves a gap at 3–4
+    await store.insertBatch(ingest(events.slice(4)), new Date(), writer(events[5]!)); // a retry: nothing twice
+    const [evidence] = await store.evidence([s.stream]);
+    expect(evidence).toEqual({
+      stream: s.stream,
+      lastSeq: 6,
+      markers: [{ seq: 5, kind: 'gap', detail: 'seqs 3–4 are missing', resolvedAt: null }],
+      keys: [{ key: signer.key, owner: 'static:billing-agent', receipt: 'receipt-1' }],
+      heads: [headOf(events[1]!), headOf(events[5]!)].map(({ stream, seq, hash, key, sig }) => ({
+        stream,
+        seq,
+        hash,
+        key,
+        sig,
+      })),
+    });
+    await store.insertBatch(ingest(events.slice(2, 4)), new Date(), { owner: 'static:billing-agent' });
+    const [after] = await store
+      .evidence([s.stream, 'no-such-stream'])
+      .then((list) => list.filter((e) => e.stream === s.stream));
+    expect(after!.markers).toEqual([expect.objectContaining({ kind: 'gap', resolvedAt: expect.any(String) })]);
+    expect(await store.evidence([])).toEqual([]);
+    expect(await store.evidence(['no-such-stream'])).toEqual([
+      { stream: 'no-such-stream', markers: [], keys: [], heads: [] },
+    ]);
   });
 
   test('init is idempotent, and a second store on the same database sees the same trail', async () => {

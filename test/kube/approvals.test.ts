@@ -20,7 +20,9 @@ import { type RunningOperator, startOperator } from '@byline/operator';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { approval, decide } from '../../cli/src/approval.js';
+import { decideApproval, listApprovals, requestApproval } from '../../cli/src/approval.js';
+import { parseCommand } from '../../cli/src/command-table.js';
+import { COMMANDS } from '../../cli/src/commands.js';
 import { freePort } from '../harness/net.js';
 import { applyCrds } from './apply-crds.js';
 import { controlPlane } from './control-plane.js';
@@ -172,13 +174,15 @@ async function cli(run: (out: NodeJS.WritableStream) => Promise<number>): Promis
   }
 }
 
+/** The arguments as `byline NAME …` parses them, from the same command table. */
+const parsed = (name: string, args: string[]) => parseCommand(COMMANDS.find((c) => c.name === name)!, args);
+
 const kc = (p: Person) => ['--kubeconfig', kubeconfigs[p]];
 
 async function requestAs(person: Person, extra: string[] = ['--for', '2h']): Promise<string> {
   const r = await cli((out) =>
-    approval(
-      [
-        'request',
+    requestApproval(
+      parsed('approval request', [
         ...kc(person),
         '--identity',
         'migrator',
@@ -191,7 +195,7 @@ async function requestAs(person: Person, extra: string[] = ['--for', '2h']): Pro
         '--ticket',
         'CHG-42',
         ...extra,
-      ],
+      ]),
       out,
     ),
   );
@@ -300,7 +304,7 @@ describe('Approvals on the real API server', () => {
       return a.status?.phase === 'Pending' ? a : undefined;
     });
     expect(pending.status).toEqual({ phase: 'Pending', requestedBy: 'carol' });
-    const listed = await cli((out) => approval(['list', '--pending', ...kc('bob')], out));
+    const listed = await cli((out) => listApprovals(parsed('approval list', ['--pending', ...kc('bob')]), out));
     expect(listed.out).toMatch(new RegExp(`${name}\\s+migrator\\s+orders-db\\s+ddl\\s+Pending\\s+carol`));
     // kubectl's view: the printer columns.
     const table = await rest('GET', `${API}/namespaces/${ns}/approvals/${name}`, {
@@ -370,7 +374,7 @@ describe('Approvals on the real API server', () => {
 
   it('the requester can never approve their own request, even holding the approve verb', async () => {
     const name = await requestAs('alice');
-    const r = await cli((out) => decide('Approved', [name, ...kc('alice')], out));
+    const r = await cli((out) => decideApproval('Approved', parsed('approve', [name, ...kc('alice')]), out));
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/"alice" requested Approval .* and cannot approve it/);
     expect((await get(name)).status?.phase ?? 'Pending').toBe('Pending');
@@ -378,7 +382,7 @@ describe('Approvals on the real API server', () => {
 
   it('approving without the approve verb is refused, even with write access to the status', async () => {
     const name = await requestAs('alice');
-    const r = await cli((out) => decide('Approved', [name, ...kc('carol')], out));
+    const r = await cli((out) => decideApproval('Approved', parsed('approve', [name, ...kc('carol')]), out));
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/"carol" may not decide .* needs the "approve" verb on approvals\.byline\.dev/);
     // Nor may carol write the approver's name herself.
@@ -397,7 +401,9 @@ describe('Approvals on the real API server', () => {
   it('another person with the verb approves: approvedBy, decidedAt and expiresAt are stamped and cannot be edited', async () => {
     const name = await requestAs('alice');
     const before = Date.now();
-    const r = await cli((out) => decide('Approved', [name, '--reason', 'reviewed in CAB', ...kc('bob')], out));
+    const r = await cli((out) =>
+      decideApproval('Approved', parsed('approve', [name, '--reason', 'reviewed in CAB', ...kc('bob')]), out),
+    );
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/approved by bob until /);
     const a = await get(name);
@@ -419,22 +425,24 @@ describe('Approvals on the real API server', () => {
     );
     expect(edit.status).toBe(403);
     expect(edit.message).toMatch(/status\.approvedBy is stamped by Byline/);
-    const again = await cli((out) => decide('Approved', [name, ...kc('bob')], out));
+    const again = await cli((out) => decideApproval('Approved', parsed('approve', [name, ...kc('bob')]), out));
     expect(again.code).toBe(0); // same phase: nothing changes
     expect((await get(name)).status?.decidedAt).toBe(a.status?.decidedAt);
   });
 
   it('deny: stamped deniedBy, and a denied approval cannot be approved later', async () => {
     const name = await requestAs('alice');
-    expect((await cli((out) => decide('Denied', [name, ...kc('bob')], out))).code).toBe(0);
+    expect((await cli((out) => decideApproval('Denied', parsed('deny', [name, ...kc('bob')]), out))).code).toBe(0);
     expect((await get(name)).status).toMatchObject({ phase: 'Denied', deniedBy: 'bob' });
-    const r = await cli((out) => decide('Approved', [name, ...kc('bob')], out));
+    const r = await cli((out) => decideApproval('Approved', parsed('approve', [name, ...kc('bob')]), out));
     expect(r.out).toMatch(/status\.phase cannot change from Denied to Approved/);
   });
 
   it('expires at expiresAt: the operator moves it to Expired, and nobody can expire it early', async () => {
     const early = await requestAs('alice', ['--for', '1h']);
-    expect((await cli((out) => decide('Approved', [early, ...kc('bob')], out))).code).toBe(0);
+    expect((await cli((out) => decideApproval('Approved', parsed('approve', [early, ...kc('bob')]), out))).code).toBe(
+      0,
+    );
     const res = await as(
       'bob',
       'PATCH',
@@ -446,7 +454,7 @@ describe('Approvals on the real API server', () => {
     expect(res.message).toMatch(/cannot expire before/);
 
     const name = await requestAs('alice', ['--for', '3s']);
-    expect((await cli((out) => decide('Approved', [name, ...kc('bob')], out))).code).toBe(0);
+    expect((await cli((out) => decideApproval('Approved', parsed('approve', [name, ...kc('bob')]), out))).code).toBe(0);
     const approved = await get(name);
     expect(approved.status?.phase).toBe('Approved');
     const expired = await waitFor(

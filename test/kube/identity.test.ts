@@ -258,9 +258,18 @@ describe('identity from Kubernetes', () => {
     expect(r.headers['cache-control']).toBe('no-store');
   });
 
-  test('whoami for a static writer says what the config knows', async () => {
+  test('whoami for a static writer says the whole identity it writes: kind agent and null placement unless configured', async () => {
     const r = await whoami(STATIC_WRITER);
-    expect(r.json).toEqual({ identity: { name: 'demo-agent', source: 'static' } });
+    expect(r.json).toEqual({
+      identity: {
+        name: 'demo-agent',
+        kind: 'agent',
+        namespace: null,
+        serviceAccount: null,
+        pod: null,
+        source: 'static',
+      },
+    });
   });
 
   test('a default-audience token is refused (401), for writing and for whoami', async () => {

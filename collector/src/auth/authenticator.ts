@@ -6,14 +6,15 @@
  */
 
 /**
- * The identity a writer may write events for. Static writers vouch for the name (and any optional
- * field they know); Kubernetes writers (`source: 'kubernetes'`) vouch for every field exactly.
+ * The identity a writer may write events for: it vouches for every field exactly (a field left
+ * undefined stands for null). Static writers have `source: 'static'`, Kubernetes writers
+ * `source: 'kubernetes'`.
  */
 export interface WriterIdentity {
   name: string;
   kind?: 'agent' | 'human' | 'service';
-  namespace?: string;
-  serviceAccount?: string;
+  namespace?: string | null;
+  serviceAccount?: string | null;
   /** The pod the token is bound to; null when the token is bound to none. */
   pod?: string | null;
   source?: 'kubernetes' | 'static';

@@ -1,4 +1,8 @@
-/** Tokens listed in the config. Looked up by SHA-256 digest, so no comparison leaks a token's prefix. */
+/**
+ * Tokens listed in the config. Looked up by SHA-256 digest, so no comparison leaks a token's prefix.
+ * A writer stands for its whole configured identity: kind (agent unless configured), namespace,
+ * service account and pod (null unless configured), so its events cannot claim other ones.
+ */
 import { createHash } from 'node:crypto';
 import type { ResolvedStaticToken } from '@byline/api';
 import type { Authenticator, Principal, Refusal } from './authenticator.js';
@@ -12,7 +16,17 @@ export class StaticAuthenticator implements Authenticator {
     tokens.forEach((t, i) => {
       const principal: Principal =
         'identity' in t
-          ? { kind: 'writer', identity: { name: t.identity, source: 'static' } }
+          ? {
+              kind: 'writer',
+              identity: {
+                name: t.identity,
+                kind: t.kind ?? 'agent',
+                namespace: t.namespace ?? null,
+                serviceAccount: t.serviceAccount ?? null,
+                pod: t.pod ?? null,
+                source: 'static',
+              },
+            }
           : { kind: 'reader', subject: `static:${i}` };
       this.principals.set(digest(t.token), principal);
     });

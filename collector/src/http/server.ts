@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { ReceiptSigner } from '@byline/api';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import { handleIngest } from '../ingest/ingest-handler.js';
@@ -14,6 +15,7 @@ import type { CollectorMetrics } from '../metrics.js';
 import { handlePolicy, type PolicyDeps } from '../policy/policy-handler.js';
 import { handleEventQuery, handleStreams } from '../query/query-handlers.js';
 import type { EventStore } from '../store/types.js';
+import { handleEvidence } from './evidence.js';
 import { HttpError, sendError, sendJson, sendText } from './respond.js';
 import { handleWhoami } from './whoami.js';
 
@@ -24,6 +26,8 @@ export interface ServerDeps extends PolicyDeps {
   logger: Logger;
   maxBatchBytes: number;
   maxBatchEvents: number;
+  /** Signs a receipt for every key a sidecar registers (config `receipts`). */
+  receipts?: ReceiptSigner;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, deps: ServerDeps) => Promise<void>;
@@ -34,6 +38,7 @@ const ROUTES: Record<string, Record<string, Handler>> = {
     GET: handleEventQuery,
   },
   '/v1/streams': { GET: handleStreams },
+  '/v1/evidence': { GET: handleEvidence },
   '/v1/whoami': { GET: handleWhoami },
   '/v1/policy': { GET: handlePolicy },
   '/metrics': {

@@ -1,6 +1,7 @@
 /**
  * `GET /v1/whoami`: the identity a writer token writes for — what a sidecar in a pod stamps on its
- * events. Kubernetes writers get every field; static writers what the config knows.
+ * events. Every field the writer vouches for (a static writer: all of them, null where its config
+ * names none).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator, WriterIdentity } from '../auth/authenticator.js';

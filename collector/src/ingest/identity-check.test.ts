@@ -47,16 +47,39 @@ describe('identityMismatch', () => {
     expect(identityMismatch(event, unbound)?.field).toBe('pod');
   });
 
-  test('a static writer vouches for its name and what it knows, and never for a Kubernetes identity', () => {
-    const writer: WriterIdentity = { name: 'billing-reconciler', source: 'static' };
+  test('a static writer vouches for every field of its configured identity, and never for a Kubernetes one', () => {
+    const writer: WriterIdentity = {
+      name: 'billing-reconciler',
+      kind: 'agent',
+      namespace: null,
+      serviceAccount: null,
+      pod: null,
+      source: 'static',
+    };
     const staticEvent: AuditIdentity = { ...event, namespace: null, serviceAccount: null, pod: null, source: 'static' };
     expect(identityMismatch(staticEvent, writer)).toBeUndefined();
-    expect(identityMismatch({ ...staticEvent, kind: 'human' }, writer)).toBeUndefined();
     expect(identityMismatch(event, writer)).toEqual({
       field: 'source',
       message: 'identity.source is "kubernetes", but only a Kubernetes service-account token may write such events',
     });
-    expect(identityMismatch(staticEvent, { ...writer, namespace: 'payments' })?.field).toBe('namespace');
+    // Fields its config does not name are null, and may not be claimed.
+    for (const [field, value] of [
+      ['kind', 'human'],
+      ['namespace', 'payments'],
+      ['serviceAccount', 'billing'],
+      ['pod', 'billing-7d9f'],
+      ['source', 'oidc'],
+    ] as const) {
+      expect(identityMismatch({ ...staticEvent, [field]: value }, writer)).toEqual({
+        field,
+        message: `identity.${field} is ${JSON.stringify(value)}, but this token stands for ${JSON.stringify(writer[field])}`,
+      });
+    }
+    // Fields its config names must be claimed as named.
+    const placed: WriterIdentity = { ...writer, kind: 'service', namespace: 'payments' };
+    expect(identityMismatch({ ...staticEvent, kind: 'service', namespace: 'payments' }, placed)).toBeUndefined();
+    expect(identityMismatch(staticEvent, placed)?.field).toBe('kind');
+    expect(identityMismatch({ ...staticEvent, kind: 'service' }, placed)?.field).toBe('namespace');
   });
 });
 

@@ -1,9 +1,9 @@
 /**
  * May this writer write an event with this identity? Pure.
  *
- * A Kubernetes writer vouches for every field: the event's identity must equal it exactly (name,
- * kind, namespace, serviceAccount, pod, and `source: "kubernetes"`). A static writer vouches for
- * the name and whatever optional fields it knows, and can never write a Kubernetes identity.
+ * A writer vouches for every field: the event's identity must equal it exactly (name, kind,
+ * namespace, serviceAccount, pod, source), a field the writer leaves undefined standing for null.
+ * So a static token writes only the identity its config names, and never a Kubernetes one.
  */
 import type { AuditIdentity } from '@byline/api';
 import type { WriterIdentity } from '../auth/authenticator.js';
@@ -32,27 +32,15 @@ export function identityMismatch(claimed: AuditIdentity, writer: WriterIdentity)
       message: `identity.name is ${show(claimed.name)}, but this token writes only for ${show(writer.name)}`,
     };
   }
-  if (writer.source === 'kubernetes') {
-    for (const field of IDENTITY_FIELDS) {
-      const vouched = writer[field] ?? null;
-      if (claimed[field] !== vouched) {
-        return {
-          field,
-          message: `identity.${field} is ${show(claimed[field])}, but this token stands for ${show(vouched)}`,
-        };
-      }
-    }
-    return undefined;
-  }
-  if (claimed.source === 'kubernetes') {
+  if (claimed.source === 'kubernetes' && writer.source !== 'kubernetes') {
     return {
       field: 'source',
       message: 'identity.source is "kubernetes", but only a Kubernetes service-account token may write such events',
     };
   }
-  for (const field of ['kind', 'namespace', 'serviceAccount', 'pod'] as const) {
-    const vouched = writer[field];
-    if (vouched !== undefined && claimed[field] !== vouched) {
+  for (const field of IDENTITY_FIELDS) {
+    const vouched = writer[field] ?? null;
+    if (claimed[field] !== vouched) {
       return {
         field,
         message: `identity.${field} is ${show(claimed[field])}, but this token stands for ${show(vouched)}`,

@@ -1,13 +1,16 @@
 /** `POST /v1/events`: authenticate, read within limits, validate every line, store all-or-nothing. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ReceiptSigner, SignedHead } from '@byline/api';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import { authenticate, requireWriter } from '../http/bearer.js';
 import { readBody } from '../http/read-body.js';
 import { HttpError, sendJson } from '../http/respond.js';
+import { signedHeadOf } from '../http/signed-head-header.js';
 import type { BatchOutcome, CollectorMetrics } from '../metrics.js';
-import type { EventStore } from '../store/types.js';
+import { type BatchWriter, type EventStore, StreamOwnerError } from '../store/types.js';
 import { parseBatch } from './parse-batch.js';
+import { streamOwner } from './stream-owner.js';
 
 export interface IngestDeps {
   auth: Authenticator;
@@ -16,6 +19,7 @@ export interface IngestDeps {
   logger: Logger;
   maxBatchBytes: number;
   maxBatchEvents: number;
+  receipts?: ReceiptSigner;
 }
 
 const NDJSON = /^application\/x-ndjson\s*(;.*)?$/i;
@@ -45,10 +49,17 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
       deps.logger.warn({ writer: writer.identity.name, status: parsed.status, error: parsed.error }, 'batch refused');
       throw new HttpError(parsed.status, parsed.error, { problems: parsed.problems });
     }
+    const signedHead = signedHeadOf(req, parsed.events);
+    const owner = streamOwner(writer.identity);
     let result: Awaited<ReturnType<EventStore['insertBatch']>>;
     try {
-      result = await deps.store.insertBatch(parsed.events, new Date());
+      result = await deps.store.insertBatch(parsed.events, new Date(), batchWriter(owner, signedHead, deps.receipts));
     } catch (e) {
+      if (e instanceof StreamOwnerError) {
+        deps.metrics.rejected.inc({ reason: 'stream-owner' }, parsed.events.length);
+        deps.logger.warn({ writer: owner, stream: e.stream, owner: e.owner }, 'batch refused: not the stream owner');
+        throw new HttpError(403, `batch refused, nothing stored: ${e.message}`, { reason: 'stream-owner' });
+      }
       deps.metrics.storeErrors.inc({ operation: 'insert' });
       deps.logger.error({ err: e, writer: writer.identity.name }, 'storing a batch failed');
       throw new HttpError(
@@ -64,6 +75,7 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
     m.eventsStored.inc(result.accepted);
     m.duplicates.inc(result.duplicates);
     m.gapsResolved.inc(result.resolved);
+    if (!signedHead) m.unsignedBatches.inc();
     for (const marker of result.markers) {
       m.chainProblems.inc({ kind: marker.kind });
       deps.logger.warn({ marker }, `chain ${marker.kind} in stream ${marker.stream} at seq ${marker.seq}`);
@@ -94,4 +106,15 @@ function outcomeOf(e: unknown): BatchOutcome {
     default:
       return 'store-error';
   }
+}
+
+/** Who writes, the head the sidecar signed, and the collector's receipt for its key. */
+function batchWriter(
+  owner: string,
+  signedHead: SignedHead | undefined,
+  receipts: ReceiptSigner | undefined,
+): BatchWriter {
+  if (!signedHead) return { owner };
+  const keyReceipt = receipts?.receipt(signedHead.stream, signedHead.key, owner);
+  return { owner, signedHead, ...(keyReceipt ? { keyReceipt } : {}) };
 }

@@ -34,7 +34,7 @@ export async function handlePolicy(
     throw new HttpError(400, `after: "${after.slice(0, 80)}" is not a policy version (lower-case hex)`);
   const writer = requireWriter(await authenticate(req, deps.auth, 'write')).identity;
   const source = deps.policy;
-  if (source === undefined || writer.source !== 'kubernetes' || writer.namespace === undefined)
+  if (source === undefined || writer.source !== 'kubernetes' || writer.namespace == null)
     throw new HttpError(
       404,
       `no policy is served for "${writer.name}": policies come from AgentIdentities, for sidecars authenticated by ` +

@@ -58,4 +58,26 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     UNIQUE (stream, seq, kind)
   );
   `,
+  `
+  ALTER TABLE byline_streams ADD COLUMN owner text;
+
+  CREATE TABLE byline_stream_keys (
+    stream        text COLLATE "C" NOT NULL,
+    public_key    text COLLATE "C" NOT NULL,
+    owner         text NOT NULL,
+    receipt       text,
+    registered_at timestamptz NOT NULL,
+    PRIMARY KEY (stream, public_key)
+  );
+
+  CREATE TABLE byline_signed_heads (
+    stream      text COLLATE "C" NOT NULL,
+    seq         bigint NOT NULL,
+    hash        text NOT NULL,
+    public_key  text COLLATE "C" NOT NULL,
+    signature   text NOT NULL,
+    received_at timestamptz NOT NULL,
+    PRIMARY KEY (stream, seq, public_key)
+  );
+  `,
 ];

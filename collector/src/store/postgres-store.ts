@@ -9,13 +9,16 @@
  *
  * Each batch is a handful of round trips whatever its size: rows go in as arrays through unnest().
  */
+import type { SignedHead, StreamEvidence } from '@byline/api';
 import pg from 'pg';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { FetchedNeighbourhood, type Link, neighbourSeqs, planChain, type StreamState } from './chain-plan.js';
+import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { buildEventQuery } from './query-sql.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
+  BatchWriter,
   ChainMarker,
   CursorKey,
   EventFilter,
@@ -103,11 +106,21 @@ export class PostgresStore implements EventStore {
     });
   }
 
-  async insertBatch(events: readonly IngestEvent[], receivedAt: Date): Promise<InsertResult> {
+  async insertBatch(events: readonly IngestEvent[], receivedAt: Date, writer?: BatchWriter): Promise<InsertResult> {
     return this.transaction(async (c) => {
       const streams = [...new Set(events.map((e) => e.stream))].sort();
       for (const stream of streams)
         await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_STREAM, stream]);
+      if (writer) {
+        const owners = await c.query<StoredOwner & { stream: string }>(
+          `SELECT stream, owner, CASE WHEN owner IS NULL
+             THEN (SELECT identity_name FROM byline_events e WHERE e.stream = s.stream LIMIT 1) END AS identity
+           FROM byline_streams s WHERE stream = ANY($1::text[])`,
+          [streams],
+        );
+        const ownerOf = new Map(owners.rows.map(({ stream, ...stored }) => [stream, stored]));
+        checkOwnership(events, (s) => ownerOf.get(s), writer.owner);
+      }
 
       const ids = events.map((e) => e.id);
       const known = await c.query<{ id: string; chain_hash: string }>(
@@ -200,17 +213,33 @@ export class PostgresStore implements EventStore {
       }
       if (writes.length > 0) {
         await c.query(
-          `INSERT INTO byline_streams (stream, first_seq, last_seq, head_hash, event_count)
-           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[])
+          `INSERT INTO byline_streams (stream, first_seq, last_seq, head_hash, event_count, owner)
+           SELECT r.*, $6::text FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[]) AS r
            ON CONFLICT (stream) DO UPDATE SET first_seq = excluded.first_seq, last_seq = excluded.last_seq,
-             head_hash = excluded.head_hash, event_count = excluded.event_count`,
+             head_hash = excluded.head_hash, event_count = excluded.event_count,
+             owner = coalesce(byline_streams.owner, excluded.owner)`,
           [
             writes.map((w) => w.stream),
             writes.map((w) => w.plan.state.firstSeq),
             writes.map((w) => w.plan.state.lastSeq),
             writes.map((w) => w.plan.state.headHash),
             writes.map((w) => w.plan.state.count),
+            writer?.owner ?? null,
           ],
+        );
+      }
+      const head = writer?.signedHead;
+      if (head) {
+        await c.query(
+          `INSERT INTO byline_stream_keys (stream, public_key, owner, receipt, registered_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (stream, public_key) DO UPDATE SET receipt = excluded.receipt
+             WHERE byline_stream_keys.receipt IS NULL AND excluded.receipt IS NOT NULL`,
+          [head.stream, head.key, writer.owner, writer.keyReceipt ?? null, receivedAt],
+        );
+        await c.query(
+          `INSERT INTO byline_signed_heads (stream, seq, hash, public_key, signature, received_at)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+          [head.stream, head.seq, head.hash, head.key, head.sig, receivedAt],
         );
       }
       return { accepted: rows.length, duplicates, markers, resolved };
@@ -293,6 +322,26 @@ export class PostgresStore implements EventStore {
        WHERE resolved_at IS NULL ORDER BY stream, seq, kind`,
     );
     return withOpenMarkers(streams.rows, open.rows.map(toMarker));
+  }
+
+  async evidence(streams: readonly string[]): Promise<StreamEvidence[]> {
+    if (streams.length === 0) return [];
+    const heads = await this.pool.query<{ stream: string; lastSeq: number }>(
+      'SELECT stream, last_seq AS "lastSeq" FROM byline_streams WHERE stream = ANY($1::text[])',
+      [streams],
+    );
+    const keys = await this.pool.query<KeyRow>(
+      `SELECT stream, public_key AS key, owner, receipt FROM byline_stream_keys WHERE stream = ANY($1::text[])
+       ORDER BY stream, public_key`,
+      [streams],
+    );
+    const signed = await this.pool.query<SignedHead>(
+      `SELECT stream, seq, hash, public_key AS key, signature AS sig FROM byline_signed_heads
+       WHERE stream = ANY($1::text[]) ORDER BY stream, seq, public_key`,
+      [streams],
+    );
+    const lastSeqs = new Map(heads.rows.map((h) => [h.stream, h.lastSeq]));
+    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys.rows, signed.rows);
   }
 
   async streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined> {

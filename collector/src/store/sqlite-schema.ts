@@ -60,4 +60,29 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     UNIQUE (stream, seq, kind)
   );
   `,
+  `
+  -- A stream belongs to the writer that opened it (null: opened before owners were recorded).
+  ALTER TABLE byline_streams ADD COLUMN owner TEXT;
+
+  -- The sidecar's per-stream public keys, bound to the owner that registered them.
+  CREATE TABLE byline_stream_keys (
+    stream        TEXT NOT NULL,
+    public_key    TEXT NOT NULL,      -- raw Ed25519, base64url
+    owner         TEXT NOT NULL,
+    receipt       TEXT,               -- the collector's signature over (stream, key, owner), if it has a receipt key
+    registered_at TEXT NOT NULL,
+    PRIMARY KEY (stream, public_key)
+  );
+
+  -- Each shipped batch's head (stream, seq, hash), signed by one of the stream's keys.
+  CREATE TABLE byline_signed_heads (
+    stream      TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    public_key  TEXT NOT NULL,
+    signature   TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (stream, seq, public_key)
+  );
+  `,
 ];

@@ -10,16 +10,24 @@
  *
  * better-sqlite3 is synchronous: a batch runs start to finish in one turn of the event loop, so
  * no other request's statements ever interleave with its transaction.
+ *
+ * The files hold statement text and parameters: the database is created 0600 (SQLite gives its
+ * -wal and -shm files the database file's mode) in a directory created 0700, and an existing
+ * database more open than that is narrowed to 0600 when opened.
  */
-import { mkdirSync } from 'node:fs';
+
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { SignedHead, StreamEvidence } from '@byline/api';
 import Database from 'better-sqlite3';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { type Link, type Neighbourhood, planChain, type StreamState } from './chain-plan.js';
+import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { buildEventQuery } from './query-sql.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
+  BatchWriter,
   ChainMarker,
   CursorKey,
   EventFilter,
@@ -50,16 +58,21 @@ const toMarker = (r: MarkerRecord): ChainMarker => ({
 
 export class SqliteStore implements EventStore {
   private readonly db: Database.Database;
-  private readonly insertTx: Database.Transaction<(events: readonly IngestEvent[], now: string) => InsertResult>;
+  private readonly insertTx: Database.Transaction<
+    (events: readonly IngestEvent[], now: string, writer: BatchWriter | undefined) => InsertResult
+  >;
   private prepared: ReturnType<SqliteStore['statements']> | undefined;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') createPrivately(path);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    this.insertTx = this.db.transaction((events: readonly IngestEvent[], now: string) => this.insertInTx(events, now));
+    this.insertTx = this.db.transaction(
+      (events: readonly IngestEvent[], now: string, writer: BatchWriter | undefined) =>
+        this.insertInTx(events, now, writer),
+    );
   }
 
   async init(): Promise<void> {
@@ -74,13 +87,16 @@ export class SqliteStore implements EventStore {
     migrate.immediate();
   }
 
-  async insertBatch(events: readonly IngestEvent[], receivedAt: Date): Promise<InsertResult> {
-    return this.insertTx.immediate(events, receivedAt.toISOString());
+  async insertBatch(events: readonly IngestEvent[], receivedAt: Date, writer?: BatchWriter): Promise<InsertResult> {
+    return this.insertTx.immediate(events, receivedAt.toISOString(), writer);
   }
 
-  private insertInTx(events: readonly IngestEvent[], now: string): InsertResult {
+  private insertInTx(events: readonly IngestEvent[], now: string, writer: BatchWriter | undefined): InsertResult {
     this.prepared ??= this.statements();
     const s = this.prepared;
+    if (writer) {
+      checkOwnership(events, (stream) => s.owner.get(stream) as StoredOwner | undefined, writer.owner);
+    }
     const stored = new Map<string, string>();
     for (const e of events) {
       const row = s.hashOf.get(e.id) as { chain_hash: string } | undefined;
@@ -133,7 +149,12 @@ export class SqliteStore implements EventStore {
     for (const w of writes) {
       for (const seq of w.plan.resolveGaps) resolved += s.resolveGap.run(now, w.stream, seq).changes;
       const st = w.plan.state;
-      s.upsertStream.run(w.stream, st.firstSeq, st.lastSeq, st.headHash, st.count);
+      s.upsertStream.run(w.stream, st.firstSeq, st.lastSeq, st.headHash, st.count, writer?.owner ?? null);
+    }
+    const head = writer?.signedHead;
+    if (head) {
+      s.insertKey.run(head.stream, head.key, writer.owner, writer.keyReceipt ?? null, now);
+      s.insertHead.run(head.stream, head.seq, head.hash, head.key, head.sig, now);
     }
     return { accepted, duplicates, markers, resolved };
   }
@@ -168,9 +189,24 @@ export class SqliteStore implements EventStore {
          WHERE stream = ? AND seq = ? AND kind = 'gap' AND resolved_at IS NULL`,
       ),
       upsertStream: db.prepare(
-        `INSERT INTO byline_streams (stream, first_seq, last_seq, head_hash, event_count) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO byline_streams (stream, first_seq, last_seq, head_hash, event_count, owner) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (stream) DO UPDATE SET first_seq = excluded.first_seq, last_seq = excluded.last_seq,
-           head_hash = excluded.head_hash, event_count = excluded.event_count`,
+           head_hash = excluded.head_hash, event_count = excluded.event_count,
+           owner = coalesce(byline_streams.owner, excluded.owner)`,
+      ),
+      owner: db.prepare(
+        `SELECT owner, CASE WHEN owner IS NULL
+           THEN (SELECT identity_name FROM byline_events e WHERE e.stream = s.stream LIMIT 1) END AS identity
+         FROM byline_streams s WHERE stream = ?`,
+      ),
+      insertKey: db.prepare(
+        `INSERT INTO byline_stream_keys (stream, public_key, owner, receipt, registered_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (stream, public_key) DO UPDATE SET receipt = excluded.receipt
+           WHERE byline_stream_keys.receipt IS NULL AND excluded.receipt IS NOT NULL`,
+      ),
+      insertHead: db.prepare(
+        `INSERT INTO byline_signed_heads (stream, seq, hash, public_key, signature, received_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
       ),
     };
   }
@@ -222,6 +258,28 @@ export class SqliteStore implements EventStore {
     return withOpenMarkers(streams, open.map(toMarker));
   }
 
+  async evidence(streams: readonly string[]): Promise<StreamEvidence[]> {
+    if (streams.length === 0) return [];
+    const list = JSON.stringify(streams);
+    const inList = 'stream IN (SELECT value FROM json_each(?))';
+    const heads = this.db
+      .prepare(`SELECT stream, last_seq AS lastSeq FROM byline_streams WHERE ${inList}`)
+      .all(list) as { stream: string; lastSeq: number }[];
+    const keys = this.db
+      .prepare(
+        `SELECT stream, public_key AS key, owner, receipt FROM byline_stream_keys WHERE ${inList} ORDER BY stream, public_key`,
+      )
+      .all(list) as KeyRow[];
+    const signed = this.db
+      .prepare(
+        `SELECT stream, seq, hash, public_key AS key, signature AS sig FROM byline_signed_heads
+         WHERE ${inList} ORDER BY stream, seq, public_key`,
+      )
+      .all(list) as SignedHead[];
+    const lastSeqs = new Map(heads.map((h) => [h.stream, h.lastSeq]));
+    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys, signed);
+  }
+
   async streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined> {
     const row = this.db
       .prepare('SELECT last_seq AS seq, head_hash AS hash FROM byline_streams WHERE stream = ?')
@@ -235,5 +293,14 @@ export class SqliteStore implements EventStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** Creates the database file 0600 (and its directory 0700) before SQLite opens it; narrows an existing one. */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   }
 }

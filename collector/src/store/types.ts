@@ -1,4 +1,5 @@
 /** What the stores keep and answer, independent of the database behind them. */
+import type { SignedHead, StreamEvidence } from '@byline/api';
 
 /** One validated event as the ingest path hands it to a store: its exact text plus the columns queries need. */
 export interface IngestEvent {
@@ -44,6 +45,37 @@ export interface InsertResult {
   markers: ChainMarker[];
   /** Gap markers this batch resolved. */
   resolved: number;
+}
+
+/** Who writes a batch, and the head the sidecar signed for it. */
+export interface BatchWriter {
+  /** The writer's identity as a stream owner (`streamOwner`): a stream takes the owner of its first batch. */
+  owner: string;
+  /**
+   * The head of the batch, signed by the sidecar's key for its stream, already checked by the
+   * ingest path (signature valid, head in the batch). Its key is registered for the stream, bound
+   * to `owner`, the first time it is seen.
+   */
+  signedHead?: SignedHead;
+  /**
+   * The collector's receipt for the head's key (stream, key, owner), when it has a receipt key.
+   * Kept from the first batch that carries one (a key registered before receipts were configured
+   * gets its receipt from its next signed batch).
+   */
+  keyReceipt?: string;
+}
+
+/** A batch for a stream that another writer opened; nothing of the batch was stored. */
+export class StreamOwnerError extends Error {
+  constructor(
+    readonly stream: string,
+    readonly owner: string,
+    readonly writer: string,
+  ) {
+    super(
+      `stream ${stream} belongs to ${owner}; ${writer} may not append to it (a writer extends only its own streams)`,
+    );
+  }
 }
 
 export interface StreamSummary {
@@ -98,12 +130,14 @@ export interface EventStore {
    * Stores a batch all-or-nothing in one transaction. Events whose `id` is already stored are
    * acknowledged as duplicates and not stored again; chain problems become markers.
    */
-  insertBatch(events: readonly IngestEvent[], receivedAt: Date): Promise<InsertResult>;
+  insertBatch(events: readonly IngestEvent[], receivedAt: Date, writer?: BatchWriter): Promise<InsertResult>;
   /** Events matching `filter`, ordered by time, stream, seq (and id), after `after`. */
   query(filter: EventFilter, limit: number, after?: CursorKey): Promise<EventPage>;
   /** Every marker, open or resolved, of these streams. */
   markers(streams: readonly string[]): Promise<ChainMarker[]>;
   streams(): Promise<StreamSummary[]>;
+  /** What `byline verify` checks beside the events: head seq, every marker, registered keys, signed heads. */
+  evidence(streams: readonly string[]): Promise<StreamEvidence[]>;
   streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined>;
   /** Throws unless the database answers. */
   ping(): Promise<void>;

@@ -15,7 +15,7 @@ import {
   parse,
   query,
   sync,
-} from '../../../test/differential/wire.js';
+} from '../../test-support/frontend-messages.js';
 import { MessageReader, Verdict } from '../protocol/frame-reader.js';
 import { ProtocolError } from '../protocol/messages.js';
 import { SCAN_DEFAULT, SCS_OFF } from '../sql/tokenizer.js';

@@ -12,8 +12,9 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import type { AuditIncident } from '@byline/api';
+import { type AuditIncident, SIGNED_HEAD_HEADER } from '@byline/api';
 import type { Logger } from 'pino';
+import { StreamSigner } from '../audit/stream-signer.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { Spool } from '../spool/spool.js';
 import { DeadLetterStore } from './dead-letter.js';
@@ -56,6 +57,8 @@ export class Shipper {
   private refreshedInBatch = false;
   private readonly endpoint: URL;
   private readonly agent: HttpAgent | HttpsAgent;
+  /** Signs each batch's head with this process's key for the stream. */
+  private readonly signer = new StreamSigner();
   /** The last error, for logs and tests. */
   lastError: string | null = null;
 
@@ -224,6 +227,7 @@ export class Shipper {
             authorization: `Bearer ${token}`,
             'content-type': 'application/x-ndjson',
             'content-length': body.length,
+            [SIGNED_HEAD_HEADER]: this.signer.headerFor(lines),
           },
         },
         (res) => {

@@ -1,0 +1,255 @@
+/**
+ * Every `byline` subcommand: its options (which make both the parser and the help) and where its
+ * code is. Each command's code is imported only when it runs, so `byline sidecar` never loads the
+ * collector's stores, the Kubernetes client or the operator, and `--help` loads none of them.
+ *
+ * To add a command: add an entry here whose `run` imports `./commands/NAME.js` (a new file in
+ * src/commands/ exporting `run(values)`); the build picks up every file there as an entry point.
+ */
+import type { CommandSpec, OptionSpec } from './command-table.js';
+import { LOG_FORMATS, LOG_LEVELS } from './log-settings.js';
+
+/** The long-running commands log the same way. */
+const LOGGING: Record<string, OptionSpec> = {
+  'log-format': {
+    type: 'string',
+    arg: 'FORMAT',
+    choices: LOG_FORMATS,
+    default: 'json',
+    description: 'JSON lines for log pipelines, or one readable line per record',
+  },
+  'log-level': {
+    type: 'string',
+    arg: 'LEVEL',
+    choices: LOG_LEVELS,
+    description: "overrides the config's log.level (default info)",
+  },
+};
+
+const COLLECTOR_ACCESS: Record<string, OptionSpec> = {
+  collector: { type: 'string', arg: 'URL', description: "the collector's address, http(s)://host:port" },
+  'token-file': { type: 'string', arg: 'FILE', description: 'a file holding a reader token for the collector' },
+};
+
+const KUBE_ACCESS: Record<string, OptionSpec> = {
+  kubeconfig: { type: 'string', arg: 'FILE', description: 'default: $KUBECONFIG or ~/.kube/config' },
+  namespace: { type: 'string', short: 'n', arg: 'NS', description: "default: the kubeconfig context's" },
+};
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'sidecar',
+    summary: 'run the Postgres proxy that records every statement',
+    synopsis: '(--config FILE | --config-env NAME) [options]',
+    options: {
+      config: { type: 'string', short: 'c', arg: 'FILE', description: 'the sidecar config, YAML or JSON' },
+      'config-env': { type: 'string', arg: 'NAME', description: 'read the config from environment variable NAME' },
+      ...LOGGING,
+    },
+    notes: 'Relative paths in a config file are resolved against the directory of that file.',
+    run: async (v) => (await import('./commands/sidecar.js')).run(v),
+  },
+  {
+    name: 'collector',
+    summary: 'receive, verify and store audit events; serve queries over HTTP',
+    synopsis: '--config FILE [options]',
+    options: {
+      config: { type: 'string', short: 'c', arg: 'FILE', required: true, description: 'the collector config' },
+      ...LOGGING,
+    },
+    notes: 'Relative paths in the config (token files, TLS files, sqlite:PATH) resolve against its directory.',
+    run: async (v) => (await import('./commands/collector.js')).run(v),
+  },
+  {
+    name: 'operator',
+    summary: 'reconcile AgentIdentities and DatabaseRoutes; serve the pod-injection webhook',
+    synopsis: '--namespace NS --collector-url URL [options]',
+    options: {
+      namespace: {
+        type: 'string',
+        arg: 'NS',
+        required: true,
+        description: "the operator's namespace (its Lease and webhook TLS Secret)",
+      },
+      'collector-url': {
+        type: 'string',
+        arg: 'URL',
+        required: true,
+        description: 'the collector the sidecars report to',
+      },
+      kubeconfig: {
+        type: 'string',
+        arg: 'FILE',
+        description: 'default: in-cluster config, else $KUBECONFIG or ~/.kube/config',
+      },
+      'webhook-listen': {
+        type: 'string',
+        arg: 'ADDR',
+        default: '0.0.0.0:9443',
+        description: "host:port of the webhook's HTTPS server",
+      },
+      'webhook-url': {
+        type: 'string',
+        arg: 'URL',
+        description: 'register the webhook at URL/mutate-pods (outside a cluster: https://127.0.0.1:PORT)',
+      },
+      'webhook-service': {
+        type: 'string',
+        arg: 'NAME',
+        description: 'or at Service NAME in NS, port 443 (in a cluster)',
+      },
+      'webhook-cert-dir': {
+        type: 'string',
+        arg: 'DIR',
+        description: 'use tls.crt, tls.key, ca.crt from DIR (cert-manager) instead of managing a Secret',
+      },
+      'webhook-failure-policy': {
+        type: 'string',
+        arg: 'POLICY',
+        choices: ['Fail', 'Ignore'],
+        description: 'Fail (the default): no pod starts uninjected',
+      },
+      'webhook-timeout-seconds': { type: 'string', arg: 'N', description: '1-30 (default 10)' },
+      'webhook-namespace-label': {
+        type: 'string',
+        arg: 'KEY=VALUE',
+        description: 'namespaces the API server sends pods from (default byline.dev/injection=enabled)',
+      },
+      image: {
+        type: 'string',
+        arg: 'IMG',
+        description: 'the sidecar image to inject (default ghcr.io/byline-dev/byline:0.1.0)',
+      },
+      'sidecar-image': { type: 'string', arg: 'IMG', description: 'alias of --image' },
+      'metrics-listen': {
+        type: 'string',
+        arg: 'ADDR',
+        description: '/metrics, /healthz, /readyz (default 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080)',
+      },
+      'http-listen': { type: 'string', arg: 'ADDR', description: 'alias of --metrics-listen' },
+      'no-leader-election': {
+        type: 'boolean',
+        default: false,
+        description: 'reconcile without taking the Lease (a single replica)',
+      },
+      ...LOGGING,
+    },
+    run: async (v) => (await import('./commands/operator.js')).run(v),
+  },
+  {
+    name: 'trail',
+    summary: 'who ran what: events from the collector, as a table or JSON lines',
+    synopsis: '--collector URL --token-file FILE [filters] [--limit N] [--format table|json]',
+    options: {
+      ...COLLECTOR_ACCESS,
+      identity: { type: 'string', arg: 'NAME', description: 'only events of this identity' },
+      table: { type: 'string', arg: 'NAME', description: 'only statements that touched this table' },
+      session: { type: 'string', arg: 'ID', description: 'only this session' },
+      route: { type: 'string', arg: 'NAME', description: 'only this route' },
+      database: { type: 'string', arg: 'NAME', description: 'only this database' },
+      approval: { type: 'string', arg: 'NAME', description: 'only statements run under this approval' },
+      since: { type: 'string', arg: 'TIME', description: 'from this RFC 3339 time on, e.g. 2026-11-27T09:00:00Z' },
+      until: { type: 'string', arg: 'TIME', description: 'before this RFC 3339 time' },
+      limit: { type: 'string', arg: 'N', description: 'at most N events' },
+      format: {
+        type: 'string',
+        arg: 'FORMAT',
+        choices: ['table', 'json'],
+        default: 'table',
+        description: 'json prints each event exactly as the sidecar emitted it, one per line',
+      },
+    },
+    run: async (v) => (await import('./commands/trail.js')).run(v),
+  },
+  {
+    name: 'verify',
+    summary: 'recompute every hash chain of the stored trail',
+    synopsis: '(--collector URL --token-file FILE | --store URL) [--session ID] [--receipt-key KEY] [--allow-unsigned]',
+    options: {
+      ...COLLECTOR_ACCESS,
+      store: {
+        type: 'string',
+        arg: 'URL',
+        description: "read the collector's store directly: sqlite:PATH or postgres://…",
+      },
+      session: { type: 'string', arg: 'ID', description: "only the streams that hold this session's events" },
+      'receipt-key': {
+        type: 'string',
+        arg: 'KEY',
+        description:
+          "the collector's receipt key (base64url, logged at its start): every registered key must carry its receipt; through --collector the collector's own is used unless given",
+      },
+      'allow-unsigned': {
+        type: 'boolean',
+        default: false,
+        description: 'events no signed head covers are reported, not failed (trails written before sidecars signed)',
+      },
+    },
+    run: async (v) => (await import('./commands/verify.js')).run(v),
+  },
+  {
+    name: 'approval request',
+    summary: 'ask for an Approval that unlocks gated statements for a while (through your kubeconfig)',
+    synopsis: '--identity NAME --route NAME (--scope CLASSES | --table PATTERN)... --reason TEXT (--for D | --until T)',
+    options: {
+      ...KUBE_ACCESS,
+      identity: { type: 'string', arg: 'NAME', description: 'the AgentIdentity the approval is for' },
+      route: { type: 'string', arg: 'NAME', description: 'its route the approval applies to' },
+      scope: {
+        type: 'string',
+        arg: 'CLASSES',
+        multiple: true,
+        description: 'statement classes to unlock, comma-separated: read, write, ddl, role, tcl, misc',
+      },
+      table: {
+        type: 'string',
+        arg: 'PATTERN',
+        multiple: true,
+        description: 'a table pattern to unlock, like public.payroll*',
+      },
+      reason: { type: 'string', arg: 'TEXT', description: 'why (shown to the approver and kept on every event)' },
+      ticket: { type: 'string', arg: 'ID', description: 'a change or incident ticket' },
+      for: { type: 'string', arg: 'DURATION', description: 'how long once approved: 2h, 30m, 1h30m' },
+      until: { type: 'string', arg: 'TIME', description: 'or until an RFC 3339 time' },
+      name: { type: 'string', arg: 'NAME', description: "the Approval's name (default: generated from the identity)" },
+    },
+    notes: 'Who asked is stamped by the operator from your credentials; someone else approves.',
+    run: async (v) => (await import('./commands/approval.js')).requestApproval(v),
+  },
+  {
+    name: 'approval list',
+    summary: 'list Approvals with their phase, requester and approver',
+    synopsis: '[--pending] [-A]',
+    options: {
+      ...KUBE_ACCESS,
+      pending: { type: 'boolean', default: false, description: 'only those waiting for a decision' },
+      'all-namespaces': { type: 'boolean', short: 'A', default: false, description: 'every namespace' },
+    },
+    run: async (v) => (await import('./commands/approval.js')).listApprovals(v),
+  },
+  {
+    name: 'approve',
+    summary: 'approve an Approval (needs the approve verb; never your own request)',
+    operand: 'NAME',
+    synopsis: '[--reason TEXT]',
+    options: { ...KUBE_ACCESS, reason: { type: 'string', arg: 'TEXT', description: 'kept on the Approval' } },
+    run: async (v) => (await import('./commands/approval.js')).decideApproval('Approved', v),
+  },
+  {
+    name: 'deny',
+    summary: 'deny an Approval, or revoke one already approved',
+    operand: 'NAME',
+    synopsis: '[--reason TEXT]',
+    options: { ...KUBE_ACCESS, reason: { type: 'string', arg: 'TEXT', description: 'kept on the Approval' } },
+    run: async (v) => (await import('./commands/approval.js')).decideApproval('Denied', v),
+  },
+  {
+    name: 'demo',
+    summary: 'the whole pipeline on this machine: two agents, a migration, the trail',
+    synopsis: '[--keep]',
+    options: {
+      keep: { type: 'boolean', default: false, description: 'keep everything running afterwards (Ctrl-C stops)' },
+    },
+    run: async (v) => (await import('./commands/demo.js')).run(v),
+  },
+];
