@@ -5,6 +5,9 @@
  * sidecar's peak RSS, and audit events written vs transactions run.
  *
  * Env: BENCH_SECONDS (per run, default 10). Targets that cannot start are skipped loudly.
+ * BENCH_TARGETS=direct,pgbouncer,byline-pod runs only those; BENCH_CPU_PROF=DIR starts the
+ * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_BYLINE_BIN
+ * runs another build of the byline bin (to profile a baseline).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +20,8 @@ import { measureCore } from './core.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
+const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split(',')) : null;
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
@@ -489,7 +494,7 @@ function rssKib(pid: number): number {
 
 async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<Sidecar | undefined> {
   const name: TargetName = `byline-${variant}`;
-  const cli = join(repoRoot, 'cli/bin/byline.mjs');
+  const cli = process.env.BENCH_BYLINE_BIN ?? join(repoRoot, 'cli/bin/byline.mjs');
   if (!existsSync(cli)) {
     banner(`SKIPPED ${name}: ${cli} does not exist yet`);
     return undefined;
@@ -540,7 +545,15 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   const execAt = performance.now();
   const entry = daemon(
     process.execPath,
-    ['--import', join(repoRoot, 'test/bench/loop-delay.mjs'), cli, 'sidecar', '--config', config],
+    [
+      ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+      '--import',
+      join(repoRoot, 'test/bench/loop-delay.mjs'),
+      cli,
+      'sidecar',
+      '--config',
+      config,
+    ],
     log,
     { env: { ...process.env, BYLINE_BENCH_LOOP_DELAY_FILE: delayFile } },
   );
@@ -707,12 +720,14 @@ async function main(): Promise<void> {
   await pgbench([...connectionArgs(pg.port, pg.user), '--initialize', '--quiet', `--scale=${SCALE}`, 'postgres']);
 
   const targets: Target[] = [{ name: 'direct', port: pg.port }];
-  const bouncer = await startPgbouncer(pg);
+  const wanted = (name: TargetName) => ONLY === null || ONLY.has(name);
+  const bouncer = wanted('pgbouncer') ? await startPgbouncer(pg) : undefined;
   if (bouncer) targets.push(bouncer);
-  const pipe = await startPipeProxy(pg);
+  const pipe = wanted('node-pipe') ? await startPipeProxy(pg) : undefined;
   if (pipe) targets.push(pipe);
   const sidecars: Sidecar[] = [];
   for (const variant of SIDECAR_VARIANTS) {
+    if (!wanted(`byline-${variant}`)) continue;
     const sidecar = await startSidecar(pg, variant);
     if (sidecar) {
       sidecars.push(sidecar);
@@ -767,6 +782,11 @@ async function main(): Promise<void> {
     console.log(
       `  ${s.target.name.padEnd(15)} ready ${s.readyMs.toFixed(0)} ms, idle RSS ${(s.idleRssKib / 1024).toFixed(1)} MiB`,
     );
+  if (ONLY !== null) {
+    // A selection (profiling, a baseline): the pgbench figures only.
+    if (results.some((r) => r.failed)) process.exitCode = 1;
+    return;
+  }
   console.log('\ncollector ingest (20000 events in batches of 500 over HTTP, one collector in this process):');
   const { measureIngest } = await import('@byline/collector');
   const sqlite = await measureIngest(`sqlite:${join(tempDir(), 'bench-trail.db')}`);

@@ -48,6 +48,8 @@ export class SegmentLog {
   /** Rolling over: the old segment's last write must not start another roll-over. */
   private opening = false;
   writeError: Error | null = null;
+  /** write(2) calls made (the bench and tests read it: one per event-loop turn is the aim). */
+  writeCalls = 0;
   /** Called after each flush that wrote bytes (the batch-mode fsync timer). */
   onWritten: (() => void) | null = null;
   /** Called when the current segment reaches its size (the spool opens the next one). */
@@ -104,7 +106,10 @@ export class SegmentLog {
     const bytes = this.out.bytes;
     let off = 0;
     try {
-      while (off < length) off += writeSync(this.fd, bytes, off, length - off);
+      while (off < length) {
+        this.writeCalls += 1;
+        off += writeSync(this.fd, bytes, off, length - off);
+      }
       this.writeError = null;
     } catch (e) {
       if (!this.writeError) this.logger.error({ err: e, dir: this.dir }, 'cannot write to the spool');

@@ -452,6 +452,38 @@ describe('Spool', () => {
     await spool.close();
   });
 
+  test("begin records of every session in one event-loop turn go out in one write, before any session's turn ends", async () => {
+    const dir = tempDir();
+    const { spool } = open(dir);
+    const sessions = ['a', 'b', 'c'].map(session);
+    for (const s of sessions) spool.sessionStarted(s);
+    spool.flushPending();
+    const before = spool.writeCalls;
+    const segment = join(dir, readdirSync(dir).find((f) => f.startsWith('segment-'))!);
+    const sizeBefore = readFileSync(segment).length;
+    const seen: [string, boolean, number][] = [];
+    await new Promise<void>((resolve) => {
+      sessions.forEach((s, i) => {
+        spool.begin(s, record(i + 1, `select ${i}`, false));
+        // What each session may forward once told: its begin record is in the file.
+        spool.writeThisTurn((written) => {
+          seen.push([s.id, written, readFileSync(segment).length]);
+          if (seen.length === sessions.length) resolve();
+        });
+      });
+      expect(readFileSync(segment).length).toBe(sizeBefore); // nothing written yet in this turn
+    });
+    expect(spool.writeCalls - before).toBe(1);
+    const size = readFileSync(segment).length;
+    expect(size).toBeGreaterThan(sizeBefore);
+    expect(seen).toEqual([
+      ['a', true, size],
+      ['b', true, size],
+      ['c', true, size],
+    ]);
+    await spool.close();
+  });
+
   test('strict durability runs the waiter only after an fsync', async () => {
     const dir = tempDir();
     const { spool } = open(dir, { durability: 'strict' });

@@ -61,6 +61,9 @@ export class Spool implements AuditSink {
   private beginSegment = new Map<string, number>();
   private readonly activeSessions = new Map<string, SessionRecord>();
   private syncTimer: NodeJS.Timeout | null = null;
+  /** Sessions waiting for this turn's write, and the emptied array of the last turn (reused). */
+  private turnWaiters: ((written: boolean) => void)[] = [];
+  private spareTurnWaiters: ((written: boolean) => void)[] = [];
   private eventsTimer: NodeJS.Timeout | null = null;
   private chainSeq = 0;
   private chainPrev: string | null = null;
@@ -146,6 +149,30 @@ export class Spool implements AuditSink {
    */
   flushPending(): boolean {
     return this.log.flush();
+  }
+
+  /**
+   * Runs `then(written)` once what is appended now has been handed to write(2): at the end of
+   * this event-loop turn, in one write for every session that asked during it. `written` false:
+   * it could not be written, and what was begun must not be forwarded.
+   */
+  writeThisTurn(then: (written: boolean) => void): void {
+    this.turnWaiters.push(then);
+    if (this.turnWaiters.length === 1) setImmediate(this.writeTurn);
+  }
+
+  private readonly writeTurn = (): void => {
+    const waiters = this.turnWaiters;
+    this.turnWaiters = this.spareTurnWaiters;
+    const written = this.log.flush();
+    for (let i = 0; i < waiters.length; i++) waiters[i]!(written);
+    waiters.length = 0;
+    this.spareTurnWaiters = waiters;
+  };
+
+  /** write(2) calls so far. */
+  get writeCalls(): number {
+    return this.log.writeCalls;
   }
 
   /** Records the session, so its statements can be attributed after a crash. */
