@@ -8,7 +8,7 @@
  * order, a rolled-over segment's before the current one's, so `synced` only ever moves forward
  * over bytes that are durable.
  */
-import { close, promises as fsp, fsync, openSync, writeSync } from 'node:fs';
+import { close, promises as fsp, fsync, open as openFile, openSync, read, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AppendBuffer } from './append-buffer.js';
@@ -24,6 +24,21 @@ export interface SegmentState {
   bytes: number;
   /** Begin records in this segment whose events are not written yet. */
   openBegins: number;
+}
+
+/** The descriptor reads of one segment share, and the reads using it now. */
+interface Reader {
+  segment: number;
+  fd: Promise<number>;
+  users: number;
+  retired: boolean;
+}
+
+function closeReader(reader: Reader): void {
+  reader.fd.then(
+    (fd) => close(fd, () => {}),
+    () => {},
+  );
 }
 
 interface Waiter {
@@ -179,33 +194,69 @@ export class SegmentLog {
     if (this.retiring.length > 0 || this.waiters.length > 0) this.sync();
   }
 
-  /** Bytes [start, end) of segment `number`, read off the event loop. */
+  /**
+   * Bytes [start, end) of segment `number`, read off the event loop. The shipper reads the same
+   * segment batch after batch, so its descriptor stays open until another segment is read.
+   */
   async read(number: number, start: number, end: number): Promise<Buffer> {
-    const handle = await fsp.open(join(this.dir, segmentName(number)), 'r');
+    const reader = this.readerFor(number);
+    reader.users += 1;
     try {
+      const fd = await reader.fd;
       const buf = Buffer.allocUnsafe(end - start);
       let off = 0;
       while (off < buf.length) {
-        const { bytesRead } = await handle.read(buf, off, buf.length - off, start + off);
-        if (bytesRead === 0) break;
-        off += bytesRead;
+        const n = await new Promise<number>((resolve, reject) =>
+          read(fd, buf, off, buf.length - off, start + off, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+        );
+        if (n === 0) break;
+        off += n;
       }
       return buf.subarray(0, off);
     } finally {
-      await handle.close();
+      reader.users -= 1;
+      if (reader.retired && reader.users === 0) closeReader(reader);
     }
+  }
+
+  private reader: Reader | null = null;
+
+  private readerFor(segment: number): Reader {
+    if (this.reader?.segment === segment) return this.reader;
+    this.retireReader();
+    const fd = new Promise<number>((resolve, reject) =>
+      openFile(join(this.dir, segmentName(segment)), 'r', (err, fd) => (err ? reject(err) : resolve(fd))),
+    );
+    const reader: Reader = { segment, fd, users: 0, retired: false };
+    this.reader = reader;
+    // A failed open is not kept: the next read tries again.
+    fd.catch(() => {
+      if (this.reader === reader) this.reader = null;
+    });
+    return reader;
+  }
+
+  /** No new reads on the current descriptor; it is closed once the reads in flight are done. */
+  private retireReader(): void {
+    const reader = this.reader;
+    if (!reader) return;
+    this.reader = null;
+    reader.retired = true;
+    if (reader.users === 0) closeReader(reader);
   }
 
   /** Deletes segment `number` (off the event loop); its bytes leave the backlog once it is gone. */
   async remove(number: number): Promise<void> {
     const state = this.segments.get(number);
     if (!state) return;
+    if (this.reader?.segment === number) this.retireReader();
     await fsp.unlink(join(this.dir, segmentName(number)));
     if (this.segments.delete(number)) this.diskBytes -= state.bytes;
   }
 
   /** Writes what is appended, waits for every fsync, closes the segment. */
   async close(): Promise<void> {
+    this.retireReader();
     this.flush();
     await new Promise<void>((resolve) => this.whenDurable(resolve));
     if (this.fd >= 0) {
