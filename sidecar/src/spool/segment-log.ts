@@ -65,6 +65,8 @@ export class SegmentLog {
   writeError: Error | null = null;
   /** write(2) calls made (the bench and tests read it: one per event-loop turn is the aim). */
   writeCalls = 0;
+  /** Bytes read back from segments (for shipping). */
+  bytesRead = 0;
   /** Called after each flush that wrote bytes (the batch-mode fsync timer). */
   onWritten: (() => void) | null = null;
   /** Called when the current segment reaches its size (the spool opens the next one). */
@@ -212,6 +214,7 @@ export class SegmentLog {
         if (n === 0) break;
         off += n;
       }
+      this.bytesRead += off;
       return buf.subarray(0, off);
     } finally {
       reader.users -= 1;

@@ -51,6 +51,8 @@ export interface SpoolOptions {
 const BATCH_SYNC_MS = 100;
 const EVENTS_FLUSH_MS = 5;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Bytes read back at a time for shipping, at the least (twice the batch size asked for, when larger). */
+const READ_WINDOW_BYTES = 64 * 1024;
 
 export class Spool implements AuditSink {
   readonly name: string;
@@ -175,6 +177,11 @@ export class Spool implements AuditSink {
     return this.log.writeCalls;
   }
 
+  /** Bytes read back from segments so far. */
+  get bytesRead(): number {
+    return this.log.bytesRead;
+  }
+
   /** Records the session, so its statements can be attributed after a crash. */
   sessionStarted(session: SessionInfo): void {
     const s = sessionPayload(session);
@@ -291,32 +298,62 @@ export class Spool implements AuditSink {
     let bytes = 0;
     const numbers = [...this.log.segments.keys()].sort((a, b) => a - b).filter((n) => n >= from.segment);
     for (const number of numbers) {
-      const start = number === position.segment ? position.offset : 0;
       const state = this.log.segments.get(number);
       if (!state) continue;
       const current = number === this.log.current.number;
-      if (start >= state.bytes) {
-        if (!current) position = { segment: number + 1, offset: 0 };
-        continue;
-      }
-      const buf = await this.log.read(number, start, state.bytes);
-      const { records, damaged, validEnd } = decodeRecords(buf);
-      // The segment being written may end in a record still being written: not damage.
-      if (validEnd < buf.length && !current) damaged.push({ start: validEnd, end: buf.length });
-      if (damaged.length > 0) await this.reportDamage(number, start, damaged, records);
-      for (const r of records) {
-        if (r.type === RecordType.events) {
-          const nl = r.payload.indexOf('\n');
-          if (oldest === null) oldest = (JSON.parse(r.payload.slice(0, nl)) as EventsHeader).w;
-          for (const line of r.payload.slice(nl + 1).split('\n')) lines.push(line);
-          bytes += r.end - r.start;
+      let start = number === position.segment ? position.offset : 0;
+      for (;;) {
+        if (start >= state.bytes) break;
+        const { records, cut } = await this.readWindow(number, start, state.bytes, current, maxBytes);
+        for (const r of records) {
+          if (r.type === RecordType.events) {
+            const nl = r.payload.indexOf('\n');
+            if (oldest === null) oldest = (JSON.parse(r.payload.slice(0, nl)) as EventsHeader).w;
+            for (const line of r.payload.slice(nl + 1).split('\n')) lines.push(line);
+            bytes += r.end - r.start;
+          }
+          position = { segment: number, offset: start + r.end };
+          if (bytes >= maxBytes) return { lines, next: position, oldestWrittenAt: oldest };
         }
-        position = { segment: number, offset: start + r.end };
-        if (bytes >= maxBytes) return { lines, next: position, oldestWrittenAt: oldest };
+        if (!cut) break;
+        // The window ended inside the segment: that is enough for one batch, or (only begin and
+        // session records in it so far) read on.
+        if (lines.length > 0) return { lines, next: position, oldestWrittenAt: oldest };
+        start = position.offset;
       }
       if (!current) position = { segment: number + 1, offset: 0 };
     }
     return { lines, next: position, oldestWrittenAt: oldest };
+  }
+
+  /**
+   * The whole records of segment `number` from `start` in one read window, not the rest of the
+   * segment: a collector that fell behind must not make every batch read (and check) the whole
+   * backlog again. A window that holds no whole record (one larger than it, or damage) reads the
+   * rest of the segment, as recovery does. `cut`: the window ended before the segment did.
+   */
+  private async readWindow(
+    number: number,
+    start: number,
+    segmentEnd: number,
+    current: boolean,
+    maxBytes: number,
+  ): Promise<{ records: DecodedRecord[]; cut: boolean }> {
+    let end = Math.min(segmentEnd, start + Math.max(READ_WINDOW_BYTES, 2 * maxBytes));
+    let buf = await this.log.read(number, start, end);
+    let decoded = decodeRecords(buf);
+    if (end < segmentEnd && decoded.records.length === 0) {
+      end = segmentEnd;
+      buf = await this.log.read(number, start, end);
+      decoded = decodeRecords(buf);
+    }
+    const { records, damaged, validEnd } = decoded;
+    const cut = end < segmentEnd;
+    // The segment being written may end in a record still being written, and a window may cut
+    // the last record: neither is damage (a cut record is read whole by the next window).
+    if (validEnd < buf.length && !current && !cut) damaged.push({ start: validEnd, end: buf.length });
+    if (damaged.length > 0) await this.reportDamage(number, start, damaged, records);
+    return { records, cut };
   }
 
   /** Damage met while shipping (ranges and records relative to `base`): reported once each. */
