@@ -236,6 +236,7 @@ describe('byline sidecar with a valid config', () => {
           listen: `127.0.0.1:${port}`,
           upstream: { host: db.host, port: db.port, database: 'postgres', sslMode: 'disable' },
           credentials: { mode: 'passthrough' },
+          access: 'read',
         },
       ],
       audit: { sinks: [{ file: auditFile }] },

@@ -182,7 +182,7 @@ describe('an AgentIdentity changed while the spool holds its events', () => {
               name: 'orders-db',
               listen: '127.0.0.1:0',
               upstream: { host: pgServer.host, port: pgServer.port, database: 'postgres', sslMode: 'disable' },
-              credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile },
+              credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile, acceptAnyUser: true },
             },
           ],
           audit: { spoolDir: join(dir, 'spool'), sinks: [{ collector: { url, tokenFile: tokenPath } }] },

@@ -74,7 +74,7 @@ async function setUp(name: string, options: { drainSeconds?: number } = {}): Pro
         '  - name: spool-db',
         `    listen: 127.0.0.1:${sidecarPort}`,
         `    upstream: { host: 127.0.0.1, port: ${db.port}, database: postgres, sslMode: disable }`,
-        `    credentials: { mode: inject, username: ${AUTH_USERS.scram}, passwordFile: ${files.pw} }`,
+        `    credentials: { mode: inject, username: ${AUTH_USERS.scram}, passwordFile: ${files.pw}, acceptAnyUser: true }`,
         'audit:',
         '  params: full',
         `  spoolDir: ${spoolDir}`,

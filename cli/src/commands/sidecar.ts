@@ -23,7 +23,6 @@ export async function run(values: OptionValues): Promise<number> {
     return 2;
   }
   const logger = serviceLogger(values, 'sidecar', config.log?.level);
-  for (const warning of adminAccessWarnings(config)) logger.warn(warning);
   let running: RunningSidecar;
   try {
     running = await startSidecar(config, { logger });
@@ -32,6 +31,7 @@ export async function run(values: OptionValues): Promise<number> {
     return 1;
   }
   logger.info(startFields(config, running), `byline ${BYLINE_VERSION} sidecar started`);
+  for (const warning of adminAccessWarnings(config)) logger.warn(warning);
   return untilSignal(logger, 'closing sessions and flushing the audit trail', () => running.close());
 }
 
