@@ -5,6 +5,10 @@
  * `npm run bench` next to the end-to-end figures.
  */
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { ChainWriter } from '../../api/src/chain.js';
 import { EventBuilder, type SessionInfo } from '../../sidecar/src/audit/event-builder.js';
 import type { StatementRecord } from '../../sidecar/src/capture/records.js';
@@ -14,6 +18,7 @@ import { StatementAnalyzer } from '../../sidecar/src/policy/analyzer.js';
 import { Authorizer } from '../../sidecar/src/policy/authorizer.js';
 import { PolicyEngine } from '../../sidecar/src/policy/engine.js';
 import { MessageReader, Verdict } from '../../sidecar/src/protocol/frame-reader.js';
+import { Spool } from '../../sidecar/src/spool/spool.js';
 import { TableExtractor } from '../../sidecar/src/sql/tables.js';
 
 function msg(type: string, body: Buffer): Buffer {
@@ -73,6 +78,13 @@ export interface CoreFigures {
    * statements with literals); prepared, the facts kept from Parse and the decision cached.
    */
   policyUs: number;
+  /**
+   * The spool as a pod runs it (durability batch, a real file in the temp dir): a begin record
+   * written before each statement is forwarded, its events appended once shaped. Wall time per
+   * transaction on the event loop, and CPU time of the whole process (fsync threads included).
+   */
+  spoolUs: number;
+  spoolCpuUs: number;
 }
 
 export async function measureCore(iterations = 100_000): Promise<CoreFigures[]> {
@@ -150,9 +162,64 @@ export async function measureCore(iterations = 100_000): Promise<CoreFigures[]> 
     }
     const shapeUs = ((performance.now() - t1) * 1000) / finished.length;
     if (bytes === 0) throw new Error('no events were shaped');
-    out.push({ protocol, forwardUs, shapeUs, policyUs: await measurePolicy(protocol, iterations) });
+    const spool = await measureSpool(session, finished, iterations);
+    out.push({
+      protocol,
+      forwardUs,
+      shapeUs,
+      policyUs: await measurePolicy(protocol, iterations),
+      spoolUs: spool.wallUs,
+      spoolCpuUs: spool.cpuUs,
+    });
   }
   return out;
+}
+
+/**
+ * The spool's cost per transaction on the forward path and the event loop: begin record, the
+ * write before forwarding, the finished event appended. Runs in slices of 100 transactions per
+ * event-loop turn, as a busy sidecar does, so that its timers (events flush, batch fsync) run.
+ */
+async function measureSpool(
+  session: SessionInfo,
+  records: StatementRecord[],
+  iterations: number,
+): Promise<{ wallUs: number; cpuUs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'byline-bench-spool-'));
+  try {
+    const { spool } = Spool.open({ dir, durability: 'batch', maxBytes: 1 << 40, logger: pino({ level: 'silent' }) });
+    spool.sessionStarted(session);
+    const builder = new EventBuilder('redacted', null);
+    const chain = new ChainWriter(spool.stream);
+    const line = chain.appendCanonical(builder.statementEvents(session, records[0]!)[0]!);
+    const batch = {
+      events: [line.event],
+      jsonl: `${line.json}\n`,
+      groups: [{ session: session.id, record: 0, nextSeq: 2, ended: false, lines: [line.json] }],
+    };
+    const n = Math.min(iterations, records.length);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let wall = 0;
+    for (let i = 0; i < n; i += 100) {
+      const s0 = performance.now();
+      for (let j = i; j < Math.min(n, i + 100); j++) {
+        const r = records[j]!;
+        spool.begin(session, r);
+        if (!spool.flushPending()) throw new Error('the spool refused a write');
+        batch.groups[0]!.record = r.seq;
+        spool.write(batch);
+      }
+      wall += performance.now() - s0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await spool.close();
+    const cpu = process.cpuUsage(cpu0);
+    if (performance.now() - t0 <= 0) throw new Error('no time passed');
+    return { wallUs: (wall * 1000) / n, cpuUs: (cpu.user + cpu.system) / n };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -206,7 +273,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const f of await measureCore()) {
     console.log(
       `${f.protocol}: forward path ${f.forwardUs.toFixed(2)} µs/tx, event shaping ${f.shapeUs.toFixed(2)} µs/event, ` +
-        `policy decision ${f.policyUs.toFixed(2)} µs/statement`,
+        `policy decision ${f.policyUs.toFixed(2)} µs/statement, ` +
+        `spool ${f.spoolUs.toFixed(2)} µs/tx on the event loop (${f.spoolCpuUs.toFixed(2)} µs CPU)`,
     );
   }
 }

@@ -5,6 +5,9 @@
  * sidecar's peak RSS, and audit events written vs transactions run.
  *
  * Env: BENCH_SECONDS (per run, default 10). Targets that cannot start are skipped loudly.
+ * BENCH_TARGETS=direct,pgbouncer,byline-pod runs only those; BENCH_CPU_PROF=DIR starts the
+ * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_BYLINE_BIN
+ * runs another build of the byline bin (to profile a baseline).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +20,8 @@ import { measureCore } from './core.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
+const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split(',')) : null;
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
@@ -25,8 +30,13 @@ const PROTOCOLS = ['simple', 'prepared'] as const;
 const BENCH_USER = AUTH_USERS.scram;
 
 type Protocol = (typeof PROTOCOLS)[number];
-/** The sidecar's audit set-ups measured: the plain file sink, and the spool with each durability mode. */
-const SIDECAR_VARIANTS = ['file', 'none', 'batch', 'strict'] as const;
+/**
+ * The sidecar's audit set-ups measured: `nosink` (no spool, events shaped and written to
+ * /dev/null: the nearest the config allows to no audit at all), the plain file sink, the spool
+ * alone in each durability mode (sink /dev/null), and `pod`: as a pod runs it by default (spool,
+ * durability batch, shipping to a local collector that runs niced, so it takes only idle CPU).
+ */
+const SIDECAR_VARIANTS = ['nosink', 'file', 'none', 'batch', 'strict', 'pod'] as const;
 type SidecarVariant = (typeof SIDECAR_VARIANTS)[number];
 type TargetName = 'direct' | 'pgbouncer' | 'node-pipe' | `byline-${SidecarVariant}`;
 
@@ -37,6 +47,14 @@ interface Target {
   pid?: number;
   /** Called after each run: audit events the sidecar wrote during it. */
   afterRun?: (result: RunResult) => Promise<void>;
+  /** Event-loop delay of the proxy during a run (sidecars: test/bench/loop-delay.mjs). */
+  loopDelay?: { start(): void; stop(): Promise<LoopDelay | undefined> };
+}
+
+interface LoopDelay {
+  maxMs: number;
+  p99Ms: number;
+  p50Ms: number;
 }
 
 interface RunResult {
@@ -50,6 +68,7 @@ interface RunResult {
   auditStatements?: number;
   /** CPU time (user + system) the proxy process spent per transaction, in µs. */
   proxyCpuUs?: number;
+  loopDelay?: LoopDelay;
 }
 
 // ---- process and temp-dir bookkeeping, so nothing outlives the run ------------------------------
@@ -190,7 +209,12 @@ async function waitForPort(port: number, entry: Managed, what: string, log: stri
 }
 
 /** Starts a long-running process in its own process group, output to `log`. */
-function daemon(command: string, args: string[], log: string, options: { uid?: number; gid?: number } = {}): Managed {
+function daemon(
+  command: string,
+  args: string[],
+  log: string,
+  options: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {},
+): Managed {
   writeFileSync(log, '');
   if (options.uid !== undefined) chownSync(log, options.uid, options.gid ?? options.uid);
   const child = spawn(command, args, {
@@ -266,6 +290,7 @@ function cpuMs(pid: number): number {
 async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS): Promise<RunResult> {
   const result: RunResult = { target: target.name, protocol };
   const cpuBefore = target.pid === undefined ? 0 : cpuMs(target.pid);
+  target.loopDelay?.start();
   try {
     const out = await pgbench([
       ...connectionArgs(target.port, BENCH_USER),
@@ -292,7 +317,49 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
   } catch (err) {
     result.failed = err instanceof Error ? err.message : String(err);
   }
+  const delay = await target.loopDelay?.stop();
+  if (delay) result.loopDelay = delay;
   return result;
+}
+
+interface Percentiles {
+  target: TargetName;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** One client, prepared protocol: per-transaction latencies from pgbench's log, p50 and p99. */
+async function oneClientLatency(target: Target, seconds: number): Promise<Percentiles | undefined> {
+  const dir = tempDir();
+  try {
+    await pgbench([
+      ...connectionArgs(target.port, BENCH_USER),
+      '--no-vacuum',
+      '--select-only',
+      '--client=1',
+      '--jobs=1',
+      `--time=${seconds}`,
+      '--protocol=prepared',
+      '--log',
+      `--log-prefix=${join(dir, 'latency')}`,
+      'postgres',
+    ]);
+  } catch (err) {
+    banner(`one-client latency through ${target.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+  // Each line: client_id transaction_no time_us script_no time_epoch time_us_part.
+  const us: number[] = [];
+  for (const file of readdirSync(dir).filter((f) => f.startsWith('latency'))) {
+    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
+      const v = Number(line.split(' ')[2]);
+      if (line && Number.isFinite(v)) us.push(v);
+    }
+  }
+  if (us.length === 0) return undefined;
+  us.sort((a, b) => a - b);
+  const at = (q: number) => us[Math.min(us.length - 1, Math.floor(q * us.length))]!;
+  return { target: target.name, p50Us: at(0.5), p99Us: at(0.99) };
 }
 
 // ---- targets ------------------------------------------------------------------------------------
@@ -368,11 +435,66 @@ async function startPipeProxy(pg: TestPostgres): Promise<Target | undefined> {
 interface Sidecar {
   target: Target;
   entry: Managed;
+  /** exec → first 200 from /readyz, and resident memory after a second of idling. */
+  readyMs: number;
+  idleRssKib: number;
+}
+
+const COLLECTOR_TOKEN = 'bench-writer-0123456789abcdef';
+
+/** A local collector for the pod-default sidecar, niced so that it takes only idle CPU. */
+async function startCollector(cli: string): Promise<{ url: string; tokenFile: string } | undefined> {
+  const dir = tempDir();
+  const port = await freePort();
+  const tokenFile = join(dir, 'writer.token');
+  writeFileSync(tokenFile, `${COLLECTOR_TOKEN}\n`, { mode: 0o600 });
+  const config = join(dir, 'collector.yaml');
+  writeFileSync(
+    config,
+    [
+      `listen: 127.0.0.1:${port}`,
+      `store: sqlite:${join(dir, 'trail.db')}`,
+      'auth:',
+      '  static:',
+      `    - { tokenFile: ${tokenFile}, identity: bench-agent }`,
+      'log: { level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const log = join(dir, 'collector.log');
+  const entry = daemon('nice', ['-n', '19', process.execPath, cli, 'collector', '--config', config], log);
+  try {
+    await waitForPort(port, entry, 'collector', log);
+  } catch (err) {
+    banner(`SKIPPED byline-pod: ${err instanceof Error ? err.message : String(err)}`);
+    await stop(entry);
+    return undefined;
+  }
+  return { url: `http://127.0.0.1:${port}`, tokenFile };
+}
+
+async function waitForReady(metricsPort: number, entry: Managed, log: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (entry.child.exitCode !== null || entry.child.signalCode !== null)
+      throw new Error(`sidecar exited (${entry.child.exitCode ?? entry.child.signalCode}):\n${tail(log)}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(5);
+  }
+  throw new Error(`sidecar not ready within 30 s:\n${tail(log)}`);
+}
+
+function rssKib(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
 }
 
 async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<Sidecar | undefined> {
   const name: TargetName = `byline-${variant}`;
-  const cli = join(repoRoot, 'cli/bin/byline.mjs');
+  const cli = process.env.BENCH_BYLINE_BIN ?? join(repoRoot, 'cli/bin/byline.mjs');
   if (!existsSync(cli)) {
     banner(`SKIPPED ${name}: ${cli} does not exist yet`);
     return undefined;
@@ -383,16 +505,27 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   const passwordFile = join(dir, 'password');
   const config = join(dir, 'byline.yaml');
   writeFileSync(passwordFile, TEST_PASSWORD, { mode: 0o600 });
-  const audit =
-    variant === 'file'
-      ? [`  sinks: [ { file: ${join(dir, 'audit.jsonl')} } ]`]
-      : [
-          // The spool alone (no collector: shipping would add another process to these two cores);
-          // /dev/null as the required sink costs one write per 5 ms.
-          `  spoolDir: ${join(dir, 'spool')}`,
-          `  durability: ${variant}`,
-          '  sinks: [ { file: /dev/null } ]',
-        ];
+  let audit: string[];
+  if (variant === 'nosink') audit = ['  sinks: [ { file: /dev/null } ]'];
+  else if (variant === 'file') audit = [`  sinks: [ { file: ${join(dir, 'audit.jsonl')} } ]`];
+  else if (variant === 'pod') {
+    const collector = await startCollector(cli);
+    if (!collector) return undefined;
+    audit = [
+      `  spoolDir: ${join(dir, 'spool')}`,
+      '  durability: batch',
+      // Stopping at the end of the bench need not wait for a collector that is behind (and the
+      // process must exit within the bench's 5 s for --cpu-prof to write its profile).
+      '  drainSeconds: 1',
+      `  sinks: [ { collector: { url: '${collector.url}', tokenFile: ${collector.tokenFile} } } ]`,
+    ];
+  } else
+    audit = [
+      // The spool alone: /dev/null as the required sink costs one write per 5 ms.
+      `  spoolDir: ${join(dir, 'spool')}`,
+      `  durability: ${variant}`,
+      '  sinks: [ { file: /dev/null } ]',
+    ];
   writeFileSync(
     config,
     [
@@ -411,8 +544,26 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
     ].join('\n'),
   );
   const log = join(dir, 'sidecar.log');
-  const entry = daemon(process.execPath, [cli, 'sidecar', '--config', config], log);
+  const delayFile = join(dir, 'loop-delay.json');
+  const execAt = performance.now();
+  const entry = daemon(
+    process.execPath,
+    [
+      ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+      '--import',
+      join(repoRoot, 'test/bench/loop-delay.mjs'),
+      cli,
+      'sidecar',
+      '--config',
+      config,
+    ],
+    log,
+    { env: { ...process.env, BYLINE_BENCH_LOOP_DELAY_FILE: delayFile } },
+  );
+  let readyMs: number;
   try {
+    await waitForReady(metricsPort, entry, log);
+    readyMs = performance.now() - execAt;
     await waitForPort(port, entry, name, log);
   } catch (err) {
     banner(`SKIPPED ${name}: ${err instanceof Error ? err.message : String(err)}`);
@@ -426,7 +577,27 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
     before = total;
   };
   const pid = entry.child.pid;
-  return { target: { name, port, afterRun, ...(pid !== undefined ? { pid } : {}) }, entry };
+  await sleep(1000);
+  const idleRssKib = pid === undefined ? Number.NaN : rssKib(pid);
+  const loopDelay = {
+    start: () => signal(entry, 'SIGUSR2'),
+    stop: async (): Promise<LoopDelay | undefined> => {
+      rmSync(delayFile, { force: true });
+      signal(entry, 'SIGUSR2');
+      for (let i = 0; i < 100 && !existsSync(delayFile); i++) await sleep(20);
+      try {
+        return JSON.parse(readFileSync(delayFile, 'utf8')) as LoopDelay;
+      } catch {
+        return undefined;
+      }
+    },
+  };
+  return {
+    target: { name, port, afterRun, loopDelay, ...(pid !== undefined ? { pid } : {}) },
+    entry,
+    readyMs,
+    idleRssKib,
+  };
 }
 
 /** Statements the sidecar has recorded so far (its own counter), once it stops changing. */
@@ -485,10 +656,22 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
     results.find((r) => r.target === target && r.protocol === protocol && r.tps !== undefined && !r.failed);
   const ratio = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
-  const rows = [['target', 'protocol', 'tps', 'latency ms', 'vs direct', 'vs pgbouncer', 'proxy CPU µs/tx']];
+  const rows = [
+    [
+      'target',
+      'protocol',
+      'tps',
+      'latency ms',
+      'vs direct',
+      'vs pgbouncer',
+      'vs nosink',
+      'proxy CPU µs/tx',
+      'loop delay max/p99 ms',
+    ],
+  ];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '']);
+      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
@@ -498,7 +681,9 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       r.latencyMs?.toFixed(3) ?? '—',
       ratio(r.tps, find('direct', r.protocol)?.tps),
       ratio(r.tps, find('pgbouncer', r.protocol)?.tps),
+      r.target.startsWith('byline') ? ratio(r.tps, find('byline-nosink', r.protocol)?.tps) : '',
       r.proxyCpuUs?.toFixed(1) ?? '—',
+      r.loopDelay ? `${r.loopDelay.maxMs.toFixed(1)}/${r.loopDelay.p99Ms.toFixed(2)}` : '',
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -518,6 +703,10 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       );
     }
   }
+  console.log(
+    '\nevent-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution in the sidecar during each run ' +
+      '(an idle loop reads about 1 ms: the sampling interval)',
+  );
   for (const [name, rss] of sidecarRss) {
     console.log(`\n${name} peak RSS (VmHWM, sampled at the end):`);
     for (const p of rss) console.log(`  pid ${p.pid}  ${(p.kib / 1024).toFixed(1)} MiB  ${p.command}`);
@@ -534,12 +723,14 @@ async function main(): Promise<void> {
   await pgbench([...connectionArgs(pg.port, pg.user), '--initialize', '--quiet', `--scale=${SCALE}`, 'postgres']);
 
   const targets: Target[] = [{ name: 'direct', port: pg.port }];
-  const bouncer = await startPgbouncer(pg);
+  const wanted = (name: TargetName) => ONLY === null || ONLY.has(name);
+  const bouncer = wanted('pgbouncer') ? await startPgbouncer(pg) : undefined;
   if (bouncer) targets.push(bouncer);
-  const pipe = await startPipeProxy(pg);
+  const pipe = wanted('node-pipe') ? await startPipeProxy(pg) : undefined;
   if (pipe) targets.push(pipe);
   const sidecars: Sidecar[] = [];
   for (const variant of SIDECAR_VARIANTS) {
+    if (!wanted(`byline-${variant}`)) continue;
     const sidecar = await startSidecar(pg, variant);
     if (sidecar) {
       sidecars.push(sidecar);
@@ -566,10 +757,39 @@ async function main(): Promise<void> {
       );
     }
   }
+  const latencySeconds = Math.min(5, SECONDS);
+  const latencies: Percentiles[] = [];
+  for (const target of targets) {
+    if (interrupted) return;
+    if (target.name === 'node-pipe' || ['byline-none', 'byline-strict'].includes(target.name)) continue;
+    const p = await oneClientLatency(target, latencySeconds);
+    if (p) latencies.push(p);
+  }
   const rss = sidecars.flatMap((s): [string, ReturnType<typeof peakRss>][] =>
     s.entry.child.pid !== undefined ? [[s.target.name, peakRss(s.entry.child.pid)]] : [],
   );
   report(results, rss);
+  const direct = latencies.find((l) => l.target === 'direct');
+  console.log(
+    `\none client, prepared, ${latencySeconds} s: per-transaction latency (pgbench --log), added over direct`,
+  );
+  for (const l of latencies) {
+    const added = (v: number, d: number | undefined) => (d === undefined ? '' : ` (+${(v - d).toFixed(0)})`);
+    console.log(
+      `  ${l.target.padEnd(15)} p50 ${l.p50Us.toFixed(0)} µs${added(l.p50Us, direct?.p50Us)}, ` +
+        `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}`,
+    );
+  }
+  console.log('\nsidecar start: exec → /readyz 200, and resident memory after 1 s idle');
+  for (const s of sidecars)
+    console.log(
+      `  ${s.target.name.padEnd(15)} ready ${s.readyMs.toFixed(0)} ms, idle RSS ${(s.idleRssKib / 1024).toFixed(1)} MiB`,
+    );
+  if (ONLY !== null) {
+    // A selection (profiling, a baseline): the pgbench figures only.
+    if (results.some((r) => r.failed)) process.exitCode = 1;
+    return;
+  }
   console.log('\ncollector ingest (20000 events in batches of 500 over HTTP, one collector in this process):');
   const { measureIngest } = await import('@byline/collector');
   const sqlite = await measureIngest(`sqlite:${join(tempDir(), 'bench-trail.db')}`);
@@ -585,7 +805,8 @@ async function main(): Promise<void> {
   for (const f of core) {
     console.log(
       `  ${f.protocol.padEnd(8)} forward path ${f.forwardUs.toFixed(2)} µs, event shaping + chain ${f.shapeUs.toFixed(2)} µs, ` +
-        `policy decision ${f.policyUs.toFixed(2)} µs (${f.protocol === 'simple' ? 'new text: parse + facts + decide' : 'facts from Parse, decision cached'})`,
+        `policy decision ${f.policyUs.toFixed(2)} µs (${f.protocol === 'simple' ? 'new text: parse + facts + decide' : 'facts from Parse, decision cached'}), ` +
+        `spool (batch) ${f.spoolUs.toFixed(2)} µs on the event loop, ${f.spoolCpuUs.toFixed(2)} µs CPU`,
     );
   }
   if (results.some((r) => r.failed)) process.exitCode = 1;

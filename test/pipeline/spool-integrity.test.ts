@@ -101,7 +101,7 @@ async function run(port: number, statements: string[], applicationName = 'spool-
   const client = new pg.Client({
     host: '127.0.0.1',
     port,
-    user: 'w',
+    user: AUTH_USERS.scram,
     database: 'postgres',
     application_name: applicationName,
   });
@@ -196,13 +196,46 @@ describe('spool and shipper under faults', () => {
     await s.collector.kill('SIGTERM');
   }, 90_000);
 
+  test('statements trickling in ship in a few batches, not a request each: the shipper lets small batches gather', async () => {
+    const s = await setUp('linger');
+    await s.collector.start();
+    await s.sidecar.start();
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: s.sidecar.port,
+      user: AUTH_USERS.scram,
+      database: 'postgres',
+    });
+    await client.connect();
+    // 40 statements 10 ms apart: without gathering, every one's events would be a request.
+    for (let i = 1; i <= 40; i++) {
+      await client.query(`select ${i} as n`);
+      await sleep(10);
+    }
+    await client.end();
+    await waitFor('every statement stored', async () => {
+      const e = await stored(s);
+      return texts(e).filter((t) => /^select \d+ as n$/.test(t)).length === 40 ? e : undefined;
+    });
+    const attempts = await metric(s.metricsPort, 'byline_ship_attempts_total');
+    expect(attempts).toBeGreaterThan(0);
+    expect(attempts).toBeLessThanOrEqual(15);
+    await s.sidecar.kill('SIGTERM');
+    await s.collector.kill('SIGTERM');
+  }, 60_000);
+
   test('a 9 MiB Query and a 6 MiB parameter against the collector 8 MiB batch limit ship, cut with length and SHA-256, and so does what follows', async () => {
     const s = await setUp('huge');
     await s.collector.start();
     await s.sidecar.start();
     const literal = 'x'.repeat(9 * 1024 * 1024);
     const text = `select length('${literal}') as n`;
-    const client = new pg.Client({ host: '127.0.0.1', port: s.sidecar.port, user: 'w', database: 'postgres' });
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: s.sidecar.port,
+      user: AUTH_USERS.scram,
+      database: 'postgres',
+    });
     await client.connect();
     const { rows } = await client.query(text);
     expect(rows[0].n).toBe(literal.length);

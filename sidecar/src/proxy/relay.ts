@@ -23,6 +23,11 @@ export class Relay {
   private awaitingClientDrain = false;
   private awaitingUpstreamDrain = false;
   private closed = false;
+  /**
+   * What is in `toUpstream` includes statements whose begin records wait for the spool's write
+   * at the end of this event-loop turn: nothing goes to Postgres until then.
+   */
+  awaitingSpool = false;
 
   /** `onDurable` runs after results held for an fsync have been written to the client. */
   constructor(
@@ -60,7 +65,7 @@ export class Relay {
 
   flushUpstream(): void {
     const upstream = this.upstream;
-    if (!upstream || this.toUpstream.empty || this.closed) return;
+    if (!upstream || this.toUpstream.empty || this.closed || this.awaitingSpool) return;
     if (!this.toUpstream.flushTo(upstream) && !this.awaitingUpstreamDrain) {
       // Backpressure: stop reading the client until Postgres has taken what it was sent.
       this.awaitingUpstreamDrain = true;

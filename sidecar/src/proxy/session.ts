@@ -208,15 +208,36 @@ export class ProxySession implements RecordSink {
   private unsentFrom = 1;
   /** Messages of the current chunk forwarded so far, and the type of the last one. */
   private forwardedInChunk = 0;
+  /** Whether the session could be refused and kept when the chunk(s) waiting for the spool began. */
+  private chunkWasIdle = false;
   private lastForwardedType = 0;
 
   private readonly onClientData = (chunk: Buffer): void => {
-    this.unsentFrom = this.tracker.recordCount + 1;
-    const wasIdle = refusalKeepsSession(this.tracker.idle, this.tracker.transactionStatus);
-    this.forwardedInChunk = 0;
+    // Chunks that arrive while begin records wait for the spool's write join them (one unit).
+    if (!this.relay.awaitingSpool) {
+      this.unsentFrom = this.tracker.recordCount + 1;
+      this.chunkWasIdle = refusalKeepsSession(this.tracker.idle, this.tracker.transactionStatus);
+      this.forwardedInChunk = 0;
+    }
     this.clientReader.push(chunk);
-    // Nothing begun in this chunk may reach Postgres unless its begin record was written.
-    if (!this.writeBeginRecords(wasIdle)) return;
+    // Nothing begun in this chunk may reach Postgres unless its begin record was written: the
+    // spool writes once per event-loop turn for every session, then onSpoolWritten forwards.
+    const spool = this.ctx.spool;
+    if (spool && this.phase === 'ready' && (this.relay.awaitingSpool || this.tracker.recordCount >= this.unsentFrom)) {
+      if (!this.relay.awaitingSpool) {
+        this.relay.awaitingSpool = true;
+        spool.writeThisTurn(this.onSpoolWritten);
+      }
+      return;
+    }
+    this.relay.flushUpstream();
+    this.relay.flushClient();
+  };
+
+  private readonly onSpoolWritten = (written: boolean): void => {
+    this.relay.awaitingSpool = false;
+    if (this.phase !== 'ready') return;
+    if (!written && !this.refuseUnwritten(this.chunkWasIdle)) return;
     this.relay.flushUpstream();
     this.relay.flushClient();
   };
@@ -338,15 +359,14 @@ export class ProxySession implements RecordSink {
   }
 
   /**
-   * Writes the begin records of what was just framed. When they cannot be written nothing of it
-   * is forwarded: a lone Query on an idle session gets an ERROR (the tracker sees the same answer
-   * the client does, so the statement is recorded as refused) and the session stays usable;
-   * anything else closes the session, as a refusal mid-pipeline does.
+   * The begin records of what was just framed could not be written: nothing of it is forwarded.
+   * A lone Query on an idle session gets an ERROR (the tracker sees the same answer the client
+   * does, so the statement is recorded as refused) and the session stays usable; anything else
+   * closes the session, as a refusal mid-pipeline does. True when forwarding may go on.
    */
-  private writeBeginRecords(wasIdle: boolean): boolean {
+  private refuseUnwritten(wasIdle: boolean): boolean {
     const spool = this.ctx.spool;
-    if (!spool || this.phase !== 'ready' || spool.flushPending()) return true;
-    if (this.tracker.recordCount < this.unsentFrom) return true; // nothing begun in this chunk
+    if (!spool || this.tracker.recordCount < this.unsentFrom) return true; // nothing begun in this chunk
     // drop: run anyway; the begin records stay buffered and are written once the disk allows.
     if (this.ctx.onBacklogFull === 'drop') return true;
     const refusal = spoolWriteRefusal(spool);

@@ -8,7 +8,7 @@
  * narrowed down to the events at fault (deliver.ts); those go to the dead-letter directory, a
  * chained `spool.deadLettered` event records each in the trail, and shipping goes on.
  */
-import { readFileSync } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -44,12 +44,23 @@ const BACKOFF_BASE_MS = 250;
 // the shipper must notice its return within seconds.
 const BACKOFF_CAP_MS = 5_000;
 const IDLE_POLL_MS = 1000;
+/**
+ * After a batch well under the size limit, events gather this long before the next request:
+ * every request costs the sidecar CPU (read, HTTP, signature) on the cores the agent and Postgres
+ * use, and the collector a transaction. Shipping is at least once from the spool, so waiting
+ * loses nothing; the spool's begin records, not shipping, are what statements wait for.
+ */
+const LINGER_MS = 50;
 
 export class Shipper {
   private stopped = false;
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
   private failures = 0;
+  /** Events in the last batch shipped (the linger decision). */
+  private lastBatchEvents = 0;
+  /** Gathering events after a small batch: new events do not wake the shipper meanwhile. */
+  private lingering = false;
   private readonly maxBatchBytes: number;
   private readonly maxBatchEvents: number;
   private readonly deadLetters: DeadLetterStore;
@@ -80,7 +91,9 @@ export class Shipper {
   }
 
   start(): void {
-    this.spool.onEvents = () => this.wake?.();
+    this.spool.onEvents = () => {
+      if (!this.lingering) this.wake?.();
+    };
     this.running = this.loop();
   }
 
@@ -96,7 +109,7 @@ export class Shipper {
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { lines } = this.spool.readEvents(this.spool.acknowledged, 1);
+      const { lines } = await this.spool.readEvents(this.spool.acknowledged, 1);
       if (lines.length === 0) return true;
       if (Date.now() > deadline) return false;
       // Hurry an idle shipper along; one backing off from failures keeps its pace.
@@ -116,7 +129,14 @@ export class Shipper {
         this.fail(`shipping stopped on a local error: ${(e as Error).message}`);
         shipped = false;
       }
-      if (shipped) continue;
+      if (shipped) {
+        if (this.lastBatchEvents > 0 && this.lastBatchEvents < this.maxBatchEvents / 2 && !this.stopped) {
+          this.lingering = true;
+          await this.idle(LINGER_MS);
+          this.lingering = false;
+        }
+        continue;
+      }
       this.failures += 1;
       const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.failures, 16));
       await this.idle(delay);
@@ -126,9 +146,10 @@ export class Shipper {
   /** Ships the next batch: true when it was acknowledged, false to back off and retry. */
   private async shipOnce(): Promise<boolean> {
     const from = this.spool.acknowledged;
-    const { lines, next, oldestWrittenAt } = this.spool.readEvents(from, this.maxBatchBytes);
+    const { lines, next, oldestWrittenAt } = await this.spool.readEvents(from, this.maxBatchBytes);
     this.metrics.oldestUnshipped.set(oldestWrittenAt === null ? 0 : (Date.now() - oldestWrittenAt) / 1000);
     if (lines.length === 0) {
+      this.lastBatchEvents = 0;
       // Only begin, session or chain records so far: nothing to send, but move past them.
       if (next.segment !== from.segment || next.offset !== from.offset) this.spool.acknowledge(next);
       await this.idle(IDLE_POLL_MS);
@@ -143,6 +164,7 @@ export class Shipper {
     );
     if (answer.kind !== 'ok') return false;
     this.spool.acknowledge(next, lines.length);
+    this.lastBatchEvents = lines.length;
     this.metrics.eventsShipped.inc(lines.length - this.deadInBatch);
     this.metrics.unshippedEvents.set(this.spool.unshipped);
     if (this.failures > 0) this.logger.info({ after: this.failures }, 'collector reachable again; shipping resumed');
@@ -201,11 +223,11 @@ export class Shipper {
     });
   }
 
-  private post(lines: readonly string[]): Promise<Answer> {
+  private async post(lines: readonly string[]): Promise<Answer> {
     this.metrics.shipAttempts.inc();
     let token: string;
     try {
-      token = readFileSync(this.options.tokenFile, 'utf8').trim();
+      token = (await fsp.readFile(this.options.tokenFile, 'utf8')).trim();
     } catch (e) {
       return Promise.resolve(
         this.retry(
