@@ -188,7 +188,7 @@ describe.each(backends)('%s store', (backend, make) => {
     );
     expect(await all(store, { statementClass: 'ddl' })).toEqual(texts(both, (e) => e.event.statement?.class === 'ddl'));
     expect(await all(store, { status: 'ok', type: 'statement' })).toEqual(
-      texts(both, (e) => e.event.type === 'statement' && e.event.result.status === 'ok'),
+      texts(both, (e) => e.event.type === 'statement' && e.event.result?.status === 'ok'),
     );
     expect(await all(store, { status: 'denied' })).toEqual([]);
     // A substring, exactly as written: neither case-folded nor a LIKE pattern.
