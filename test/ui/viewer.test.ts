@@ -344,6 +344,42 @@ describe.skipIf(!browser)('the trail viewer in chromium', () => {
     await page.browserContext().close();
   });
 
+  test('keyboard and a laptop screen: Tab reaches the table, arrows move, Enter opens the session; nothing overflows', async () => {
+    const { page } = await newPage();
+    await page.setViewport({ width: 1280, height: 720 });
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    await signIn(page, '/ui/?identity=billing-agent&type=statement');
+    await settled(page);
+    // Tab from the last control before it (the export buttons) lands on the table.
+    await page.focus('.exports button:last-child');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Events');
+    await page.keyboard.press('ArrowDown');
+    const second = await rows(page, 'Events').then((r) => r[1]!);
+    expect(await page.$eval('tr[aria-rowindex="3"]', (e) => e.getAttribute('aria-selected'))).toBe('true');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => location.search.includes('view=session'));
+    await settled(page);
+    expect(new URL(page.url()).searchParams.get('of')).toBe(
+      (await api('/v1/events?identity=billing-agent&type=statement')).events
+        .map((e) => (e.event as unknown as { session: { id: string } }).session.id)
+        .find((id) => id.startsWith(second[2]!)),
+    );
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    expect(overflow).toBeLessThanOrEqual(0);
+    // Back returns to the search, as a link would.
+    await page.goBack();
+    await page.waitForSelector('#f-identity');
+    expect(await page.$eval('#f-identity', (e) => (e as HTMLInputElement).value)).toBe('billing-agent');
+    expect(violations).toEqual([]);
+    await page.browserContext().close();
+  });
+
   test('a session walks its statements in order, with results, errors and durations', async () => {
     const { page } = await newPage();
     const stored = await api('/v1/events?identity=billing-agent&route=orders-db&type=statement');

@@ -25,6 +25,14 @@ describe('the URL holds the view', () => {
   test('the collector query: the filters for a search, the subject for a view', () => {
     expect(eventQuery(readState('?identity=a&class=write')).toString()).toBe('identity=a&class=write');
     expect(eventQuery(readState('?view=approval&of=CHG-1&identity=ignored')).toString()).toBe('approval=CHG-1');
+    const now = Date.UTC(2026, 11, 6, 12, 0, 0);
+    expect(Object.fromEntries(eventQuery(readState('?view=identity&of=a'), now))).toEqual({
+      identity: 'a',
+      since: '2026-11-29T12:00:00.000Z',
+    });
+    expect(
+      Object.fromEntries(eventQuery(readState('?view=identity&of=a&since=2026-01-01T00:00:00Z&table=x'), now)),
+    ).toEqual({ identity: 'a', since: '2026-01-01T00:00:00Z' });
   });
 
   test('times: the form is local, the link is an instant', () => {

@@ -60,8 +60,14 @@ export function writeState(state: ViewState): string {
   return s ? `?${s}` : '';
 }
 
-/** The collector query for a view: search uses the filters, the others their subject. */
-export function eventQuery(state: ViewState): URLSearchParams {
+/** How far back the identity view looks unless the link says `since`. */
+export const IDENTITY_WINDOW_DAYS = 7;
+
+/**
+ * The collector query for a view: search uses the filters, the others their subject. Events come
+ * oldest first, so the identity view ("recent sessions") is bounded to a recent window.
+ */
+export function eventQuery(state: ViewState, now = Date.now()): URLSearchParams {
   const params = new URLSearchParams();
   if (state.view === 'search') {
     for (const name of FILTERS) {
@@ -70,6 +76,10 @@ export function eventQuery(state: ViewState): URLSearchParams {
     }
   } else {
     params.set(state.view, state.subject);
+  }
+  if (state.view === 'identity') {
+    params.set('since', state.filters.since ?? new Date(now - IDENTITY_WINDOW_DAYS * 86400_000).toISOString());
+    if (state.filters.until) params.set('until', state.filters.until);
   }
   return params;
 }

@@ -16,6 +16,7 @@ import {
   FILTERS,
   type FilterName,
   type Filters,
+  IDENTITY_WINDOW_DAYS,
   instantToLocalInput,
   localInputToInstant,
   STATUSES,
@@ -368,6 +369,12 @@ export function IdentityView(props: ViewProps) {
       <h1>
         Identity <code>{props.state.subject}</code>
       </h1>
+      <p class="hint">
+        {props.state.filters.since
+          ? `Since ${formatTime(props.state.filters.since)}`
+          : `The last ${IDENTITY_WINDOW_DAYS} days`}
+        {props.state.filters.until ? `, until ${formatTime(props.state.filters.until)}` : ''} ({props.zone})
+      </p>
       <Toolbar loaded={loaded} auth={props.auth} name={`identity-${props.state.subject}`} />
       <div class="panels">
         <section aria-labelledby="h-sessions">
