@@ -27,6 +27,24 @@ export const Identity = T.Object(
     serviceAccount: Nullable(T.String()),
     pod: Nullable(T.String()),
     source: IdentitySource,
+    /**
+     * With source oidc (byline gateway), where `name` is the person's (the token's name claim): who
+     * the token named, the AgentIdentity that claims them (whose routes and guardrails apply; null
+     * when none does and the connection was refused), and the token's own id and login session when
+     * it has them (never the token). Absent for other sources (added in v1, optional).
+     */
+    oidc: T.Optional(
+      T.Object(
+        {
+          issuer: T.String({ minLength: 1 }),
+          subject: T.String({ minLength: 1 }),
+          agentIdentity: Nullable(T.String()),
+          jti: Nullable(T.String()),
+          sid: Nullable(T.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

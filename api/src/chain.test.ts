@@ -65,3 +65,31 @@ describe('ChainWriter', () => {
     expect(verifyStream(swapped)?.kind).toBe('gap');
   });
 });
+
+describe('identity.oidc (gateway sessions)', () => {
+  const oidc = {
+    issuer: 'https://login.example.com',
+    subject: 'ada-0001',
+    agentIdentity: 'dbas',
+    jti: 'j-1',
+    sid: null,
+  };
+  const withOidc = (extra: Record<string, unknown> = {}) => {
+    const e = event('select 1');
+    return {
+      ...e,
+      identity: { ...e.identity, kind: 'human', name: 'ada@example.com', source: 'oidc', oidc: { ...oidc, ...extra } },
+    };
+  };
+
+  test('an event may name the issuer, subject, jti and sid, and still chains', () => {
+    const chained = new ChainWriter('s').append(withOidc() as UnchainedEvent).event;
+    expect(isValid(AuditEventSchema, chained)).toBe(true);
+    expect(verifyStream([chained])).toBeUndefined();
+  });
+
+  test('the token itself has no place in an event', () => {
+    const chained = new ChainWriter('s').append(withOidc({ token: 'eyJ...' }) as UnchainedEvent).event;
+    expect(isValid(AuditEventSchema, chained)).toBe(false);
+  });
+});

@@ -22,6 +22,8 @@ export type OptionValues = Record<string, string | boolean | string[] | undefine
 
 /** The key under which a command's one operand (e.g. `byline approve NAME`) is handed to it. */
 export const OPERAND = '_operand';
+/** The key under which what follows `--` is handed to a command that passes it on (`byline connect`). */
+export const PASS_THROUGH = '_passThrough';
 
 export interface CommandSpec {
   name: string;
@@ -34,6 +36,8 @@ export interface CommandSpec {
   operand?: string;
   /** Free text after the option list: rules the table cannot say, examples. */
   notes?: string;
+  /** What the arguments after `--` are, when the command hands them on (e.g. PSQL-ARGS); refused otherwise. */
+  passThrough?: string;
   run(values: OptionValues): Promise<number>;
 }
 
@@ -66,8 +70,10 @@ export function parseCommand(spec: CommandSpec, args: readonly string[]): Option
   }
   let values: OptionValues;
   let positionals: string[];
+  const split = spec.passThrough ? args.indexOf('--') : -1;
+  const own = split === -1 ? [...args] : args.slice(0, split);
   try {
-    const parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: !!spec.operand });
+    const parsed = parseArgs({ args: own, options, strict: true, allowPositionals: !!spec.operand });
     // Only string options are repeatable, so a list is always a list of strings.
     values = parsed.values as OptionValues;
     positionals = parsed.positionals;
@@ -81,6 +87,7 @@ export function parseCommand(spec: CommandSpec, args: readonly string[]): Option
       );
     values[OPERAND] = positionals[0];
   }
+  if (spec.passThrough) values[PASS_THROUGH] = split === -1 ? [] : args.slice(split + 1);
   const missing = Object.entries(spec.options)
     .filter(([name, o]) => o.required && values[name] === undefined)
     .map(([name, o]) => `--${name}${o.type === 'string' ? ` ${o.arg ?? 'VALUE'}` : ''}`);
@@ -111,7 +118,7 @@ export function commandHelp(spec: CommandSpec): string {
     return [flag, text] as const;
   });
   return [
-    `usage: byline ${spec.name} ${spec.operand ? `${spec.operand} ` : ''}${spec.synopsis}`.trimEnd(),
+    `usage: byline ${spec.name} ${spec.operand ? `${spec.operand} ` : ''}${spec.synopsis}${spec.passThrough ? ` [-- ${spec.passThrough}]` : ''}`.trimEnd(),
     '',
     spec.summary,
     '',

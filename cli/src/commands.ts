@@ -36,6 +36,26 @@ const KUBE_ACCESS: Record<string, OptionSpec> = {
   namespace: { type: 'string', short: 'n', arg: 'NS', description: "default: the kubeconfig context's" },
 };
 
+/** byline env and byline connect: where the route's gateway listener is, and whose token to use. */
+const ROUTE_ACCESS: Record<string, OptionSpec> = {
+  host: { type: 'string', arg: 'HOST', description: "the gateway's host for this route" },
+  port: { type: 'string', arg: 'PORT', description: "the route's port on the gateway" },
+  database: { type: 'string', arg: 'NAME', description: 'PGDATABASE' },
+  sslmode: {
+    type: 'string',
+    arg: 'MODE',
+    choices: ['verify-full', 'verify-ca', 'require'],
+    description: 'default verify-full; the token never travels in clear',
+  },
+  sslrootcert: { type: 'string', arg: 'FILE', description: "the gateway's CA, when not in the system store" },
+  issuer: { type: 'string', arg: 'URL', description: 'whose token (default: the last byline login)' },
+  'client-id': { type: 'string', arg: 'ID', description: 'with --issuer' },
+};
+const ROUTE_NOTES =
+  'Routes can be described once in $XDG_CONFIG_HOME/byline/routes.yaml:\n' +
+  '  orders-db: { host: gateway.example.com, port: 5432, database: orders }\n' +
+  'An expired token is refreshed first (refresh token, or the client secret of a machine login).';
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'sidecar',
@@ -115,12 +135,49 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'KEY=VALUE',
         description: 'namespaces the API server sends pods from (default byline.dev/injection=enabled)',
       },
+      'webhook-configuration': {
+        type: 'string',
+        arg: 'NAME',
+        description: "the pods' MutatingWebhookConfiguration (default byline-pod-injector; approvals: NAME-approvals)",
+      },
+      'webhook-ca-only': {
+        type: 'boolean',
+        default: false,
+        description: 'the configurations belong to the Helm release: only keep their caBundle current, create none',
+      },
       image: {
         type: 'string',
         arg: 'IMG',
         description: 'the sidecar image to inject (default ghcr.io/byline-dev/byline:0.1.0)',
       },
       'sidecar-image': { type: 'string', arg: 'IMG', description: 'alias of --image' },
+      'sidecar-cpu-request': {
+        type: 'string',
+        arg: 'Q',
+        description: "the injected sidecar's CPU request (default 50m)",
+      },
+      'sidecar-cpu-limit': { type: 'string', arg: 'Q', description: "the injected sidecar's CPU limit (default none)" },
+      'sidecar-memory-request': {
+        type: 'string',
+        arg: 'Q',
+        description: "the injected sidecar's memory request (default 64Mi)",
+      },
+      'sidecar-memory-limit': {
+        type: 'string',
+        arg: 'Q',
+        description: "the injected sidecar's memory limit (default none)",
+      },
+      'sidecar-spool-size': {
+        type: 'string',
+        arg: 'Q',
+        description: 'maxSpoolBytes (default 1Gi); the spool emptyDir gets a sizeLimit 64Mi above it',
+      },
+      'sidecar-image-pull-secret': {
+        type: 'string',
+        arg: 'NAME',
+        multiple: true,
+        description: "added to injected pods' imagePullSecrets",
+      },
       'metrics-listen': {
         type: 'string',
         arg: 'ADDR',
@@ -143,6 +200,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: {
       ...COLLECTOR_ACCESS,
       identity: { type: 'string', arg: 'NAME', description: 'only events of this identity' },
+      namespace: {
+        type: 'string',
+        arg: 'NS',
+        description: "only this namespace's identities (required when RBAC lets you read only some namespaces)",
+      },
       table: { type: 'string', arg: 'NAME', description: 'only statements that touched this table' },
       session: { type: 'string', arg: 'ID', description: 'only this session' },
       route: { type: 'string', arg: 'NAME', description: 'only this route' },
@@ -242,6 +304,72 @@ export const COMMANDS: readonly CommandSpec[] = [
     synopsis: '[--reason TEXT]',
     options: { ...KUBE_ACCESS, reason: { type: 'string', arg: 'TEXT', description: 'kept on the Approval' } },
     run: async (v) => (await import('./commands/approval.js')).decideApproval('Denied', v),
+  },
+  {
+    name: 'gateway',
+    summary: 'the proxy for people and off-cluster workloads: an OIDC token as the password, over TLS',
+    synopsis: '--config FILE [--kubeconfig FILE] [options]',
+    options: {
+      config: { type: 'string', short: 'c', arg: 'FILE', required: true, description: 'the gateway config' },
+      kubeconfig: {
+        type: 'string',
+        arg: 'FILE',
+        description:
+          'where AgentIdentities are watched; default: in-cluster config, else $KUBECONFIG or ~/.kube/config',
+      },
+      ...LOGGING,
+    },
+    notes: 'No connection is accepted before the AgentIdentities are listed.',
+    run: async (v) => (await import('./commands/gateway.js')).run(v),
+  },
+  {
+    name: 'login',
+    summary: 'sign in at your identity provider; the token is the password for byline gateway',
+    synopsis: '--issuer URL --client-id ID [--browser | --client-secret-file FILE] [options]',
+    options: {
+      issuer: { type: 'string', arg: 'URL', required: true, description: 'the OpenID issuer, https://…' },
+      'client-id': { type: 'string', arg: 'ID', required: true, description: 'the OAuth client registered for byline' },
+      browser: {
+        type: 'boolean',
+        default: false,
+        description: 'authorization code + PKCE with a redirect to 127.0.0.1 instead of the device flow',
+      },
+      'client-secret-file': {
+        type: 'string',
+        arg: 'FILE',
+        description: 'a machine client: the client-credentials grant, its JWT access token is the password',
+      },
+      resource: { type: 'string', arg: 'URI', description: 'the resource (audience) to ask a machine token for' },
+      scope: {
+        type: 'string',
+        arg: 'SCOPES',
+        description: 'default for people: openid email profile groups offline_access',
+      },
+      'ca-file': { type: 'string', arg: 'FILE', description: "the issuer's CA, when not in the system store" },
+    },
+    notes:
+      'Without --browser: the device flow (RFC 8628), a code to enter at the issuer from any browser.\n' +
+      'Tokens are cached per issuer and client, 0600, in $XDG_CONFIG_HOME/byline/tokens/ (else ~/.config/…).',
+    run: async (v) => (await import('./commands/login.js')).run(v),
+  },
+  {
+    name: 'env',
+    summary: 'print PGHOST, PGPORT, PGSSLMODE and PGPASSWORD (a fresh token) for a gateway route',
+    operand: 'ROUTE',
+    synopsis: '[options]',
+    options: ROUTE_ACCESS,
+    notes: ROUTE_NOTES,
+    run: async (v) => (await import('./commands/env.js')).run(v),
+  },
+  {
+    name: 'connect',
+    summary: 'run psql against a gateway route with a fresh token as its password',
+    operand: 'ROUTE',
+    synopsis: '[options]',
+    passThrough: 'PSQL-ARGS',
+    options: ROUTE_ACCESS,
+    notes: ROUTE_NOTES,
+    run: async (v) => (await import('./commands/env.js')).connect(v),
   },
   {
     name: 'demo',

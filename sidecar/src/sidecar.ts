@@ -24,6 +24,7 @@ import { FileSink } from './audit/file-sink.js';
 import { incidentEvent } from './audit/incident-event.js';
 import { AuditPipeline } from './audit/pipeline.js';
 import type { AuditSink } from './audit/sink.js';
+import type { ClientAuthenticator } from './identity/client-auth.js';
 import { fixedIdentity, type IdentitySource, staticIdentity } from './identity/identity-source.js';
 import { KubernetesIdentity } from './identity/kubernetes-identity.js';
 import { SidecarMetrics } from './metrics.js';
@@ -58,6 +59,8 @@ export interface SidecarOptions {
   identityPollMs?: number;
   /** Gives up waiting for the collector to say who this sidecar is (startSidecar then rejects). */
   signal?: AbortSignal;
+  /** byline gateway: each connection's password decides its identity (gateway.ts). */
+  clientAuth?: ClientAuthenticator;
 }
 
 /** Fail closed: with identity.kubernetes this waits, retrying, until the collector says who we are. */
@@ -97,6 +100,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       ...(audit.segmentBytes ? { segmentBytes: audit.segmentBytes } : {}),
       logger,
     }));
+    metrics.spoolMaxBytes.set(audit.maxSpoolBytes ?? DEFAULT_MAX_SPOOL_BYTES);
   }
   const sinks: AuditSink[] = spool ? [spool] : [];
   for (const s of audit.sinks) if ('file' in s) sinks.push(await FileSink.open(s.file, logger));
@@ -191,6 +195,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
           durability,
           onBacklogFull: audit.onBacklogFull ?? 'reject',
           onClosed: (s) => sessions.delete(s),
+          clientAuth: options.clientAuth,
         });
         sessions.add(session);
       });

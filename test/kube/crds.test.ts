@@ -158,7 +158,7 @@ describe('CRDs on a real API server', () => {
     expect(statusMessage(bad)).toMatch(/status\.conditions\[0\]\.status: Unsupported value: "Maybe"/);
   });
 
-  it('print Kind, Service Accounts, Ready and Reason for AgentIdentities', async () => {
+  it('print Kind, Service Accounts, OIDC (wide), Ready and Reason for AgentIdentities', async () => {
     const o = await mustCreate(identity('table-agent', { serviceAccounts: ['table-a', 'table-b'] }));
     await rest('PATCH', `${collection(o)}/table-agent/status`, {
       contentType: 'application/merge-patch+json',
@@ -177,9 +177,11 @@ describe('CRDs on a real API server', () => {
       },
     });
     const table = await readTable(`${collection(o)}/table-agent`);
-    expect(table.columns).toEqual(['Name', 'Kind', 'Service Accounts', 'Ready', 'Reason', 'Age']);
-    expect(table.row.slice(0, 5)).toEqual(['table-agent', 'agent', '["table-a","table-b"]', 'True', 'Reconciled']);
-    expect(table.row[5]).toMatch(/^\d+s$/);
+    // OIDC (the issuers of an identity of people) has priority 1: only `kubectl get -o wide` shows it.
+    expect(table.columns).toEqual(['Name', 'Kind', 'Service Accounts', 'OIDC', 'Ready', 'Reason', 'Age']);
+    expect(table.row.slice(0, 3)).toEqual(['table-agent', 'agent', '["table-a","table-b"]']);
+    expect(table.row.slice(4, 6)).toEqual(['True', 'Reconciled']);
+    expect(table.row[6]).toMatch(/^\d+s$/);
   });
 
   it('print Host, Database, Port, Ready and Reason for DatabaseRoutes', async () => {
@@ -205,9 +207,9 @@ const withUpstream = (upstream: Record<string, unknown>) =>
 /** [what, resource, what the API server's message must say — always including the field]. */
 const refusals: [string, Obj, RegExp][] = [
   [
-    'an identity without serviceAccounts',
+    'an identity without serviceAccounts (or oidc)',
     identity('bad-agent', { serviceAccounts: undefined }),
-    /spec\.serviceAccounts: Required value/,
+    /spec: Invalid value: .*an identity names either serviceAccounts \(pods\) or oidc/,
   ],
   [
     'an identity with no serviceAccounts',

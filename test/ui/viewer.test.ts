@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The trail viewer in a real browser (Debian's chromium through puppeteer-core), against a real
  * collector filled by a real sidecar in front of a real Postgres. Approvals: the sidecar stamps
@@ -28,6 +26,26 @@ import pino from 'pino';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AUTH_USERS, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
+
+/**
+ * The page's globals as the functions run inside chromium see them: the Node program is compiled
+ * without the DOM library (it would change Node's own fetch types), so the little used is declared.
+ */
+interface PageNode {
+  textContent: string | null;
+  value: string;
+  cells: Iterable<PageNode>;
+  getAttribute(name: string): string | null;
+  getBoundingClientRect(): { top: number; bottom: number };
+}
+declare const document: {
+  querySelector(selector: string): PageNode | null;
+  activeElement: PageNode | null;
+  documentElement: { scrollWidth: number; clientWidth: number };
+};
+declare const location: { search: string };
+declare const window: { __pwned?: number };
+declare const innerHeight: number;
 
 const CHROMIUM = [process.env.BYLINE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
   (p): p is string => !!p && existsSync(p),
@@ -248,7 +266,7 @@ async function signIn(page: Page, path = '/ui/', token = READER): Promise<void> 
 /** The visible text of a table's rendered body rows, cell by cell. */
 function rows(page: Page, label: string): Promise<string[][]> {
   return page.$$eval(`table[aria-label="${label}"] tbody tr:not(.spacer)`, (trs) =>
-    trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent ?? '')),
+    trs.map((tr) => [...(tr as unknown as PageNode).cells].map((td) => td.textContent ?? '')),
   );
 }
 
@@ -275,7 +293,7 @@ describe.skipIf(!browser)('the trail viewer in chromium', () => {
       page.$eval(
         id,
         (el, v) => {
-          (el as HTMLInputElement).value = v;
+          (el as unknown as PageNode).value = v;
           el.dispatchEvent(new Event('change', { bubbles: true }));
         },
         value,
@@ -333,8 +351,8 @@ describe.skipIf(!browser)('the trail viewer in chromium', () => {
     await page.type('#token', READER);
     await page.click('button[type=submit]');
     await page.waitForSelector('#f-identity');
-    expect(await page.$eval('#f-identity', (e) => (e as HTMLInputElement).value)).toBe('migration-agent');
-    expect(await page.$eval('#f-status', (e) => (e as HTMLSelectElement).value)).toBe('denied');
+    expect(await page.$eval('#f-identity', (e) => (e as unknown as PageNode).value)).toBe('migration-agent');
+    expect(await page.$eval('#f-status', (e) => (e as unknown as PageNode).value)).toBe('denied');
     expect(await settled(page)).toBe('1 event');
     const [denied] = await rows(page, 'Events');
     expect(denied![5]).toBe('denied');
@@ -375,7 +393,7 @@ describe.skipIf(!browser)('the trail viewer in chromium', () => {
     // Back returns to the search, as a link would.
     await page.goBack();
     await page.waitForSelector('#f-identity');
-    expect(await page.$eval('#f-identity', (e) => (e as HTMLInputElement).value)).toBe('billing-agent');
+    expect(await page.$eval('#f-identity', (e) => (e as unknown as PageNode).value)).toBe('billing-agent');
     expect(violations).toEqual([]);
     await page.browserContext().close();
   });
@@ -398,7 +416,7 @@ describe.skipIf(!browser)('the trail viewer in chromium', () => {
     expect(update[5]).toMatch(/^\d+(\.\d)? (µs|ms)$/);
     // An agent's SQL is text on the page, never markup.
     expect(shown.some((r) => r[6]?.includes('<img src=x onerror'))).toBe(true);
-    expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => window.__pwned)).toBeUndefined();
     expect(await page.$('table img')).toBeNull();
     expect(await page.$eval('.facts', (e) => e.textContent)).toContain('billing-agent');
     await page.screenshot({ path: join(SHOTS, 'session.png') });

@@ -3,6 +3,7 @@ import { type Static, Type as T } from '@sinclair/typebox';
 import {
   type CrdSource,
   type CustomObject,
+  cel,
   DnsLabel,
   GROUP,
   K8sName,
@@ -32,18 +33,66 @@ export const RouteAccess = T.Object(
   { additionalProperties: false },
 );
 
+/**
+ * One OIDC claim an identity stands for: tokens from `issuer` whose subject, email or group matches.
+ * Exactly one of the three per entry (CEL), so an entry never means two things at once.
+ */
+export const OidcClaim = T.Object(
+  {
+    issuer: T.String({
+      minLength: 1,
+      maxLength: 512,
+      pattern: '^https://[^\\s]+$',
+      description: "The token issuer's URL, exactly as its tokens' iss claim says (https).",
+    }),
+    subject: T.Optional(T.String({ minLength: 1, maxLength: 255, description: 'The sub claim.' })),
+    email: T.Optional(
+      T.String({
+        minLength: 3,
+        maxLength: 254,
+        pattern: '^[^@\\s]+@[^@\\s]+$',
+        description: 'A verified email claim.',
+      }),
+    ),
+    group: T.Optional(
+      T.String({ minLength: 1, maxLength: 255, description: 'A member of this group (groups claim).' }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    'x-kubernetes-validations': [
+      cel(
+        '[has(self.subject), has(self.email), has(self.group)].filter(x, x).size() == 1',
+        'each oidc entry names exactly one of subject, email or group',
+      ),
+    ],
+  },
+);
+export type OidcClaim = Static<typeof OidcClaim>;
+
 export const AgentIdentitySpec = T.Object(
   {
     kind: T.Union([T.Literal('agent'), T.Literal('human'), T.Literal('service')], {
       description: 'What acts under this identity.',
     }),
     owner: T.Optional(T.String({ maxLength: 253, description: 'Who answers for it, e.g. team-payments@example.com.' })),
-    serviceAccounts: T.Array(K8sName('A ServiceAccount in the same namespace.'), {
-      minItems: 1,
-      maxItems: 64,
-      'x-kubernetes-list-type': 'set',
-      description: 'The service accounts whose pods act as this identity. Each may be claimed by one identity only.',
-    }),
+    serviceAccounts: T.Optional(
+      T.Array(K8sName('A ServiceAccount in the same namespace.'), {
+        minItems: 1,
+        maxItems: 64,
+        'x-kubernetes-list-type': 'set',
+        description: 'The service accounts whose pods act as this identity. Each may be claimed by one identity only.',
+      }),
+    ),
+    oidc: T.Optional(
+      T.Array(OidcClaim, {
+        minItems: 1,
+        maxItems: 64,
+        description:
+          'Instead of service accounts (usually kind human or service): the OIDC subjects, emails or groups that connect ' +
+          'through byline gateway as this identity.',
+      }),
+    ),
     routes: T.Array(RouteAccess, {
       minItems: 1,
       maxItems: 32,
@@ -63,7 +112,15 @@ export const AgentIdentitySpec = T.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    'x-kubernetes-validations': [
+      cel(
+        'has(self.serviceAccounts) != has(self.oidc)',
+        'an identity names either serviceAccounts (pods) or oidc (people and off-cluster workloads), exactly one of them',
+      ),
+    ],
+  },
 );
 
 export type AgentIdentitySpec = Static<typeof AgentIdentitySpec>;
@@ -80,6 +137,7 @@ export const AgentIdentityCrd: CrdSource = {
   printerColumns: [
     { name: 'Kind', type: 'string', jsonPath: '.spec.kind' },
     { name: 'Service Accounts', type: 'string', jsonPath: '.spec.serviceAccounts' },
+    { name: 'OIDC', type: 'string', jsonPath: '.spec.oidc[*].issuer', priority: 1 },
     ...READY_COLUMNS,
   ],
   sourceFile: 'api/src/crds/agent-identity.ts',

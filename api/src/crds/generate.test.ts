@@ -88,6 +88,7 @@ describe('crdFor', () => {
     expect(version?.additionalPrinterColumns.map((c) => c.name)).toEqual([
       'Kind',
       'Service Accounts',
+      'OIDC',
       'Ready',
       'Reason',
       'Age',

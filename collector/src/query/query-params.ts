@@ -11,7 +11,7 @@ export const DEFAULT_LIMIT = 500;
 export const MAX_LIMIT = 5000;
 
 const EQUALITY = ['identity', 'table', 'route', 'database', 'session', 'approval', 'stream', 'type'] as const;
-const KNOWN = [...EQUALITY, 'class', 'status', 'text', 'since', 'until', 'limit', 'cursor'];
+const KNOWN = [...EQUALITY, 'namespace', 'class', 'status', 'text', 'since', 'until', 'limit', 'cursor'];
 /** The values AuditEvent v1 allows, so a misspelt class or status is an error rather than an empty page. */
 const CLASSES = ['read', 'write', 'ddl', 'role', 'tcl', 'misc'];
 const STATUSES = ['ok', 'error', 'cancelled', 'denied', 'unknown'];
@@ -19,6 +19,8 @@ const MAX_TEXT = 1000;
 
 export interface EventQuery {
   filter: EventFilter;
+  /** Only events whose identity.namespace is this (what a namespace's trail reader may ask). */
+  namespace: string | undefined;
   limit: number;
   after: CursorKey | undefined;
 }
@@ -81,5 +83,5 @@ export function parseEventQuery(params: URLSearchParams): EventQuery {
       problems.push('cursor: not a cursor this collector handed out (pass nextCursor from the previous page as is)');
   }
   if (problems.length > 0) throw new HttpError(400, problems.join('; '), { problems });
-  return { filter, limit, after };
+  return { filter, namespace: seen.get('namespace'), limit, after };
 }

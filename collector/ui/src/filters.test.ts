@@ -25,6 +25,10 @@ describe('the URL holds the view', () => {
   test('the collector query: the filters for a search, the subject for a view', () => {
     expect(eventQuery(readState('?identity=a&class=write')).toString()).toBe('identity=a&class=write');
     expect(eventQuery(readState('?view=approval&of=CHG-1&identity=ignored')).toString()).toBe('approval=CHG-1');
+    // A namespace reader's limit goes with every view's query.
+    expect(eventQuery(readState('?view=session&of=s-1&namespace=payments')).toString()).toBe(
+      'session=s-1&namespace=payments',
+    );
     const now = Date.UTC(2026, 11, 6, 12, 0, 0);
     expect(Object.fromEntries(eventQuery(readState('?view=identity&of=a'), now))).toEqual({
       identity: 'a',

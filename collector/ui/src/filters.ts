@@ -14,6 +14,7 @@ export const FILTERS = [
   'approval',
   'route',
   'database',
+  'namespace',
   'type',
 ] as const;
 export type FilterName = (typeof FILTERS)[number];
@@ -76,6 +77,8 @@ export function eventQuery(state: ViewState, now = Date.now()): URLSearchParams 
     }
   } else {
     params.set(state.view, state.subject);
+    // A namespace's trail reader may only ask within its namespace, in every view.
+    if (state.filters.namespace) params.set('namespace', state.filters.namespace);
   }
   if (state.view === 'identity') {
     params.set('since', state.filters.since ?? new Date(now - IDENTITY_WINDOW_DAYS * 86400_000).toISOString());

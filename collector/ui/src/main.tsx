@@ -60,8 +60,12 @@ function App() {
       const url = new URL(a.href);
       if (url.origin !== location.origin || url.pathname !== location.pathname) return;
       e.preventDefault();
-      history.pushState(null, '', url.search || location.pathname);
-      setState(readState(url.search));
+      // A reader limited to a namespace stays in it from view to view.
+      const next = readState(url.search);
+      const namespace = readState(location.search).filters.namespace;
+      if (namespace && !next.filters.namespace) next.filters.namespace = namespace;
+      history.pushState(null, '', writeState(next) || location.pathname);
+      setState(next);
       window.scrollTo(0, 0);
     };
     addEventListener('popstate', onPop);

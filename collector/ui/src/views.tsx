@@ -221,6 +221,7 @@ const LABELS: Record<FilterName, string> = {
   approval: 'Approval',
   route: 'Route',
   database: 'Database',
+  namespace: 'Namespace',
   type: 'Event type',
 };
 const CHOICES: Partial<Record<FilterName, string[]>> = { class: CLASSES, status: STATUSES, type: TYPES };

@@ -103,9 +103,11 @@ export function evaluateIdentity(identity: AgentIdentity, ctx: IdentityContext):
       `ServiceAccount ${quoted(absent)} not found in namespace "${namespace}"; pods cannot run as ${absent.length === 1 ? 'it' : 'them'} until it exists`,
     );
   }
-  return verdict(
-    'Valid',
-    'True',
-    `routes ${quoted(routeNames)} are ready for service accounts ${quoted(serviceAccounts)}`,
-  );
+  // An identity for people (spec.oidc) has no service accounts: say whom the routes are ready for.
+  const oidc = Array.isArray(identity.spec?.oidc) ? identity.spec.oidc.length : 0;
+  const forWhom =
+    serviceAccounts.length > 0
+      ? `service accounts ${quoted(serviceAccounts)}`
+      : `${oidc} OIDC ${oidc === 1 ? 'claim' : 'claims'} (through byline gateway)`;
+  return verdict('Valid', 'True', `routes ${quoted(routeNames)} are ready for ${forWhom}`);
 }

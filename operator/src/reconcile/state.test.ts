@@ -107,6 +107,20 @@ describe('the AgentIdentity state machine', () => {
     expect(evaluateIdentity(i, ctx({ identities: [i] }))).toMatchObject({ status: 'True', reason: 'Valid' });
   });
 
+  it('Valid for an identity of people (spec.oidc, no service accounts), saying so', () => {
+    const base = identity('ada', [], ['orders-db']);
+    const { serviceAccounts: _none, ...spec } = base.spec;
+    const i = {
+      ...base,
+      spec: { ...spec, kind: 'human' as const, oidc: [{ issuer: 'https://login.example.com', subject: 'a' }] },
+    };
+    expect(evaluateIdentity(i, ctx({ identities: [i] }))).toMatchObject({
+      status: 'True',
+      reason: 'Valid',
+      message: 'routes "orders-db" are ready for 1 OIDC claim (through byline gateway)',
+    });
+  });
+
   it('RouteNotFound names the missing routes', () => {
     const i = identity('billing', ['billing'], ['orders-db', 'ledger-db']);
     const v = evaluateIdentity(i, ctx({ identities: [i] }));

@@ -11,7 +11,8 @@
  *
  * Phases:
  *   startup        untyped messages: SSLRequest (→ TLS), GSSENCRequest (→ N), CancelRequest, StartupMessage
- *   client-auth    (inject mode with clientPasswordFile) waiting for the client's password
+ *   client-auth    (inject mode with clientPasswordFile, or a gateway's clientAuth) waiting for the
+ *                  client's password; with clientAuth it decides the session's identity and how long it may last
  *   connecting     opening the upstream connection and negotiating TLS with Postgres
  *   upstream-auth  inject: the sidecar answers Postgres's challenge; passthrough: relayed
  *   ready          every frontend message is tracked then forwarded; every backend message forwarded then tracked
@@ -29,6 +30,7 @@ import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditPipeline } from '../audit/pipeline.js';
 import type { RecordSink, StatementRecord } from '../capture/records.js';
 import { StatementTracker } from '../capture/statement-tracker.js';
+import type { ClientAuthenticator } from '../identity/client-auth.js';
 import type { SidecarMetrics } from '../metrics.js';
 import { type MessageHandler, MessageReader, Verdict } from '../protocol/frame-reader.js';
 import {
@@ -79,6 +81,8 @@ export interface SessionContext {
   onBacklogFull: 'reject' | 'drop';
   /** Called once when the session is over. */
   onClosed?: (session: ProxySession) => void;
+  /** byline gateway: the client's password (an OIDC token) decides the identity, per connection. */
+  clientAuth?: ClientAuthenticator | undefined;
 }
 
 type Phase = 'startup' | 'client-auth' | 'connecting' | 'upstream-auth' | 'ready' | 'closed';
@@ -110,6 +114,11 @@ export class ProxySession implements RecordSink {
   private authTimer: NodeJS.Timeout | null = null;
   /** Postgres closed while results were waiting for durability: close once they are out. */
   private closeWhenDurable = false;
+  /** With clientAuth: who the client's credential names, and when the session must end. */
+  private clientIdentity: AuditIdentity | null = null;
+  private endsAtMs: number | null = null;
+  private authenticating = false;
+  private ageTimer: NodeJS.Timeout | null = null;
 
   constructor(
     socket: Socket,
@@ -314,6 +323,20 @@ export class ProxySession implements RecordSink {
     }
     checkStartup(this.ctx.route, startup, this.injectedUser);
     this.tracker.applicationName = startup.params.get('application_name') ?? null;
+    const clientAuth = this.ctx.clientAuth;
+    if (clientAuth) {
+      // The password is a person's token: it must never cross the network in clear.
+      if (clientAuth.requireTls && !(this.client instanceof TLSSocket)) {
+        this.fatalToClient(
+          '28000',
+          'this gateway accepts only TLS connections (the password is an OIDC token): connect with sslmode=verify-full or require',
+        );
+        return Verdict.stop;
+      }
+      this.phase = 'client-auth';
+      this.relay.toClient.push(AUTHENTICATION_CLEARTEXT);
+      return Verdict.drop;
+    }
     if (credentials.mode === 'inject' && credentials.clientPasswordFile) {
       this.phase = 'client-auth';
       this.relay.toClient.push(AUTHENTICATION_CLEARTEXT);
@@ -350,6 +373,12 @@ export class ProxySession implements RecordSink {
 
   /** Before `ready`: the client's password (client-auth or passthrough), or messages to hold. */
   private onEarlyClientMessage(type: number, buf: Buffer, start: number, end: number): Verdict {
+    if (type === F.password && this.phase === 'client-auth' && this.ctx.clientAuth) {
+      if (this.authenticating) throw new ProtocolError('a second password message during authentication', '08P01');
+      this.authenticating = true;
+      void this.authenticateClient(this.ctx.clientAuth, readCString(buf, start + 5, end, 'PasswordMessage').value);
+      return Verdict.drop;
+    }
     if (type === F.password && this.phase === 'client-auth') {
       const presented = readCString(buf, start + 5, end, 'PasswordMessage').value;
       const credentials = this.ctx.route.credentials;
@@ -387,7 +416,77 @@ export class ProxySession implements RecordSink {
     else this.fatalToClient('08006', `startup and authentication did not finish within ${limit}`);
   };
 
+  /** The gateway's per-connection identity: verified, then connect; refused, and recorded when it names someone. */
+  private async authenticateClient(clientAuth: ClientAuthenticator, password: string): Promise<void> {
+    let result: Awaited<ReturnType<ClientAuthenticator['authenticate']>>;
+    try {
+      result = await clientAuth.authenticate(password);
+    } catch (e) {
+      this.log.error({ err: e }, 'client authentication failed unexpectedly');
+      this.fatalToClient('XX000', `internal error while authenticating: ${(e as Error).message}`);
+      return;
+    }
+    if (this.phase === 'closed') return;
+    if (!result.ok) {
+      this.ctx.metrics.clientAuthRefused.inc({ sqlstate: result.sqlstate });
+      if (result.identity) {
+        this.clientIdentity = result.identity;
+        this.info = this.sessionInfo();
+      }
+      this.fatalToClient(result.sqlstate, result.message);
+      return;
+    }
+    this.clientIdentity = result.identity;
+    this.endsAtMs = result.endsAtMs;
+    this.log.info({ identity: result.identity.name }, 'client authenticated');
+    void this.connect();
+  }
+
+  private readonly onSessionAge = (): void => {
+    this.ageTimer = null;
+    if (this.phase === 'closed') return;
+    const left = (this.endsAtMs ?? 0) - Date.now();
+    if (left > 1000) {
+      this.scheduleSessionAge(); // it was beyond one timer's reach: wait again
+      return;
+    }
+    const at = this.endsAtMs === null ? '' : ` at ${new Date(this.endsAtMs).toISOString()}`;
+    this.fatalToClient(
+      '28000',
+      `the session reached its maximum age${at} (its sign-in has lapsed): sign in again and reconnect`,
+    );
+  };
+
+  private scheduleSessionAge(): void {
+    if (this.endsAtMs === null) return;
+    // setTimeout holds at most 2^31-1 ms (about 24.8 days); a longer session waits again then.
+    this.ageTimer = setTimeout(this.onSessionAge, Math.min(Math.max(0, this.endsAtMs - Date.now()), 2 ** 31 - 1));
+    this.ageTimer.unref();
+  }
+
   // ------------------------------------------------------------------ upstream side
+
+  /** What every event of the session says about it, from the startup message and the route. */
+  private sessionInfo(): SessionInfo {
+    const route = this.ctx.route;
+    const startup = this.startupMessage!;
+    const overrides = upstreamOverrides(route, this.injectedUser);
+    const user = overrides.get('user') ?? startup.params.get('user') ?? null;
+    return {
+      id: this.id,
+      identity: this.clientIdentity ?? this.ctx.identity.current(),
+      target: {
+        database: overrides.get('database') ?? startup.params.get('database') ?? user,
+        host: route.upstream.host,
+        port: route.upstream.port,
+        route: route.name,
+      },
+      client: this.client.remoteAddress ? `${this.client.remoteAddress}:${this.client.remotePort}` : null,
+      dbUser: user,
+      applicationName: startup.params.get('application_name') ?? null,
+      nextSeq: 0,
+    };
+  }
 
   private async connect(): Promise<void> {
     this.phase = 'connecting';
@@ -403,21 +502,7 @@ export class ProxySession implements RecordSink {
       }
     }
     const overrides = upstreamOverrides(route, this.injectedUser);
-    const user = overrides.get('user') ?? startup.params.get('user') ?? null;
-    this.info = {
-      id: this.id,
-      identity: this.ctx.identity.current(),
-      target: {
-        database: overrides.get('database') ?? startup.params.get('database') ?? user,
-        host: route.upstream.host,
-        port: route.upstream.port,
-        route: route.name,
-      },
-      client: this.client.remoteAddress ? `${this.client.remoteAddress}:${this.client.remotePort}` : null,
-      dbUser: user,
-      applicationName: startup.params.get('application_name') ?? null,
-      nextSeq: 0,
-    };
+    this.info = this.sessionInfo();
     let conn: Awaited<ReturnType<typeof connectUpstream>>;
     try {
       conn = await connectUpstream(route.upstream);
@@ -536,6 +621,7 @@ export class ProxySession implements RecordSink {
     this.phase = 'ready';
     this.started = true;
     this.clearAuthTimer();
+    this.scheduleSessionAge();
     this.ctx.metrics.sessions.inc();
     this.ctx.spool?.sessionStarted(this.info!);
     this.ctx.pipeline.session(this.info!, 'session.start', { ok: true });
@@ -609,6 +695,10 @@ export class ProxySession implements RecordSink {
   private clearAuthTimer(): void {
     if (this.authTimer) clearTimeout(this.authTimer);
     this.authTimer = null;
+    if (this.ageTimer && this.phase === 'closed') {
+      clearTimeout(this.ageTimer);
+      this.ageTimer = null;
+    }
   }
 
   close(reason: EndReason): void {

@@ -1,0 +1,17 @@
+/**
+ * Per-connection identity (byline gateway): the client's password is a credential that says who
+ * is connecting. The session asks for it (cleartext, over TLS only) and gets back the identity for
+ * every event of the session and when the session must end — or why it is refused, with the
+ * identity to record the refusal under when the credential was genuine but is not allowed in.
+ */
+import type { AuditIdentity } from '@byline/api';
+
+export type ClientAuthResult =
+  | { ok: true; identity: AuditIdentity; endsAtMs: number | null }
+  | { ok: false; sqlstate: string; message: string; identity: AuditIdentity | null };
+
+export interface ClientAuthenticator {
+  /** Refuse clients that have not negotiated TLS before sending the password. */
+  readonly requireTls: boolean;
+  authenticate(password: string): Promise<ClientAuthResult>;
+}
