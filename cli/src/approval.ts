@@ -115,13 +115,8 @@ interface Kube {
 
 async function connect(values: { kubeconfig?: string; namespace?: string }): Promise<Kube> {
   // Loaded only here: the Kubernetes client is not needed by the other commands.
-  const [{ KubeConfig }, { KubeClient, KubeError }] = await Promise.all([
-    import('@kubernetes/client-node'),
-    import('@byline/operator'),
-  ]);
-  const config = new KubeConfig();
-  if (values.kubeconfig) config.loadFromFile(values.kubeconfig);
-  else config.loadFromDefault();
+  const { KubeClient, KubeError, loadKubeConfig } = await import('@byline/operator');
+  const config = loadKubeConfig(values.kubeconfig);
   const context = config.getContextObject(config.getCurrentContext());
   const client = new KubeClient(config);
   return {

@@ -106,8 +106,8 @@ function orList(items: readonly string[]): string {
   return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
 }
 
-/** `byline NAME --help`. */
-export function commandHelp(spec: CommandSpec): string {
+/** `byline NAME --help`; `program` is how the user called us (`kubectl byline` for the plugin). */
+export function commandHelp(spec: CommandSpec, program = 'byline'): string {
   const rows = Object.entries({ ...spec.options, help: HELP }).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.arg ?? 'VALUE'}` : ''}`;
     let text = o.description;
@@ -118,7 +118,7 @@ export function commandHelp(spec: CommandSpec): string {
     return [flag, text] as const;
   });
   return [
-    `usage: byline ${spec.name} ${spec.operand ? `${spec.operand} ` : ''}${spec.synopsis}${spec.passThrough ? ` [-- ${spec.passThrough}]` : ''}`.trimEnd(),
+    `usage: ${program} ${spec.name} ${spec.operand ? `${spec.operand} ` : ''}${spec.synopsis}${spec.passThrough ? ` [-- ${spec.passThrough}]` : ''}`.trimEnd(),
     '',
     spec.summary,
     '',
@@ -130,15 +130,16 @@ export function commandHelp(spec: CommandSpec): string {
 }
 
 /** `byline --help`. */
-export function overviewHelp(commands: readonly CommandSpec[]): string {
+export function overviewHelp(commands: readonly CommandSpec[], program = 'byline'): string {
+  const width = program.length + 17;
   return [
-    'usage: byline <command> [options]',
+    `usage: ${program} <command> [options]`,
     '',
     'commands:',
     ...table(commands.map((c) => [c.name, c.summary] as const)),
     '',
-    '  byline <command> --help   the options of one command',
-    '  byline --version          the version of this build',
+    `  ${`${program} <command> --help`.padEnd(width)}   the options of one command`,
+    `  ${`${program} --version`.padEnd(width)}   the version of this build`,
     '',
   ].join('\n');
 }

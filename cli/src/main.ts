@@ -7,14 +7,18 @@ import { BYLINE_VERSION } from '@byline/api/version';
 import { type CommandSpec, commandHelp, overviewHelp, parseCommand, UsageError, wantsHelp } from './command-table.js';
 import { COMMANDS } from './commands.js';
 
-export async function main(argv: string[], commands: readonly CommandSpec[] = COMMANDS): Promise<number> {
+export async function main(
+  argv: string[],
+  commands: readonly CommandSpec[] = COMMANDS,
+  program = 'byline',
+): Promise<number> {
   let [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const topic = name === 'help' ? rest[0] : undefined;
     const two = topic === undefined ? undefined : commands.find((c) => c.name === `${topic} ${rest[1]}`);
     const spec = two ?? (topic === undefined ? undefined : commands.find((c) => c.name === topic));
-    if (topic !== undefined && !spec) return unknown(topic, commands);
-    process.stdout.write(spec ? commandHelp(spec) : overviewHelp(commands));
+    if (topic !== undefined && !spec) return unknown(topic, commands, program);
+    process.stdout.write(spec ? commandHelp(spec, program) : overviewHelp(commands, program));
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V' || name === 'version') {
@@ -24,48 +28,48 @@ export async function main(argv: string[], commands: readonly CommandSpec[] = CO
   // Two-word commands (`approval request`) before one-word ones.
   const pair = rest[0] === undefined ? undefined : commands.find((c) => c.name === `${name} ${rest[0]}`);
   const spec = pair ?? commands.find((c) => c.name === name);
-  if (!spec) return unknown(name, commands);
+  if (!spec) return unknown(name, commands, program);
   if (pair) rest.shift();
   name = spec.name;
   if (wantsHelp(rest)) {
-    process.stdout.write(commandHelp(spec));
+    process.stdout.write(commandHelp(spec, program));
     return 0;
   }
   let values: ReturnType<typeof parseCommand>;
   try {
     values = parseCommand(spec, rest);
   } catch (e) {
-    process.stderr.write(`byline ${name}: ${(e as Error).message}\n${seeHelp(name)}`);
+    process.stderr.write(`${program} ${name}: ${(e as Error).message}\n${seeHelp(name, program)}`);
     return 2;
   }
   try {
     return await spec.run(values);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`byline ${name}: ${e.message}\n${seeHelp(name)}`);
+      process.stderr.write(`${program} ${name}: ${e.message}\n${seeHelp(name, program)}`);
       return 2;
     }
-    process.stderr.write(`byline ${name}: ${(e as Error).message}\n`);
+    process.stderr.write(`${program} ${name}: ${(e as Error).message}\n`);
     return 1;
   }
 }
 
-function overviewHelpFor(family: readonly CommandSpec[]): string {
-  return `${family.map((c) => `  byline ${c.name}  ${c.summary}`).join('\n')}\n`;
+function overviewHelpFor(family: readonly CommandSpec[], program: string): string {
+  return `${family.map((c) => `  ${program} ${c.name}  ${c.summary}`).join('\n')}\n`;
 }
 
-function seeHelp(name: string): string {
-  return `run "byline ${name} --help" for its options\n`;
+function seeHelp(name: string, program: string): string {
+  return `run "${program} ${name} --help" for its options\n`;
 }
 
-function unknown(name: string, commands: readonly CommandSpec[]): number {
+function unknown(name: string, commands: readonly CommandSpec[], program: string): number {
   const family = commands.filter((c) => c.name.startsWith(`${name.split(' ')[0]} `));
   if (family.length > 0) {
     process.stderr.write(
-      `byline ${name}: give one of: ${family.map((c) => c.name).join(', ')}\n${overviewHelpFor(family)}`,
+      `${program} ${name}: give one of: ${family.map((c) => c.name).join(', ')}\n${overviewHelpFor(family, program)}`,
     );
     return 2;
   }
-  process.stderr.write(`byline: unknown command "${name}"\n\n${overviewHelp(commands)}`);
+  process.stderr.write(`${program}: unknown command "${name}"\n\n${overviewHelp(commands, program)}`);
   return 2;
 }

@@ -7,13 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseListen } from '@byline/api';
-import { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { APPROVAL_WEBHOOK_CONFIGURATION_NAME, createApprovals } from './approval/index.js';
 import type { NamespaceLookup } from './injection/admission.js';
 import { type SidecarDefaults, type SidecarFlags, sidecarDefaultsFrom } from './injection/sidecar-settings.js';
 import { allCaches, type Caches, createCaches } from './kube/caches.js';
 import { KubeClient, paths } from './kube/client.js';
+import { loadKubeConfig } from './kube/config.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { httpTransport, type KubeObject, WatchCache } from './kube/watch-cache.js';
 import { type AdminServer, OperatorMetrics, startAdminServer } from './metrics.js';
@@ -146,9 +146,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   if ('problem' in flagged) throw new Error(flagged.problem);
   const sidecar: SidecarDefaults = { ...flagged, ...options.sidecar };
 
-  const kubeConfig = new KubeConfig();
-  if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  const kubeConfig = loadKubeConfig(options.kubeconfig);
   const client = new KubeClient(kubeConfig);
   const metrics = new OperatorMetrics();
   const cleanups: Array<() => unknown> = [];

@@ -21,12 +21,12 @@ export async function authenticatorFor(
   const kube = config.auth.kubernetes;
   if (kube) {
     // Loaded only when asked for: a collector with static tokens has no use for the client.
-    const { ClientNodeReviewer, loadKubeConfig } = await import('./kube-reviewer.js');
+    const { ApiServerReviewer, loadKubeConfig } = await import('./kube-reviewer.js');
     const kc = loadKubeConfig(kube.kubeconfig);
     const audience = kube.audience ?? DEFAULT_KUBERNETES_AUDIENCE;
     const cacheSeconds = kube.cacheSeconds ?? DEFAULT_KUBERNETES_CACHE_SECONDS;
     chain.push(
-      new KubernetesAuthenticator(new ClientNodeReviewer(kc), {
+      new KubernetesAuthenticator(new ApiServerReviewer(kc), {
         audience,
         cacheSeconds,
         logger,

@@ -1,17 +1,12 @@
 /**
  * The API-server calls the Kubernetes authenticator makes, behind a narrow interface: TokenReview,
- * SubjectAccessReview, and listing AgentIdentities. Built on @kubernetes/client-node from a
- * kubeconfig file, the in-cluster service account, or $KUBECONFIG, in that order.
+ * SubjectAccessReview, and listing AgentIdentities, over the operator's KubeClient with credentials
+ * from a kubeconfig file, the in-cluster service account, or $KUBECONFIG, in that order.
  */
 import { existsSync } from 'node:fs';
 import { crds } from '@byline/api';
-import {
-  ApiException,
-  AuthenticationV1Api,
-  AuthorizationV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-} from '@kubernetes/client-node';
+import { KubeClient, KubeError } from '@byline/operator';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { ListedIdentity } from './identity-claims.js';
 
 export interface ReviewedUser {
@@ -60,20 +55,25 @@ export function loadKubeConfig(path?: string): KubeConfig {
   return kc;
 }
 
-export class ClientNodeReviewer implements KubeReviewer {
-  private readonly authn: AuthenticationV1Api;
-  private readonly authz: AuthorizationV1Api;
-  private readonly custom: CustomObjectsApi;
+/**
+ * The reviews over the operator's KubeClient, the one Kubernetes client layer of the project (the
+ * collector's /v1/policy watches through it too): plain JSON requests, so the generated API
+ * clients of @kubernetes/client-node are never loaded; KubeConfig supplies the credentials.
+ */
+export class ApiServerReviewer implements KubeReviewer {
+  private readonly client: KubeClient;
 
   constructor(kc: KubeConfig) {
-    this.authn = kc.makeApiClient(AuthenticationV1Api);
-    this.authz = kc.makeApiClient(AuthorizationV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.client = new KubeClient(kc);
   }
 
   async reviewToken(token: string, audiences?: string[]): Promise<TokenReviewResult> {
     const review = await call('TokenReview', () =>
-      this.authn.createTokenReview({ body: { spec: { token, ...(audiences ? { audiences } : {}) } } }),
+      this.client.create<TokenReview>('/apis/authentication.k8s.io/v1/tokenreviews', {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        spec: { token, ...(audiences ? { audiences } : {}) },
+      }),
     );
     const status = review.status ?? {};
     const username = status.user?.username;
@@ -94,15 +94,15 @@ export class ClientNodeReviewer implements KubeReviewer {
 
   async allowed(user: ReviewedUser, verb: string, group: string, resource: string, namespace?: string) {
     const review = await call('SubjectAccessReview', () =>
-      this.authz.createSubjectAccessReview({
-        body: {
-          spec: {
-            user: user.username,
-            groups: user.groups,
-            extra: user.extra,
-            ...(user.uid ? { uid: user.uid } : {}),
-            resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) },
-          },
+      this.client.create<SubjectAccessReview>('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: user.username,
+          groups: user.groups,
+          extra: user.extra,
+          ...(user.uid ? { uid: user.uid } : {}),
+          resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) },
         },
       }),
     );
@@ -112,16 +112,26 @@ export class ClientNodeReviewer implements KubeReviewer {
 
   async listAgentIdentities(namespace: string): Promise<ListedIdentity[]> {
     const kind = crds.AgentIdentityKind;
-    const list = (await call(`listing AgentIdentities in "${namespace}"`, () =>
-      this.custom.listNamespacedCustomObject({
-        group: kind.group,
-        version: kind.version,
-        namespace,
-        plural: kind.plural,
-      }),
-    )) as { items?: ListedIdentity[] };
+    const list = await call(`listing AgentIdentities in "${namespace}"`, () =>
+      this.client.get<{ items?: ListedIdentity[] }>(
+        `/apis/${kind.group}/${kind.version}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}`,
+      ),
+    );
     return list.items ?? [];
   }
+}
+
+interface TokenReview {
+  status?: {
+    authenticated?: boolean;
+    error?: string;
+    audiences?: string[];
+    user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+  };
+}
+
+interface SubjectAccessReview {
+  status?: { allowed?: boolean; denied?: boolean; reason?: string };
 }
 
 /** API failures as errors that say what was asked and what the API server answered. */
@@ -129,13 +139,9 @@ async function call<T>(what: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (e) {
-    if (e instanceof ApiException) {
-      const body = typeof e.body === 'string' ? e.body : JSON.stringify(e.body);
-      let message = body;
-      try {
-        message = (JSON.parse(body) as { message?: string }).message ?? body;
-      } catch {}
-      throw new Error(`${what}: the API server answered ${e.code}: ${message.slice(0, 300)}`);
+    if (e instanceof KubeError) {
+      const message = (e.body as { message?: string } | undefined)?.message ?? e.message;
+      throw new Error(`${what}: the API server answered ${e.status}: ${message.slice(0, 300)}`);
     }
     throw new Error(`${what}: ${(e as Error).message}`);
   }
