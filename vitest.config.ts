@@ -16,6 +16,7 @@ export default defineConfig({
             'api/src/**/*.test.ts',
             'sidecar/src/**/*.test.ts',
             'collector/src/**/*.test.ts',
+            'collector/ui/src/**/*.test.ts',
             'operator/src/**/*.test.ts',
             'cli/src/**/*.test.ts',
           ],

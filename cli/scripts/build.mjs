@@ -9,6 +9,8 @@
  * when it runs: `byline sidecar` never loads the operator's, the collector's or the Kubernetes
  * client's code. Shared code goes to chunks.
  *
+ * The trail viewer (collector/ui, a browser bundle) is built into cli/dist/ui beside them.
+ *
  * Usage: node cli/scripts/build.mjs [--outdir DIR] [--quiet] [--if-possible] [--bundle-libraries]
  *   --if-possible  (npm's `prepare`, which runs after every `npm ci`) when esbuild is not installed,
  *                  as in an install without dev dependencies, say so and leave cli/dist as it is.
@@ -21,6 +23,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildViewer } from '../../collector/ui/build.mjs';
 
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const root = resolve(cli, '..');
@@ -139,11 +142,13 @@ const result = await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+// The collector serves the trail viewer from here (cli/dist/ui), also when run from sources.
+const viewer = await buildViewer({ build, outdir: join(outdir, 'ui') });
 if (!values.quiet) {
   const files = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'));
   const bytes = files.reduce((n, f) => n + result.metafile.outputs[f].bytes, 0);
   const ms = Math.round(performance.now() - started);
   process.stdout.write(
-    `byline build: ${files.length} files, ${(bytes / 1024).toFixed(0)} KiB in ${relative(root, outdir) || '.'} (${ms} ms)\n`,
+    `byline build: ${files.length} files (and ${viewer.files.length} of the trail viewer), ${(bytes / 1024).toFixed(0)} KiB in ${relative(root, outdir) || '.'} (${ms} ms)\n`,
   );
 }

@@ -143,7 +143,7 @@ describe.each(backends)('%s store', (backend, make) => {
     expect(await store.insertBatch(next, new Date())).toMatchObject({ accepted: 5, markers: [] });
   });
 
-  test('filters: identity, table, route, database, session, approval, stream, type, since and until', async () => {
+  test('filters: identity, table, route, database, session, approval, stream, type, class, status, text, since and until', async () => {
     const store = await fresh();
     const t0 = Date.UTC(2026, 10, 27, 3, 0, 0);
     const billing = new SampleStream({ identity: 'billing-agent', startMs: t0, sessionLength: 4 }).take(12);
@@ -186,6 +186,18 @@ describe.each(backends)('%s store', (backend, make) => {
     expect(await all(store, { sinceUs: since, untilUs: until })).toEqual(
       texts(both, (e) => Date.parse(e.event.time) * 1000 >= since && Date.parse(e.event.time) * 1000 < until),
     );
+    expect(await all(store, { statementClass: 'ddl' })).toEqual(texts(both, (e) => e.event.statement?.class === 'ddl'));
+    expect(await all(store, { status: 'ok', type: 'statement' })).toEqual(
+      texts(both, (e) => e.event.type === 'statement' && e.event.result?.status === 'ok'),
+    );
+    expect(await all(store, { status: 'denied' })).toEqual([]);
+    // A substring, exactly as written: neither case-folded nor a LIKE pattern.
+    expect(await all(store, { text: 'update customers' })).toEqual(
+      texts(both, (e) => e.event.statement?.text.includes('update customers') ?? false),
+    );
+    expect(await all(store, { text: 'update customers' })).not.toEqual([]);
+    expect(await all(store, { text: 'UPDATE CUSTOMERS' })).toEqual([]);
+    expect(await all(store, { text: 'upd%' })).toEqual([]);
     expect(await all(store, { identity: 'billing-agent', table: 'customers', sinceUs: since })).toEqual(
       texts(
         billing,

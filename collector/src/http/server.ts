@@ -17,6 +17,8 @@ import { handleEventQuery, handleStreams } from '../query/query-handlers.js';
 import type { EventStore } from '../store/types.js';
 import { handleEvidence } from './evidence.js';
 import { HttpError, sendError, sendJson, sendText } from './respond.js';
+import { handleUi, isUiPath } from './ui-assets.js';
+import { handleVerify } from './verify.js';
 import { handleWhoami } from './whoami.js';
 
 export interface ServerDeps extends PolicyDeps {
@@ -39,6 +41,7 @@ const ROUTES: Record<string, Record<string, Handler>> = {
   },
   '/v1/streams': { GET: handleStreams },
   '/v1/evidence': { GET: handleEvidence },
+  '/v1/verify': { GET: handleVerify },
   '/v1/whoami': { GET: handleWhoami },
   '/v1/policy': { GET: handlePolicy },
   '/metrics': {
@@ -58,6 +61,12 @@ const ROUTES: Record<string, Record<string, Handler>> = {
       sendJson(res, 200, { status: 'ready' });
     },
   },
+};
+
+/** The trail viewer: every path under /ui/ (one route label in the metrics). */
+const UI_ROUTE: Record<string, Handler> = {
+  GET: (req, res, url) => handleUi(req, res, url),
+  HEAD: (req, res, url) => handleUi(req, res, url),
 };
 
 export function createCollectorServer(deps: ServerDeps, tls?: { cert: Buffer; key: Buffer }): Server {
@@ -89,11 +98,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: ServerDep
   let route = 'unknown';
   try {
     const url = new URL(req.url ?? '/', 'http://collector');
-    const methods = ROUTES[url.pathname];
+    const ui = isUiPath(url.pathname);
+    const methods = ui ? UI_ROUTE : ROUTES[url.pathname];
     if (!methods) {
-      throw new HttpError(404, `no such endpoint: ${req.method} ${url.pathname}`, { endpoints: Object.keys(ROUTES) });
+      throw new HttpError(404, `no such endpoint: ${req.method} ${url.pathname}`, {
+        endpoints: [...Object.keys(ROUTES), '/ui/'],
+      });
     }
-    route = url.pathname;
+    route = ui ? '/ui/' : url.pathname;
     const handler = methods[req.method ?? ''];
     if (!handler) {
       const allow = Object.keys(methods).join(', ');

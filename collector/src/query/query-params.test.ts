@@ -22,6 +22,18 @@ describe('parseEventQuery', () => {
     expect(parse('')).toEqual({ filter: {}, limit: DEFAULT_LIMIT, after: undefined });
   });
 
+  test('class, status and statement text', () => {
+    expect(parse('class=write&status=denied&text=update%20customers').filter).toEqual({
+      statementClass: 'write',
+      status: 'denied',
+      text: 'update customers',
+    });
+    expect(refusal('class=writes')).toMatch(/class: expected one of read, write, ddl, role, tcl, misc, got "writes"/);
+    expect(refusal('status=failed')).toMatch(/status: expected one of ok, error, cancelled, denied, unknown/);
+    expect(refusal(`text=${'x'.repeat(1001)}`)).toMatch(/text: at most 1000 characters/);
+    expect(refusal('text=')).toMatch(/text: expected a value/);
+  });
+
   test('every filter, times as microseconds, limit and cursor', () => {
     const cursor = encodeCursor({ timeUs: 1_700_000_000_000_123, stream: 's-1', seq: 42, id: 'e' });
     const q = parse(

@@ -11,7 +11,11 @@ export const DEFAULT_LIMIT = 500;
 export const MAX_LIMIT = 5000;
 
 const EQUALITY = ['identity', 'table', 'route', 'database', 'session', 'approval', 'stream', 'type'] as const;
-const KNOWN = [...EQUALITY, 'namespace', 'since', 'until', 'limit', 'cursor'];
+const KNOWN = [...EQUALITY, 'namespace', 'class', 'status', 'text', 'since', 'until', 'limit', 'cursor'];
+/** The values AuditEvent v1 allows, so a misspelt class or status is an error rather than an empty page. */
+const CLASSES = ['read', 'write', 'ddl', 'role', 'tcl', 'misc'];
+const STATUSES = ['ok', 'error', 'cancelled', 'denied', 'unknown'];
+const MAX_TEXT = 1000;
 
 export interface EventQuery {
   filter: EventFilter;
@@ -34,6 +38,21 @@ export function parseEventQuery(params: URLSearchParams): EventQuery {
   for (const name of EQUALITY) {
     const v = seen.get(name);
     if (v !== undefined) filter[name] = v;
+  }
+  const oneOf = (name: 'class' | 'status', allowed: string[]): string | undefined => {
+    const v = seen.get(name);
+    if (v !== undefined && !allowed.includes(v))
+      problems.push(`${name}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const statementClass = oneOf('class', CLASSES);
+  const status = oneOf('status', STATUSES);
+  if (statementClass !== undefined) filter.statementClass = statementClass;
+  if (status !== undefined) filter.status = status;
+  const text = seen.get('text');
+  if (text !== undefined) {
+    if (text.length > MAX_TEXT) problems.push(`text: at most ${MAX_TEXT} characters`);
+    else filter.text = text;
   }
   const time = (name: 'since' | 'until'): number | undefined => {
     const v = seen.get(name);

@@ -283,7 +283,7 @@ export class PostgresStore implements EventStore {
   }
 
   async query(filter: EventFilter, limit: number, after?: CursorKey): Promise<EventPage> {
-    const q = buildEventQuery(filter, limit, after, (n) => `$${n}`);
+    const q = buildEventQuery(filter, limit, after, 'postgres');
     const { rows } = await this.pool.query<{
       event: string;
       received_at: Date;

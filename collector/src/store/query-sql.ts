@@ -4,6 +4,9 @@
  *
  * A `table` filter drives the query from the side table, whose key carries the same sort columns,
  * so that query walks an index in order too.
+ *
+ * `statementClass`, `status` and `text` read the stored event itself (no column holds them): they
+ * narrow what the indexed filters and the time order walk, and are meant to be combined with them.
  */
 import type { CursorKey, EventFilter } from './types.js';
 
@@ -12,12 +15,22 @@ export interface BuiltQuery {
   values: unknown[];
 }
 
+export type Dialect = 'sqlite' | 'postgres';
+
+/** A string field of the stored event (a JSON text column), by its path. */
+function eventField(dialect: Dialect, path: readonly string[]): string {
+  return dialect === 'sqlite'
+    ? `json_extract(e.event, '$.${path.join('.')}')`
+    : `((e.event)::jsonb #>> '{${path.join(',')}}')`;
+}
+
 export function buildEventQuery(
   filter: EventFilter,
   limit: number,
   after: CursorKey | undefined,
-  placeholder: (n: number) => string,
+  dialect: Dialect,
 ): BuiltQuery {
+  const placeholder = dialect === 'sqlite' ? () => '?' : (n: number) => `$${n}`;
   const values: unknown[] = [];
   const p = (v: unknown) => {
     values.push(v);
@@ -44,6 +57,15 @@ export function buildEventQuery(
   for (const [field, column] of equal) {
     const v = filter[field];
     if (v !== undefined) where.push(`${column} = ${p(v)}`);
+  }
+  if (filter.statementClass !== undefined)
+    where.push(`${eventField(dialect, ['statement', 'class'])} = ${p(filter.statementClass)}`);
+  if (filter.status !== undefined) where.push(`${eventField(dialect, ['result', 'status'])} = ${p(filter.status)}`);
+  if (filter.text !== undefined) {
+    const text = eventField(dialect, ['statement', 'text']);
+    where.push(
+      dialect === 'sqlite' ? `instr(${text}, ${p(filter.text)}) > 0` : `strpos(${text}, ${p(filter.text)}) > 0`,
+    );
   }
   if (filter.sinceUs !== undefined) where.push(`${k.time} >= ${p(filter.sinceUs)}`);
   if (filter.untilUs !== undefined) where.push(`${k.time} < ${p(filter.untilUs)}`);

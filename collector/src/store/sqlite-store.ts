@@ -212,7 +212,7 @@ export class SqliteStore implements EventStore {
   }
 
   async query(filter: EventFilter, limit: number, after?: CursorKey): Promise<EventPage> {
-    const q = buildEventQuery(filter, limit, after, () => '?');
+    const q = buildEventQuery(filter, limit, after, 'sqlite');
     const rows = this.db.prepare(q.sql).all(...q.values) as {
       event: string;
       received_at: string;

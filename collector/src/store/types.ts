@@ -97,6 +97,12 @@ export interface EventFilter {
   approval?: string;
   stream?: string;
   type?: string;
+  /** `statement.class`. */
+  statementClass?: string;
+  /** `result.status`. */
+  status?: string;
+  /** A substring of `statement.text`, matched exactly (case-sensitive, no wildcards). */
+  text?: string;
   /** Inclusive, microseconds. */
   sinceUs?: number;
   /** Exclusive, microseconds. */
