@@ -22,6 +22,7 @@ export { type ParsedBatch, parseBatch } from './ingest/parse-batch.js';
 export { streamOwner } from './ingest/stream-owner.js';
 export { CollectorMetrics } from './metrics.js';
 export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
+export * from './store/follow-types.js';
 export { openStore, redact } from './store/open-store.js';
 export { PostgresStore } from './store/postgres-store.js';
 export { SqliteStore } from './store/sqlite-store.js';

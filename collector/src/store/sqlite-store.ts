@@ -23,6 +23,8 @@ import Database from 'better-sqlite3';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { type Link, type Neighbourhood, planChain, type StreamState } from './chain-plan.js';
 import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
+import { followFilterSql, placeholders } from './follow-sql.js';
+import type { ExportState, FollowPage, FollowPosition, FollowSource } from './follow-types.js';
 import { buildEventQuery } from './query-sql.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { withOpenMarkers } from './stream-summary.js';
@@ -56,7 +58,7 @@ const toMarker = (r: MarkerRecord): ChainMarker => ({
   resolvedAt: r.resolved_at,
 });
 
-export class SqliteStore implements EventStore {
+export class SqliteStore implements EventStore, FollowSource, ExportState {
   private readonly db: Database.Database;
   private readonly insertTx: Database.Transaction<
     (events: readonly IngestEvent[], now: string, writer: BatchWriter | undefined) => InsertResult
@@ -285,6 +287,87 @@ export class SqliteStore implements EventStore {
       .prepare('SELECT last_seq AS seq, head_hash AS hash FROM byline_streams WHERE stream = ?')
       .get(stream);
     return row as { seq: number; hash: string } | undefined;
+  }
+
+  async follow(filter: EventFilter, after: FollowPosition, limit: number): Promise<FollowPage> {
+    const values: unknown[] = [];
+    const p = placeholders(values, () => '?');
+    const where = [`o.ord > ${p(after.ord)}`, ...followFilterSql(filter, p)];
+    const sql =
+      'SELECT e.event, e.received_at, e.time_us, e.stream, e.chain_seq, e.id, o.ord' +
+      ' FROM byline_event_order o JOIN byline_events e ON e.id = o.event_id' +
+      ` WHERE ${where.join(' AND ')} ORDER BY o.ord LIMIT ${p(limit)}`;
+    // One read transaction: the end read below is of the same snapshot as the page.
+    const read = this.db.transaction(() => {
+      const rows = this.db.prepare(sql).all(...values) as {
+        event: string;
+        received_at: string;
+        time_us: number;
+        stream: string;
+        chain_seq: number;
+        id: string;
+        ord: number;
+      }[];
+      const end = rows.length < limit ? this.endOrd() : 0;
+      return { rows, end };
+    });
+    const { rows, end } = read.deferred();
+    const events = rows.map((r) => ({
+      key: { timeUs: r.time_us, stream: r.stream, seq: r.chain_seq, id: r.id },
+      json: r.event,
+      receivedAt: r.received_at,
+    }));
+    const last = rows.length > 0 ? rows[rows.length - 1]!.ord : after.ord;
+    return { events, position: { tx: '0', ord: Math.max(last, end, after.ord) } };
+  }
+
+  async followEnd(): Promise<FollowPosition> {
+    return { tx: '0', ord: this.endOrd() };
+  }
+
+  private endOrd(): number {
+    // sqlite_sequence keeps the highest ord ever handed out, even after those rows are deleted.
+    const row = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'byline_event_order'").get() as
+      | { seq: number }
+      | undefined;
+    return row?.seq ?? 0;
+  }
+
+  async exportPosition(exporter: string): Promise<FollowPosition | undefined> {
+    const row = this.db.prepare('SELECT tx, ord FROM byline_export_positions WHERE exporter = ?').get(exporter) as
+      | FollowPosition
+      | undefined;
+    return row ? { tx: row.tx, ord: row.ord } : undefined;
+  }
+
+  async saveExportPosition(exporter: string, position: FollowPosition): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO byline_export_positions (exporter, tx, ord, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (exporter) DO UPDATE SET tx = excluded.tx, ord = excluded.ord, updated_at = excluded.updated_at`,
+      )
+      .run(exporter, position.tx, position.ord, new Date().toISOString());
+  }
+
+  async recordDeadLetters(exporter: string, eventIds: readonly string[], error: string, attempts: number) {
+    const insert = this.db.prepare(
+      `INSERT INTO byline_export_dead_letters (exporter, event_id, attempts, error, failed_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (exporter, event_id) DO UPDATE SET attempts = excluded.attempts, error = excluded.error,
+         failed_at = excluded.failed_at`,
+    );
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const id of eventIds) insert.run(exporter, id, attempts, error, now);
+    })();
+  }
+
+  async deadLetters(exporter: string) {
+    return this.db
+      .prepare(
+        `SELECT event_id AS eventId, error, attempts, failed_at AS failedAt FROM byline_export_dead_letters
+         WHERE exporter = ? ORDER BY failed_at, event_id`,
+      )
+      .all(exporter) as { eventId: string; error: string; attempts: number; failedAt: string }[];
   }
 
   async ping(): Promise<void> {

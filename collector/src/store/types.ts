@@ -1,5 +1,6 @@
 /** What the stores keep and answer, independent of the database behind them. */
 import type { SignedHead, StreamEvidence } from '@byline/api';
+import type { ExportState, FollowSource } from './follow-types.js';
 
 /** One validated event as the ingest path hands it to a store: its exact text plus the columns queries need. */
 export interface IngestEvent {
@@ -123,7 +124,8 @@ export interface EventPage {
   next: CursorKey | null;
 }
 
-export interface EventStore {
+/** Also followed in insertion order (follow, exporters) and keeps exporters' positions. */
+export interface EventStore extends FollowSource, ExportState {
   /** Creates or migrates the schema; safe to call from several replicas at once. */
   init(): Promise<void>;
   /**
