@@ -63,6 +63,7 @@ export async function startCollector(
     }
   }
   const store = await openStore(config.store);
+  const shutdown = new AbortController();
   const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(
     {
@@ -77,6 +78,7 @@ export async function startCollector(
       onPolicyProblems: (identity, problems) =>
         logger.warn({ identity, problems }, 'served a policy with parts that cannot be read (failed closed)'),
       ...(receipts ? { receipts } : {}),
+      shutdown: shutdown.signal,
     },
     tls,
   );
@@ -103,6 +105,7 @@ export async function startCollector(
       closing ??= (async () => {
         // Stopping the watches also ends the long-polls waiting on them.
         policy?.stop();
+        shutdown.abort();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), 5000);
