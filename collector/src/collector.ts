@@ -12,6 +12,7 @@ import {
 import pino, { type Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
+import { type ExportTuning, startExporters } from './export/start-exporters.js';
 import { createCollectorServer } from './http/server.js';
 import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
@@ -36,6 +37,8 @@ export interface CollectorOptions {
   authenticator?: Authenticator;
   /** How long `GET /v1/policy?after=…` waits for a change (default 25 s). */
   policyWaitSeconds?: number;
+  /** Exporter pacing (tests make it quick). */
+  exportTuning?: ExportTuning;
 }
 
 export async function startCollector(
@@ -90,6 +93,15 @@ export async function startCollector(
     await store.close();
     throw new Error(`cannot listen on ${config.listen}: ${(e as Error).message}`);
   }
+  let exporters: Awaited<ReturnType<typeof startExporters>>;
+  try {
+    exporters = await startExporters(config, store, metrics, logger, options.exportTuning);
+  } catch (e) {
+    policy?.stop();
+    server.close();
+    await store.close();
+    throw e;
+  }
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');
@@ -106,6 +118,7 @@ export async function startCollector(
         // Stopping the watches also ends the long-polls waiting on them.
         policy?.stop();
         shutdown.abort();
+        await Promise.all(exporters.map((x) => x.stop()));
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), 5000);
