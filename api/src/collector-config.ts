@@ -150,6 +150,21 @@ export const CollectorExporters = T.Object(
 export type OtlpExporterSettings = Static<typeof OtlpExporterConfig>;
 export type WebhookExporterSettings = Static<typeof WebhookExporterConfig>;
 
+/**
+ * How long events are kept: `days` for every namespace, `namespaces` per namespace (the
+ * `identity.namespace` a stream's events carry). Without it, nothing is deleted. Only a stream's
+ * prefix is retired, with a checkpoint `byline verify` checks the remainder from.
+ */
+export const CollectorRetention = T.Object(
+  {
+    days: T.Optional(T.Integer({ minimum: 1 })),
+    namespaces: T.Optional(T.Record(T.String({ minLength: 1 }), T.Integer({ minimum: 1 }))),
+    /** How often the collector retires (default 60 minutes; also once at start). */
+    intervalMinutes: T.Optional(T.Integer({ minimum: 1, maximum: 10080 })),
+  },
+  Strict,
+);
+
 export const CollectorConfigSchema = T.Object(
   {
     listen: HostPort,
@@ -161,6 +176,7 @@ export const CollectorConfigSchema = T.Object(
     limits: T.Optional(CollectorLimits),
     log: T.Optional(LogConfig),
     exporters: T.Optional(CollectorExporters),
+    retention: T.Optional(CollectorRetention),
   },
   Strict,
 );

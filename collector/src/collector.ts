@@ -16,6 +16,7 @@ import { type ExportTuning, startExporters } from './export/start-exporters.js';
 import { createCollectorServer } from './http/server.js';
 import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
+import { startRetention } from './retention/retention-runner.js';
 import { openStore, redact } from './store/open-store.js';
 import type { EventStore } from './store/types.js';
 
@@ -102,6 +103,7 @@ export async function startCollector(
     await store.close();
     throw e;
   }
+  const retention = config.retention ? startRetention(config.retention, store, logger) : undefined;
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');
@@ -119,6 +121,7 @@ export async function startCollector(
         policy?.stop();
         shutdown.abort();
         await Promise.all(exporters.map((x) => x.stop()));
+        await retention?.stop();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), 5000);

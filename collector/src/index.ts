@@ -25,6 +25,7 @@ export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
 export * from './store/follow-types.js';
 export { openStore, redact } from './store/open-store.js';
 export { PostgresStore } from './store/postgres-store.js';
+export * from './store/retention.js';
 export { SqliteStore } from './store/sqlite-store.js';
 export type * from './store/types.js';
 export { StreamOwnerError } from './store/types.js';

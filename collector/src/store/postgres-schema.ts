@@ -95,6 +95,14 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     ord        bigint NOT NULL,
     updated_at timestamptz NOT NULL
   );
+  CREATE TABLE byline_retirements (
+    stream       text COLLATE "C" PRIMARY KEY,
+    through_seq  bigint NOT NULL,
+    through_hash text NOT NULL,
+    event_count  bigint NOT NULL,
+    digest       text NOT NULL,
+    retired_at   timestamptz NOT NULL
+  );
   CREATE TABLE byline_export_dead_letters (
     exporter  text NOT NULL,
     event_id  text NOT NULL,

@@ -9,7 +9,7 @@
  *
  * Each batch is a handful of round trips whatever its size: rows go in as arrays through unnest().
  */
-import type { SignedHead, StreamEvidence } from '@byline/api';
+import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import pg from 'pg';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { FetchedNeighbourhood, type Link, neighbourSeqs, planChain, type StreamState } from './chain-plan.js';
@@ -24,6 +24,14 @@ import {
 } from './follow-types.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { buildEventQuery } from './query-sql.js';
+import {
+  cutoffFor,
+  firstPerSeq,
+  namespaceOf,
+  nextCheckpoint,
+  type RetentionRules,
+  type RetiredStream,
+} from './retention.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
   BatchWriter,
@@ -349,7 +357,8 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
       [streams],
     );
     const lastSeqs = new Map(heads.rows.map((h) => [h.stream, h.lastSeq]));
-    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys.rows, signed.rows);
+    const retired = await this.retirements(this.pool, streams);
+    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys.rows, signed.rows, retired);
   }
 
   async streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined> {
@@ -427,6 +436,71 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
        ORDER BY ingest_tx DESC, ingest_ord DESC LIMIT 1`,
     );
     return rows[0];
+  }
+
+  /**
+   * Retires, per stream, the prefix of events older than their namespace's retention: one
+   * transaction per stream, under the stream's advisory lock (so no batch of that stream interleaves),
+   * deleting the events and recording the checkpoint the remainder is verified from.
+   */
+  async retire(rules: RetentionRules, now: Date): Promise<RetiredStream[]> {
+    const at = now.toISOString();
+    const { rows: streams } = await this.pool.query<{ stream: string }>(
+      'SELECT stream FROM byline_streams ORDER BY stream',
+    );
+    const done: RetiredStream[] = [];
+    for (const { stream } of streams) {
+      const result = await this.transaction(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_STREAM, stream]);
+        const first = await c.query<{ event: string }>(
+          'SELECT event FROM byline_events WHERE stream = $1 ORDER BY chain_seq, ingest_tx, ingest_ord LIMIT 1',
+          [stream],
+        );
+        if (!first.rows[0]) return undefined;
+        const namespace = namespaceOf(first.rows[0].event);
+        const cutoff = cutoffFor(rules, namespace, now.getTime());
+        if (cutoff === undefined) return undefined;
+        const { rows } = await c.query<{ id: string; seq: number; hash: string }>(
+          `SELECT id, chain_seq AS seq, chain_hash AS hash FROM byline_events
+           WHERE stream = $1 AND chain_seq < coalesce(
+             (SELECT min(chain_seq) FROM byline_events WHERE stream = $1 AND time_us >= $2), 'Infinity'::numeric)
+           ORDER BY chain_seq, ingest_tx, ingest_ord`,
+          [stream, cutoff],
+        );
+        if (rows.length === 0) return undefined;
+        const previous = (await this.retirements(c, [stream])).get(stream);
+        const checkpoint = nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at);
+        await c.query('DELETE FROM byline_event_tables WHERE event_id = ANY($1::text[])', [rows.map((r) => r.id)]);
+        await c.query('DELETE FROM byline_events WHERE stream = $1 AND chain_seq <= $2', [
+          stream,
+          checkpoint.throughSeq,
+        ]);
+        await c.query(
+          `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (stream) DO UPDATE SET through_seq = excluded.through_seq, through_hash = excluded.through_hash,
+             event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at`,
+          [stream, checkpoint.throughSeq, checkpoint.throughHash, checkpoint.count, checkpoint.digest, now],
+        );
+        await c.query('UPDATE byline_streams SET first_seq = $1, event_count = event_count - $2 WHERE stream = $3', [
+          checkpoint.throughSeq + 1,
+          rows.length,
+          stream,
+        ]);
+        return { stream, namespace, retired: rows.length, checkpoint };
+      });
+      if (result) done.push(result);
+    }
+    return done;
+  }
+
+  private async retirements(c: pg.Pool | pg.PoolClient, streams: readonly string[]): Promise<Map<string, Retirement>> {
+    const { rows } = await c.query<{ stream: string; retiredAt: Date } & Omit<Retirement, 'retiredAt'>>(
+      `SELECT stream, through_seq AS "throughSeq", through_hash AS "throughHash", event_count AS count, digest,
+         retired_at AS "retiredAt" FROM byline_retirements WHERE stream = ANY($1::text[])`,
+      [streams],
+    );
+    return new Map(rows.map(({ stream, retiredAt, ...r }) => [stream, { ...r, retiredAt: retiredAt.toISOString() }]));
   }
 
   async exportPosition(exporter: string): Promise<FollowPosition | undefined> {

@@ -110,6 +110,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     ord        INTEGER NOT NULL,
     updated_at TEXT NOT NULL
   );
+  -- Retention checkpoints: a stream's events 1..through_seq were deleted on purpose.
+  CREATE TABLE byline_retirements (
+    stream       TEXT PRIMARY KEY,
+    through_seq  INTEGER NOT NULL,
+    through_hash TEXT NOT NULL,
+    event_count  INTEGER NOT NULL,
+    digest       TEXT NOT NULL,
+    retired_at   TEXT NOT NULL
+  );
   CREATE TABLE byline_export_dead_letters (
     exporter  TEXT NOT NULL,
     event_id  TEXT NOT NULL,

@@ -18,7 +18,7 @@
 
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { SignedHead, StreamEvidence } from '@byline/api';
+import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import Database from 'better-sqlite3';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { type Link, type Neighbourhood, planChain, type StreamState } from './chain-plan.js';
@@ -26,6 +26,14 @@ import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from 
 import { followFilterSql, placeholders } from './follow-sql.js';
 import type { ExportState, FollowPage, FollowPosition, FollowSource } from './follow-types.js';
 import { buildEventQuery } from './query-sql.js';
+import {
+  cutoffFor,
+  firstPerSeq,
+  namespaceOf,
+  nextCheckpoint,
+  type RetentionRules,
+  type RetiredStream,
+} from './retention.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
@@ -279,7 +287,7 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       )
       .all(list) as SignedHead[];
     const lastSeqs = new Map(heads.map((h) => [h.stream, h.lastSeq]));
-    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys, signed);
+    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys, signed, this.retirements(streams));
   }
 
   async streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined> {
@@ -331,6 +339,75 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       | { seq: number }
       | undefined;
     return row?.seq ?? 0;
+  }
+
+  /**
+   * Retires, per stream, the prefix of events older than their namespace's retention, in one
+   * transaction: deletes them and records the checkpoint (last hash, digest) the remainder is
+   * verified from.
+   */
+  async retire(rules: RetentionRules, now: Date): Promise<RetiredStream[]> {
+    const at = now.toISOString();
+    const run = this.db.transaction(() => {
+      const done: RetiredStream[] = [];
+      const streams = this.db.prepare('SELECT stream FROM byline_streams ORDER BY stream').all() as {
+        stream: string;
+      }[];
+      for (const { stream } of streams) {
+        const first = this.db
+          .prepare('SELECT event FROM byline_events WHERE stream = ? ORDER BY chain_seq, rowid LIMIT 1')
+          .get(stream) as { event: string } | undefined;
+        if (!first) continue;
+        const namespace = namespaceOf(first.event);
+        const cutoff = cutoffFor(rules, namespace, now.getTime());
+        if (cutoff === undefined) continue;
+        const keep = this.db
+          .prepare('SELECT min(chain_seq) AS seq FROM byline_events WHERE stream = ? AND time_us >= ?')
+          .get(stream, cutoff) as { seq: number | null };
+        const rows = this.db
+          .prepare(
+            `SELECT id, chain_seq AS seq, chain_hash AS hash FROM byline_events
+             WHERE stream = ? AND (? IS NULL OR chain_seq < ?) ORDER BY chain_seq, rowid`,
+          )
+          .all(stream, keep.seq, keep.seq) as { id: string; seq: number; hash: string }[];
+        if (rows.length === 0) continue;
+        const previous = this.retirementOf(stream);
+        const checkpoint = nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at);
+        const deleteTables = this.db.prepare('DELETE FROM byline_event_tables WHERE event_id = ?');
+        for (const r of rows) deleteTables.run(r.id);
+        this.db
+          .prepare('DELETE FROM byline_events WHERE stream = ? AND chain_seq <= ?')
+          .run(stream, checkpoint.throughSeq);
+        this.db
+          .prepare(
+            `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (stream) DO UPDATE SET through_seq = excluded.through_seq, through_hash = excluded.through_hash,
+               event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at`,
+          )
+          .run(stream, checkpoint.throughSeq, checkpoint.throughHash, checkpoint.count, checkpoint.digest, at);
+        this.db
+          .prepare('UPDATE byline_streams SET first_seq = ?, event_count = event_count - ? WHERE stream = ?')
+          .run(checkpoint.throughSeq + 1, rows.length, stream);
+        done.push({ stream, namespace, retired: rows.length, checkpoint });
+      }
+      return done;
+    });
+    return run.immediate();
+  }
+
+  private retirementOf(stream: string): Retirement | undefined {
+    return this.retirements([stream]).get(stream);
+  }
+
+  private retirements(streams: readonly string[]): Map<string, Retirement> {
+    const rows = this.db
+      .prepare(
+        `SELECT stream, through_seq AS throughSeq, through_hash AS throughHash, event_count AS count, digest,
+           retired_at AS retiredAt FROM byline_retirements WHERE stream IN (SELECT value FROM json_each(?))`,
+      )
+      .all(JSON.stringify(streams)) as ({ stream: string } & Retirement)[];
+    return new Map(rows.map(({ stream, ...r }) => [stream, r]));
   }
 
   async exportPosition(exporter: string): Promise<FollowPosition | undefined> {

@@ -1,0 +1,49 @@
+/** Runs the config's `retention` against the store: once at start, then every `intervalMinutes`. */
+import type { CollectorConfig } from '@byline/api';
+import type { Logger } from 'pino';
+import type { EventStore } from '../store/types.js';
+
+export interface RetentionRunner {
+  /** One pass now (also what the timer runs). */
+  runOnce(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startRetention(
+  retention: NonNullable<CollectorConfig['retention']>,
+  store: EventStore,
+  logger: Logger,
+): RetentionRunner {
+  let running: Promise<void> = Promise.resolve();
+  const rules = {
+    ...(retention.days !== undefined ? { days: retention.days } : {}),
+    ...(retention.namespaces ? { namespaces: retention.namespaces } : {}),
+  };
+  const pass = async () => {
+    try {
+      const done = await store.retire(rules, new Date());
+      for (const r of done) {
+        logger.info(
+          { stream: r.stream, namespace: r.namespace, retired: r.retired, throughSeq: r.checkpoint.throughSeq },
+          'retired events past their retention',
+        );
+      }
+    } catch (e) {
+      logger.error({ err: e }, 'retention pass failed; trying again at the next interval');
+    }
+  };
+  const runOnce = () => {
+    running = running.then(pass);
+    return running;
+  };
+  void runOnce();
+  const timer = setInterval(() => void runOnce(), (retention.intervalMinutes ?? 60) * 60_000);
+  timer.unref();
+  return {
+    runOnce,
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
