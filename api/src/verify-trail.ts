@@ -158,7 +158,8 @@ export function verifyTrail(
         unreceipted.add(k.key);
       } else keys.add(k.key);
     }
-    let covered = 0;
+    // Retired events are gone on purpose: coverage is owed by the remainder only.
+    let covered = retired?.throughSeq ?? 0;
     for (const h of ev.heads) {
       if (unreceipted.has(h.key)) continue; // named once, above; its heads vouch for nothing
       // Heads of retired events: their events are gone on purpose (the one at the checkpoint is checked below).
