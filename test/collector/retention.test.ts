@@ -4,13 +4,18 @@
  * left proves the remainder intact from the checkpoint and says what was retired and when; deleting
  * the checkpoint or more events is still caught.
  */
+
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { type ChainedEvent, describeRetirement, type StoredPosition, verifyTrail } from '@byline/api';
-import { type EventStore, ndjson, openStore, parseBatch, SampleStream } from '@byline/collector';
+import { type EventStore, ndjson, openStore, parseBatch, SampleStream, startCollector } from '@byline/collector';
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 
@@ -189,5 +194,42 @@ describe.each(backends)('%s store', (_name, make) => {
     expect((await check(store)).problems).toEqual([
       { kind: 'unlinked', stream: events[0]!.event.chain.stream, seq: 3, id: events[2]!.event.id },
     ]);
+  });
+});
+
+describe('the collector runs retention from its config', () => {
+  test('at start it retires what is past retention; byline verify says the rest is intact and what was retired', async () => {
+    const path = join(dir, `collector-${++databases}`, 'trail.db');
+    const seed = await openStore(`sqlite:${path}`);
+    const old = streamOf(null, [400, 380, 1]);
+    await seed.insertBatch(ingest(old), new Date());
+    await seed.close();
+    const collector = await startCollector(
+      {
+        listen: '127.0.0.1:0',
+        store: `sqlite:${path}`,
+        auth: { static: [{ token: 'retention-reader-0123456789', reader: true }] },
+        retention: { days: 365 },
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await collector.store.query({}, 10)).events.length !== 1) {
+        if (Date.now() > deadline) throw new Error('retention never ran');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await collector.close();
+    }
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned'],
+      { cwd: root },
+    );
+    expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
+    expect(stdout).toContain('retired by retention');
+    expect(stdout).toMatch(new RegExp(`stream ${old[0]!.event.chain.stream} seq 1–2: 2 events retired at `));
   });
 });
