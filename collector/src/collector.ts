@@ -103,7 +103,8 @@ export async function startCollector(
     await store.close();
     throw e;
   }
-  const retention = config.retention ? startRetention(config.retention, store, logger) : undefined;
+  const exporterNames = [...(config.exporters?.otlp ?? []), ...(config.exporters?.webhook ?? [])].map((e) => e.name);
+  const retention = config.retention ? startRetention(config.retention, store, logger, exporterNames) : undefined;
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');

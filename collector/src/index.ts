@@ -21,6 +21,7 @@ export { type CollectorOptions, type RunningCollector, startCollector } from './
 export { type ParsedBatch, parseBatch } from './ingest/parse-batch.js';
 export { streamOwner } from './ingest/stream-owner.js';
 export { CollectorMetrics } from './metrics.js';
+export { type RetentionRunner, startRetention } from './retention/retention-runner.js';
 export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
 export * from './store/follow-types.js';
 export { openStore, redact } from './store/open-store.js';

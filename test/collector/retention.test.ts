@@ -13,7 +13,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type ChainedEvent, describeRetirement, type StoredPosition, verifyTrail } from '@byline/api';
-import { type EventStore, ndjson, openStore, parseBatch, SampleStream, startCollector } from '@byline/collector';
+import {
+  type EventStore,
+  ndjson,
+  openStore,
+  parseBatch,
+  SampleStream,
+  startCollector,
+  startRetention,
+} from '@byline/collector';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -166,6 +174,18 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(await store.retire({ namespaces: { payments: 2 } }, later)).toEqual([]);
   });
 
+  test('events an exporter has not delivered yet are kept, however old', async () => {
+    const { store } = await fresh();
+    const events = streamOf(null, [40, 30, 20, 15]);
+    await store.insertBatch(ingest(events.slice(0, 2)), NOW);
+    await store.insertBatch(ingest(events.slice(2)), NOW);
+    expect(await store.retire({ days: 10, exportedThrough: { tx: '0', ord: 0 } }, NOW)).toEqual([]);
+    const delivered = (await store.follow({}, { tx: '0', ord: 0 }, 2)).position;
+    const done = await store.retire({ days: 10, exportedThrough: delivered }, NOW);
+    expect(done.map((d) => d.checkpoint.throughSeq)).toEqual([2]);
+    expect((await stored(store)).map((p) => p.seq)).toEqual([3, 4]);
+  });
+
   test('without its checkpoint, or with more deleted, the remainder does not verify', async () => {
     const { store, raw } = await fresh();
     const events = streamOf(null, [30, 20, 15, 1, 0]);
@@ -231,5 +251,29 @@ describe('the collector runs retention from its config', () => {
     expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
     expect(stdout).toContain('retired by retention');
     expect(stdout).toMatch(new RegExp(`stream ${old[0]!.event.chain.stream} seq 1–2: 2 events retired at `));
+  });
+});
+
+describe('retention and exporters', () => {
+  test('a pass waits for every configured exporter, and keeps what the slowest has not delivered', async () => {
+    const store = await openStore(`sqlite:${join(dir, `runner-${++databases}`, 'trail.db')}`);
+    open.push(store);
+    const events = streamOf(null, [400, 390, 380]);
+    await store.insertBatch(ingest(events.slice(0, 1)), NOW);
+    await store.insertBatch(ingest(events.slice(1)), NOW);
+    const runner = startRetention({ days: 30 }, store, pino({ level: 'silent' }), ['otel', 'siem']);
+    try {
+      await runner.runOnce();
+      expect(await stored(store)).toHaveLength(3); // neither exporter has a position yet
+      const first = (await store.follow({}, { tx: '0', ord: 0 }, 1)).position;
+      await store.saveExportPosition('otel', first);
+      await runner.runOnce();
+      expect(await stored(store)).toHaveLength(3); // siem still has none
+      await store.saveExportPosition('siem', (await store.follow({}, { tx: '0', ord: 0 }, 10)).position);
+      await runner.runOnce();
+      expect((await stored(store)).map((p) => p.seq)).toEqual([2, 3]); // otel has delivered only the first
+    } finally {
+      await runner.stop();
+    }
   });
 });

@@ -63,6 +63,13 @@ export class ExportRunner {
       if (this.stopped) return;
       position =
         this.o.startAt === 'end' ? await this.retrying('find the end', () => store.followEnd()) : { tx: '0', ord: 0 };
+      // Saved at once, so retention knows from the start what this exporter still owes.
+      const start = position;
+      if (!start) return;
+      const saved = await this.retrying('save the position', () =>
+        store.saveExportPosition(name, start).then(() => true),
+      );
+      if (!saved) return;
     }
     while (!this.stopped && position) {
       const from: FollowPosition = position;

@@ -1,6 +1,7 @@
 /** Runs the config's `retention` against the store: once at start, then every `intervalMinutes`. */
 import type { CollectorConfig } from '@byline/api';
 import type { Logger } from 'pino';
+import { comparePositions, type FollowPosition } from '../store/follow-types.js';
 import type { EventStore } from '../store/types.js';
 
 export interface RetentionRunner {
@@ -13,6 +14,8 @@ export function startRetention(
   retention: NonNullable<CollectorConfig['retention']>,
   store: EventStore,
   logger: Logger,
+  /** The configured exporters: retention keeps what any of them has not delivered yet. */
+  exporterNames: readonly string[] = [],
 ): RetentionRunner {
   let running: Promise<void> = Promise.resolve();
   const rules = {
@@ -21,7 +24,17 @@ export function startRetention(
   };
   const pass = async () => {
     try {
-      const done = await store.retire(rules, new Date());
+      // Nothing an exporter still owes its receiver is retired.
+      let exportedThrough: FollowPosition | undefined;
+      for (const name of exporterNames) {
+        const at = await store.exportPosition(name);
+        if (!at) {
+          logger.info({ exporter: name }, 'retention waits: an exporter has not delivered anything yet');
+          return;
+        }
+        if (!exportedThrough || comparePositions(at, exportedThrough) < 0) exportedThrough = at;
+      }
+      const done = await store.retire({ ...rules, ...(exportedThrough ? { exportedThrough } : {}) }, new Date());
       for (const r of done) {
         logger.info(
           { stream: r.stream, namespace: r.namespace, retired: r.retired, throughSeq: r.checkpoint.throughSeq },

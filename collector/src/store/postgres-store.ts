@@ -463,9 +463,10 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         const { rows } = await c.query<{ id: string; seq: number; hash: string }>(
           `SELECT id, chain_seq AS seq, chain_hash AS hash FROM byline_events
            WHERE stream = $1 AND chain_seq < coalesce(
-             (SELECT min(chain_seq) FROM byline_events WHERE stream = $1 AND time_us >= $2), 'Infinity'::numeric)
+             (SELECT min(chain_seq) FROM byline_events WHERE stream = $1 AND (time_us >= $2
+               OR ($3::text IS NOT NULL AND (ingest_tx, ingest_ord) > ($3::xid8, $4::bigint)))), 'Infinity'::numeric)
            ORDER BY chain_seq, ingest_tx, ingest_ord`,
-          [stream, cutoff],
+          [stream, cutoff, rules.exportedThrough?.tx ?? null, rules.exportedThrough?.ord ?? null],
         );
         if (rows.length === 0) return undefined;
         const previous = (await this.retirements(c, [stream])).get(stream);

@@ -5,11 +5,18 @@
  */
 import { createHash } from 'node:crypto';
 import type { Retirement } from '@byline/api';
+import type { FollowPosition } from './follow-types.js';
 
 /** Retention in days per namespace (`null`: events without one), and the default. */
 export interface RetentionRules {
   days?: number;
   namespaces?: Record<string, number>;
+  /**
+   * With exporters configured: the position every one of them has delivered through. Events
+   * stored after it are kept whatever their age, so retention never deletes what is still owed
+   * to a receiver.
+   */
+  exportedThrough?: FollowPosition;
 }
 
 /** The cutoff (µs) for a stream's namespace: events older than it may go; undefined keeps everything. */

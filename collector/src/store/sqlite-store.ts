@@ -361,9 +361,15 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
         const namespace = namespaceOf(first.event);
         const cutoff = cutoffFor(rules, namespace, now.getTime());
         if (cutoff === undefined) continue;
+        // The first event kept: young enough, or not yet delivered by every exporter.
         const keep = this.db
-          .prepare('SELECT min(chain_seq) AS seq FROM byline_events WHERE stream = ? AND time_us >= ?')
-          .get(stream, cutoff) as { seq: number | null };
+          .prepare(
+            `SELECT min(e.chain_seq) AS seq FROM byline_events e JOIN byline_event_order o ON o.event_id = e.id
+             WHERE e.stream = ? AND (e.time_us >= ? OR (? IS NOT NULL AND o.ord > ?))`,
+          )
+          .get(stream, cutoff, rules.exportedThrough?.ord ?? null, rules.exportedThrough?.ord ?? null) as {
+          seq: number | null;
+        };
         const rows = this.db
           .prepare(
             `SELECT id, chain_seq AS seq, chain_hash AS hash FROM byline_events
