@@ -103,6 +103,68 @@ export const CollectorReceipts = T.Object(
   Strict,
 );
 
+/** What every exporter takes: a name (its durable cursor is kept under it), where, and how. */
+const exporterFields = {
+  /** Unique among exporters; renaming one starts it over (from `startAt`). */
+  name: T.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'lowercase letters, digits and dashes' }),
+  url: T.String({ pattern: '^https?://.+', description: 'an http:// or https:// URL' }),
+  /** Extra request headers (not secrets: use `authorizationFile`). */
+  headers: T.Optional(T.Record(T.String({ pattern: '^[A-Za-z0-9-]{1,64}$' }), T.String())),
+  /** A file whose content (trailing newline dropped) is sent as the Authorization header, read at start. */
+  authorizationFile: T.Optional(T.String({ minLength: 1 })),
+  /** Most events per request (default 500). */
+  batchSize: T.Optional(T.Integer({ minimum: 1, maximum: 5000 })),
+  /** Where a new exporter (no saved cursor) begins: the first stored event (default) or events stored from now on. */
+  startAt: T.Optional(T.Union([T.Literal('start'), T.Literal('end')])),
+  /** Longest pause between retries of a batch the receiver could not take (default 30). */
+  maxBackoffSeconds: T.Optional(T.Integer({ minimum: 1, maximum: 3600 })),
+  /** Seconds a request may take before it counts as failed and is retried (default 10). */
+  timeoutSeconds: T.Optional(T.Integer({ minimum: 1, maximum: 300 })),
+};
+
+export const OtlpExporterConfig = T.Object(exporterFields, Strict);
+
+export const WebhookExporterConfig = T.Object(
+  {
+    ...exporterFields,
+    /** ndjson (default): one canonical event per line; json: a JSON array of the events. */
+    format: T.Optional(T.Union([T.Literal('ndjson'), T.Literal('json')])),
+  },
+  Strict,
+);
+
+/**
+ * Exporters the collector runs from its store, each with its own durable cursor: at least once, in
+ * store order, each event carrying its `id` for the receiver to drop repeats.
+ */
+export const CollectorExporters = T.Object(
+  {
+    /** OpenTelemetry logs over OTLP/HTTP; `url` is the logs endpoint, e.g. http://otel:4318/v1/logs. */
+    otlp: T.Optional(T.Array(OtlpExporterConfig)),
+    /** HTTP POST of batches of events, for SIEM HTTP collectors. */
+    webhook: T.Optional(T.Array(WebhookExporterConfig)),
+  },
+  Strict,
+);
+
+export type OtlpExporterSettings = Static<typeof OtlpExporterConfig>;
+export type WebhookExporterSettings = Static<typeof WebhookExporterConfig>;
+
+/**
+ * How long events are kept: `days` for every namespace, `namespaces` per namespace (the
+ * `identity.namespace` a stream's events carry). Without it, nothing is deleted. Only a stream's
+ * prefix is retired, with a checkpoint `byline verify` checks the remainder from.
+ */
+export const CollectorRetention = T.Object(
+  {
+    days: T.Optional(T.Integer({ minimum: 1 })),
+    namespaces: T.Optional(T.Record(T.String({ minLength: 1 }), T.Integer({ minimum: 1 }))),
+    /** How often the collector retires (default 60 minutes; also once at start). */
+    intervalMinutes: T.Optional(T.Integer({ minimum: 1, maximum: 10080 })),
+  },
+  Strict,
+);
+
 export const CollectorConfigSchema = T.Object(
   {
     listen: HostPort,
@@ -113,6 +175,8 @@ export const CollectorConfigSchema = T.Object(
     receipts: T.Optional(CollectorReceipts),
     limits: T.Optional(CollectorLimits),
     log: T.Optional(LogConfig),
+    exporters: T.Optional(CollectorExporters),
+    retention: T.Optional(CollectorRetention),
   },
   Strict,
 );
@@ -191,9 +255,26 @@ export function resolveStaticTokens(config: CollectorConfig, what = 'collector c
   return resolved;
 }
 
+/** Exporter names must be unique: each names a durable cursor. */
+export function checkExporterNames(config: CollectorConfig, what = 'collector config'): void {
+  const seen = new Map<string, string>();
+  const problems: string[] = [];
+  for (const kind of ['otlp', 'webhook'] as const) {
+    (config.exporters?.[kind] ?? []).forEach((e, i) => {
+      const field = `exporters.${kind}[${i}]`;
+      const earlier = seen.get(e.name);
+      if (earlier)
+        problems.push(`${field}.name: "${e.name}" is also the name of ${earlier} (each names its own cursor)`);
+      else seen.set(e.name, field);
+    });
+  }
+  if (problems.length > 0) throw new ValidationError(what, problems);
+}
+
 /** Reads, validates and resolves a collector config file; throws a ValidationError naming each problem. */
 export function loadCollectorConfig(path: string): { config: CollectorConfig; tokens: ResolvedStaticToken[] } {
   const config = loadConfigFile(path, CollectorConfigSchema, 'collector config');
   config.store = resolveStoreUrl(config.store, dirname(resolve(path)));
+  checkExporterNames(config, `collector config (${path})`);
   return { config, tokens: resolveStaticTokens(config, `collector config (${path})`) };
 }

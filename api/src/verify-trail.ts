@@ -11,6 +11,10 @@
  *                one up to the head the collector recorded;
  *  - unlinked:   `chain.prev` is not the hash of the event before it (null for seq 1).
  *
+ * A stream whose beginning was retired (retention) is walked from its checkpoint: the first
+ * remaining event must link to the checkpoint's hash, the retired seqs are reported as retired (not
+ * removed), and an event stored at a retired seq is a problem (`after-retirement`).
+ *
  * With the stream's evidence (markers, registered keys, signed heads):
  *
  *  - marker:             a chain problem the collector recorded at ingest and never resolved;
@@ -46,11 +50,28 @@ export interface RecordedMarker {
   resolvedAt: string | null;
 }
 
+/**
+ * A retention checkpoint: the collector deleted the stream's events 1..throughSeq on purpose and
+ * kept the hash of the last one, which the first remaining event must link to, and a digest of
+ * every retired hash (so an archived copy can be proven to be exactly what was retired).
+ */
+export interface Retirement {
+  throughSeq: number;
+  throughHash: string;
+  /** Events deleted (fewer than throughSeq when some were missing already). */
+  count: number;
+  /** Hex SHA-256 over the retired events' chain hashes in seq order, chained across retirements. */
+  digest: string;
+  retiredAt: string;
+}
+
 /** What the collector keeps beside a stream's events. */
 export interface StreamEvidence {
   stream: string;
   /** The head seq the collector recorded for the stream, when known. */
   lastSeq?: number;
+  /** The stream's retention checkpoint, when events were retired. */
+  retired?: Retirement;
   markers: readonly RecordedMarker[];
   keys: readonly RegisteredKey[];
   heads: readonly SignedHead[];
@@ -82,13 +103,16 @@ export type TrailProblem =
   | { kind: 'bad-signature'; stream: string; seq: number; key: string }
   | { kind: 'signed-head-missing'; stream: string; seq: number; hash: string }
   | { kind: 'unsigned'; stream: string; from: number; to: number }
-  | { kind: 'unreceipted-key'; stream: string; key: string };
+  | { kind: 'unreceipted-key'; stream: string; key: string }
+  | { kind: 'after-retirement'; stream: string; seq: number; throughSeq: number };
 
 export interface TrailReport {
   streams: number;
   events: number;
   /** Valid signed heads checked against the stored events. */
   signedHeads: number;
+  /** Streams whose beginning was retired on purpose (the remainder is checked from the checkpoint); absent when none. */
+  retired?: ({ stream: string } & Retirement)[];
   problems: TrailProblem[];
 }
 
@@ -111,10 +135,13 @@ export function verifyTrail(
   const streams = [...new Set([...byStream.keys(), ...evidenceOf.keys()])];
   const problems: TrailProblem[] = [];
   let signedHeads = 0;
+  const retiredStreams: TrailReport['retired'] = [];
   for (const stream of streams) {
     const list = byStream.get(stream) ?? [];
     const ev = evidenceOf.get(stream) ?? { stream, ...NO_EVIDENCE };
-    const walked = walkStream(stream, list, problems);
+    const retired = ev.retired;
+    if (retired) retiredStreams.push({ stream, ...retired });
+    const walked = walkStream(stream, list, problems, retired);
     if (ev.lastSeq !== undefined && ev.lastSeq > walked.lastSeq) {
       problems.push({ kind: 'removed', stream, from: walked.lastSeq + 1, to: ev.lastSeq });
     }
@@ -131,9 +158,12 @@ export function verifyTrail(
         unreceipted.add(k.key);
       } else keys.add(k.key);
     }
-    let covered = 0;
+    // Retired events are gone on purpose: coverage is owed by the remainder only.
+    let covered = retired?.throughSeq ?? 0;
     for (const h of ev.heads) {
       if (unreceipted.has(h.key)) continue; // named once, above; its heads vouch for nothing
+      // Heads of retired events: their events are gone on purpose (the one at the checkpoint is checked below).
+      if (retired && h.seq < retired.throughSeq) continue;
       if (h.stream !== stream || !keys.has(h.key)) {
         problems.push({ kind: 'unregistered-key', stream, seq: h.seq, key: h.key });
       } else if (!signatureValid(h)) {
@@ -149,7 +179,13 @@ export function verifyTrail(
       problems.push({ kind: 'unsigned', stream, from: covered + 1, to: walked.lastSeq });
     }
   }
-  return { streams: streams.length, events, signedHeads, problems };
+  return {
+    streams: streams.length,
+    events,
+    signedHeads,
+    ...(retiredStreams.length > 0 ? { retired: retiredStreams } : {}),
+    problems,
+  };
 }
 
 /** The chain checks of one stream; returns the hashes of the events that stand where they belong. */
@@ -157,16 +193,26 @@ function walkStream(
   stream: string,
   list: StoredPosition[],
   problems: TrailProblem[],
+  retired?: Retirement,
 ): { lastSeq: number; inPlace: Map<number, Set<string>> } {
   list.sort((a, b) => a.seq - b.seq);
   const inPlace = new Map<number, Set<string>>();
   let lastSeq = 0;
+  // After a retirement the walk starts at its checkpoint: the next event must link to its hash.
+  if (retired) {
+    lastSeq = retired.throughSeq;
+    inPlace.set(retired.throughSeq, new Set([retired.throughHash]));
+  }
   for (let i = 0; i < list.length; ) {
     const seq = list[i]!.seq;
     let j = i;
     while (j < list.length && list[j]!.seq === seq) j++;
     const group = list.slice(i, j);
     i = j;
+    if (retired && seq <= retired.throughSeq) {
+      problems.push({ kind: 'after-retirement', stream, seq, throughSeq: retired.throughSeq });
+      continue;
+    }
     if (seq > lastSeq + 1) problems.push({ kind: 'removed', stream, from: lastSeq + 1, to: seq - 1 });
     // Events at the seq before, if they stand where they belong (a link to a moved event proves nothing).
     const before = seq === lastSeq + 1 ? inPlace.get(lastSeq) : undefined;
@@ -206,6 +252,10 @@ function walkStream(
   return { lastSeq, inPlace };
 }
 
+export function describeRetirement(r: { stream: string } & Retirement): string {
+  return `stream ${r.stream} seq 1–${r.throughSeq}: ${r.count} event${r.count === 1 ? '' : 's'} retired at ${r.retiredAt} (retention; checkpoint hash ${r.throughHash.slice(0, 12)}…, digest ${r.digest.slice(0, 12)}…)`;
+}
+
 export function describeProblem(p: TrailProblem): string {
   switch (p.kind) {
     case 'unparsable':
@@ -232,6 +282,8 @@ export function describeProblem(p: TrailProblem): string {
       return `stream ${p.stream} seq ${p.seq}: the head signature by key ${p.key} does not verify`;
     case 'signed-head-missing':
       return `stream ${p.stream} seq ${p.seq}: the sidecar signed hash ${p.hash.slice(0, 12)}… at this seq, but no stored event has it (removed or replaced)`;
+    case 'after-retirement':
+      return `stream ${p.stream} seq ${p.seq}: an event is stored at a seq the collector retired (1–${p.throughSeq}): written into the store afterwards`;
     case 'unsigned':
       return p.from === p.to
         ? `stream ${p.stream} seq ${p.from}: no signed head covers this event (anyone with write access to the store could have written it)`

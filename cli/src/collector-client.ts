@@ -31,6 +31,9 @@ export interface StreamSummary {
   count: number;
 }
 
+/** The collector could not be reached or answered 5xx: worth retrying as is. */
+export class CollectorUnavailable extends Error {}
+
 export class CollectorClient {
   private readonly token: string;
 
@@ -47,7 +50,11 @@ export class CollectorClient {
       throw new Error(`--collector must be an http:// or https:// URL, got ${JSON.stringify(base)}`);
   }
 
-  private async get<T>(path: string, query: Record<string, string | readonly string[] | undefined>): Promise<T> {
+  private async get<T>(
+    path: string,
+    query: Record<string, string | readonly string[] | undefined>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const url = new URL(path, this.base);
     for (const [k, v] of Object.entries(query)) {
       if (typeof v === 'string') url.searchParams.set(k, v);
@@ -55,9 +62,13 @@ export class CollectorClient {
     }
     let res: Response;
     try {
-      res = await fetch(url, { headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' } });
+      res = await fetch(url, {
+        headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' },
+        ...(signal ? { signal } : {}),
+      });
     } catch (e) {
-      throw new Error(
+      if (signal?.aborted) throw e;
+      throw new CollectorUnavailable(
         `cannot reach the collector at ${url.origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
       );
     }
@@ -69,7 +80,8 @@ export class CollectorClient {
       } catch {
         // not JSON: show it as it is
       }
-      throw new Error(`the collector answered ${res.status} for ${url.pathname}: ${reason.trim()}`);
+      const message = `the collector answered ${res.status} for ${url.pathname}: ${reason.trim()}`;
+      throw res.status >= 500 ? new CollectorUnavailable(message) : new Error(message);
     }
     return JSON.parse(text) as T;
   }
@@ -89,6 +101,19 @@ export class CollectorClient {
       yield page;
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
+  }
+
+  /**
+   * `GET /v1/events/follow` once: events stored after `position` (a cursor, or where to start),
+   * waiting up to `waitSeconds` for some; `nextCursor` is where to resume.
+   */
+  followPage(
+    filters: Record<string, string | undefined>,
+    position: { cursor: string } | { from: 'start' | 'end' },
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<TrailPage & { nextCursor: string }> {
+    return this.get('/v1/events/follow', { ...filters, ...position, wait: String(waitSeconds) }, signal);
   }
 
   async streams(): Promise<StreamSummary[]> {

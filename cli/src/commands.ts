@@ -196,7 +196,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'trail',
     summary: 'who ran what: events from the collector, as a table or JSON lines',
-    synopsis: '--collector URL --token-file FILE [filters] [--limit N] [--format table|json]',
+    synopsis: '--collector URL --token-file FILE [filters] [--limit N] [--format table|json] [--follow]',
     options: {
       ...COLLECTOR_ACCESS,
       identity: { type: 'string', arg: 'NAME', description: 'only events of this identity' },
@@ -219,6 +219,13 @@ export const COMMANDS: readonly CommandSpec[] = [
         choices: ['table', 'json'],
         default: 'table',
         description: 'json prints each event exactly as the sidecar emitted it, one per line',
+      },
+      follow: {
+        type: 'boolean',
+        short: 'f',
+        default: false,
+        description:
+          'keep printing events as they are stored, in the order stored, until interrupted (or --limit); from now on, or from the first stored with --since; rides out collector restarts',
       },
     },
     run: async (v) => (await import('./commands/trail.js')).run(v),

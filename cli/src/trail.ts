@@ -5,9 +5,14 @@
 import { type AuditEvent, canonicalJson } from '@byline/api';
 import { type ChainMarker, CollectorClient } from './collector-client.js';
 import { type OptionValues, UsageError } from './command-table.js';
+import { followTrail } from './trail-follow.js';
 
-/** Runs with the values parsed from the command table's `trail` entry. */
-export async function trail(options: OptionValues, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+/** Runs with the values parsed from the command table's `trail` entry; `signal` ends a --follow. */
+export async function trail(
+  options: OptionValues,
+  out: NodeJS.WritableStream = process.stdout,
+  signal?: AbortSignal,
+): Promise<number> {
   const values = options as Partial<Record<string, string>>;
   if (!values.collector || !values['token-file']) throw new UsageError('--collector and --token-file are required');
   if (values.format !== 'table' && values.format !== 'json')
@@ -36,6 +41,18 @@ export async function trail(options: OptionValues, out: NodeJS.WritableStream = 
   const markers = new Map<string, ChainMarker>();
   let count = 0;
   const table = new TrailTable(out);
+  if (options.follow === true) {
+    const printed = await followTrail(client, {
+      filters,
+      from: values.since === undefined ? 'end' : 'start',
+      limit,
+      print: (e) => (values.format === 'json' ? out.write(`${canonicalJson(e)}\n`) : table.row(e)),
+      warn: (message) => process.stderr.write(`byline trail: ${message}\n`),
+      ...(signal ? { signal } : {}),
+    });
+    if (values.format === 'table') table.end(printed);
+    return 0;
+  }
   for await (const page of client.events(filters, limit)) {
     for (const m of page.markers) markers.set(`${m.stream}/${m.seq}/${m.kind}`, m);
     for (const item of page.events) {

@@ -7,6 +7,7 @@
 import {
   canonicalJson,
   describeProblem,
+  describeRetirement,
   publicKeyOf,
   type StoredPosition,
   type StreamEvidence,
@@ -64,13 +65,25 @@ export async function verify(options: OptionValues, out: NodeJS.WritableStream =
         : `intact chains: ${report.events} events in ${streams}, every chain verified; ${heads}, but not everything is signed (--allow-unsigned):\n`,
     );
     for (const p of unsigned) out.write(`  ${describeProblem(p)}\n`);
+    writeRetired(report.retired, out);
     return 0;
   }
   out.write(
     `NOT INTACT: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} in ${report.events} events:\n`,
   );
   for (const p of report.problems) out.write(`  ${describeProblem(p)}\n`);
+  writeRetired(report.retired, out);
   return 1;
+}
+
+/** Retired on purpose (retention): said, not counted as problems. */
+function writeRetired(
+  retired: Parameters<typeof describeRetirement>[0][] | undefined,
+  out: NodeJS.WritableStream,
+): void {
+  if (!retired?.length) return;
+  out.write('retired by retention (the remainder is verified from each checkpoint):\n');
+  for (const r of retired) out.write(`  ${describeRetirement(r)}\n`);
 }
 
 /**

@@ -12,9 +12,11 @@ import {
 import pino, { type Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
+import { type ExportTuning, startExporters } from './export/start-exporters.js';
 import { createCollectorServer } from './http/server.js';
 import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
+import { startRetention } from './retention/retention-runner.js';
 import { openStore, redact } from './store/open-store.js';
 import type { EventStore } from './store/types.js';
 
@@ -36,6 +38,8 @@ export interface CollectorOptions {
   authenticator?: Authenticator;
   /** How long `GET /v1/policy?after=…` waits for a change (default 25 s). */
   policyWaitSeconds?: number;
+  /** Exporter pacing (tests make it quick). */
+  exportTuning?: ExportTuning;
 }
 
 export async function startCollector(
@@ -63,6 +67,7 @@ export async function startCollector(
     }
   }
   const store = await openStore(config.store);
+  const shutdown = new AbortController();
   const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(
     {
@@ -77,6 +82,7 @@ export async function startCollector(
       onPolicyProblems: (identity, problems) =>
         logger.warn({ identity, problems }, 'served a policy with parts that cannot be read (failed closed)'),
       ...(receipts ? { receipts } : {}),
+      shutdown: shutdown.signal,
     },
     tls,
   );
@@ -88,6 +94,17 @@ export async function startCollector(
     await store.close();
     throw new Error(`cannot listen on ${config.listen}: ${(e as Error).message}`);
   }
+  let exporters: Awaited<ReturnType<typeof startExporters>>;
+  try {
+    exporters = await startExporters(config, store, metrics, logger, options.exportTuning);
+  } catch (e) {
+    policy?.stop();
+    server.close();
+    await store.close();
+    throw e;
+  }
+  const exporterNames = [...(config.exporters?.otlp ?? []), ...(config.exporters?.webhook ?? [])].map((e) => e.name);
+  const retention = config.retention ? startRetention(config.retention, store, logger, exporterNames) : undefined;
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');
@@ -103,6 +120,9 @@ export async function startCollector(
       closing ??= (async () => {
         // Stopping the watches also ends the long-polls waiting on them.
         policy?.stop();
+        shutdown.abort();
+        await Promise.all(exporters.map((x) => x.stop()));
+        await retention?.stop();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), 5000);

@@ -57,6 +57,8 @@ export class CollectorMetrics {
   readonly unsignedBatches: Counter;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly storeErrors: Counter<'operation'>;
+  readonly exported: Counter<'exporter' | 'outcome'>;
+  readonly exportFailures: Counter<'exporter'>;
 
   constructor() {
     const registers = [this.registry];
@@ -134,6 +136,18 @@ export class CollectorMetrics {
       name: 'byline_collector_store_errors_total',
       help: 'Store operations that failed, by operation.',
       labelNames: ['operation'],
+      registers,
+    });
+    this.exported = new Counter({
+      name: 'byline_collector_exported_events_total',
+      help: 'Events an exporter delivered (outcome delivered) or gave up on as refused (outcome dead_letter).',
+      labelNames: ['exporter', 'outcome'],
+      registers,
+    });
+    this.exportFailures = new Counter({
+      name: 'byline_collector_export_failures_total',
+      help: 'Export requests that failed and will be retried (receiver down, 5xx, 429, timeout).',
+      labelNames: ['exporter'],
       registers,
     });
     for (const outcome of OUTCOMES) this.batches.inc({ outcome }, 0);

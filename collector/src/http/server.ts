@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { ReceiptSigner } from '@byline/api';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
+import { type FollowDeps, handleFollow } from '../follow/follow-handler.js';
 import { handleIngest } from '../ingest/ingest-handler.js';
 import type { CollectorMetrics } from '../metrics.js';
 import { handlePolicy, type PolicyDeps } from '../policy/policy-handler.js';
@@ -21,7 +22,7 @@ import { handleUi, isUiPath } from './ui-assets.js';
 import { handleVerify } from './verify.js';
 import { handleWhoami } from './whoami.js';
 
-export interface ServerDeps extends PolicyDeps {
+export interface ServerDeps extends PolicyDeps, Pick<FollowDeps, 'followPollMs' | 'shutdown'> {
   auth: Authenticator;
   store: EventStore;
   metrics: CollectorMetrics;
@@ -39,6 +40,7 @@ const ROUTES: Record<string, Record<string, Handler>> = {
     POST: (req, res, _url, deps) => handleIngest(req, res, deps),
     GET: handleEventQuery,
   },
+  '/v1/events/follow': { GET: handleFollow },
   '/v1/streams': { GET: handleStreams },
   '/v1/evidence': { GET: handleEvidence },
   '/v1/verify': { GET: handleVerify },

@@ -2,7 +2,7 @@
  * The store-independent halves of stream ownership and of the evidence `byline verify` reads.
  * Pure; both stores run them on what they read.
  */
-import type { RegisteredKey, SignedHead, StreamEvidence } from '@byline/api';
+import type { RegisteredKey, Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import { type ChainMarker, type IngestEvent, StreamOwnerError } from './types.js';
 
 /** A stored stream's owner; for one opened before owners were recorded, the identity its events carry. */
@@ -46,11 +46,20 @@ export function assembleEvidence(
   markers: readonly ChainMarker[],
   keys: readonly KeyRow[],
   heads: readonly SignedHead[],
+  retirements: ReadonlyMap<string, Retirement> = new Map(),
 ): StreamEvidence[] {
   const out = new Map<string, StreamEvidence & { markers: StreamEvidence['markers'][number][] }>();
   for (const stream of streams) {
     const lastSeq = lastSeqs.get(stream);
-    out.set(stream, { stream, ...(lastSeq !== undefined ? { lastSeq } : {}), markers: [], keys: [], heads: [] });
+    const retired = retirements.get(stream);
+    out.set(stream, {
+      stream,
+      ...(lastSeq !== undefined ? { lastSeq } : {}),
+      ...(retired ? { retired } : {}),
+      markers: [],
+      keys: [],
+      heads: [],
+    });
   }
   for (const m of markers) {
     out.get(m.stream)?.markers.push({ seq: m.seq, kind: m.kind, detail: m.detail, resolvedAt: m.resolvedAt });

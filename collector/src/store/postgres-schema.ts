@@ -80,4 +80,36 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (stream, seq, public_key)
   );
   `,
+  `
+  -- Insertion order for follow and exporters. ingest_ord comes from a sequence, handed out before
+  -- commit, so two transactions can commit out of order; ingest_tx (the inserting transaction)
+  -- lets a reader wait until every transaction below its position has finished. Both are column
+  -- defaults, so the insert path needs no change. Existing rows take the migration's transaction.
+  ALTER TABLE byline_events ADD COLUMN ingest_tx xid8 NOT NULL DEFAULT pg_current_xact_id();
+  ALTER TABLE byline_events ADD COLUMN ingest_ord bigint GENERATED ALWAYS AS IDENTITY;
+  CREATE INDEX byline_events_ingest ON byline_events (ingest_tx, ingest_ord);
+
+  CREATE TABLE byline_export_positions (
+    exporter   text PRIMARY KEY,
+    tx         text NOT NULL,
+    ord        bigint NOT NULL,
+    updated_at timestamptz NOT NULL
+  );
+  CREATE TABLE byline_retirements (
+    stream       text COLLATE "C" PRIMARY KEY,
+    through_seq  bigint NOT NULL,
+    through_hash text NOT NULL,
+    event_count  bigint NOT NULL,
+    digest       text NOT NULL,
+    retired_at   timestamptz NOT NULL
+  );
+  CREATE TABLE byline_export_dead_letters (
+    exporter  text NOT NULL,
+    event_id  text NOT NULL,
+    attempts  integer NOT NULL,
+    error     text NOT NULL,
+    failed_at timestamptz NOT NULL,
+    PRIMARY KEY (exporter, event_id)
+  );
+  `,
 ];

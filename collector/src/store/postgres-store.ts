@@ -9,13 +9,29 @@
  *
  * Each batch is a handful of round trips whatever its size: rows go in as arrays through unnest().
  */
-import type { SignedHead, StreamEvidence } from '@byline/api';
+import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import pg from 'pg';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { FetchedNeighbourhood, type Link, neighbourSeqs, planChain, type StreamState } from './chain-plan.js';
 import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
+import { followFilterSql, placeholders } from './follow-sql.js';
+import {
+  comparePositions,
+  type ExportState,
+  type FollowPage,
+  type FollowPosition,
+  type FollowSource,
+} from './follow-types.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { buildEventQuery } from './query-sql.js';
+import {
+  cutoffFor,
+  firstPerSeq,
+  namespaceOf,
+  nextCheckpoint,
+  type RetentionRules,
+  type RetiredStream,
+} from './retention.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
   BatchWriter,
@@ -61,7 +77,7 @@ const toMarker = (r: MarkerRecord): ChainMarker => ({
 /** A store error the caller may retry as is (a concurrent writer got in the way). */
 export class RetryableStoreError extends Error {}
 
-export class PostgresStore implements EventStore {
+export class PostgresStore implements EventStore, FollowSource, ExportState {
   private readonly pool: pg.Pool;
 
   constructor(url: string, options: { max?: number } = {}) {
@@ -341,7 +357,8 @@ export class PostgresStore implements EventStore {
       [streams],
     );
     const lastSeqs = new Map(heads.rows.map((h) => [h.stream, h.lastSeq]));
-    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys.rows, signed.rows);
+    const retired = await this.retirements(this.pool, streams);
+    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys.rows, signed.rows, retired);
   }
 
   async streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined> {
@@ -350,6 +367,176 @@ export class PostgresStore implements EventStore {
       [stream],
     );
     return rows[0];
+  }
+
+  /**
+   * Rows whose inserting transaction is older than the snapshot's xmin only: every transaction
+   * below xmin has finished, so nothing can later commit before the position this returns.
+   * Page and end are read in one REPEATABLE READ snapshot, so the end never passes a row the page
+   * could not see.
+   */
+  async follow(filter: EventFilter, after: FollowPosition, limit: number): Promise<FollowPage> {
+    const values: unknown[] = [];
+    const p = placeholders(values, (n) => `$${n}`);
+    const where = [
+      'e.ingest_tx < pg_snapshot_xmin(pg_current_snapshot())',
+      `(e.ingest_tx, e.ingest_ord) > (${p(after.tx)}::xid8, ${p(after.ord)}::bigint)`,
+      ...followFilterSql(filter, p),
+    ];
+    const sql =
+      'SELECT e.event, e.received_at, e.time_us, e.stream, e.chain_seq, e.id, e.ingest_tx::text AS tx, e.ingest_ord AS ord' +
+      ` FROM byline_events e WHERE ${where.join(' AND ')} ORDER BY e.ingest_tx, e.ingest_ord LIMIT ${p(limit)}`;
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const { rows } = await client.query<{
+        event: string;
+        received_at: Date;
+        time_us: number;
+        stream: string;
+        chain_seq: number;
+        id: string;
+        tx: string;
+        ord: number;
+      }>(sql, values);
+      let position = after;
+      const last = rows[rows.length - 1];
+      if (last) position = { tx: last.tx, ord: last.ord };
+      if (rows.length < limit) {
+        const end = await this.settledEnd(client);
+        if (end && comparePositions(end, position) > 0) position = end;
+      }
+      await client.query('COMMIT');
+      const events = rows.map((r) => ({
+        key: { timeUs: r.time_us, stream: r.stream, seq: r.chain_seq, id: r.id },
+        json: r.event,
+        receivedAt: r.received_at.toISOString(),
+      }));
+      return { events, position };
+    } catch (e) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async followEnd(): Promise<FollowPosition> {
+    return (await this.settledEnd(this.pool)) ?? { tx: '0', ord: 0 };
+  }
+
+  /** The last row every reader can already see (its transaction below the snapshot's xmin). */
+  private async settledEnd(c: pg.Pool | pg.PoolClient): Promise<FollowPosition | undefined> {
+    const { rows } = await c.query<{ tx: string; ord: number }>(
+      `SELECT ingest_tx::text AS tx, ingest_ord AS ord FROM byline_events
+       WHERE ingest_tx < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY ingest_tx DESC, ingest_ord DESC LIMIT 1`,
+    );
+    return rows[0];
+  }
+
+  /**
+   * Retires, per stream, the prefix of events older than their namespace's retention: one
+   * transaction per stream, under the stream's advisory lock (so no batch of that stream interleaves),
+   * deleting the events and recording the checkpoint the remainder is verified from.
+   */
+  async retire(rules: RetentionRules, now: Date): Promise<RetiredStream[]> {
+    const at = now.toISOString();
+    const { rows: streams } = await this.pool.query<{ stream: string }>(
+      'SELECT stream FROM byline_streams ORDER BY stream',
+    );
+    const done: RetiredStream[] = [];
+    for (const { stream } of streams) {
+      const result = await this.transaction(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_STREAM, stream]);
+        const first = await c.query<{ event: string }>(
+          'SELECT event FROM byline_events WHERE stream = $1 ORDER BY chain_seq, ingest_tx, ingest_ord LIMIT 1',
+          [stream],
+        );
+        if (!first.rows[0]) return undefined;
+        const namespace = namespaceOf(first.rows[0].event);
+        const cutoff = cutoffFor(rules, namespace, now.getTime());
+        if (cutoff === undefined) return undefined;
+        const { rows } = await c.query<{ id: string; seq: number; hash: string }>(
+          `SELECT id, chain_seq AS seq, chain_hash AS hash FROM byline_events
+           WHERE stream = $1 AND chain_seq < coalesce(
+             (SELECT min(chain_seq) FROM byline_events WHERE stream = $1 AND (time_us >= $2
+               OR ($3::text IS NOT NULL AND (ingest_tx, ingest_ord) > ($3::xid8, $4::bigint)))), 'Infinity'::numeric)
+           ORDER BY chain_seq, ingest_tx, ingest_ord`,
+          [stream, cutoff, rules.exportedThrough?.tx ?? null, rules.exportedThrough?.ord ?? null],
+        );
+        if (rows.length === 0) return undefined;
+        const previous = (await this.retirements(c, [stream])).get(stream);
+        const checkpoint = nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at);
+        await c.query('DELETE FROM byline_event_tables WHERE event_id = ANY($1::text[])', [rows.map((r) => r.id)]);
+        await c.query('DELETE FROM byline_events WHERE stream = $1 AND chain_seq <= $2', [
+          stream,
+          checkpoint.throughSeq,
+        ]);
+        await c.query(
+          `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (stream) DO UPDATE SET through_seq = excluded.through_seq, through_hash = excluded.through_hash,
+             event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at`,
+          [stream, checkpoint.throughSeq, checkpoint.throughHash, checkpoint.count, checkpoint.digest, now],
+        );
+        await c.query('UPDATE byline_streams SET first_seq = $1, event_count = event_count - $2 WHERE stream = $3', [
+          checkpoint.throughSeq + 1,
+          rows.length,
+          stream,
+        ]);
+        return { stream, namespace, retired: rows.length, checkpoint };
+      });
+      if (result) done.push(result);
+    }
+    return done;
+  }
+
+  private async retirements(c: pg.Pool | pg.PoolClient, streams: readonly string[]): Promise<Map<string, Retirement>> {
+    const { rows } = await c.query<{ stream: string; retiredAt: Date } & Omit<Retirement, 'retiredAt'>>(
+      `SELECT stream, through_seq AS "throughSeq", through_hash AS "throughHash", event_count AS count, digest,
+         retired_at AS "retiredAt" FROM byline_retirements WHERE stream = ANY($1::text[])`,
+      [streams],
+    );
+    return new Map(rows.map(({ stream, retiredAt, ...r }) => [stream, { ...r, retiredAt: retiredAt.toISOString() }]));
+  }
+
+  async exportPosition(exporter: string): Promise<FollowPosition | undefined> {
+    const { rows } = await this.pool.query<FollowPosition>(
+      'SELECT tx, ord FROM byline_export_positions WHERE exporter = $1',
+      [exporter],
+    );
+    return rows[0];
+  }
+
+  async saveExportPosition(exporter: string, position: FollowPosition): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO byline_export_positions (exporter, tx, ord, updated_at) VALUES ($1, $2, $3, now())
+       ON CONFLICT (exporter) DO UPDATE SET tx = excluded.tx, ord = excluded.ord, updated_at = excluded.updated_at`,
+      [exporter, position.tx, position.ord],
+    );
+  }
+
+  async recordDeadLetters(exporter: string, eventIds: readonly string[], error: string, attempts: number) {
+    await this.pool.query(
+      `INSERT INTO byline_export_dead_letters (exporter, event_id, attempts, error, failed_at)
+       SELECT $1, id, $3, $4, now() FROM unnest($2::text[]) AS id
+       ON CONFLICT (exporter, event_id) DO UPDATE SET attempts = excluded.attempts, error = excluded.error,
+         failed_at = excluded.failed_at`,
+      [exporter, eventIds, attempts, error],
+    );
+  }
+
+  async deadLetters(exporter: string) {
+    const { rows } = await this.pool.query<{ eventId: string; error: string; attempts: number; failedAt: Date }>(
+      `SELECT event_id AS "eventId", error, attempts, failed_at AS "failedAt" FROM byline_export_dead_letters
+       WHERE exporter = $1 ORDER BY failed_at, event_id`,
+      [exporter],
+    );
+    return rows.map((r) => ({ ...r, failedAt: r.failedAt.toISOString() }));
   }
 
   async ping(): Promise<void> {

@@ -85,4 +85,47 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (stream, seq, public_key)
   );
   `,
+  `
+  -- Insertion order for follow and exporters: a counter that is never reused (AUTOINCREMENT), set
+  -- by trigger inside the inserting transaction, so it is commit order (SQLite transactions
+  -- serialize). Kept beside the events so the insert path needs no change.
+  CREATE TABLE byline_event_order (
+    ord      INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE
+  );
+  INSERT INTO byline_event_order (event_id) SELECT id FROM byline_events ORDER BY rowid;
+  CREATE TRIGGER byline_events_ordered AFTER INSERT ON byline_events
+  BEGIN
+    INSERT INTO byline_event_order (event_id) VALUES (NEW.id);
+  END;
+  CREATE TRIGGER byline_events_unordered AFTER DELETE ON byline_events
+  BEGIN
+    DELETE FROM byline_event_order WHERE event_id = OLD.id;
+  END;
+
+  -- Each exporter's durable position, and the events it gave up on after every retry.
+  CREATE TABLE byline_export_positions (
+    exporter   TEXT PRIMARY KEY,
+    tx         TEXT NOT NULL,
+    ord        INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  -- Retention checkpoints: a stream's events 1..through_seq were deleted on purpose.
+  CREATE TABLE byline_retirements (
+    stream       TEXT PRIMARY KEY,
+    through_seq  INTEGER NOT NULL,
+    through_hash TEXT NOT NULL,
+    event_count  INTEGER NOT NULL,
+    digest       TEXT NOT NULL,
+    retired_at   TEXT NOT NULL
+  );
+  CREATE TABLE byline_export_dead_letters (
+    exporter  TEXT NOT NULL,
+    event_id  TEXT NOT NULL,
+    attempts  INTEGER NOT NULL,
+    error     TEXT NOT NULL,
+    failed_at TEXT NOT NULL,
+    PRIMARY KEY (exporter, event_id)
+  );
+  `,
 ];

@@ -18,12 +18,22 @@
 
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { SignedHead, StreamEvidence } from '@byline/api';
+import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import Database from 'better-sqlite3';
 import { markerRows, type StreamWrite, splitBatch } from './batch.js';
 import { type Link, type Neighbourhood, planChain, type StreamState } from './chain-plan.js';
 import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
+import { followFilterSql, placeholders } from './follow-sql.js';
+import type { ExportState, FollowPage, FollowPosition, FollowSource } from './follow-types.js';
 import { buildEventQuery } from './query-sql.js';
+import {
+  cutoffFor,
+  firstPerSeq,
+  namespaceOf,
+  nextCheckpoint,
+  type RetentionRules,
+  type RetiredStream,
+} from './retention.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
@@ -56,7 +66,7 @@ const toMarker = (r: MarkerRecord): ChainMarker => ({
   resolvedAt: r.resolved_at,
 });
 
-export class SqliteStore implements EventStore {
+export class SqliteStore implements EventStore, FollowSource, ExportState {
   private readonly db: Database.Database;
   private readonly insertTx: Database.Transaction<
     (events: readonly IngestEvent[], now: string, writer: BatchWriter | undefined) => InsertResult
@@ -277,7 +287,7 @@ export class SqliteStore implements EventStore {
       )
       .all(list) as SignedHead[];
     const lastSeqs = new Map(heads.map((h) => [h.stream, h.lastSeq]));
-    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys, signed);
+    return assembleEvidence(streams, lastSeqs, await this.markers(streams), keys, signed, this.retirements(streams));
   }
 
   async streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined> {
@@ -285,6 +295,162 @@ export class SqliteStore implements EventStore {
       .prepare('SELECT last_seq AS seq, head_hash AS hash FROM byline_streams WHERE stream = ?')
       .get(stream);
     return row as { seq: number; hash: string } | undefined;
+  }
+
+  async follow(filter: EventFilter, after: FollowPosition, limit: number): Promise<FollowPage> {
+    const values: unknown[] = [];
+    const p = placeholders(values, () => '?');
+    const where = [`o.ord > ${p(after.ord)}`, ...followFilterSql(filter, p)];
+    const sql =
+      'SELECT e.event, e.received_at, e.time_us, e.stream, e.chain_seq, e.id, o.ord' +
+      ' FROM byline_event_order o JOIN byline_events e ON e.id = o.event_id' +
+      ` WHERE ${where.join(' AND ')} ORDER BY o.ord LIMIT ${p(limit)}`;
+    // One read transaction: the end read below is of the same snapshot as the page.
+    const read = this.db.transaction(() => {
+      const rows = this.db.prepare(sql).all(...values) as {
+        event: string;
+        received_at: string;
+        time_us: number;
+        stream: string;
+        chain_seq: number;
+        id: string;
+        ord: number;
+      }[];
+      const end = rows.length < limit ? this.endOrd() : 0;
+      return { rows, end };
+    });
+    const { rows, end } = read.deferred();
+    const events = rows.map((r) => ({
+      key: { timeUs: r.time_us, stream: r.stream, seq: r.chain_seq, id: r.id },
+      json: r.event,
+      receivedAt: r.received_at,
+    }));
+    const last = rows.length > 0 ? rows[rows.length - 1]!.ord : after.ord;
+    return { events, position: { tx: '0', ord: Math.max(last, end, after.ord) } };
+  }
+
+  async followEnd(): Promise<FollowPosition> {
+    return { tx: '0', ord: this.endOrd() };
+  }
+
+  private endOrd(): number {
+    // sqlite_sequence keeps the highest ord ever handed out, even after those rows are deleted.
+    const row = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'byline_event_order'").get() as
+      | { seq: number }
+      | undefined;
+    return row?.seq ?? 0;
+  }
+
+  /**
+   * Retires, per stream, the prefix of events older than their namespace's retention, in one
+   * transaction: deletes them and records the checkpoint (last hash, digest) the remainder is
+   * verified from.
+   */
+  async retire(rules: RetentionRules, now: Date): Promise<RetiredStream[]> {
+    const at = now.toISOString();
+    const run = this.db.transaction(() => {
+      const done: RetiredStream[] = [];
+      const streams = this.db.prepare('SELECT stream FROM byline_streams ORDER BY stream').all() as {
+        stream: string;
+      }[];
+      for (const { stream } of streams) {
+        const first = this.db
+          .prepare('SELECT event FROM byline_events WHERE stream = ? ORDER BY chain_seq, rowid LIMIT 1')
+          .get(stream) as { event: string } | undefined;
+        if (!first) continue;
+        const namespace = namespaceOf(first.event);
+        const cutoff = cutoffFor(rules, namespace, now.getTime());
+        if (cutoff === undefined) continue;
+        // The first event kept: young enough, or not yet delivered by every exporter.
+        const keep = this.db
+          .prepare(
+            `SELECT min(e.chain_seq) AS seq FROM byline_events e JOIN byline_event_order o ON o.event_id = e.id
+             WHERE e.stream = ? AND (e.time_us >= ? OR (? IS NOT NULL AND o.ord > ?))`,
+          )
+          .get(stream, cutoff, rules.exportedThrough?.ord ?? null, rules.exportedThrough?.ord ?? null) as {
+          seq: number | null;
+        };
+        const rows = this.db
+          .prepare(
+            `SELECT id, chain_seq AS seq, chain_hash AS hash FROM byline_events
+             WHERE stream = ? AND (? IS NULL OR chain_seq < ?) ORDER BY chain_seq, rowid`,
+          )
+          .all(stream, keep.seq, keep.seq) as { id: string; seq: number; hash: string }[];
+        if (rows.length === 0) continue;
+        const previous = this.retirementOf(stream);
+        const checkpoint = nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at);
+        const deleteTables = this.db.prepare('DELETE FROM byline_event_tables WHERE event_id = ?');
+        for (const r of rows) deleteTables.run(r.id);
+        this.db
+          .prepare('DELETE FROM byline_events WHERE stream = ? AND chain_seq <= ?')
+          .run(stream, checkpoint.throughSeq);
+        this.db
+          .prepare(
+            `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (stream) DO UPDATE SET through_seq = excluded.through_seq, through_hash = excluded.through_hash,
+               event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at`,
+          )
+          .run(stream, checkpoint.throughSeq, checkpoint.throughHash, checkpoint.count, checkpoint.digest, at);
+        this.db
+          .prepare('UPDATE byline_streams SET first_seq = ?, event_count = event_count - ? WHERE stream = ?')
+          .run(checkpoint.throughSeq + 1, rows.length, stream);
+        done.push({ stream, namespace, retired: rows.length, checkpoint });
+      }
+      return done;
+    });
+    return run.immediate();
+  }
+
+  private retirementOf(stream: string): Retirement | undefined {
+    return this.retirements([stream]).get(stream);
+  }
+
+  private retirements(streams: readonly string[]): Map<string, Retirement> {
+    const rows = this.db
+      .prepare(
+        `SELECT stream, through_seq AS throughSeq, through_hash AS throughHash, event_count AS count, digest,
+           retired_at AS retiredAt FROM byline_retirements WHERE stream IN (SELECT value FROM json_each(?))`,
+      )
+      .all(JSON.stringify(streams)) as ({ stream: string } & Retirement)[];
+    return new Map(rows.map(({ stream, ...r }) => [stream, r]));
+  }
+
+  async exportPosition(exporter: string): Promise<FollowPosition | undefined> {
+    const row = this.db.prepare('SELECT tx, ord FROM byline_export_positions WHERE exporter = ?').get(exporter) as
+      | FollowPosition
+      | undefined;
+    return row ? { tx: row.tx, ord: row.ord } : undefined;
+  }
+
+  async saveExportPosition(exporter: string, position: FollowPosition): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO byline_export_positions (exporter, tx, ord, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (exporter) DO UPDATE SET tx = excluded.tx, ord = excluded.ord, updated_at = excluded.updated_at`,
+      )
+      .run(exporter, position.tx, position.ord, new Date().toISOString());
+  }
+
+  async recordDeadLetters(exporter: string, eventIds: readonly string[], error: string, attempts: number) {
+    const insert = this.db.prepare(
+      `INSERT INTO byline_export_dead_letters (exporter, event_id, attempts, error, failed_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (exporter, event_id) DO UPDATE SET attempts = excluded.attempts, error = excluded.error,
+         failed_at = excluded.failed_at`,
+    );
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const id of eventIds) insert.run(exporter, id, attempts, error, now);
+    })();
+  }
+
+  async deadLetters(exporter: string) {
+    return this.db
+      .prepare(
+        `SELECT event_id AS eventId, error, attempts, failed_at AS failedAt FROM byline_export_dead_letters
+         WHERE exporter = ? ORDER BY failed_at, event_id`,
+      )
+      .all(exporter) as { eventId: string; error: string; attempts: number; failedAt: string }[];
   }
 
   async ping(): Promise<void> {

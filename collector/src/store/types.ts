@@ -1,5 +1,7 @@
 /** What the stores keep and answer, independent of the database behind them. */
 import type { SignedHead, StreamEvidence } from '@byline/api';
+import type { ExportState, FollowSource } from './follow-types.js';
+import type { RetentionRules, RetiredStream } from './retention.js';
 
 /** One validated event as the ingest path hands it to a store: its exact text plus the columns queries need. */
 export interface IngestEvent {
@@ -129,7 +131,8 @@ export interface EventPage {
   next: CursorKey | null;
 }
 
-export interface EventStore {
+/** Also followed in insertion order (follow, exporters) and keeps exporters' positions. */
+export interface EventStore extends FollowSource, ExportState {
   /** Creates or migrates the schema; safe to call from several replicas at once. */
   init(): Promise<void>;
   /**
@@ -145,6 +148,12 @@ export interface EventStore {
   /** What `byline verify` checks beside the events: head seq, every marker, registered keys, signed heads. */
   evidence(streams: readonly string[]): Promise<StreamEvidence[]>;
   streamHead(stream: string): Promise<{ seq: number; hash: string } | undefined>;
+  /**
+   * Deletes, per stream, the prefix of events older than its namespace's retention and records a
+   * checkpoint (hash of the last retired event, digest of all) that `byline verify` checks the
+   * remainder from.
+   */
+  retire(rules: RetentionRules, now: Date): Promise<RetiredStream[]>;
   /** Throws unless the database answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

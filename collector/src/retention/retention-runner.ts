@@ -1,0 +1,62 @@
+/** Runs the config's `retention` against the store: once at start, then every `intervalMinutes`. */
+import type { CollectorConfig } from '@byline/api';
+import type { Logger } from 'pino';
+import { comparePositions, type FollowPosition } from '../store/follow-types.js';
+import type { EventStore } from '../store/types.js';
+
+export interface RetentionRunner {
+  /** One pass now (also what the timer runs). */
+  runOnce(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startRetention(
+  retention: NonNullable<CollectorConfig['retention']>,
+  store: EventStore,
+  logger: Logger,
+  /** The configured exporters: retention keeps what any of them has not delivered yet. */
+  exporterNames: readonly string[] = [],
+): RetentionRunner {
+  let running: Promise<void> = Promise.resolve();
+  const rules = {
+    ...(retention.days !== undefined ? { days: retention.days } : {}),
+    ...(retention.namespaces ? { namespaces: retention.namespaces } : {}),
+  };
+  const pass = async () => {
+    try {
+      // Nothing an exporter still owes its receiver is retired.
+      let exportedThrough: FollowPosition | undefined;
+      for (const name of exporterNames) {
+        const at = await store.exportPosition(name);
+        if (!at) {
+          logger.info({ exporter: name }, 'retention waits: an exporter has not delivered anything yet');
+          return;
+        }
+        if (!exportedThrough || comparePositions(at, exportedThrough) < 0) exportedThrough = at;
+      }
+      const done = await store.retire({ ...rules, ...(exportedThrough ? { exportedThrough } : {}) }, new Date());
+      for (const r of done) {
+        logger.info(
+          { stream: r.stream, namespace: r.namespace, retired: r.retired, throughSeq: r.checkpoint.throughSeq },
+          'retired events past their retention',
+        );
+      }
+    } catch (e) {
+      logger.error({ err: e }, 'retention pass failed; trying again at the next interval');
+    }
+  };
+  const runOnce = () => {
+    running = running.then(pass);
+    return running;
+  };
+  void runOnce();
+  const timer = setInterval(() => void runOnce(), (retention.intervalMinutes ?? 60) * 60_000);
+  timer.unref();
+  return {
+    runOnce,
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,279 @@
+/**
+ * Retention against both stores (SQLite in a temp dir, a real PostgreSQL): old prefixes of streams
+ * are deleted per namespace (or globally), a checkpoint is recorded, and `verifyTrail` on what is
+ * left proves the remainder intact from the checkpoint and says what was retired and when; deleting
+ * the checkpoint or more events is still caught.
+ */
+
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type ChainedEvent, describeRetirement, type StoredPosition, verifyTrail } from '@byline/api';
+import {
+  type EventStore,
+  ndjson,
+  openStore,
+  parseBatch,
+  SampleStream,
+  startCollector,
+  startRetention,
+} from '@byline/collector';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { startPostgres, type TestPostgres } from '../harness/postgres.js';
+
+let pgServer: TestPostgres;
+let dir: string;
+let databases = 0;
+const open: EventStore[] = [];
+const DAY = 86_400_000;
+const NOW = new Date('2026-12-06T12:00:00Z');
+
+beforeAll(async () => {
+  pgServer = await startPostgres();
+  dir = mkdtempSync(join(tmpdir(), 'byline-retention-'));
+});
+
+afterAll(async () => {
+  await pgServer?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+});
+
+/** A stream in `namespace` whose events are `ages` days old, oldest first. */
+function streamOf(namespace: string | null, ages: number[]): ChainedEvent[] {
+  const s = new SampleStream();
+  return ages.map((age) => {
+    const e = s.nextEvent();
+    e.time = new Date(NOW.getTime() - age * DAY).toISOString();
+    e.identity.namespace = namespace;
+    return s.writer.append(e);
+  });
+}
+
+function ingest(events: readonly ChainedEvent[]) {
+  const first = events[0]!.event.identity;
+  const parsed = parseBatch(
+    new TextEncoder().encode(ndjson(events)),
+    { name: first.name, kind: 'agent', source: 'static', namespace: first.namespace },
+    1_000_000,
+  );
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.events;
+}
+
+async function stored(store: EventStore): Promise<StoredPosition[]> {
+  const page = await store.query({}, 5000);
+  return page.events.map((e) => ({ stream: e.key.stream, seq: e.key.seq, json: e.json }));
+}
+
+async function check(store: EventStore) {
+  const positions = await stored(store);
+  const streams = (await store.streams()).map((s) => s.stream);
+  return verifyTrail(positions, await store.evidence(streams));
+}
+
+type Backend = { store: EventStore; raw: (sql: string, values?: unknown[]) => Promise<void> };
+
+const backends: [string, () => Promise<Backend>][] = [
+  [
+    'sqlite',
+    async () => {
+      const path = join(dir, `trail-${++databases}`, 'trail.db');
+      const store = await openStore(`sqlite:${path}`);
+      const Database = (await import('better-sqlite3')).default;
+      return {
+        store,
+        raw: async (sql, values = []) => {
+          const db = new Database(path);
+          db.prepare(sql).run(...values);
+          db.close();
+        },
+      };
+    },
+  ],
+  [
+    'postgres',
+    async () => {
+      const name = `retention_${++databases}`;
+      const admin = pgServer.client();
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      const store = await openStore(pgServer.url(name));
+      return {
+        store,
+        raw: async (sql, values = []) => {
+          const c = new pg.Client({ connectionString: pgServer.url(name) });
+          await c.connect();
+          let n = 0;
+          await c.query(
+            sql.replace(/\?/g, () => `$${++n}`),
+            values,
+          );
+          await c.end();
+        },
+      };
+    },
+  ],
+];
+
+describe.each(backends)('%s store', (_name, make) => {
+  async function fresh(): Promise<Backend> {
+    const b = await make();
+    open.push(b.store);
+    return b;
+  }
+
+  test('retires old prefixes per namespace; the remainder verifies from the checkpoint, which says what went and when', async () => {
+    const { store } = await fresh();
+    const short = streamOf('payments', [40, 35, 31, 5, 1]);
+    const long = streamOf('archive', [40, 35, 31, 5]);
+    const fallback = streamOf(null, [20, 12, 3]);
+    for (const s of [short, long, fallback]) await store.insertBatch(ingest(s), NOW);
+    expect((await check(store)).problems).toEqual([]);
+
+    const done = await store.retire({ days: 10, namespaces: { payments: 30, archive: 365 } }, NOW);
+    expect(done.map((d) => [d.namespace, d.retired, d.checkpoint.throughSeq])).toEqual(
+      expect.arrayContaining([
+        ['payments', 3, 3],
+        [null, 2, 2],
+      ]),
+    );
+    const left = (await stored(store)).map((p) => JSON.parse(p.json).id);
+    expect(left.sort()).toEqual([...short.slice(3), ...long, ...fallback.slice(2)].map((e) => e.event.id).sort());
+
+    const report = await check(store);
+    expect(report.problems).toEqual([]);
+    const payments = report.retired!.find((r) => r.stream === short[0]!.event.chain.stream)!;
+    expect(payments).toMatchObject({ throughSeq: 3, throughHash: short[2]!.event.chain.hash, count: 3 });
+    expect(payments.retiredAt).toBe(NOW.toISOString());
+    const digest = createHash('sha256');
+    digest.update('');
+    for (const e of short.slice(0, 3)) digest.update(e.event.chain.hash);
+    expect(payments.digest).toBe(digest.digest('hex'));
+    expect(describeRetirement(payments)).toMatch(/seq 1–3: 3 events retired at 2026-12-06T12:00:00.000Z/);
+
+    // A later pass extends the checkpoint; the digest chains over both.
+    const later = new Date(NOW.getTime() + DAY / 2); // cutoff 1.5 days ago: the 5-day-old event goes
+    const again = await store.retire({ namespaces: { payments: 2 } }, later);
+    expect(again.map((d) => [d.retired, d.checkpoint.throughSeq, d.checkpoint.count])).toEqual([[1, 4, 4]]);
+    const chained = createHash('sha256');
+    chained.update(payments.digest);
+    chained.update(short[3]!.event.chain.hash);
+    expect(again[0]!.checkpoint.digest).toBe(chained.digest('hex'));
+    expect((await check(store)).problems).toEqual([]);
+    expect(await store.retire({ namespaces: { payments: 2 } }, later)).toEqual([]);
+  });
+
+  test('events an exporter has not delivered yet are kept, however old', async () => {
+    const { store } = await fresh();
+    const events = streamOf(null, [40, 30, 20, 15]);
+    await store.insertBatch(ingest(events.slice(0, 2)), NOW);
+    await store.insertBatch(ingest(events.slice(2)), NOW);
+    expect(await store.retire({ days: 10, exportedThrough: { tx: '0', ord: 0 } }, NOW)).toEqual([]);
+    const delivered = (await store.follow({}, { tx: '0', ord: 0 }, 2)).position;
+    const done = await store.retire({ days: 10, exportedThrough: delivered }, NOW);
+    expect(done.map((d) => d.checkpoint.throughSeq)).toEqual([2]);
+    expect((await stored(store)).map((p) => p.seq)).toEqual([3, 4]);
+  });
+
+  test('without its checkpoint, or with more deleted, the remainder does not verify', async () => {
+    const { store, raw } = await fresh();
+    const events = streamOf(null, [30, 20, 15, 1, 0]);
+    const stream = events[0]!.event.chain.stream;
+    await store.insertBatch(ingest(events), NOW);
+    await store.retire({ days: 10 }, NOW);
+    expect((await check(store)).problems).toEqual([]);
+
+    // An insider deletes the next event too: a removal after the checkpoint.
+    await raw('DELETE FROM byline_events WHERE id = ?', [events[3]!.event.id]);
+    expect((await check(store)).problems).toEqual([{ kind: 'removed', stream, from: 4, to: 4 }]);
+
+    // And then deletes the checkpoint: the whole prefix shows as removed, nothing says retired.
+    await raw('DELETE FROM byline_retirements WHERE stream = ?', [stream]);
+    const report = await check(store);
+    expect(report.retired).toBeUndefined();
+    expect(report.problems).toContainEqual({ kind: 'removed', stream, from: 1, to: 4 });
+  });
+
+  test('a forged checkpoint hash does not link to the remainder', async () => {
+    const { store, raw } = await fresh();
+    const events = streamOf(null, [30, 20, 1]);
+    await store.insertBatch(ingest(events), NOW);
+    await store.retire({ days: 10 }, NOW);
+    await raw('UPDATE byline_retirements SET through_hash = ?', ['0'.repeat(64)]);
+    expect((await check(store)).problems).toEqual([
+      { kind: 'unlinked', stream: events[0]!.event.chain.stream, seq: 3, id: events[2]!.event.id },
+    ]);
+  });
+});
+
+describe('the collector runs retention from its config', () => {
+  test('at start it retires what is past retention; byline verify says the rest is intact and what was retired', async () => {
+    const path = join(dir, `collector-${++databases}`, 'trail.db');
+    const seed = await openStore(`sqlite:${path}`);
+    const old = streamOf(null, [400, 380, 1]);
+    await seed.insertBatch(ingest(old), new Date());
+    await seed.close();
+    const collector = await startCollector(
+      {
+        listen: '127.0.0.1:0',
+        store: `sqlite:${path}`,
+        auth: { static: [{ token: 'retention-reader-0123456789', reader: true }] },
+        retention: { days: 365 },
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await collector.store.query({}, 10)).events.length !== 1) {
+        if (Date.now() > deadline) throw new Error('retention never ran');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await collector.close();
+    }
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned'],
+      { cwd: root },
+    );
+    expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
+    expect(stdout).toContain('retired by retention');
+    expect(stdout).toMatch(new RegExp(`stream ${old[0]!.event.chain.stream} seq 1–2: 2 events retired at `));
+  });
+});
+
+describe('retention and exporters', () => {
+  test('a pass waits for every configured exporter, and keeps what the slowest has not delivered', async () => {
+    const store = await openStore(`sqlite:${join(dir, `runner-${++databases}`, 'trail.db')}`);
+    open.push(store);
+    const events = streamOf(null, [400, 390, 380]);
+    await store.insertBatch(ingest(events.slice(0, 1)), NOW);
+    await store.insertBatch(ingest(events.slice(1)), NOW);
+    const runner = startRetention({ days: 30 }, store, pino({ level: 'silent' }), ['otel', 'siem']);
+    try {
+      await runner.runOnce();
+      expect(await stored(store)).toHaveLength(3); // neither exporter has a position yet
+      const first = (await store.follow({}, { tx: '0', ord: 0 }, 1)).position;
+      await store.saveExportPosition('otel', first);
+      await runner.runOnce();
+      expect(await stored(store)).toHaveLength(3); // siem still has none
+      await store.saveExportPosition('siem', (await store.follow({}, { tx: '0', ord: 0 }, 10)).position);
+      await runner.runOnce();
+      expect((await stored(store)).map((p) => p.seq)).toEqual([2, 3]); // otel has delivered only the first
+    } finally {
+      await runner.stop();
+    }
+  });
+});
