@@ -24,6 +24,7 @@ export { CollectorMetrics } from './metrics.js';
 export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
 export { openStore, redact } from './store/open-store.js';
 export { PostgresStore } from './store/postgres-store.js';
+export { buildEventQuery } from './store/query-sql.js';
 export { SqliteStore } from './store/sqlite-store.js';
 export type * from './store/types.js';
 export { StreamOwnerError } from './store/types.js';
