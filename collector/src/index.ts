@@ -18,7 +18,7 @@ export { COLLECTOR_RBAC_RULES, TRAIL_READER_RBAC_RULES } from './auth/kubernetes
 export { StaticAuthenticator } from './auth/static-authenticator.js';
 export { measureIngest } from './bench.js';
 export { type CollectorOptions, type RunningCollector, startCollector } from './collector.js';
-export { type ParsedBatch, parseBatch } from './ingest/parse-batch.js';
+export { type ParsedBatch, parseBatch, toIngest } from './ingest/parse-batch.js';
 export { streamOwner } from './ingest/stream-owner.js';
 export { CollectorMetrics } from './metrics.js';
 export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';

@@ -109,7 +109,8 @@ function parseLine(line: string, n: number): { event: AuditEvent; timeUs: number
   return { event, timeUs };
 }
 
-function toIngest(e: AuditEvent, timeUs: number, json: string): IngestEvent {
+/** The columns a store keeps beside a validated event's text. */
+export function toIngest(e: AuditEvent, timeUs: number, json: string): IngestEvent {
   const tables = e.statement?.tables;
   return {
     id: e.id,
