@@ -133,6 +133,26 @@ describe.each(backends)('%s store', (backend, make) => {
     expect(await all(store)).toHaveLength(480);
   });
 
+  test('statement texts with quotes, backslashes, control characters and non-ASCII come back byte for byte', async () => {
+    const store = await fresh();
+    const s = new SampleStream();
+    const texts = [
+      `select '{"a":"b\\"c"}'::json, E'tab\there', $$back\\slash$$`,
+      'select 1 -- line one\nselect 2\r\n\u0001\u001f',
+      "select 'żółć ☃ 🦆 \u2028 \u2029 \u00e9'",
+      '',
+    ];
+    const start = s.take(1); // session.start; statements follow
+    const statements = texts.map((text) => {
+      const e = s.nextEvent();
+      return s.writer.append({ ...e, statement: { ...e.statement!, text } });
+    });
+    const events = [...start, ...statements];
+    expect(statements.map((e) => e.event.statement?.text)).toEqual(texts);
+    expect(await store.insertBatch(ingest(events), new Date())).toMatchObject({ accepted: events.length });
+    expect(await all(store)).toEqual(events.map((e) => e.json));
+  });
+
   test('a retried batch is acknowledged as duplicates and stores nothing twice', async () => {
     const store = await fresh();
     const events = ingest(new SampleStream().take(10));
