@@ -115,12 +115,49 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'KEY=VALUE',
         description: 'namespaces the API server sends pods from (default byline.dev/injection=enabled)',
       },
+      'webhook-configuration': {
+        type: 'string',
+        arg: 'NAME',
+        description: "the pods' MutatingWebhookConfiguration (default byline-pod-injector; approvals: NAME-approvals)",
+      },
+      'webhook-ca-only': {
+        type: 'boolean',
+        default: false,
+        description: 'the configurations belong to the Helm release: only keep their caBundle current, create none',
+      },
       image: {
         type: 'string',
         arg: 'IMG',
         description: 'the sidecar image to inject (default ghcr.io/byline-dev/byline:0.1.0)',
       },
       'sidecar-image': { type: 'string', arg: 'IMG', description: 'alias of --image' },
+      'sidecar-cpu-request': {
+        type: 'string',
+        arg: 'Q',
+        description: "the injected sidecar's CPU request (default 50m)",
+      },
+      'sidecar-cpu-limit': { type: 'string', arg: 'Q', description: "the injected sidecar's CPU limit (default none)" },
+      'sidecar-memory-request': {
+        type: 'string',
+        arg: 'Q',
+        description: "the injected sidecar's memory request (default 64Mi)",
+      },
+      'sidecar-memory-limit': {
+        type: 'string',
+        arg: 'Q',
+        description: "the injected sidecar's memory limit (default none)",
+      },
+      'sidecar-spool-size': {
+        type: 'string',
+        arg: 'Q',
+        description: 'maxSpoolBytes (default 1Gi); the spool emptyDir gets a sizeLimit 64Mi above it',
+      },
+      'sidecar-image-pull-secret': {
+        type: 'string',
+        arg: 'NAME',
+        multiple: true,
+        description: "added to injected pods' imagePullSecrets",
+      },
       'metrics-listen': {
         type: 'string',
         arg: 'ADDR',
@@ -143,6 +180,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: {
       ...COLLECTOR_ACCESS,
       identity: { type: 'string', arg: 'NAME', description: 'only events of this identity' },
+      namespace: {
+        type: 'string',
+        arg: 'NS',
+        description: "only this namespace's identities (required when RBAC lets you read only some namespaces)",
+      },
       table: { type: 'string', arg: 'NAME', description: 'only statements that touched this table' },
       session: { type: 'string', arg: 'ID', description: 'only this session' },
       route: { type: 'string', arg: 'NAME', description: 'only this route' },

@@ -24,6 +24,7 @@ export async function trail(options: OptionValues, out: NodeJS.WritableStream = 
   const client = new CollectorClient(values.collector, values['token-file']);
   const filters = {
     identity: values.identity,
+    namespace: values.namespace,
     table: values.table,
     session: values.session,
     route: values.route,

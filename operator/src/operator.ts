@@ -11,6 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { APPROVAL_WEBHOOK_CONFIGURATION_NAME, createApprovals } from './approval/index.js';
 import type { NamespaceLookup } from './injection/admission.js';
+import { type SidecarDefaults, type SidecarFlags, sidecarDefaultsFrom } from './injection/sidecar-settings.js';
 import { allCaches, type Caches, createCaches } from './kube/caches.js';
 import { KubeClient, paths } from './kube/client.js';
 import { LeaderElector } from './kube/leader-election.js';
@@ -22,6 +23,7 @@ import { webhookNames } from './webhook/certificates.js';
 import {
   desiredWebhookConfiguration,
   ensureWebhookConfiguration,
+  syncWebhookCaBundle,
   WEBHOOK_CONFIGURATION_NAME,
   type WebhookTarget,
 } from './webhook/registration.js';
@@ -48,8 +50,14 @@ export interface OperatorOptions {
   webhookService?: string;
   /** cert-manager mode: tls.crt, tls.key and ca.crt from this directory; the Secret is left alone. */
   webhookCertDir?: string;
-  /** Name of the MutatingWebhookConfiguration (default byline-pod-injector). */
+  /** Name of the MutatingWebhookConfiguration (default byline-pod-injector; approvals: `<name>-approvals`). */
   webhookConfigurationName?: string;
+  /**
+   * The configurations are owned by a Helm release (rendered by the chart): only keep their caBundle
+   * current, never create them, so nothing outlives `helm uninstall`. Selector, failure policy and
+   * timeout then come from the chart and the webhook* settings above are not used for registration.
+   */
+  webhookCaOnly?: boolean;
   /**
    * Labels a namespace needs for the API server to call the webhook (default byline.dev/injection=enabled,
    * which the injector checks in any case). Narrower only when several operators share a cluster, as tests do.
@@ -63,6 +71,12 @@ export interface OperatorOptions {
   image: string;
   /** The collector's base URL, given to every sidecar. */
   collectorUrl: string;
+  /** The sidecar's resources and spool bound unless a pod's annotations say otherwise. */
+  sidecar?: SidecarDefaults;
+  /** The same as command-line quantities (checked here; `sidecar` wins where both are given). */
+  sidecarFlags?: SidecarFlags;
+  /** Pull secrets for the sidecar image, added to injected pods. */
+  sidecarImagePullSecrets?: string[];
   /** host:port for /metrics, /healthz and /readyz (default 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080). */
   metricsListen?: string;
   /** Default true; false: this replica reconciles and registers the webhook unconditionally. */
@@ -97,6 +111,7 @@ export interface RunningOperator {
 
 const TLS_CHECK_INTERVAL_MS = 60 * 60 * 1000;
 const REGISTRATION_INTERVAL_MS = 5 * 60 * 1000;
+const CA_SYNC_INTERVAL_MS = 30 * 1000;
 
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const logger = options.logger ?? pino({ base: { component: 'operator' } });
@@ -126,6 +141,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   if (!options.webhookUrl && !options.webhookService && ['0.0.0.0', '::'].includes(webhookListen.host)) {
     throw new Error('give --webhook-url or --webhook-service when --webhook-listen has no specific host');
   }
+
+  const flagged = sidecarDefaultsFrom(options.sidecarFlags ?? {});
+  if ('problem' in flagged) throw new Error(flagged.problem);
+  const sidecar: SidecarDefaults = { ...flagged, ...options.sidecar };
 
   const kubeConfig = new KubeConfig();
   if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
@@ -195,7 +214,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       listen: webhookListen,
       tls: material!,
       lookup,
-      injection: { image: options.image, collectorUrl: options.collectorUrl },
+      injection: {
+        image: options.image,
+        collectorUrl: options.collectorUrl,
+        sidecar,
+        ...(options.sidecarImagePullSecrets?.length ? { imagePullSecrets: options.sidecarImagePullSecrets } : {}),
+      },
       metrics,
       log: (level, fields, message) => logger[level](fields, message),
       routes: approvals.routes,
@@ -251,6 +275,21 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const register = () => {
     registering = registering.then(async () => {
       if (!isLeader()) return;
+      const approvalsName =
+        configurationName === WEBHOOK_CONFIGURATION_NAME
+          ? APPROVAL_WEBHOOK_CONFIGURATION_NAME
+          : `${configurationName}-approvals`;
+      if (options.webhookCaOnly) {
+        for (const name of [configurationName, approvalsName]) {
+          try {
+            if (await syncWebhookCaBundle(client, name, material.caBundlePem))
+              logger.info({ name }, 'MutatingWebhookConfiguration caBundle updated');
+          } catch (err) {
+            logger.warn({ err: (err as Error).message }, 'keeping the webhook caBundle current failed; retrying later');
+          }
+        }
+        return;
+      }
       try {
         const wrote = await ensureWebhookConfiguration(
           client,
@@ -262,10 +301,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           }),
         );
         if (wrote) logger.info({ name: configurationName, target }, 'MutatingWebhookConfiguration updated');
-        const approvalsName =
-          configurationName === WEBHOOK_CONFIGURATION_NAME
-            ? APPROVAL_WEBHOOK_CONFIGURATION_NAME
-            : `${configurationName}-approvals`;
         const namespaceLabels = options.webhookNamespaceLabels;
         if (
           await approvals.register(target, material.caBundlePem, {
@@ -319,7 +354,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     options.webhookCertDir ? 60_000 : TLS_CHECK_INTERVAL_MS,
   );
   tlsTimer.unref();
-  const registrationTimer = setInterval(() => void register(), REGISTRATION_INTERVAL_MS);
+  // CA-only: a cheap GET; a `helm upgrade` that replaced the configuration gets its caBundle back soon.
+  const registrationTimer = setInterval(
+    () => void register(),
+    options.webhookCaOnly ? CA_SYNC_INTERVAL_MS : REGISTRATION_INTERVAL_MS,
+  );
   registrationTimer.unref();
   cleanups.push(
     () => clearInterval(tlsTimer),

@@ -10,8 +10,8 @@ export class SidecarMetrics {
   readonly registry = new Registry();
   readonly statements = new Counter({
     name: 'byline_statements_total',
-    help: 'Statements recorded, by class and result status.',
-    labelNames: ['class', 'status'] as const,
+    help: 'Statements recorded, by route, class and result status.',
+    labelNames: ['route', 'class', 'status'] as const,
     registers: [this.registry],
   });
   readonly statementDuration = new Histogram({
@@ -49,6 +49,11 @@ export class SidecarMetrics {
   readonly spoolBytes = new Gauge({
     name: 'byline_spool_bytes',
     help: 'Bytes in the audit spool (segments on disk and buffered).',
+    registers: [this.registry],
+  });
+  readonly spoolMaxBytes = new Gauge({
+    name: 'byline_spool_max_bytes',
+    help: 'The spool limit (maxSpoolBytes): at byline_spool_bytes >= this, statements are refused or unrecorded.',
     registers: [this.registry],
   });
   readonly oldestUnshipped = new Gauge({

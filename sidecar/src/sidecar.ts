@@ -97,6 +97,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       ...(audit.segmentBytes ? { segmentBytes: audit.segmentBytes } : {}),
       logger,
     }));
+    metrics.spoolMaxBytes.set(audit.maxSpoolBytes ?? DEFAULT_MAX_SPOOL_BYTES);
   }
   const sinks: AuditSink[] = spool ? [spool] : [];
   for (const s of audit.sinks) if ('file' in s) sinks.push(await FileSink.open(s.file, logger));

@@ -1,7 +1,8 @@
 /**
- * The Helm chart without Helm (Debian has no package for it): its metadata and values parse, every
- * `.Values` path a template uses exists and every value is used, template blocks are closed and
- * helpers defined, and the chart's CRDs are exactly the generated ones in crds/.
+ * The chart's source, read without Helm: its metadata and values parse, every `.Values` path a
+ * template uses exists and every value is used, template blocks are closed and helpers defined, and
+ * the chart's CRDs are exactly the generated ones in crds/. What Helm makes of it (lint, schema,
+ * goldens, names) is in helm.test.ts; the install on a real API server in test/kube/chart.test.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,7 +57,7 @@ describe('charts/byline', () => {
 
   it('has values.yaml with the settings the operator and collector need', () => {
     expect(values).toMatchObject({
-      operator: { replicas: 2, webhook: { port: 9443, failurePolicy: 'Fail' } },
+      operator: { replicas: 2, webhook: { port: 9443, failurePolicy: 'Fail' }, antiAffinity: true },
       collector: { store: '', auth: { audience: 'byline.dev' } },
     });
     const webhook = (values.operator as { webhook: { namespaceLabel: string; timeoutSeconds: number } }).webhook;

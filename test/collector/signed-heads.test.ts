@@ -60,7 +60,12 @@ beforeAll(async () => {
           name: 'signed-db',
           listen: '127.0.0.1:0',
           upstream: { host: db.host, port: db.port, database: 'postgres', sslMode: 'disable' },
-          credentials: { mode: 'inject', username: AUTH_USERS.scram, passwordFile: join(dir, 'pw') },
+          credentials: {
+            mode: 'inject',
+            username: AUTH_USERS.scram,
+            passwordFile: join(dir, 'pw'),
+            acceptAnyUser: true,
+          },
         },
       ],
       audit: {

@@ -19,10 +19,11 @@ import type { Approval } from '@byline/api';
 import { type RunningOperator, startOperator } from '@byline/operator';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { decideApproval, listApprovals, requestApproval } from '../../cli/src/approval.js';
 import { parseCommand } from '../../cli/src/command-table.js';
 import { COMMANDS } from '../../cli/src/commands.js';
+import { buildHelm, findHelm } from '../chart/helm.js';
+import { render } from '../chart/render.js';
 import { freePort } from '../harness/net.js';
 import { applyCrds } from './apply-crds.js';
 import { controlPlane } from './control-plane.js';
@@ -217,10 +218,13 @@ beforeAll(async () => {
   await ok('POST', '/api/v1/namespaces', { metadata: { name: operatorNs } });
   await ok('POST', '/api/v1/namespaces', { metadata: { name: ns, labels: testLabel } });
 
-  // The chart's own ClusterRoles (their Helm actions are only labels).
-  const template = readFileSync(join(import.meta.dirname, '../../charts/byline/templates/approval-roles.yaml'), 'utf8');
-  for (const doc of parseAllDocuments(template.replace(/^.*\{\{.*\}\}.*$/gm, ''))) {
-    const role = doc.toJS() as { metadata: { name: string } };
+  // The chart's own ClusterRoles, as Helm renders them for a release named byline.
+  const helmBin = findHelm() ?? (await buildHelm());
+  const roles = render(helmBin, { release: 'byline', namespace: 'byline' }).filter(
+    (m) => m.kind === 'ClusterRole' && ['byline-requester', 'byline-approver'].includes(m.metadata.name),
+  );
+  expect(roles).toHaveLength(2);
+  for (const role of roles) {
     await rest('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${role.metadata.name}`);
     await ok('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', role);
   }

@@ -11,12 +11,11 @@
  * same API server.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type RunningOperator, startOperator } from '@byline/operator';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { buildHelm, findHelm } from '../chart/helm.js';
+import { render } from '../chart/render.js';
 import { freePort } from '../harness/net.js';
 import { applyCrds } from './apply-crds.js';
 import { controlPlane } from './control-plane.js';
@@ -407,18 +406,13 @@ describe('ephemeral containers (pods/ephemeralcontainers)', () => {
 
 describe("the chart's ValidatingAdmissionPolicy: no exec or attach into byline-proxy", () => {
   beforeAll(async () => {
-    // The template without Helm: its only actions are the enabled switch and the labels include.
-    const template = readFileSync(
-      join(import.meta.dirname, '..', '..', 'charts', 'byline', 'templates', 'sidecar-access-policy.yaml'),
-      'utf8',
+    // The policy as Helm renders it for a release named byline.
+    const helmBin = findHelm() ?? (await buildHelm());
+    const policies = render(helmBin, { release: 'byline', namespace: 'byline' }).filter((m) =>
+      m.kind.startsWith('ValidatingAdmissionPolicy'),
     );
-    const plain = template
-      .split('\n')
-      .filter((l) => !l.includes('{{'))
-      .join('\n');
-    for (const doc of parseAllDocuments(plain)) {
-      const object = doc.toJS() as { kind: string; metadata: { name: string; labels?: unknown } };
-      delete object.metadata.labels;
+    expect(policies.map((m) => m.metadata.name)).toEqual(['byline-sidecar-access', 'byline-sidecar-access']);
+    for (const object of policies) {
       const plural =
         object.kind === 'ValidatingAdmissionPolicy'
           ? 'validatingadmissionpolicies'

@@ -101,7 +101,14 @@ async function approve(name: string, scope: unknown, expiresAt: Date): Promise<v
       apiVersion: crds.API_VERSION,
       kind: 'Approval',
       metadata: { name, namespace: ns },
-      spec: { identity: 'billing-reconciler', route: 'orders-db', scope, reason: 'add an index', ticket: 'OPS-7' },
+      spec: {
+        identity: 'billing-reconciler',
+        route: 'orders-db',
+        scope,
+        reason: 'add an index',
+        ticket: 'OPS-7',
+        duration: '1h',
+      },
     },
   });
   const res = await rest('PATCH', `/apis/${crds.GROUP}/${crds.VERSION}/namespaces/${ns}/approvals/${name}/status`, {
@@ -261,7 +268,7 @@ describe('GET /v1/policy', () => {
 
   test('an Approved Approval appears in the document; a route without a DatabaseRoute is denied outright', async () => {
     const expiresAt = new Date(Date.now() + 3_600_000);
-    await approve(`migrate-${suffix}`, ['ddl', 'table:public.invoices'], expiresAt);
+    await approve(`migrate-${suffix}`, { classes: ['ddl'], tables: ['public.invoices'] }, expiresAt);
     await setRoutes([
       { name: 'orders-db', access: 'admin' },
       { name: 'ghost-db', access: 'admin' },

@@ -34,7 +34,7 @@ beforeAll(async () => {
           },
         },
       ],
-      audit: { spoolDir: join(dir, 'spool'), sinks: [{ file: join(dir, 'audit.jsonl') }] },
+      audit: { spoolDir: join(dir, 'spool'), maxSpoolBytes: 1 << 20, sinks: [{ file: join(dir, 'audit.jsonl') }] },
       metrics: { listen: '127.0.0.1:0' },
     },
     'metrics test config',
@@ -67,11 +67,13 @@ test('statements, their classes and results, sessions and spool bytes are counte
   await client.end();
   await sidecar.flush();
   const text = await (await get('/metrics')).text();
-  expect(text).toMatch(/^byline_statements_total\{class="read",status="ok"\} 1$/m);
-  expect(text).toMatch(/^byline_statements_total\{class="ddl",status="ok"\} 1$/m);
-  expect(text).toMatch(/^byline_statements_total\{class="read",status="error"\} 1$/m);
+  expect(text).toMatch(/^byline_statements_total\{route="m",class="read",status="ok"\} 1$/m);
+  expect(text).toMatch(/^byline_statements_total\{route="m",class="ddl",status="ok"\} 1$/m);
+  expect(text).toMatch(/^byline_statements_total\{route="m",class="read",status="error"\} 1$/m);
   expect(text).toMatch(/^byline_statement_duration_seconds_count 3$/m);
   expect(text).toMatch(/^byline_sessions_active 0$/m);
   const spoolBytes = Number(/^byline_spool_bytes (\d+)$/m.exec(text)?.[1]);
   expect(spoolBytes).toBeGreaterThan(0);
+  // What the chart's "spool near full" alert divides by.
+  expect(text).toMatch(/^byline_spool_max_bytes 1048576$/m);
 });

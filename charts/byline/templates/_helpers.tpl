@@ -1,10 +1,46 @@
-{{/* Labels every object of the chart carries. */}}
+{{/*
+Names. Every object's name comes from the release, so the chart installs twice in different
+namespaces (cluster-scoped objects included). A release named "byline" keeps the short names the
+docs use: byline-operator, byline-collector, byline-trail-reader.
+*/}}
+{{- define "byline.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else if contains "byline" .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-byline" .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end }}
+
+{{- define "byline.operator.name" -}}{{ include "byline.fullname" . }}-operator{{- end }}
+{{- define "byline.collector.name" -}}{{ include "byline.fullname" . }}-collector{{- end }}
+
+{{/* The MutatingWebhookConfigurations (the operator derives the approvals name the same way). */}}
+{{- define "byline.webhook.podsName" -}}{{ include "byline.fullname" . }}-pod-injector{{- end }}
+{{- define "byline.webhook.approvalsName" -}}
+{{- $pods := include "byline.webhook.podsName" . -}}
+{{- if eq $pods "byline-pod-injector" }}byline-approvals{{ else }}{{ $pods }}-approvals{{ end -}}
+{{- end }}
+
+{{/* Labels every object of the chart carries (Kubernetes' recommended labels). */}}
 {{- define "byline.labels" -}}
-app.kubernetes.io/part-of: byline
+app.kubernetes.io/name: byline
 app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: byline
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels of one component (operator, collector) of this release. */}}
+{{- define "byline.selectorLabels" -}}
+app.kubernetes.io/name: byline
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* The byline image (operator, collector and, unless overridden, the injected sidecar). */}}
@@ -12,7 +48,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
 
-{{/* The collector's base URL, as the injected sidecars reach it. */}}
+{{/* The collector's scheme: HTTPS unless TLS is switched off. */}}
 {{- define "byline.collectorUrl" -}}
-http://byline-collector.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
+http://{{ include "byline.collector.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
+{{- end }}
+
+{{/* Prometheus scrape annotations for a pod serving /metrics on port. */}}
+{{- define "byline.scrapeAnnotations" -}}
+{{- if .root.Values.metrics.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
 {{- end }}

@@ -20,7 +20,15 @@ export interface WriterIdentity {
   source?: 'kubernetes' | 'static';
 }
 
-export type Principal = { kind: 'writer'; identity: WriterIdentity } | { kind: 'reader'; subject: string };
+/**
+ * A reader allowed only in some namespaces (RBAC by RoleBinding, not ClusterRoleBinding) carries
+ * `namespaces`, which asks whether it may read one; a reader without it reads every namespace.
+ */
+export type NamespaceAccess = (namespace: string) => Promise<{ allowed: boolean; reason: string }>;
+
+export type Principal =
+  | { kind: 'writer'; identity: WriterIdentity }
+  | { kind: 'reader'; subject: string; namespaces?: NamespaceAccess };
 
 /** What the endpoint needs the token for. */
 export type Purpose = 'write' | 'read';

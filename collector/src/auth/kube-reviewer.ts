@@ -28,12 +28,13 @@ export type TokenReviewResult =
 export interface KubeReviewer {
   /** TokenReview; without audiences, the token must be for the API server's own. */
   reviewToken(token: string, audiences?: string[]): Promise<TokenReviewResult>;
-  /** SubjectAccessReview for `user`: may it do `verb` on `group`/`resource` (cluster scope)? */
+  /** SubjectAccessReview for `user`: may it do `verb` on `group`/`resource`, cluster-wide or in `namespace`? */
   allowed(
     user: ReviewedUser,
     verb: string,
     group: string,
     resource: string,
+    namespace?: string,
   ): Promise<{ allowed: boolean; reason: string }>;
   /** The AgentIdentities in a namespace, as the API server lists them. */
   listAgentIdentities(namespace: string): Promise<ListedIdentity[]>;
@@ -91,7 +92,7 @@ export class ClientNodeReviewer implements KubeReviewer {
     };
   }
 
-  async allowed(user: ReviewedUser, verb: string, group: string, resource: string) {
+  async allowed(user: ReviewedUser, verb: string, group: string, resource: string, namespace?: string) {
     const review = await call('SubjectAccessReview', () =>
       this.authz.createSubjectAccessReview({
         body: {
@@ -100,7 +101,7 @@ export class ClientNodeReviewer implements KubeReviewer {
             groups: user.groups,
             extra: user.extra,
             ...(user.uid ? { uid: user.uid } : {}),
-            resourceAttributes: { verb, group, resource },
+            resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) },
           },
         },
       }),

@@ -29,9 +29,11 @@ class Reviewer implements KubeReviewer {
     if (!known || !wanted.some((a) => known.audiences.includes(a))) return { authenticated: false, error: 'invalid' };
     return { authenticated: true, user: known.user, audiences: audiences ?? [] };
   }
-  async allowed(user: ReviewedUser) {
+  /** `readers` holds "alice" (cluster-wide) or "alice@payments" (that namespace only). */
+  async allowed(user: ReviewedUser, _verb: string, _group: string, _resource: string, namespace?: string) {
     this.calls.access++;
-    return { allowed: this.readers.has(user.username), reason: '' };
+    const key = namespace === undefined ? user.username : `${user.username}@${namespace}`;
+    return { allowed: this.readers.has(key), reason: '' };
   }
   async listAgentIdentities(namespace: string) {
     this.calls.list++;
@@ -154,11 +156,18 @@ describe('KubernetesAuthenticator', () => {
 
   test('readers: a default-audience token is reviewed as such; RBAC decides, and only a grant is cached', async () => {
     reviewer.users.set('alice', { audiences: ['api'], user: { username: 'alice', groups: ['sre'], extra: {} } });
-    expect(await auth.authenticate('alice', 'read')).toMatchObject({ status: 403, reason: 'reader-denied' });
+    // Not allowed cluster-wide: a reader limited to the namespaces RBAC allows, asked per namespace.
+    const limited = await auth.authenticate('alice', 'read');
+    expect(limited).toMatchObject({ kind: 'reader', subject: 'alice', namespaces: expect.any(Function) });
+    const access = (limited as { namespaces: (ns: string) => Promise<{ allowed: boolean }> }).namespaces;
+    expect(await access('payments')).toMatchObject({ allowed: false });
+    reviewer.readers.add('alice@payments');
+    expect(await access('payments')).toMatchObject({ allowed: true });
+    expect(await access('billing')).toMatchObject({ allowed: false });
     reviewer.readers.add('alice');
     expect(await auth.authenticate('alice', 'read')).toEqual({ kind: 'reader', subject: 'alice' });
     expect(await auth.authenticate('alice', 'read')).toEqual({ kind: 'reader', subject: 'alice' });
-    expect(reviewer.calls.access).toBe(2);
+    expect(reviewer.calls.access).toBe(5);
     expect(await auth.authenticate('nobody', 'read')).toMatchObject({ status: 401, reason: 'unauthenticated' });
   });
 

@@ -5,7 +5,9 @@
  * authenticate the token as `system:serviceaccount:<ns>:<sa>`, and exactly one AgentIdentity in
  * <ns> must claim <sa>; the writer is that identity, with the pod the token is bound to.
  * Reading: any token the API server accepts (for the configured audience, else for its own) whose
- * user RBAC allows `get` on `auditevents.byline.dev`, as a SubjectAccessReview answers.
+ * user RBAC allows `get` on `auditevents.byline.dev`, as a SubjectAccessReview answers: cluster-wide
+ * (a ClusterRoleBinding) for every namespace's events, else per namespace (a RoleBinding there),
+ * asked again for the namespace each query names.
  *
  * Positive reviews are reused (keyed by the token's SHA-256, never the token) until shortly before
  * the token expires or for `cacheSeconds`, whichever is sooner; AgentIdentity lists per namespace
@@ -14,14 +16,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Authenticator, Principal, Purpose, Refusal, RefusalReason } from './authenticator.js';
+import type { Authenticator, NamespaceAccess, Principal, Purpose, Refusal, RefusalReason } from './authenticator.js';
 import { claimFor, type ListedIdentity } from './identity-claims.js';
 import type { KubeReviewer, ReviewedUser } from './kube-reviewer.js';
 import { parseServiceAccountUser, podNameOf } from './service-account.js';
 import { reuseUntil } from './token-expiry.js';
 import { TtlCache } from './ttl-cache.js';
 
-/** What readers must be allowed: `get` on this resource, cluster-wide. */
+/** What readers must be allowed: `get` on this resource, cluster-wide or in a namespace. */
 export const TRAIL_RESOURCE = { verb: 'get', group: 'byline.dev', resource: 'auditevents' } as const;
 
 export interface KubernetesAuthenticatorOptions {
@@ -100,18 +102,20 @@ export class KubernetesAuthenticator implements Authenticator {
     }
     const { verb, group, resource } = TRAIL_RESOURCE;
     const access = await this.reviewer.allowed(user, verb, group, resource);
+    // Not allowed cluster-wide: perhaps in some namespaces (a RoleBinding), asked per query.
     if (!access.allowed) {
-      return this.refuse(
-        403,
-        'reader-denied',
-        `"${user.username}" may not read the trail: RBAC does not allow "${verb}" on "${resource}.${group}"` +
-          `${access.reason ? ` (${access.reason})` : ''}; bind it to a ClusterRole that does`,
-        user.username,
-      );
+      // Not kept: a ClusterRoleBinding made later takes effect on the next request.
+      return { kind: 'reader', subject: user.username, namespaces: this.namespaceAccess(user) };
     }
     const principal: Principal = { kind: 'reader', subject: user.username };
     this.readers.set(key, principal, reuseUntil(token, this.now(), this.options.cacheSeconds));
     return principal;
+  }
+
+  /** A SubjectAccessReview of this reader in the namespace a query names. */
+  private namespaceAccess(user: ReviewedUser): NamespaceAccess {
+    const { verb, group, resource } = TRAIL_RESOURCE;
+    return (namespace) => this.reviewer.allowed(user, verb, group, resource, namespace);
   }
 
   /** A TokenReview for `audience` (null: the API server's own), its positive answers reused. */

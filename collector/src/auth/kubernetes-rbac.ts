@@ -19,7 +19,10 @@ export const COLLECTOR_RBAC_RULES: V1PolicyRule[] = [
   { apiGroups: [crds.GROUP], resources: [crds.DatabaseRouteKind.plural, 'approvals'], verbs: ['list', 'watch'] },
 ];
 
-/** A trail reader's ClusterRole (bind it with a ClusterRoleBinding: the check is cluster-wide). */
+/**
+ * A trail reader's ClusterRole: a ClusterRoleBinding reads every namespace's events, a RoleBinding
+ * in a namespace that namespace's (queries then name it: `?namespace=NS`).
+ */
 export const TRAIL_READER_RBAC_RULES: V1PolicyRule[] = [
   { apiGroups: [TRAIL_RESOURCE.group], resources: [TRAIL_RESOURCE.resource], verbs: [TRAIL_RESOURCE.verb] },
 ];

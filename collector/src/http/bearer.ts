@@ -27,9 +27,57 @@ export function requireWriter(p: Principal): Extract<Principal, { kind: 'writer'
   return p;
 }
 
-export function requireReader(p: Principal): Extract<Principal, { kind: 'reader' }> {
+type Reader = Extract<Principal, { kind: 'reader' }>;
+
+/** A reader of every namespace; one allowed only in some gets 403 (this endpoint spans them all). */
+export function requireReader(p: Principal): Reader {
+  const reader = requireAnyReader(p);
+  if (reader.namespaces) throw namespacedReaderRefused(reader, 'this endpoint covers every namespace');
+  return reader;
+}
+
+/** A reader of every namespace, or of some (which must then name one it may read: `namespaceAllowed`). */
+export function requireAnyReader(p: Principal): Reader {
   if (p.kind !== 'reader') {
     throw new HttpError(403, `this token may only write events for "${p.identity.name}"; queries need a reader token`);
   }
   return p;
+}
+
+/** Throws 403 unless the reader may read `namespace` (undefined: may it read every namespace?). */
+export async function requireNamespace(reader: Reader, namespace: string | undefined): Promise<void> {
+  if (!reader.namespaces) return;
+  if (namespace === undefined) {
+    throw namespacedReaderRefused(reader, 'name the namespace to read with ?namespace=NS');
+  }
+  let access: { allowed: boolean; reason: string };
+  try {
+    access = await reader.namespaces(namespace);
+  } catch (e) {
+    throw new HttpError(
+      503,
+      `checking access to namespace "${namespace}" failed: ${(e as Error).message}`,
+      {
+        reason: 'review-failed',
+      },
+      { 'Retry-After': '1' },
+    );
+  }
+  if (!access.allowed) {
+    throw new HttpError(
+      403,
+      `"${reader.subject}" may not read the trail of namespace "${namespace}": RBAC does not allow "get" on ` +
+        `"auditevents.byline.dev" there${access.reason ? ` (${access.reason})` : ''}`,
+      { reason: 'reader-denied' },
+    );
+  }
+}
+
+function namespacedReaderRefused(reader: Reader, what: string): HttpError {
+  return new HttpError(
+    403,
+    `"${reader.subject}" may not read the trail of every namespace: RBAC does not allow "get" on ` +
+      `"auditevents.byline.dev" cluster-wide (a ClusterRoleBinding does); with a RoleBinding in a namespace, ${what}`,
+    { reason: 'reader-denied' },
+  );
 }

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
-import { authenticate, requireReader } from '../http/bearer.js';
+import { authenticate, requireAnyReader, requireNamespace, requireReader } from '../http/bearer.js';
 import { HttpError, sendJson, sendText } from '../http/respond.js';
 import type { CollectorMetrics } from '../metrics.js';
 import type { EventStore } from '../store/types.js';
@@ -23,12 +23,17 @@ export async function handleEventQuery(
   url: URL,
   deps: QueryDeps,
 ): Promise<void> {
-  requireReader(await authenticate(req, deps.auth, 'read'));
+  const reader = requireAnyReader(await authenticate(req, deps.auth, 'read'));
   const q = parseEventQuery(url.searchParams);
+  await requireNamespace(reader, q.namespace);
   const page = await storeCall(deps, 'query', async () => {
     const found = await deps.store.query(q.filter, q.limit, q.after);
-    const streams = [...new Set(found.events.map((e) => e.key.stream))];
-    return { ...found, markers: await deps.store.markers(streams) };
+    // The store has no namespace column: filtered here, so a page may hold fewer than `limit`
+    // events (even none) and still have a next page.
+    const events =
+      q.namespace === undefined ? found.events : found.events.filter((e) => inNamespace(e.json, q.namespace!));
+    const streams = [...new Set(events.map((e) => e.key.stream))];
+    return { events, next: found.next, markers: await deps.store.markers(streams) };
   });
   sendText(res, 200, renderEventPage(page.events, page.markers, page.next ? encodeCursor(page.next) : null));
 }
@@ -44,6 +49,14 @@ export async function handleStreams(
     throw new HttpError(400, `unknown query parameter "${name}" (none are taken)`);
   const streams = await storeCall(deps, 'streams', () => deps.store.streams());
   sendJson(res, 200, { streams });
+}
+
+function inNamespace(json: string, namespace: string): boolean {
+  try {
+    return (JSON.parse(json) as { identity?: { namespace?: unknown } }).identity?.namespace === namespace;
+  } catch {
+    return false;
+  }
 }
 
 async function storeCall<T>(deps: QueryDeps, operation: string, work: () => Promise<T>): Promise<T> {

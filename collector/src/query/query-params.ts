@@ -11,10 +11,12 @@ export const DEFAULT_LIMIT = 500;
 export const MAX_LIMIT = 5000;
 
 const EQUALITY = ['identity', 'table', 'route', 'database', 'session', 'approval', 'stream', 'type'] as const;
-const KNOWN = [...EQUALITY, 'since', 'until', 'limit', 'cursor'];
+const KNOWN = [...EQUALITY, 'namespace', 'since', 'until', 'limit', 'cursor'];
 
 export interface EventQuery {
   filter: EventFilter;
+  /** Only events whose identity.namespace is this (what a namespace's trail reader may ask). */
+  namespace: string | undefined;
   limit: number;
   after: CursorKey | undefined;
 }
@@ -62,5 +64,5 @@ export function parseEventQuery(params: URLSearchParams): EventQuery {
       problems.push('cursor: not a cursor this collector handed out (pass nextCursor from the previous page as is)');
   }
   if (problems.length > 0) throw new HttpError(400, problems.join('; '), { problems });
-  return { filter, limit, after };
+  return { filter, namespace: seen.get('namespace'), limit, after };
 }

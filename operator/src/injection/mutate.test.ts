@@ -215,12 +215,15 @@ describe('applying the patch to the pod', () => {
     // The service account the identity was chosen for is the one the pod (and its token) runs as.
     expect(spec.serviceAccountName).toBe(original.serviceAccountName || original.serviceAccount || 'default');
 
-    // The spool: an emptyDir unless the pod names a claim.
+    // The spool: an emptyDir bounded a little above maxSpoolBytes (the spool itself is the first
+    // bound: the kubelet evicts a pod past its sizeLimit), unless the pod names a claim.
     const claim = input.pod.metadata?.annotations?.['byline.dev/spool-volume'];
+    const sizeLimitMi = Math.ceil(((config.audit.maxSpoolBytes ?? 0) + 64 * 1024 * 1024) / 1024 ** 2);
+    expect(config.audit.maxSpoolBytes).toBeGreaterThan(0);
     expect(volumes.get('byline-spool')).toEqual(
       claim
         ? { name: 'byline-spool', persistentVolumeClaim: { claimName: claim } }
-        : { name: 'byline-spool', emptyDir: {} },
+        : { name: 'byline-spool', emptyDir: { sizeLimit: `${sizeLimitMi}Mi` } },
     );
 
     // Never injected twice: our own output is recognised (and nothing else is, see the forged fixtures).
@@ -273,6 +276,7 @@ describe('renderSidecarConfig', () => {
       audit: {
         params: 'none',
         spoolDir: '/var/spool/byline',
+        maxSpoolBytes: 1073741824,
         sinks: [
           { collector: { url: 'http://byline-collector.byline.svc:8080', tokenFile: '/var/run/byline/token/token' } },
         ],

@@ -29,6 +29,7 @@ import { containersOf, findExposure, type Guarded, routeSecretsOf } from './expo
 import { type JsonPatchOperation, pointer } from './json-patch.js';
 import { renderAppEnv, renderConfig, renderSidecarContainer, renderVolumes } from './render.js';
 import { type ResolvedRoute, resolveRoute } from './routes.js';
+import { sidecarSettings } from './sidecar-settings.js';
 import type {
   AgentIdentity,
   DatabaseRoute,
@@ -193,7 +194,9 @@ export function mutatePod(input: InjectionInput): InjectionResult {
     );
   }
 
-  const config = renderConfig(identity, routes, options);
+  const settings = sidecarSettings(annotations, options.sidecar);
+  if ('problem' in settings) return refuse('InvalidSidecarSettings', settings.problem);
+  const config = renderConfig(identity, routes, options, settings.maxSpoolBytes);
   const problems = problemsOf(SidecarConfigSchema, config);
   if (problems.length > 0) {
     return refuse(
@@ -202,8 +205,8 @@ export function mutatePod(input: InjectionInput): InjectionResult {
     );
   }
   const routeNames = routes.map((r) => r.name);
-  const sidecar = renderSidecarContainer(config, routes, options);
-  const volumes = renderVolumes(routes, spoolClaim);
+  const sidecar = renderSidecarContainer(config, routes, options, settings.resources);
+  const volumes = renderVolumes(routes, spoolClaim, spoolClaim ? undefined : settings.spoolSizeLimit);
   const annotation = injectedAnnotation(identityName, routeNames);
 
   if (marker) {
@@ -245,6 +248,7 @@ export function mutatePod(input: InjectionInput): InjectionResult {
       : [{ op: 'add' as const, path: pointer('spec', 'serviceAccountName'), value: serviceAccount }]),
     ...envPatch(spec, renderAppEnv(identityName, routes)),
     ...sidecarPatch(spec, sidecar, volumes),
+    ...pullSecretsPatch(spec, options.imagePullSecrets ?? []),
     ...annotationPatch(pod.metadata?.annotations, annotation),
   ];
   return {
@@ -352,4 +356,19 @@ function annotationPatch(annotations: Record<string, string> | undefined, value:
   if (!annotations)
     return [{ op: 'add', path: pointer('metadata', 'annotations'), value: { [INJECTED_ANNOTATION]: value } }];
   return [{ op: 'add', path: pointer('metadata', 'annotations', INJECTED_ANNOTATION), value }];
+}
+
+/** The sidecar image's pull secrets the pod does not list yet (the app's own are kept as they are). */
+function pullSecretsPatch(spec: V1PodSpec, names: string[]): JsonPatchOperation[] {
+  const have = new Set((spec.imagePullSecrets ?? []).map((s) => s.name));
+  const missing = [...new Set(names)].filter((n) => !have.has(n));
+  if (missing.length === 0) return [];
+  if (!spec.imagePullSecrets) {
+    return [{ op: 'add', path: pointer('spec', 'imagePullSecrets'), value: missing.map((name) => ({ name })) }];
+  }
+  return missing.map((name) => ({
+    op: 'add' as const,
+    path: pointer('spec', 'imagePullSecrets', '-'),
+    value: { name },
+  }));
 }

@@ -1,6 +1,6 @@
 /** What injection adds to a pod: the sidecar's config, its container, its volumes, the app env. */
 import type { SidecarConfig } from '@byline/api';
-import type { V1Container, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import {
   caDir,
   caVolume,
@@ -20,10 +20,19 @@ import {
   TOKEN_VOLUME,
 } from './constants.js';
 import { type ResolvedRoute, resolveRoute } from './routes.js';
+import { DEFAULT_SIDECAR_RESOURCES, DEFAULT_SPOOL_BYTES } from './sidecar-settings.js';
 import type { AgentIdentity, DatabaseRoute, InjectionOptions } from './types.js';
 
-/** The sidecar's config for these routes (in the identity's order), as `byline sidecar` reads it. */
-export function renderConfig(identity: AgentIdentity, routes: ResolvedRoute[], options: InjectionOptions) {
+/**
+ * The sidecar's config for these routes (in the identity's order), as `byline sidecar` reads it.
+ * maxSpoolBytes is always written: the spool volume's sizeLimit is derived from it.
+ */
+export function renderConfig(
+  identity: AgentIdentity,
+  routes: ResolvedRoute[],
+  options: InjectionOptions,
+  maxSpoolBytes = options.sidecar?.maxSpoolBytes ?? DEFAULT_SPOOL_BYTES,
+) {
   const config: SidecarConfig = {
     identity: { kubernetes: { tokenPath: TOKEN_PATH, collector: { url: options.collectorUrl } } },
     routes: routes.map((r) => ({
@@ -48,6 +57,7 @@ export function renderConfig(identity: AgentIdentity, routes: ResolvedRoute[], o
     audit: {
       params: identity.spec.parameters ?? 'redacted',
       spoolDir: SPOOL_DIR,
+      maxSpoolBytes,
       sinks: [{ collector: { url: options.collectorUrl, tokenFile: TOKEN_PATH } }],
     },
     metrics: { listen: `0.0.0.0:${METRICS_PORT}` },
@@ -74,9 +84,10 @@ export function renderSidecarConfig(
 
 /**
  * Volumes for the sidecar only: the projected token, each route's Secret (and CA), the spool (an
- * emptyDir, or the PersistentVolumeClaim `spoolClaim` so that events outlive the pod).
+ * emptyDir bounded by `spoolSizeLimit`, or the PersistentVolumeClaim `spoolClaim` so that events
+ * outlive the pod).
  */
-export function renderVolumes(routes: ResolvedRoute[], spoolClaim?: string): V1Volume[] {
+export function renderVolumes(routes: ResolvedRoute[], spoolClaim?: string, spoolSizeLimit?: string): V1Volume[] {
   const volumes: V1Volume[] = [
     {
       name: TOKEN_VOLUME,
@@ -109,7 +120,7 @@ export function renderVolumes(routes: ResolvedRoute[], spoolClaim?: string): V1V
   volumes.push(
     spoolClaim
       ? { name: SPOOL_VOLUME, persistentVolumeClaim: { claimName: spoolClaim } }
-      : { name: SPOOL_VOLUME, emptyDir: {} },
+      : { name: SPOOL_VOLUME, emptyDir: spoolSizeLimit ? { sizeLimit: spoolSizeLimit } : {} },
   );
   // The root filesystem is read-only; Node (tsx's compile cache) needs a writable /tmp.
   volumes.push({ name: TMP_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } });
@@ -128,7 +139,12 @@ function renderMounts(routes: ResolvedRoute[]): V1VolumeMount[] {
 }
 
 /** The native sidecar: an init container with restartPolicy Always, started before the app's containers. */
-export function renderSidecarContainer(config: SidecarConfig, routes: ResolvedRoute[], options: InjectionOptions) {
+export function renderSidecarContainer(
+  config: SidecarConfig,
+  routes: ResolvedRoute[],
+  options: InjectionOptions,
+  resources: V1ResourceRequirements = DEFAULT_SIDECAR_RESOURCES,
+) {
   if (routes.length === 0) throw new Error('a sidecar needs at least one route');
   const container: V1Container = {
     name: SIDECAR_NAME,
@@ -142,7 +158,7 @@ export function renderSidecarContainer(config: SidecarConfig, routes: ResolvedRo
     // kubelet probes the pod's IP, where only the metrics listener is: its /readyz answers 200
     // once every route listens on the pod's loopback and the sidecar knows its identity.
     startupProbe: { httpGet: { path: '/readyz', port: METRICS_PORT }, periodSeconds: 1, failureThreshold: 120 },
-    resources: { requests: { cpu: '50m', memory: '64Mi' } },
+    resources,
     securityContext: {
       runAsNonRoot: true,
       readOnlyRootFilesystem: true,

@@ -3,6 +3,7 @@ import type { crds } from '@byline/api';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ExposureReason } from './exposure.js';
 import type { JsonPatchOperation } from './json-patch.js';
+import type { SidecarDefaults } from './sidecar-settings.js';
 
 export type AgentIdentity = crds.AgentIdentity;
 export type DatabaseRoute = crds.DatabaseRoute;
@@ -13,6 +14,10 @@ export interface InjectionOptions {
   /** The collector's base URL, for both /v1/whoami and the event sink. */
   collectorUrl: string;
   imagePullPolicy?: string;
+  /** The sidecar's resources and spool bound unless a pod's annotations say otherwise. */
+  sidecar?: SidecarDefaults;
+  /** Secrets for pulling the sidecar image, added to injected pods' imagePullSecrets. */
+  imagePullSecrets?: string[];
 }
 
 export interface InjectionInput {
@@ -44,6 +49,7 @@ export type InjectionReason =
   | 'InjectionRequired'
   | 'InvalidSpoolVolume'
   | 'EphemeralContainersAllowed'
+  | 'InvalidSidecarSettings'
   | ExposureReason;
 
 export interface InjectionResult {

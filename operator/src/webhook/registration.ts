@@ -140,3 +140,41 @@ export async function ensureWebhookConfiguration(
   }
   throw new Error(`MutatingWebhookConfiguration ${desired.metadata.name} kept changing under us`);
 }
+
+/**
+ * CA-only mode, for configurations a Helm release owns (rendered by the chart, deleted by
+ * `helm uninstall`): sets every webhook's caBundle to ours and touches nothing else. It never
+ * creates a configuration, so a stopped or uninstalled operator leaves nothing behind that would
+ * keep refusing pods. Returns whether it wrote; a missing configuration is an error naming it.
+ */
+export async function syncWebhookCaBundle(client: KubeClient, name: string, caBundlePem: string): Promise<boolean> {
+  const path = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`;
+  const caBundle = Buffer.from(caBundlePem).toString('base64');
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let existing: MutatingWebhookConfiguration;
+    try {
+      existing = await client.get<MutatingWebhookConfiguration>(path);
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new Error(
+          `MutatingWebhookConfiguration ${name} does not exist: with --webhook-ca-only it is installed by the Helm chart, not created by the operator`,
+        );
+      }
+      throw err;
+    }
+    const webhooks = existing.webhooks ?? [];
+    const stale = webhooks.filter((w) => (w.clientConfig as { caBundle?: string } | undefined)?.caBundle !== caBundle);
+    if (stale.length === 0) return false;
+    try {
+      await client.replace(path, {
+        ...existing,
+        webhooks: webhooks.map((w) => ({ ...w, clientConfig: { ...(w.clientConfig as object), caBundle } })),
+      });
+      return true;
+    } catch (err) {
+      if (isConflict(err)) continue;
+      throw err;
+    }
+  }
+  throw new Error(`MutatingWebhookConfiguration ${name} kept changing under us`);
+}

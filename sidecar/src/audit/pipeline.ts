@@ -108,7 +108,7 @@ export class AuditPipeline {
       if (shaped[0]?.statement?.splitMismatch) this.metrics?.splitMismatches.inc();
       for (const e of shaped) {
         if (this.metrics && e.statement && e.result) {
-          this.metrics.statements.inc({ class: e.statement.class, status: e.result.status });
+          this.metrics.statements.inc({ route: e.target.route, class: e.statement.class, status: e.result.status });
           if (e.result.durationUs !== null) this.metrics.statementDuration.observe(e.result.durationUs / 1e6);
         }
         const chained = this.chain.appendCanonical(e);

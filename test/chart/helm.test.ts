@@ -1,0 +1,288 @@
+/**
+ * The chart as Helm renders it: `helm lint --strict`, values.schema.json refusing mistakes, golden
+ * files of `helm template` for several value sets (stale goldens fail; UPDATE_GOLDEN=1 rewrites
+ * them), names derived from the release, and the webhook configurations equal to what the operator
+ * itself would register. helm is built from its Go module when missing (test/chart/helm.ts).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  APPROVAL_WEBHOOK_CONFIGURATION_NAME,
+  desiredApprovalWebhookConfiguration,
+  desiredWebhookConfiguration,
+} from '@byline/operator';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildHelm, findHelm, helm } from './helm.js';
+import { CHART_DIR, find, type Manifest, render, renderText } from './render.js';
+
+const GOLDEN_DIR = join(import.meta.dirname, 'golden');
+const update = process.env.UPDATE_GOLDEN === '1';
+
+let helmBin: string;
+beforeAll(async () => {
+  helmBin = findHelm() ?? (await buildHelm());
+}, 20 * 60_000);
+
+/** Cluster-scoped kinds the chart renders. */
+const CLUSTER_KINDS = new Set([
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'MutatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
+
+function lint(...set: string[]): { ok: boolean; output: string } {
+  try {
+    return { ok: true, output: helm(helmBin, ['lint', '--strict', CHART_DIR, ...set.flatMap((s) => ['--set', s])]) };
+  } catch (err) {
+    return { ok: false, output: (err as Error).message };
+  }
+}
+
+describe('helm lint', () => {
+  it('passes --strict with the default values and with every value set of the goldens', () => {
+    expect(lint().ok).toBe(true);
+    for (const file of readdirSync(join(import.meta.dirname, 'values'))) {
+      const result = (() => {
+        try {
+          helm(helmBin, ['lint', '--strict', CHART_DIR, '--values', join(import.meta.dirname, 'values', file)]);
+          return 'ok';
+        } catch (err) {
+          return (err as Error).message;
+        }
+      })();
+      expect(result, file).toBe('ok');
+    }
+  });
+
+  it.each([
+    ['operator.webhook.failurePolicy=Never', '/operator/webhook/failurePolicy'],
+    ['collector.persistance.size=1Gi', "additional properties 'persistance' not allowed"],
+    ['operator.webhook.timeoutSeconds=31', '/operator/webhook/timeoutSeconds'],
+    ['operator.replicas=0', '/operator/replicas'],
+    ['collector.replicas=2', '/collector/replicas'],
+    ['collector.store=mysql://db/x', '/collector/store'],
+    ['operator.webhook.namespaceLabel=no-value', '/operator/webhook/namespaceLabel'],
+    ['imagePullSecrets[0].nam=x', "additional properties 'nam' not allowed"],
+    ['metrics.prometheusRule.enabeld=true', "additional properties 'enabeld' not allowed"],
+    ['operator.resources.limits.memory=lots', '/operator/resources/limits/memory'],
+    ['sidecar.spoolSize=1.5Gi', '/sidecar/spoolSize'],
+    ['sidecar.resources.limits.gpu=1', "additional properties 'gpu' not allowed"],
+  ])('refuses %s, naming the value', (set, message) => {
+    const result = lint(set);
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain(message);
+  });
+});
+
+/** The value sets with golden files: release, namespace and values files under test/chart/values. */
+const CASES = [
+  { name: 'default', release: 'byline', namespace: 'byline-system', valuesFiles: [] },
+  { name: 'ha-monitoring', release: 'audit', namespace: 'audit-system', valuesFiles: ['ha-monitoring.yaml'] },
+  { name: 'single', release: 'byline', namespace: 'byline', valuesFiles: ['single.yaml'] },
+];
+
+describe('helm template goldens', () => {
+  it.each(CASES)('$name renders as test/chart/golden/$name.yaml', (c) => {
+    const text = renderText(helmBin, c);
+    const file = join(GOLDEN_DIR, `${c.name}.yaml`);
+    if (update) {
+      mkdirSync(GOLDEN_DIR, { recursive: true });
+      writeFileSync(file, text);
+    }
+    expect(existsSync(file), `${file} missing: run with UPDATE_GOLDEN=1`).toBe(true);
+    expect(text === readFileSync(file, 'utf8'), `${file} is stale: review the diff, then UPDATE_GOLDEN=1`).toBe(true);
+  });
+
+  it('has no golden without a value set (stale files fail)', () => {
+    const names = readdirSync(GOLDEN_DIR).map((f) => f.replace(/\.yaml$/, ''));
+    expect(names.sort()).toEqual(CASES.map((c) => c.name).sort());
+  });
+});
+
+describe('names, labels and options', () => {
+  it('installs twice in different namespaces: no two objects share a name where they would collide', () => {
+    const a = render(helmBin, { release: 'team-a', namespace: 'audit-a' });
+    const b = render(helmBin, { release: 'team-b', namespace: 'audit-b' });
+    const key = (m: Manifest) =>
+      `${m.kind}/${CLUSTER_KINDS.has(m.kind) ? '' : m.metadata.namespace}/${m.metadata.name}`;
+    const keysA = new Set(a.map(key));
+    expect(b.map(key).filter((k) => keysA.has(k))).toEqual([]);
+    for (const m of [...a, ...b]) {
+      if (CLUSTER_KINDS.has(m.kind)) expect(m.metadata.namespace, `${m.kind} ${m.metadata.name}`).toBeUndefined();
+      else expect(m.metadata.namespace, `${m.kind} ${m.metadata.name}`).toMatch(/^audit-[ab]$/);
+      expect(m.metadata.labels, `${m.kind} ${m.metadata.name}`).toMatchObject({
+        'app.kubernetes.io/name': 'byline',
+        'app.kubernetes.io/managed-by': 'Helm',
+        'helm.sh/chart': 'byline-0.1.0',
+      });
+    }
+    // Each release's cluster-wide bindings name its own service accounts.
+    const binding = find(a, 'ClusterRoleBinding', 'team-a-byline-operator')[0] as unknown as {
+      subjects: { name: string; namespace: string }[];
+    };
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'team-a-byline-operator', namespace: 'audit-a' },
+    ]);
+  });
+
+  it('keeps the short names for a release called byline', () => {
+    const m = render(helmBin, { release: 'byline', namespace: 'byline-system' });
+    expect(find(m, 'ClusterRole').map((r) => r.metadata.name)).toContain('byline-trail-reader');
+    expect(
+      find(m, 'Deployment')
+        .map((d) => d.metadata.name)
+        .sort(),
+    ).toEqual(['byline-collector', 'byline-operator']);
+  });
+
+  it('renders a PodDisruptionBudget and anti-affinity only when there is more than one operator replica', () => {
+    for (const [replicas, expected] of [
+      [1, 0],
+      [2, 1],
+      [3, 1],
+    ] as const) {
+      const m = render(helmBin, { release: 'byline', namespace: 'b', set: [`operator.replicas=${replicas}`] });
+      expect(find(m, 'PodDisruptionBudget'), `replicas=${replicas}`).toHaveLength(expected);
+      const spec = operatorPod(m);
+      expect(Boolean(spec.affinity), `replicas=${replicas}`).toBe(expected === 1);
+    }
+  });
+
+  it('passes pod annotations, extra env, priority class, pull secrets and SA annotations through', () => {
+    const m = render(helmBin, { release: 'audit', namespace: 'a', valuesFiles: ['ha-monitoring.yaml'] });
+    const deployment = find(m, 'Deployment', 'audit-byline-operator')[0] as unknown as {
+      spec: { template: { metadata: { annotations: Record<string, string>; labels: Record<string, string> } } };
+    };
+    expect(deployment.spec.template.metadata.annotations).toMatchObject({
+      'example.com/owner': 'platform',
+      'prometheus.io/scrape': 'true',
+    });
+    expect(deployment.spec.template.metadata.labels).toMatchObject({ tier: 'control-plane', team: 'platform' });
+    const spec = operatorPod(m);
+    expect(spec.priorityClassName).toBe('system-cluster-critical');
+    expect(spec.imagePullSecrets).toEqual([{ name: 'registry-creds' }]);
+    expect(spec.containers[0]?.env).toContainEqual({ name: 'NODE_OPTIONS', value: '--max-old-space-size=192' });
+    expect(find(m, 'ServiceAccount', 'audit-byline-operator')[0]?.metadata.annotations).toEqual({
+      'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/byline-operator',
+    });
+    // The injected sidecar's defaults travel as operator flags.
+    const args = spec.containers[0]?.args.join(' ');
+    expect(args).toContain(
+      '--sidecar-cpu-request 25m --sidecar-memory-request 48Mi --sidecar-memory-limit 128Mi --sidecar-spool-size 256Mi --sidecar-image-pull-secret registry-creds',
+    );
+    // The store password comes from the existing Secret, never from values.
+    const collector = find(m, 'Deployment', 'audit-byline-collector')[0] as unknown as {
+      spec: { template: { spec: { containers: { env: unknown[] }[] } } };
+    };
+    expect(collector.spec.template.spec.containers[0]?.env).toContainEqual({
+      name: 'PGPASSWORD',
+      valueFrom: { secretKeyRef: { name: 'trail-db', key: 'password' } },
+    });
+  });
+
+  it('lets only injected namespaces, the release namespace and configured readers reach the collector', () => {
+    const m = render(helmBin, { release: 'audit', namespace: 'a', valuesFiles: ['ha-monitoring.yaml'] });
+    const policy = find(m, 'NetworkPolicy')[0] as unknown as {
+      spec: { podSelector: unknown; ingress: { from: unknown[] }[] };
+    };
+    expect(policy.spec.podSelector).toEqual({
+      matchLabels: {
+        'app.kubernetes.io/name': 'byline',
+        'app.kubernetes.io/instance': 'audit',
+        'app.kubernetes.io/component': 'collector',
+      },
+    });
+    expect(policy.spec.ingress[0]?.from).toEqual([
+      { namespaceSelector: { matchLabels: { 'byline.dev/tenant': 'blue' } } },
+      { podSelector: {} },
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+      { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'grafana' } } },
+    ]);
+    expect(
+      find(
+        render(helmBin, { release: 'b', namespace: 'b', set: ['collector.networkPolicy.enabled=false'] }),
+        'NetworkPolicy',
+      ),
+    ).toEqual([]);
+  });
+});
+
+interface PodSpec {
+  affinity?: unknown;
+  priorityClassName?: string;
+  imagePullSecrets?: unknown;
+  containers: { args: string[]; env?: unknown[] }[];
+}
+function operatorPod(m: Manifest[]): PodSpec {
+  const d = find(m, 'Deployment').find((x) => x.metadata.name.endsWith('-operator')) as unknown as {
+    spec: { template: { spec: PodSpec } };
+  };
+  return d.spec.template.spec;
+}
+
+/** A webhook as the API server compares it: without the caBundle the operator fills in. */
+function withoutCa(webhooks: unknown): unknown {
+  return (webhooks as { clientConfig: Record<string, unknown> }[]).map((w) => {
+    const { caBundle: _, ...clientConfig } = w.clientConfig;
+    return { ...w, clientConfig };
+  });
+}
+
+describe('webhook configurations owned by the release', () => {
+  it.each([
+    ['the default selector', [] as string[], undefined],
+    ['a namespace label', ['operator.webhook.namespaceLabel=example.com/byline=on'], { 'example.com/byline': 'on' }],
+  ])('equal what the operator would register, with %s', (_what, set, namespaceLabels) => {
+    for (const release of ['byline', 'audit']) {
+      const m = render(helmBin, {
+        release,
+        namespace: 'ops',
+        set: [...set, 'operator.webhook.failurePolicy=Ignore', 'operator.webhook.timeoutSeconds=7'],
+      });
+      const args = operatorPod(m).containers[0]?.args ?? [];
+      expect(args).toContain('--webhook-ca-only');
+      const podsName = args[args.indexOf('--webhook-configuration') + 1] ?? '';
+      const service = args[args.indexOf('--webhook-service') + 1] ?? '';
+      const target = { service: { namespace: 'ops', name: service } };
+      const pods = find(m, 'MutatingWebhookConfiguration', podsName)[0];
+      expect(pods, `${release}: a configuration named by --webhook-configuration`).toBeDefined();
+      expect(withoutCa(pods?.webhooks)).toEqual(
+        withoutCa(
+          desiredWebhookConfiguration(target, '', {
+            failurePolicy: 'Ignore',
+            timeoutSeconds: 7,
+            ...(namespaceLabels ? { namespaceLabels } : {}),
+          }).webhooks,
+        ),
+      );
+      // The operator derives the approvals configuration's name from the pods' one.
+      const approvalsName =
+        podsName === 'byline-pod-injector' ? APPROVAL_WEBHOOK_CONFIGURATION_NAME : `${podsName}-approvals`;
+      const approvals = find(m, 'MutatingWebhookConfiguration', approvalsName)[0];
+      expect(withoutCa(approvals?.webhooks)).toEqual(
+        withoutCa(
+          desiredApprovalWebhookConfiguration(target, '', {
+            timeoutSeconds: 7,
+            ...(namespaceLabels ? { namespaceLabels } : {}),
+          }).webhooks,
+        ),
+      );
+      expect(find(m, 'MutatingWebhookConfiguration')).toHaveLength(2);
+      // The operator may keep the caBundle of exactly these two, and create none.
+      const role = find(m, 'ClusterRole').find((r) => r.metadata.name.endsWith('-operator')) as unknown as {
+        rules: { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+      };
+      const webhookRules = role.rules.filter((r) => r.resources.includes('mutatingwebhookconfigurations'));
+      expect(webhookRules).toEqual([
+        {
+          apiGroups: ['admissionregistration.k8s.io'],
+          resources: ['mutatingwebhookconfigurations'],
+          resourceNames: [podsName, approvalsName],
+          verbs: ['get', 'update', 'patch'],
+        },
+      ]);
+    }
+  });
+});
