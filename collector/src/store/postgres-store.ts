@@ -170,8 +170,8 @@ export class PostgresStore implements EventStore {
         const tables = rows.flatMap((e) => e.tables.map((name) => ({ name, e })));
         if (tables.length > 0) {
           await c.query(
-            `INSERT INTO byline_event_tables (name, time_us, stream, chain_seq, event_id)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])
+            `INSERT INTO byline_event_tables (name, time_us, stream, chain_seq, event_id, identity_name)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[])
              ON CONFLICT DO NOTHING`,
             [
               tables.map((t) => t.name),
@@ -179,6 +179,7 @@ export class PostgresStore implements EventStore {
               tables.map((t) => t.e.stream),
               tables.map((t) => t.e.seq),
               tables.map((t) => t.e.id),
+              tables.map((t) => t.e.identity),
             ],
           );
         }

@@ -33,7 +33,8 @@ export function buildEventQuery(
     where.push(`t.name = ${p(filter.table)}`);
   }
   const equal: [keyof EventFilter, string][] = [
-    ['identity', 'e.identity_name'],
+    // With a table, the side table's copy of the identity: its index serves both filters in order.
+    ['identity', filter.table !== undefined ? 't.identity_name' : 'e.identity_name'],
     ['route', 'e.route'],
     ['database', 'e.database_name'],
     ['session', 'e.session_id'],

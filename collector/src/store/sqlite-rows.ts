@@ -88,14 +88,14 @@ export class TableRows {
   constructor(db: Database.Database) {
     this.insert = new MultiRowInsert(
       db,
-      'INSERT OR IGNORE INTO byline_event_tables (name, time_us, stream, chain_seq, event_id) VALUES',
-      5,
+      'INSERT OR IGNORE INTO byline_event_tables (name, time_us, stream, chain_seq, event_id, identity_name) VALUES',
+      6,
     );
   }
 
   write(events: readonly IngestEvent[]): void {
     const v: unknown[] = [];
-    for (const e of events) for (const t of e.tables) v.push(t, e.timeUs, e.stream, e.seq, e.id);
+    for (const e of events) for (const t of e.tables) v.push(t, e.timeUs, e.stream, e.seq, e.id, e.identity);
     if (v.length > 0) this.insert.run(v);
   }
 }
