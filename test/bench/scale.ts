@@ -16,7 +16,7 @@
  * comparable. With --keep DIR the SQLite file stays there and a later run over the same DIR and N
  * only queries it.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChainWriter, type UnchainedEvent, uuidv7 } from '@byline/api';
@@ -185,6 +185,15 @@ class Sidecar {
   }
 }
 
+/** Bytes this process has written to storage so far (Linux), or 0 where that is not known. */
+function bytesWritten(): number {
+  try {
+    return Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 async function build(store: EventStore): Promise<void> {
   // 1–4 pods (streams) per identity.
   const sidecars: Sidecar[][] = Array.from({ length: IDENTITIES }, (_, i) =>
@@ -194,6 +203,7 @@ async function build(store: EventStore): Promise<void> {
     await store.insertBatch(s.pending, new Date(), { owner: `agents/${s.identity}` });
     s.pending.length = 0;
   };
+  const writtenBefore = bytesWritten();
   const started = process.hrtime.bigint();
   let lastReport = started;
   // Times are drawn in chunks, sorted, so each stream's events go forward in time as on a real clock.
@@ -217,6 +227,12 @@ async function build(store: EventStore): Promise<void> {
   }
   for (const pods of sidecars) for (const s of pods) if (s.pending.length > 0) await flush(s);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const written = bytesWritten() - writtenBefore;
+  if (STORE === 'sqlite' && written > 0) {
+    console.log(
+      `  written to disk while building: ${(written / EVENTS / 1024).toFixed(1)} KiB per event (WAL and checkpoints)`,
+    );
+  }
   console.log(
     `  built ${EVENTS.toLocaleString('en')} events in ${seconds.toFixed(0)} s (${(EVENTS / seconds).toFixed(0)} events/s, generation + store)`,
   );
