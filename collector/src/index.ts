@@ -18,7 +18,7 @@ export { COLLECTOR_RBAC_RULES, TRAIL_READER_RBAC_RULES } from './auth/kubernetes
 export { StaticAuthenticator } from './auth/static-authenticator.js';
 export { measureIngest } from './bench.js';
 export { type CollectorOptions, type RunningCollector, startCollector } from './collector.js';
-export { type ParsedBatch, parseBatch } from './ingest/parse-batch.js';
+export { type ParsedBatch, parseBatch, toIngest } from './ingest/parse-batch.js';
 export { streamOwner } from './ingest/stream-owner.js';
 export { CollectorMetrics } from './metrics.js';
 export { type EffectivePolicy, effectivePolicy } from './policy/effective-policy.js';
@@ -27,6 +27,7 @@ export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
 export * from './store/follow-types.js';
 export { openStore, redact } from './store/open-store.js';
 export { PostgresStore } from './store/postgres-store.js';
+export { buildEventQuery } from './store/query-sql.js';
 export * from './store/retention.js';
 export { SqliteStore } from './store/sqlite-store.js';
 export type * from './store/types.js';

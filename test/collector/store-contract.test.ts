@@ -111,6 +111,48 @@ describe.each(backends)('%s store', (backend, make) => {
     });
   });
 
+  test('a batch larger than one multi-row statement is stored whole: every event, every table row, each once', async () => {
+    const store = await fresh();
+    // 3 streams × 150 events: several full statements and a remainder per stream.
+    const streams = [new SampleStream(), new SampleStream(), new SampleStream()];
+    const events = streams.flatMap((s) => s.take(150));
+    const batch = ingest(events);
+    expect(await store.insertBatch(batch, new Date())).toMatchObject({ accepted: 450, duplicates: 0, markers: [] });
+    expect(new Set(await all(store))).toEqual(new Set(events.map((e) => e.json)));
+    const withOrders = batch.filter((e) => e.tables.includes('orders')).map((e) => e.json);
+    expect(withOrders.length).toBeGreaterThan(64);
+    expect(new Set(await all(store, { table: 'orders' }))).toEqual(new Set(withOrders));
+    expect(await all(store, { table: 'orders' })).toHaveLength(withOrders.length);
+    // Retried whole, with the last 10 of each stream new: only those are stored.
+    const more = streams.flatMap((s) => s.take(10));
+    expect(await store.insertBatch(ingest([...events, ...more]), new Date())).toMatchObject({
+      accepted: 30,
+      duplicates: 450,
+      markers: [],
+    });
+    expect(await all(store)).toHaveLength(480);
+  });
+
+  test('statement texts with quotes, backslashes, control characters and non-ASCII come back byte for byte', async () => {
+    const store = await fresh();
+    const s = new SampleStream();
+    const texts = [
+      `select '{"a":"b\\"c"}'::json, E'tab\there', $$back\\slash$$`,
+      'select 1 -- line one\nselect 2\r\n\u0001\u001f',
+      "select 'żółć ☃ 🦆 \u2028 \u2029 \u00e9'",
+      '',
+    ];
+    const start = s.take(1); // session.start; statements follow
+    const statements = texts.map((text) => {
+      const e = s.nextEvent();
+      return s.writer.append({ ...e, statement: { ...e.statement!, text } });
+    });
+    const events = [...start, ...statements];
+    expect(statements.map((e) => e.event.statement?.text)).toEqual(texts);
+    expect(await store.insertBatch(ingest(events), new Date())).toMatchObject({ accepted: events.length });
+    expect(await all(store)).toEqual(events.map((e) => e.json));
+  });
+
   test('a retried batch is acknowledged as duplicates and stores nothing twice', async () => {
     const store = await fresh();
     const events = ingest(new SampleStream().take(10));

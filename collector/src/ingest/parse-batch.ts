@@ -6,11 +6,12 @@
  * duplicate keys cannot smuggle two readings of one event), with a `chain.hash` that matches its
  * content, and written for the identity the token stands for.
  */
-import { type AuditEvent, AuditEventSchema, canonicalJson, chainHash, isValid, problemsOf } from '@byline/api';
+import { type AuditEvent, AuditEventSchema, canonicalJson, isValid, problemsOf } from '@byline/api';
 import type { WriterIdentity } from '../auth/authenticator.js';
 import type { IngestEvent } from '../store/types.js';
 import { timeMicros } from '../time.js';
 import { type IdentityField, identityMismatch } from './identity-check.js';
+import { lineChainHash } from './line-hash.js';
 
 export type RejectReason = 'malformed' | 'schema' | 'canonical' | 'hash' | 'identity' | 'too-many-events';
 
@@ -96,7 +97,8 @@ function parseLine(line: string, n: number): { event: AuditEvent; timeUs: number
     const message = `line ${n}: not in canonical JSON form (RFC 8785: keys sorted, no white space), as the sidecar emits events`;
     return { problem: { line: n, reason: 'canonical', message } };
   }
-  if (chainHash(event) !== event.chain.hash) {
+  // The line is the event's canonical JSON now, so the hash is taken over the line itself.
+  if (lineChainHash(line, event) !== event.chain.hash) {
     const message = `line ${n}: chain.hash does not match the event's content (event ${event.id} was altered after it was hashed)`;
     return { problem: { line: n, reason: 'hash', message } };
   }
@@ -107,7 +109,8 @@ function parseLine(line: string, n: number): { event: AuditEvent; timeUs: number
   return { event, timeUs };
 }
 
-function toIngest(e: AuditEvent, timeUs: number, json: string): IngestEvent {
+/** The columns a store keeps beside a validated event's text. */
+export function toIngest(e: AuditEvent, timeUs: number, json: string): IngestEvent {
   const tables = e.statement?.tables;
   return {
     id: e.id,

@@ -112,4 +112,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (exporter, event_id)
   );
   `,
+  `
+  ALTER TABLE byline_event_tables ADD COLUMN identity_name text;
+  UPDATE byline_event_tables t SET identity_name = e.identity_name FROM byline_events e WHERE e.id = t.event_id;
+  CREATE INDEX byline_event_tables_identity
+    ON byline_event_tables (name, identity_name, time_us, stream, chain_seq, event_id);
+  `,
 ];

@@ -46,7 +46,8 @@ export function buildEventQuery(
     where.push(`t.name = ${p(filter.table)}`);
   }
   const equal: [keyof EventFilter, string][] = [
-    ['identity', 'e.identity_name'],
+    // With a table, the side table's copy of the identity: its index serves both filters in order.
+    ['identity', filter.table !== undefined ? 't.identity_name' : 'e.identity_name'],
     ['route', 'e.route'],
     ['database', 'e.database_name'],
     ['session', 'e.session_id'],
@@ -67,7 +68,11 @@ export function buildEventQuery(
       dialect === 'sqlite' ? `instr(${text}, ${p(filter.text)}) > 0` : `strpos(${text}, ${p(filter.text)}) > 0`,
     );
   }
-  if (filter.sinceUs !== undefined) where.push(`${k.time} >= ${p(filter.sinceUs)}`);
+  // A cursor implies time >= its time: folded into one lower bound, the index seeks straight to the
+  // page instead of walking from `since` again on every page.
+  const since =
+    after && (filter.sinceUs === undefined || after.timeUs > filter.sinceUs) ? after.timeUs : filter.sinceUs;
+  if (since !== undefined) where.push(`${k.time} >= ${p(since)}`);
   if (filter.untilUs !== undefined) where.push(`${k.time} < ${p(filter.untilUs)}`);
   if (after) {
     where.push(

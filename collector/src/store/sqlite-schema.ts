@@ -128,4 +128,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (exporter, event_id)
   );
   `,
+  `
+  -- The event's identity beside each of its table names, so "this identity on that table" walks one
+  -- index in order instead of every event on the table.
+  ALTER TABLE byline_event_tables ADD COLUMN identity_name TEXT;
+  UPDATE byline_event_tables SET identity_name =
+    (SELECT e.identity_name FROM byline_events e WHERE e.id = byline_event_tables.event_id);
+  CREATE INDEX byline_event_tables_identity
+    ON byline_event_tables (name, identity_name, time_us, stream, chain_seq, event_id);
+  `,
 ];

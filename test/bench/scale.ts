@@ -1,0 +1,369 @@
+/**
+ * `npm run bench:scale`: builds a large trail store and times the queries `byline trail` runs on it.
+ *
+ *   npm run bench:scale -- [--events N] [--store sqlite|postgres] [--keep DIR]
+ *
+ * The store is filled through the store's own insert path (chain planning, ownership, idempotent
+ * ids; batches of 500 per stream as shippers send them) with events chained by ChainWriter, with
+ * skewed distributions: a few busy agents and a long tail, a few hot tables and many rarely
+ * touched ones, 30 days of traffic that follows the working day. Parsing and verifying the HTTP
+ * body is not part of the build (`npm run bench` measures that path); the build rate printed is
+ * the store's alone, on whatever else this machine is doing.
+ *
+ * Then each trail query (identity, table, time range, and combinations) is run with random
+ * arguments: the first page of 100 and up to four later pages through the keyset cursor; p50 and
+ * p99 per query kind. Last, the size on disk per million events. A seeded generator makes runs
+ * comparable. With --keep DIR the SQLite file stays there and a later run over the same DIR and N
+ * only queries it.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChainWriter, type UnchainedEvent, uuidv7 } from '@byline/api';
+import type { IngestEvent } from '@byline/collector';
+import { type CursorKey, type EventFilter, type EventStore, openStore, toIngest } from '@byline/collector';
+import Database from 'better-sqlite3';
+import { startPostgres, type TestPostgres } from '../harness/postgres.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? undefined : args[i + 1];
+};
+const EVENTS = Number(arg('events') ?? 10_000_000);
+const STORE = arg('store') ?? 'sqlite';
+const KEEP = arg('keep');
+if (!Number.isInteger(EVENTS) || EVENTS < 10_000) throw new Error('--events must be an integer of at least 10000');
+if (STORE !== 'sqlite' && STORE !== 'postgres') throw new Error('--store must be sqlite or postgres');
+
+const BATCH = 500;
+const DAYS = 30;
+const T0 = Date.UTC(2026, 9, 1);
+const IDENTITIES = 200;
+const TABLES = 300;
+const SAMPLES = 200;
+const PAGE = 100;
+
+/** mulberry32: small, seeded, good enough to pick from distributions. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = rng(9);
+
+/** Picks index i with weight 1/(i+1)^s (Zipf): a few names take most of the traffic. */
+function zipf(n: number, s: number): () => number {
+  const cdf: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    sum += 1 / (i + 1) ** s;
+    cdf.push(sum);
+  }
+  return () => {
+    const x = random() * sum;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+const pickIdentity = zipf(IDENTITIES, 1.1);
+const pickTable = zipf(TABLES, 1.2);
+const identityName = (i: number) => `agent-${String(i).padStart(3, '0')}`;
+const tableName = (i: number) => (i % 7 === 0 ? `billing.t${i}` : `public.t${i}`);
+
+/** A working-day shape: three quarters of the traffic between 08:00 and 18:00 UTC. */
+function timeAt(fraction: number): number {
+  const day = Math.floor(fraction * DAYS);
+  const inDay = random();
+  const hour = inDay < 0.75 ? 8 + random() * 10 : random() < 0.5 ? random() * 8 : 18 + random() * 6;
+  return T0 + day * 86_400_000 + Math.floor(hour * 3_600_000);
+}
+
+const COMMANDS = [
+  ['SELECT', 'read'],
+  ['SELECT', 'read'],
+  ['SELECT', 'read'],
+  ['UPDATE', 'write'],
+  ['INSERT', 'write'],
+  ['DELETE', 'write'],
+] as const;
+
+/** One pod's sidecar: a stream, the session it is in, events chained in order. */
+class Sidecar {
+  readonly writer = new ChainWriter(uuidv7());
+  readonly pending: IngestEvent[] = [];
+  private session = uuidv7();
+  private sessionSeq = 0;
+  private sessionLeft = 0;
+
+  constructor(readonly identity: string) {}
+
+  next(timeMs: number): void {
+    let type: 'session.start' | 'statement' | 'session.end' = 'statement';
+    if (this.sessionLeft === 0) {
+      type = 'session.start';
+      this.session = uuidv7();
+      this.sessionSeq = 0;
+      this.sessionLeft = 2 + Math.floor(random() * 60);
+    } else if (this.sessionLeft === 1) type = 'session.end';
+    this.sessionLeft -= 1;
+    const base = {
+      v: 1 as const,
+      id: uuidv7(),
+      time: new Date(timeMs).toISOString(),
+      identity: {
+        kind: 'agent' as const,
+        name: this.identity,
+        namespace: 'agents',
+        pod: `${this.identity}-7d9f-${this.writer.stream.slice(-5)}`,
+        serviceAccount: this.identity,
+        source: 'kubernetes' as const,
+      },
+      session: {
+        applicationName: 'worker',
+        client: '127.0.0.1:59940',
+        dbUser: 'app_user',
+        id: this.session,
+        seq: this.sessionSeq++,
+      },
+      target: { database: 'orders', host: '10.0.0.5', port: 5432, route: 'orders-db' },
+      context: { tags: { task: 'reconcile' }, task: `task-${Math.floor(random() * 1000)}`, traceparent: null },
+    };
+    let event: UnchainedEvent;
+    if (type !== 'statement') {
+      event = {
+        ...base,
+        type,
+        statement: null,
+        authz: null,
+        result: { durationUs: null, error: null, rows: null, sqlstate: null, status: 'ok', tag: null },
+      };
+    } else {
+      const [command, cls] = COMMANDS[Math.floor(random() * COMMANDS.length)]!;
+      const tables = [...new Set(Array.from({ length: 1 + Math.floor(random() * 2.5) }, () => tableName(pickTable())))];
+      const text =
+        command === 'SELECT'
+          ? `select * from ${tables.join(' join ')} where id = $1`
+          : `${command.toLowerCase()} ${command === 'INSERT' ? 'into ' : ''}${tables[0]} where id = $1`;
+      event = {
+        ...base,
+        type,
+        statement: {
+          class: cls,
+          command,
+          params: ['<redacted 4 bytes>'],
+          paramsMode: 'redacted',
+          preparedName: null,
+          protocol: 'extended',
+          tables,
+          text,
+        },
+        result: {
+          durationUs: 300 + Math.floor(random() * 5000),
+          error: null,
+          rows: 1,
+          sqlstate: null,
+          status: 'ok',
+          tag: `${command} 1`,
+        },
+        authz: { approval: null, decision: 'allow', rule: null },
+      };
+    }
+    const chained = this.writer.append(event);
+    this.pending.push(toIngest(chained.event, timeMs * 1000, chained.json));
+  }
+}
+
+/** Bytes this process has written to storage so far (Linux), or 0 where that is not known. */
+function bytesWritten(): number {
+  try {
+    return Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+async function build(store: EventStore): Promise<void> {
+  // 1–4 pods (streams) per identity.
+  const sidecars: Sidecar[][] = Array.from({ length: IDENTITIES }, (_, i) =>
+    Array.from({ length: 1 + (i % 4) }, () => new Sidecar(identityName(i))),
+  );
+  const flush = async (s: Sidecar) => {
+    await store.insertBatch(s.pending, new Date(), { owner: `agents/${s.identity}` });
+    s.pending.length = 0;
+  };
+  const writtenBefore = bytesWritten();
+  const started = process.hrtime.bigint();
+  let lastReport = started;
+  // Times are drawn in chunks, sorted, so each stream's events go forward in time as on a real clock.
+  const CHUNK = 20_000;
+  for (let made = 0; made < EVENTS; made += CHUNK) {
+    const n = Math.min(CHUNK, EVENTS - made);
+    const times = Array.from({ length: n }, (_, k) => timeAt((made + k) / EVENTS)).sort((a, b) => a - b);
+    for (const t of times) {
+      const pods = sidecars[pickIdentity()]!;
+      const s = pods[Math.floor(random() * pods.length)]!;
+      s.next(t);
+      if (s.pending.length === BATCH) await flush(s);
+    }
+    const now = process.hrtime.bigint();
+    if (now - lastReport > 10_000_000_000n) {
+      lastReport = now;
+      const done = made + n;
+      const rate = done / (Number(now - started) / 1e9);
+      console.log(`  built ${done.toLocaleString('en')} events, ${rate.toFixed(0)} events/s (generation + store)`);
+    }
+  }
+  for (const pods of sidecars) for (const s of pods) if (s.pending.length > 0) await flush(s);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const written = bytesWritten() - writtenBefore;
+  if (STORE === 'sqlite' && written > 0) {
+    console.log(
+      `  written to disk while building: ${(written / EVENTS / 1024).toFixed(1)} KiB per event (WAL and checkpoints)`,
+    );
+  }
+  console.log(
+    `  built ${EVENTS.toLocaleString('en')} events in ${seconds.toFixed(0)} s (${(EVENTS / seconds).toFixed(0)} events/s, generation + store)`,
+  );
+}
+
+interface Kind {
+  name: string;
+  filter: () => EventFilter;
+}
+
+const hour = 3_600_000_000;
+const someTime = () => (T0 + Math.floor(random() * DAYS * 86_400_000)) * 1000;
+const KINDS: Kind[] = [
+  { name: 'identity (busy or long tail)', filter: () => ({ identity: identityName(pickIdentity()) }) },
+  { name: 'identity (long tail only)', filter: () => ({ identity: identityName(100 + Math.floor(random() * 100)) }) },
+  { name: 'table', filter: () => ({ table: tableName(pickTable()) }) },
+  { name: 'table (rare)', filter: () => ({ table: tableName(150 + Math.floor(random() * 150)) }) },
+  {
+    name: 'time range (1 h)',
+    filter: () => {
+      const since = someTime();
+      return { sinceUs: since, untilUs: since + hour };
+    },
+  },
+  {
+    name: 'identity + 1 day',
+    filter: () => {
+      const since = someTime();
+      return { identity: identityName(pickIdentity()), sinceUs: since, untilUs: since + 24 * hour };
+    },
+  },
+  {
+    name: 'table + 1 day',
+    filter: () => {
+      const since = someTime();
+      return { table: tableName(pickTable()), sinceUs: since, untilUs: since + 24 * hour };
+    },
+  },
+  {
+    name: 'identity + table',
+    filter: () => ({ identity: identityName(pickIdentity()), table: tableName(pickTable()) }),
+  },
+];
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+
+async function measureQueries(store: EventStore): Promise<void> {
+  console.log(
+    `\n  query kind                       pages   p50 ms   p99 ms   max ms   (page of ${PAGE}, up to 5 pages per query)`,
+  );
+  for (const kind of KINDS) {
+    const firstPages: number[] = [];
+    const all: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const filter = kind.filter();
+      let after: CursorKey | undefined;
+      for (let page = 0; page < 5; page++) {
+        const t = process.hrtime.bigint();
+        const result = await store.query(filter, PAGE, after);
+        const ms = Number(process.hrtime.bigint() - t) / 1e6;
+        all.push(ms);
+        if (page === 0) firstPages.push(ms);
+        if (!result.next) break;
+        after = result.next;
+      }
+    }
+    all.sort((a, b) => a - b);
+    console.log(
+      `  ${kind.name.padEnd(32)} ${String(all.length).padStart(5)} ${percentile(all, 0.5).toFixed(2).padStart(8)} ${percentile(all, 0.99).toFixed(2).padStart(8)} ${all[all.length - 1]!.toFixed(2).padStart(8)}`,
+    );
+  }
+}
+
+function sqliteSize(path: string): number {
+  const db = new Database(path);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  return [path, `${path}-wal`, `${path}-shm`].reduce((sum, f) => sum + (existsSync(f) ? statSync(f).size : 0), 0);
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `scale benchmark: ${EVENTS.toLocaleString('en')} events on ${STORE}, ${IDENTITIES} identities, ${TABLES} tables, ${DAYS} days`,
+  );
+  let pg: TestPostgres | undefined;
+  const dir = KEEP ?? mkdtempSync(join(tmpdir(), 'byline-scale-'));
+  try {
+    let url: string;
+    let reuse = false;
+    if (STORE === 'sqlite') {
+      const path = join(dir, `scale-${EVENTS}.db`);
+      reuse = existsSync(path);
+      url = `sqlite:${path}`;
+    } else {
+      pg = await startPostgres({});
+      const admin = pg.client();
+      await admin.connect();
+      await admin.query('CREATE DATABASE scale');
+      await admin.end();
+      url = pg.url('scale');
+    }
+    const store = await openStore(url);
+    try {
+      if (reuse) console.log(`  reusing ${url.slice(7)}`);
+      else await build(store);
+      if (pg) {
+        const c = pg.client('scale');
+        await c.connect();
+        await c.query('VACUUM ANALYZE');
+        await c.end();
+      }
+      await measureQueries(store);
+    } finally {
+      await store.close();
+    }
+    let bytes: number;
+    if (pg) {
+      const c = pg.client('scale');
+      await c.connect();
+      bytes = Number((await c.query("SELECT pg_database_size('scale') AS b")).rows[0].b);
+      await c.end();
+    } else bytes = sqliteSize(url.slice('sqlite:'.length));
+    const perMillion = bytes / (EVENTS / 1e6);
+    console.log(
+      `\n  size on disk: ${(bytes / 2 ** 30).toFixed(2)} GiB, ${(perMillion / 2 ** 30).toFixed(2)} GiB per million events` +
+        (EVENTS < 10_000_000 ? ` (10 million would take about ${((perMillion * 10) / 2 ** 30).toFixed(1)} GiB)` : ''),
+    );
+  } finally {
+    await pg?.stop();
+    if (!KEEP) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
