@@ -6,7 +6,7 @@
  * is built as a string, without an intermediate object.
  */
 import type { SessionInfo } from '../audit/event-builder.js';
-import type { StatementRecord } from '../capture/records.js';
+import type { AuthzDecision, StatementRecord } from '../capture/records.js';
 
 export interface SessionRecord {
   id: string;
@@ -31,6 +31,8 @@ export interface BeginPayload {
   f?: number;
   /** The exact bytes, when `x` does not render them exactly: base64, client encoding, bytewise. */
   r?: { b: string; e: string; w: boolean };
+  /** The policy's decisions (absent: no policy decided), so a recovered event says why it ran or not. */
+  z?: AuthzDecision[];
 }
 
 /** The first line of an events record: which begin it completes, and the session's next seq. */
@@ -76,7 +78,30 @@ export function beginPayload(sessionId: string, record: StatementRecord): string
   const raw = record.raw;
   if (raw)
     json += `,"r":{"b":"${raw.bytes.toString('base64')}","e":${JSON.stringify(raw.encoding)},"w":${raw.bytewise}}`;
+  const decisions = record.authz;
+  if (decisions && decisions.length > 0) {
+    json += ',"z":[';
+    for (let i = 0; i < decisions.length; i++) json += (i > 0 ? ',' : '') + decisionJson(decisions[i]!);
+    json += ']';
+  }
   return `${json}}`;
+}
+
+/** Decisions are shared by every statement they decide (the engine caches them): serialize each once. */
+const decisionJsons = new WeakMap<AuthzDecision, string>();
+function decisionJson(d: AuthzDecision): string {
+  let json = decisionJsons.get(d);
+  if (json === undefined) {
+    json = JSON.stringify({
+      allow: d.allow,
+      rule: d.rule,
+      approval: d.approval,
+      message: d.message,
+      hint: d.hint,
+    } satisfies AuthzDecision);
+    decisionJsons.set(d, json);
+  }
+  return json;
 }
 
 /** A recovered begin record as the statement it stands for, under the scan settings it ran under. */
@@ -102,5 +127,6 @@ export function beginToRecord(b: BeginPayload): StatementRecord {
   };
   if (b.f !== undefined) record.scanFlags = b.f;
   if (b.r) record.raw = { bytes: Buffer.from(b.r.b, 'base64'), encoding: b.r.e, bytewise: b.r.w };
+  if (b.z) record.authz = b.z;
   return record;
 }

@@ -246,6 +246,38 @@ describe('Spool', () => {
     await second.spool.close();
   });
 
+  test('a recovered statement keeps the policy decision it ran (or was refused) under', async () => {
+    const dir = tempDir();
+    const first = open(dir);
+    const s = session('s1');
+    first.spool.sessionStarted(s);
+    const approval = {
+      name: 'migrate-1',
+      approvedBy: 'bob',
+      reason: 'add a column',
+      ticket: 'CHG-7',
+      expiresAt: '2026-12-06T16:00:00Z',
+    };
+    const allowed: StatementRecord = { ...record(1, 'alter table t add column c int', false), kind: 'query' };
+    allowed.authz = [{ allow: true, rule: 'r1 requireApproval', approval, message: null, hint: null }];
+    const denied: StatementRecord = { ...record(2, 'drop table t', false), kind: 'query' };
+    denied.authz = [{ allow: false, rule: 'r2 deny.classes', approval: null, message: 'byline: denied', hint: null }];
+    first.spool.begin(s, allowed);
+    first.spool.begin(s, denied);
+    first.spool.flushPending(); // the process dies here
+
+    const second = open(dir);
+    expect(second.recovered.unfinished.map((u) => u.record.authz)).toEqual([allowed.authz, denied.authz]);
+    for (const u of second.recovered.unfinished) second.pipeline.statement(u.session, u.record);
+    await second.pipeline.flush();
+    const events = (await allEvents(second.spool)).filter((e) => e.type === 'statement');
+    expect(events.map((e) => [e.statement?.text, e.result?.status, e.authz])).toEqual([
+      ['alter table t add column c int', 'unknown', { approval, decision: 'allow', rule: 'r1 requireApproval' }],
+      ['drop table t', 'unknown', { approval: null, decision: 'deny', rule: 'r2 deny.classes' }],
+    ]);
+    await second.spool.close();
+  });
+
   test('acknowledging does not write on the event loop: the checkpoint and deletions follow, and settle', async () => {
     const dir = tempDir();
     const { spool, pipeline } = open(dir, { segmentBytes: 4096 });
