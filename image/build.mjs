@@ -21,7 +21,7 @@
  * Usage: node image/build.mjs [--rootfs-only] [--quiet]
  *   --rootfs-only  assemble and check the root filesystem, skip buildah (machines without it).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -97,7 +97,11 @@ function runtimeModules(node, appDir) {
     .replaceAll('/', '_');
   const dir = join(cache, `modules-node${NODE_VERSION}-${key}`);
   const addon = join(dir, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node');
-  if (!existsSync(addon)) {
+  // A cached addon must also load in this Node: one built against other headers is rebuilt.
+  const loads = () =>
+    existsSync(addon) &&
+    spawnSync(join(node, 'bin/node'), ['-e', `require(${JSON.stringify(addon)})`], { stdio: 'ignore' }).status === 0;
+  if (!loads()) {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true, dependencies: wanted }, null, 2));
@@ -116,6 +120,7 @@ function runtimeModules(node, appDir) {
       // npm_config_nodedir (which .ci/run sets for the host's Node 20) would win over --nodedir.
       env: { ...withoutNodedir(process.env), PATH: `${join(node, 'bin')}:${process.env.PATH}` },
     });
+    if (!loads()) throw new Error(`better-sqlite3 compiled for Node ${NODE_VERSION} does not load in it`);
   }
   // Only the runtime closure: prebuild-install and its helpers were for the install step only.
   const modules = join(dir, 'node_modules');

@@ -226,7 +226,10 @@ describe('the chart on a real API server', () => {
       });
     }
     expect((await configurationsCallingRelease()).sort()).toEqual(names.sort());
-    expect(operatorLog).not.toMatch(/forbidden/i);
+    // The chart's RBAC lets the operator do all it does. (Another test file's namespaces being
+    // deleted meanwhile refuse new Events with a 403 "being terminated": not an RBAC refusal.)
+    const refused = operatorLog.split('\n').filter((l) => /forbidden/i.test(l) && !/being terminated/.test(l));
+    expect(refused).toEqual([]);
   });
 
   it('fails closed while installed: no operator answers the Service, so a pod in a labelled namespace is refused', async () => {
