@@ -26,6 +26,7 @@ export {
   tablePatternRegExp,
 } from './crds/guardrails.js';
 export * as crds from './crds/index.js';
+export * from './effective-policy.js';
 export * from './gateway-config.js';
 export * from './listen.js';
 export * from './load-config.js';

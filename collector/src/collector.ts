@@ -81,6 +81,13 @@ export async function startCollector(
       ...(options.policyWaitSeconds !== undefined ? { policyWaitSeconds: options.policyWaitSeconds } : {}),
       onPolicyProblems: (identity, problems) =>
         logger.warn({ identity, problems }, 'served a policy with parts that cannot be read (failed closed)'),
+      onPolicyRejected: ({ namespace, name, rejected, current }) => {
+        metrics.policyRejections.inc({ namespace, identity: name });
+        logger.error(
+          { identity: `${namespace}/${name}`, rejected, current },
+          'a sidecar could not use the policy it was served (version skew?); it keeps its previous one',
+        );
+      },
       ...(receipts ? { receipts } : {}),
       shutdown: shutdown.signal,
     },

@@ -1,3 +1,4 @@
+export { type EffectivePolicy, effectivePolicy } from '@byline/api';
 export {
   type Authenticator,
   ChainedAuthenticator,
@@ -21,7 +22,6 @@ export { type CollectorOptions, type RunningCollector, startCollector } from './
 export { type ParsedBatch, parseBatch, toIngest } from './ingest/parse-batch.js';
 export { streamOwner } from './ingest/stream-owner.js';
 export { CollectorMetrics } from './metrics.js';
-export { type EffectivePolicy, effectivePolicy } from './policy/effective-policy.js';
 export { type RetentionRunner, startRetention } from './retention/retention-runner.js';
 export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';
 export * from './store/follow-types.js';

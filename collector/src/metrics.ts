@@ -59,6 +59,7 @@ export class CollectorMetrics {
   readonly storeErrors: Counter<'operation'>;
   readonly exported: Counter<'exporter' | 'outcome'>;
   readonly exportFailures: Counter<'exporter'>;
+  readonly policyRejections: Counter<'namespace' | 'identity'>;
 
   constructor() {
     const registers = [this.registry];
@@ -118,6 +119,12 @@ export class CollectorMetrics {
     this.gapsResolved = new Counter({
       name: 'byline_collector_chain_gaps_resolved_total',
       help: 'Gap markers resolved by late events.',
+      registers,
+    });
+    this.policyRejections = new Counter({
+      name: 'byline_collector_policy_rejections_total',
+      help: 'Policy documents a sidecar reported it could not use (version skew), by AgentIdentity.',
+      labelNames: ['namespace', 'identity'],
       registers,
     });
     this.unsignedBatches = new Counter({

@@ -324,6 +324,36 @@ describe('GET /v1/policy', () => {
   });
 });
 
+describe('a sidecar reporting a version it could not use (version skew)', () => {
+  const rejections = async () => {
+    const metric = await collector.metrics.policyRejections.get();
+    return (
+      metric.values.find((v) => v.labels.namespace === ns && v.labels.identity === 'billing-reconciler')?.value ?? 0
+    );
+  };
+
+  test('?rejected=<version> is counted in byline_collector_policy_rejections_total for the caller’s identity only', async () => {
+    const before = await rejections();
+    const current = (await policy(billingToken)).json as PolicyDocument;
+    // Unauthenticated or malformed reports are refused and not counted.
+    expect((await call(collector.port, 'GET', '/v1/policy?rejected=abc123')).status).toBe(401);
+    const bad = await call(collector.port, 'GET', '/v1/policy?rejected=NOT-HEX', { token: billingToken });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/rejected: "NOT-HEX" is not a policy version/);
+    const twice = await call(collector.port, 'GET', '/v1/policy?rejected=ab&rejected=cd', { token: billingToken });
+    expect(twice.status).toBe(400);
+    expect(await rejections()).toBe(before);
+
+    // The report rides on the next long-poll; the answer is still the policy.
+    const r = await call(collector.port, 'GET', `/v1/policy?rejected=${current.version}`, { token: billingToken });
+    expect(r.status, r.text).toBe(200);
+    expect((r.json as PolicyDocument).version).toBe(current.version);
+    expect(await rejections()).toBe(before + 1);
+    const text = await collector.metrics.registry.getSingleMetricAsString('byline_collector_policy_rejections_total');
+    expect(text).toContain(`byline_collector_policy_rejections_total{namespace="${ns}",identity="billing-reconciler"}`);
+  });
+});
+
 describe('a running sidecar enforces the live policy', () => {
   test('DDL denied with the HINT; approved while the session is open, the next statement runs under it (within 2 s) and says so; at expiresAt the sidecar stops honouring it by its own clock', async () => {
     // The approval the previous test left would unlock DDL: this test starts without it.

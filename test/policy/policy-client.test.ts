@@ -36,17 +36,22 @@ afterEach(async () => {
   }
 });
 
-async function collector(handler: Handler): Promise<{ url: string; server: Server; seen: (string | null)[] }> {
+async function collector(
+  handler: Handler,
+): Promise<{ url: string; server: Server; seen: (string | null)[]; reported: (string | null)[] }> {
   const seen: (string | null)[] = [];
+  const reported: (string | null)[] = [];
   const server = createServer((req, res) => {
     expect(req.headers.authorization).toBe('Bearer sidecar-token');
-    const after = new URL(req.url ?? '/', 'http://x').searchParams.get('after');
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    const after = query.get('after');
     seen.push(after);
+    reported.push(query.get('rejected'));
     handler(req, res, after);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   servers.push(server);
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, seen };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, seen, reported };
 }
 
 const doc = (version: string, access: string): PolicyDocument => ({
@@ -110,9 +115,9 @@ test('start() gives up only when stopped, and then the engine still denies', asy
   expect(writes(engine)).toBe(false);
 });
 
-test('a document that does not validate is rejected: the previous policy stays, and the next poll waits past it', async () => {
+test('a document that does not validate is rejected: the previous policy stays, and the next poll waits past it and reports it once', async () => {
   let release: (() => void) | undefined;
-  const { url, seen } = await collector((_req, res, after) => {
+  const { url, seen, reported } = await collector((_req, res, after) => {
     if (after === null) send(res, 200, doc('a1', 'readWrite'));
     else if (after === 'a1') send(res, 200, { ...doc('b2', 'root') });
     else if (after === 'b2') release = () => send(res, 200, doc('c3', 'read'));
@@ -129,11 +134,17 @@ test('a document that does not validate is rejected: the previous policy stays, 
   expect(client.version).toBe('a1');
   expect(writes(engine)).toBe(true);
   expect(seen).toEqual([null, 'a1', 'b2']);
+  // The collector counts it (byline_collector_policy_rejections_total, test/kube/policy.test.ts).
+  expect(reported).toEqual([null, null, 'b2']);
   release!();
   await eventually(async () => {
     if (client.version !== 'c3') throw new Error('not applied yet');
   }, 2000);
   expect(writes(engine)).toBe(false);
+  await eventually(async () => {
+    if (seen.length < 4) throw new Error('no poll after c3 yet');
+  }, 2000);
+  expect(reported[3]).toBeNull();
 });
 
 test('garbage instead of JSON is rejected without a version and retried with backoff, not in a tight loop', async () => {

@@ -1,8 +1,10 @@
 /**
- * `GET /v1/policy[?after=<version>]`: the calling sidecar's effective policy (access, guardrails,
- * active approvals), for the identity its token is reviewed as. Without `after`, or when the policy
- * is no longer that version, the answer is immediate; otherwise the request waits until it changes
- * (200 with the new document) or until `waitSeconds` pass (304, ask again).
+ * `GET /v1/policy[?after=<version>][&rejected=<version>]`: the calling sidecar's effective policy
+ * (access, guardrails, active approvals), for the identity its token is reviewed as. Without
+ * `after`, or when the policy is no longer that version, the answer is immediate; otherwise the
+ * request waits until it changes (200 with the new document) or until `waitSeconds` pass (304, ask
+ * again). `rejected` is a sidecar's report that it could not parse a version it was served (version
+ * skew): handed to `onPolicyRejected` (metric and log) once the caller is authenticated.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -17,7 +19,12 @@ export interface PolicyDeps {
   policyWaitSeconds?: number;
   /** Called with what could not be read in a policy that was served (logged and counted by the caller). */
   onPolicyProblems?: (identity: string, problems: string[]) => void;
+  /** Called when a sidecar reports a version it rejected; `current` is the version served now. */
+  onPolicyRejected?: (report: { namespace: string; name: string; rejected: string; current: string }) => void;
 }
+
+const VERSION = /^[0-9a-f]{1,64}$/;
+const PARAMETERS = new Set(['after', 'rejected']);
 
 const DEFAULT_WAIT_SECONDS = 25;
 
@@ -28,10 +35,10 @@ export async function handlePolicy(
   deps: PolicyDeps,
 ): Promise<void> {
   for (const name of url.searchParams.keys())
-    if (name !== 'after') throw new HttpError(400, `unknown query parameter "${name}" (only "after" is taken)`);
-  const after = url.searchParams.get('after');
-  if (after !== null && !/^[0-9a-f]{1,64}$/.test(after))
-    throw new HttpError(400, `after: "${after.slice(0, 80)}" is not a policy version (lower-case hex)`);
+    if (!PARAMETERS.has(name))
+      throw new HttpError(400, `unknown query parameter "${name}" (only "after" and "rejected" are taken)`);
+  const after = versionParameter(url, 'after');
+  const rejected = versionParameter(url, 'rejected');
   const writer = requireWriter(await authenticate(req, deps.auth, 'write')).identity;
   const source = deps.policy;
   if (source === undefined || writer.source !== 'kubernetes' || writer.namespace == null)
@@ -41,6 +48,10 @@ export async function handlePolicy(
         'Kubernetes; a sidecar with a static identity takes routes[].access and guardrails from its own config',
     );
   const { namespace, name } = writer;
+  // Counted only for an identity that exists: a 503 or 404 leaves the sidecar to report it again.
+  const existing = rejected !== null && source.isReady() ? source.policyFor(namespace, name, Date.now()) : null;
+  if (rejected !== null && existing !== null)
+    deps.onPolicyRejected?.({ namespace, name, rejected, current: existing.document.version });
   const deadline = Date.now() + (deps.policyWaitSeconds ?? DEFAULT_WAIT_SECONDS) * 1000;
   let closed = false;
   const onClose = () => {
@@ -98,4 +109,13 @@ export async function handlePolicy(
   } finally {
     req.socket.off('close', onClose);
   }
+}
+
+function versionParameter(url: URL, name: string): string | null {
+  const all = url.searchParams.getAll(name);
+  if (all.length > 1) throw new HttpError(400, `${name}: given ${all.length} times; give it once`);
+  const value = all[0] ?? null;
+  if (value !== null && !VERSION.test(value))
+    throw new HttpError(400, `${name}: "${value.slice(0, 80)}" is not a policy version (lower-case hex)`);
+  return value;
 }

@@ -4,14 +4,14 @@
  * namespaces. Serving needs the first two; Approvals are optional (until their CRD exists, or
  * while their list fails, documents carry none, which only tightens).
  */
-import type { KubeClient, KubeObject, WatchCache } from '@byline/operator';
 import {
   type ApprovalObject,
   type EffectivePolicy,
   effectivePolicy,
   type IdentityObject,
   type RouteObject,
-} from './effective-policy.js';
+} from '@byline/api';
+import type { KubeClient, KubeObject, WatchCache } from '@byline/operator';
 
 const GROUP_PATH = '/apis/byline.dev/v1alpha1';
 

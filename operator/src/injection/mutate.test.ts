@@ -7,12 +7,18 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SidecarConfigSchema, validate } from '@byline/api';
+import { DEFAULT_DRAIN_SECONDS, SidecarConfigSchema, validate } from '@byline/api';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { escapePointerToken } from './json-patch.js';
-import { type DatabaseRoute, type InjectionInput, mutatePod, renderSidecarConfig } from './mutate.js';
+import {
+  type DatabaseRoute,
+  GRACE_MARGIN_SECONDS,
+  type InjectionInput,
+  mutatePod,
+  renderSidecarConfig,
+} from './mutate.js';
 import { applyPatch } from './testing.js';
 
 const TESTDATA = fileURLToPath(new URL('./testdata', import.meta.url));
@@ -488,6 +494,25 @@ describe('mutatePod decisions', () => {
     expect(result.reason).toBe(reason);
     expect(result.message).toMatch(message);
     expect(result.patch).toEqual([]);
+  });
+
+  it('raises terminationGracePeriodSeconds to the sidecar drain plus margin, never lowers it', () => {
+    const graceAfter = (asked: number | undefined) => {
+      const input = withPod(base(), (pod) => {
+        if (asked === undefined) delete pod.spec!.terminationGracePeriodSeconds;
+        else pod.spec!.terminationGracePeriodSeconds = asked;
+      });
+      const result = mutatePod(input);
+      expect(result.outcome).toBe('injected');
+      return applyPatch(input.pod, result.patch).spec!.terminationGracePeriodSeconds;
+    };
+    const needed = DEFAULT_DRAIN_SECONDS + GRACE_MARGIN_SECONDS;
+    expect(graceAfter(0)).toBe(needed);
+    expect(graceAfter(needed - 1)).toBe(needed);
+    expect(graceAfter(needed)).toBe(needed);
+    expect(graceAfter(120)).toBe(120);
+    // Absent means Kubernetes' 30 s, which already covers the default drain: nothing is added.
+    expect(graceAfter(undefined)).toBeUndefined();
   });
 
   it('names every missing route', () => {

@@ -9,7 +9,7 @@
  * carries an injection must carry exactly ours (./verify.ts); then nothing else in it may reach the
  * sidecar's secrets (./exposure.ts), and it is patched.
  */
-import { problemsOf, SidecarConfigSchema } from '@byline/api';
+import { DEFAULT_DRAIN_SECONDS, problemsOf, type SidecarConfig, SidecarConfigSchema } from '@byline/api';
 import type { V1Container, V1EnvVar, V1PodSpec } from '@kubernetes/client-node';
 import {
   ALLOW_SHARED_PROCESS_NAMESPACE_ANNOTATION,
@@ -248,6 +248,7 @@ export function mutatePod(input: InjectionInput): InjectionResult {
       : [{ op: 'add' as const, path: pointer('spec', 'serviceAccountName'), value: serviceAccount }]),
     ...envPatch(spec, renderAppEnv(identityName, routes)),
     ...sidecarPatch(spec, sidecar, volumes),
+    ...gracePeriodPatch(spec, config),
     ...pullSecretsPatch(spec, options.imagePullSecrets ?? []),
     ...annotationPatch(pod.metadata?.annotations, annotation),
   ];
@@ -350,6 +351,26 @@ function sidecarPatch(
     ops.push({ op: 'add', path: pointer('spec', 'volumes'), value: volumes });
   }
   return ops;
+}
+
+/** Kubernetes' grace period for a pod that names none. */
+const KUBERNETES_DEFAULT_GRACE_SECONDS = 30;
+/**
+ * Beyond the sidecar's drain: its own exit, and a little of the app's shutdown (a native sidecar is
+ * signalled only after the app containers have stopped, within the same grace period).
+ */
+export const GRACE_MARGIN_SECONDS = 5;
+
+/**
+ * Room for the sidecar to ship its spool on shutdown: raise terminationGracePeriodSeconds to the
+ * drain time plus a margin when the pod asks for less; a larger value is the pod's and stays.
+ */
+function gracePeriodPatch(spec: V1PodSpec, config: SidecarConfig): JsonPatchOperation[] {
+  const needed = (config.audit.drainSeconds ?? DEFAULT_DRAIN_SECONDS) + GRACE_MARGIN_SECONDS;
+  const asked = spec.terminationGracePeriodSeconds;
+  if ((asked ?? KUBERNETES_DEFAULT_GRACE_SECONDS) >= needed) return [];
+  const path = pointer('spec', 'terminationGracePeriodSeconds');
+  return [asked === undefined ? { op: 'add', path, value: needed } : { op: 'replace', path, value: needed }];
 }
 
 function annotationPatch(annotations: Record<string, string> | undefined, value: string): JsonPatchOperation[] {

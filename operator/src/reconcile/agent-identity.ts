@@ -9,6 +9,9 @@
  *                                                              comes first and is symmetric)
  *   a route names no DatabaseRoute of the namespace          → Ready=False RouteNotFound (names them)
  *   a route exists but is not Ready                          → Ready=False RouteNotReady (names it and why)
+ *   the collector cannot build the policy as written (an    → Ready=False PolicyInvalid (names each part;
+ *   access level or guardrails it cannot read, e.g. objects    the sidecar gets a deny-all layer there)
+ *   stored under an older CRD schema)
  *   guardrails contradict themselves or the access (an      → Ready=True  GuardrailConflict (names each)
  *   approval-gated class that is also denied, or that the
  *   route's access never allows)
@@ -21,6 +24,7 @@
  * anyway, and GitOps tools often apply the identity before the ServiceAccount. The reason and the
  * Warning event still say what is missing, so a typo does not go unnoticed.
  */
+import { effectivePolicy, type RouteObject } from '@byline/api';
 import { identityGuardrailConflicts } from '../approval/guardrails.js';
 import { identitiesClaiming } from '../injection/mutate.js';
 import type { AgentIdentity, DatabaseRoute } from '../injection/types.js';
@@ -32,6 +36,7 @@ export type IdentityReason =
   | 'ServiceAccountClaimedTwice'
   | 'RouteNotFound'
   | 'RouteNotReady'
+  | 'PolicyInvalid'
   | 'GuardrailConflict'
   | 'ServiceAccountNotFound';
 
@@ -91,6 +96,18 @@ export function evaluateIdentity(identity: AgentIdentity, ctx: IdentityContext):
     if (v.status !== 'True') notReady.push(`DatabaseRoute "${r}" is not ready (${v.reason}: ${v.message})`);
   }
   if (notReady.length > 0) return verdict('RouteNotReady', 'False', notReady.join('; '));
+
+  // The collector's own builder (approvals aside: they live on other objects and only unlock), so
+  // this says exactly what a sidecar of this identity is refused for.
+  const routes = new Map<string, RouteObject>(routeNames.map((r) => [r, ctx.route(namespace, r)!] as const));
+  const { problems } = effectivePolicy(identity, routes, [], 0);
+  if (problems.length > 0) {
+    return verdict(
+      'PolicyInvalid',
+      'False',
+      `the sidecar's policy denies every statement where it cannot be read: ${problems.join('; ')}`,
+    );
+  }
 
   const conflicts = identityGuardrailConflicts(identity, (r) => ctx.route(namespace, r));
   if (conflicts.length > 0) return verdict('GuardrailConflict', 'True', conflicts.join('; '));

@@ -159,6 +159,31 @@ describe('the AgentIdentity state machine', () => {
     expect(evaluateIdentity(a, ctx({ identities: [a, elsewhere] })).reason).toBe('Valid');
   });
 
+  it('PolicyInvalid names what the collector’s policy builder cannot read, and clears once fixed', () => {
+    // Objects stored under an older CRD schema can hold what today's schema refuses.
+    const base = identity('billing', ['billing'], ['orders-db']);
+    const bad = {
+      ...base,
+      spec: {
+        ...base.spec,
+        routes: [{ name: 'orders-db', access: 'superuser' }],
+        guardrails: { deny: { classes: ['drop-everything'] } },
+      },
+    } as unknown as AgentIdentity;
+    const v = evaluateIdentity(bad, ctx({ identities: [bad] }));
+    expect(v).toMatchObject({ status: 'False', reason: 'PolicyInvalid' });
+    expect(v.message).toContain('AgentIdentity payments/billing guardrails');
+    expect(v.message).toContain('routes[orders-db].access: "superuser"');
+
+    const onlyAccess = { ...base, spec: { ...base.spec, routes: [{ name: 'orders-db', access: 'root' }] } };
+    const va = evaluateIdentity(onlyAccess as unknown as AgentIdentity, ctx({ identities: [bad] }));
+    expect(va).toMatchObject({ status: 'False', reason: 'PolicyInvalid' });
+    expect(va.message).not.toContain('guardrails');
+
+    const fixed = { ...base, spec: { ...base.spec, guardrails: { deny: { classes: ['ddl' as const] } } } };
+    expect(evaluateIdentity(fixed, ctx({ identities: [fixed] }))).toMatchObject({ status: 'True', reason: 'Valid' });
+  });
+
   it('ServiceAccountNotFound keeps Ready True and names the account', () => {
     const i = identity('billing', ['billing', 'typo'], ['orders-db']);
     const v = evaluateIdentity(i, ctx({ identities: [i], serviceAccountExists: (_ns, n) => n === 'billing' }));

@@ -7,7 +7,8 @@
  *     at once; after an outage, retries are at most `backoff.capMs` apart, 2 s by default);
  *   - the collector going away keeps the last policy (approvals still expire by the engine's clock);
  *   - a document that does not parse or validate is rejected: the previous policy stays, the
- *     rejection is logged and counted, and the next poll waits past that version.
+ *     rejection is logged and counted, and the next poll waits past that version and reports it
+ *     (`rejected=<version>`) so the collector counts it too (version skew shows on its side).
  */
 import type { Logger } from 'pino';
 import type { PolicyEngine } from './engine.js';
@@ -33,6 +34,8 @@ export class PolicyClient {
   readonly stats = { applied: 0, rejected: 0, failures: 0 };
   #seen: string | null = null;
   #applied: string | null = null;
+  /** A rejected version not yet reported to the collector. */
+  #rejected: string | null = null;
   #stopped = false;
   readonly #abort = new AbortController();
   #wake: (() => void) | null = null;
@@ -93,11 +96,14 @@ export class PolicyClient {
         url: this.options.url,
         token,
         after: this.#seen,
+        rejected: this.#rejected,
         timeoutMs: this.options.requestTimeoutMs ?? 35_000,
         signal: this.#abort.signal,
         ...(this.options.caFile ? { caFile: this.options.caFile } : {}),
       });
       if (this.#stopped) return;
+      // Any answer means the collector read the request, report included; a failure sends it again.
+      if (answer.kind !== 'failed') this.#rejected = null;
       switch (answer.kind) {
         case 'policy': {
           attempt = 0;
@@ -127,8 +133,10 @@ export class PolicyClient {
             'the collector sent a policy that cannot be used; keeping the previous one',
           );
           // With its version known, the next poll waits for another; without, back off.
-          if (answer.version !== null) this.#seen = answer.version;
-          else await this.#sleep(++attempt);
+          if (answer.version !== null) {
+            this.#seen = answer.version;
+            this.#rejected = answer.version;
+          } else await this.#sleep(++attempt);
           break;
         case 'failed':
           lastError = this.#failed(answer.error, lastError);

@@ -1,4 +1,4 @@
-/** One `GET <collector>/v1/policy[?after=<version>]` with the sidecar's token, and what came back. */
+/** One `GET <collector>/v1/policy[?after=<version>][&rejected=<version>]` with the sidecar's token, and what came back. */
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -48,6 +48,8 @@ export interface PolicyRequest {
   url: string;
   token: string;
   after: string | null;
+  /** A version this sidecar could not use, reported so the collector counts and logs it. */
+  rejected?: string | null;
   caFile?: string;
   /** Longer than the collector's long-poll wait (25 s). */
   timeoutMs: number;
@@ -57,6 +59,7 @@ export interface PolicyRequest {
 export function fetchPolicy(req: PolicyRequest): Promise<PolicyAnswer> {
   const endpoint = new URL('/v1/policy', req.url);
   if (req.after !== null) endpoint.searchParams.set('after', req.after);
+  if (req.rejected) endpoint.searchParams.set('rejected', req.rejected);
   const https = endpoint.protocol === 'https:';
   let ca: Buffer | undefined;
   if (https && req.caFile) {

@@ -5,13 +5,16 @@
  *   - guardrail layers: the DatabaseRoute's `spec.guardrails` (defaults), then the identity's
  *     `spec.guardrails`. The engine applies every layer, so the identity can only tighten;
  *   - the Approved Approvals for this identity and route that have not expired yet.
+ * Shared by the collector (which serves the document) and the operator (which reports its problems
+ * in the AgentIdentity's Ready condition), so both judge with the same code.
  * Whatever cannot be read fails closed: a missing DatabaseRoute or unreadable guardrails become a
  * layer that denies every class (naming why), an unreadable Approval is left out.
  */
 import { createHash } from 'node:crypto';
+import { StatementClass } from './audit-event.js';
+import { canonicalJson } from './canonical-json.js';
+import { ACCESS_LEVELS } from './crds/guardrails.js';
 import {
-  ACCESS_LEVELS,
-  canonicalJson,
   type PolicyAccess,
   type PolicyApproval,
   type PolicyDocument,
@@ -19,9 +22,8 @@ import {
   PolicyGuardrails,
   type PolicyRoute,
   PolicyTablePattern,
-  problemsOf,
-  StatementClass,
-} from '@byline/api';
+} from './policy.js';
+import { problemsOf } from './validate.js';
 
 export interface ObjectMeta {
   name: string;

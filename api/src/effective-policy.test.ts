@@ -1,6 +1,6 @@
-import { parsePolicyDocument } from '@byline/api';
 import { describe, expect, test } from 'vitest';
 import { type ApprovalObject, effectivePolicy, type IdentityObject, type RouteObject } from './effective-policy.js';
+import { parsePolicyDocument } from './policy.js';
 
 const NOW = Date.parse('2026-12-06T12:00:00Z');
 const HOUR = 3_600_000;
