@@ -1,19 +1,20 @@
 /**
- * The collector over HTTPS: a sidecar ships to it trusting only the collector's CA (caFile), and
- * `byline trail` reads from it the same way; plain HTTP to the TLS port gets nothing stored.
+ * The collector over HTTPS: a sidecar ships to it trusting only the collector's CA (caFile, or the
+ * same PEM inline as caPem, which the operator injects), and `byline trail` reads from it the same
+ * way; plain HTTP to the TLS port gets nothing stored.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { type AuditEvent, SidecarConfigSchema, validate } from '@byline/api';
 import { type RunningCollector, startCollector } from '@byline/collector';
-import { type RunningSidecar, startSidecar } from '@byline/sidecar';
+import { askWhoami, type RunningSidecar, startSidecar } from '@byline/sidecar';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { makeCertificates } from '../harness/certs.js';
+import { makeCa, makeCertificates } from '../harness/certs.js';
 import { AUTH_USERS, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
@@ -26,10 +27,12 @@ let dir: string;
 let db: TestPostgres;
 let collector: RunningCollector;
 let sidecar: RunningSidecar;
+let caPem: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'byline-tls-'));
   const certs = makeCertificates(dir);
+  caPem = readFileSync(certs.caFile, 'utf8');
   db = await startPostgres();
   collector = await startCollector(
     {
@@ -67,7 +70,8 @@ beforeAll(async () => {
       ],
       audit: {
         spoolDir: join(dir, 'spool'),
-        sinks: [{ collector: { url: collector.url, tokenFile: join(dir, 'writer.token'), caFile: certs.caFile } }],
+        // The CA inline, as the operator injects it; the whoami test below covers caFile too.
+        sinks: [{ collector: { url: collector.url, tokenFile: join(dir, 'writer.token'), caPem } }],
       },
     },
     'tls test config',
@@ -111,4 +115,20 @@ test('plain HTTP to the HTTPS port is not served', async () => {
     (e: Error) => `failed: ${e.message}`,
   );
   expect(outcome).not.toBe('status 200');
+});
+
+test('whoami over TLS trusts the inline caPem or caFile, and only the CA they name', async () => {
+  const trusted = await askWhoami({ url: collector.url, token: WRITER, caPem });
+  expect(trusted).toMatchObject({ ok: true, identity: { name: 'tls-agent', source: 'static' } });
+
+  const otherCa = readFileSync(makeCa(dir, 'other-ca'), 'utf8');
+  const wrongCa = await askWhoami({ url: collector.url, token: WRITER, caPem: otherCa });
+  expect(wrongCa.ok).toBe(false);
+  expect(wrongCa.ok ? '' : wrongCa.error).toMatch(/cannot reach|certificate/i);
+
+  const fromFile = await askWhoami({ url: collector.url, token: WRITER, caFile: join(dir, 'ca.crt') });
+  expect(fromFile).toEqual(trusted);
+
+  const none = await askWhoami({ url: collector.url, token: WRITER, caFile: join(dir, 'missing.crt') });
+  expect(none).toMatchObject({ ok: false, error: expect.stringContaining('missing.crt') });
 });

@@ -10,6 +10,7 @@
  *     rejection is logged and counted, and the next poll waits past that version.
  */
 import type { Logger } from 'pino';
+import { trustOf } from '../collector-ca.js';
 import type { PolicyEngine } from './engine.js';
 import { fetchPolicy } from './policy-fetch.js';
 
@@ -18,7 +19,9 @@ export interface PolicyClientOptions {
   url: string;
   /** The bearer token, read afresh per request (projected tokens rotate); throws with a reason when unreadable. */
   token: () => string;
+  /** The collector's CA (caPem inline or caFile); the system's trust store when neither. */
   caFile?: string;
+  caPem?: string;
   logger: Logger;
   engine: PolicyEngine;
   /** Per document received: applied, or rejected (kept the previous one). For the metric. */
@@ -95,7 +98,7 @@ export class PolicyClient {
         after: this.#seen,
         timeoutMs: this.options.requestTimeoutMs ?? 35_000,
         signal: this.#abort.signal,
-        ...(this.options.caFile ? { caFile: this.options.caFile } : {}),
+        ...trustOf(this.options),
       });
       if (this.#stopped) return;
       switch (answer.kind) {
