@@ -151,7 +151,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     throw new Error('give --webhook-url or --webhook-service when --webhook-listen has no specific host');
   }
 
-  const collectorTls = collectorTlsSource(options);
+  const collectorTls = collectorTlsSource({ ...options, namespace });
   if (collectorTls && 'problem' in collectorTls) throw new Error(collectorTls.problem);
 
   const flagged = sidecarDefaultsFrom(options.sidecarFlags ?? {});

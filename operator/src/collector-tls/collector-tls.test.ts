@@ -6,13 +6,15 @@ const HTTPS = 'https://byline-collector.byline.svc:8443';
 
 describe('collectorTlsSource', () => {
   it('names the source the flags give', () => {
-    expect(collectorTlsSource({ collectorUrl: HTTPS, collectorTlsSecret: 'byline-collector-tls' })).toEqual({
+    expect(
+      collectorTlsSource({ namespace: 'byline', collectorUrl: HTTPS, collectorTlsSecret: 'byline-collector-tls' }),
+    ).toEqual({
       secretName: 'byline-collector-tls',
     });
-    expect(collectorTlsSource({ collectorUrl: HTTPS, collectorCaFile: '/ca/ca.crt' })).toEqual({
+    expect(collectorTlsSource({ namespace: 'byline', collectorUrl: HTTPS, collectorCaFile: '/ca/ca.crt' })).toEqual({
       caFile: '/ca/ca.crt',
     });
-    expect(collectorTlsSource({ collectorUrl: HTTPS })).toBeUndefined();
+    expect(collectorTlsSource({ namespace: 'byline', collectorUrl: HTTPS })).toBeUndefined();
   });
 
   it.each([
@@ -21,8 +23,13 @@ describe('collectorTlsSource', () => {
     [{ collectorCaFile: '/ca.crt' }, 'http://c:8080', /--collector-ca-file needs an https/],
     [{ collectorTlsSecret: 'Not_A/Name' }, HTTPS, /not a valid Secret name/],
     [{ collectorTlsSecret: 's' }, 'byline-collector:8080', /https|not a URL/],
+    [
+      { collectorTlsSecret: 's' },
+      'https://byline-collector.elsewhere.svc:8443',
+      /written in byline, .* Service in elsewhere/,
+    ],
   ])('refuses %j with %s', (flags, collectorUrl, why) => {
-    const source = collectorTlsSource({ collectorUrl, ...flags });
+    const source = collectorTlsSource({ namespace: 'byline', collectorUrl, ...flags });
     expect(source).toMatchObject({ problem: expect.stringMatching(why) });
   });
 });

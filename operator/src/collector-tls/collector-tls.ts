@@ -16,6 +16,8 @@ export type CollectorTlsSource = { secretName: string } | { caFile: string };
 
 export interface CollectorTlsFlags {
   collectorUrl: string;
+  /** The operator's namespace, where the Secret is written (the collector must run there to mount it). */
+  namespace: string;
   /** --collector-tls-secret: the operator issues the collector's certificate into this Secret. */
   collectorTlsSecret?: string;
   /** --collector-ca-file: the collector's CA bundle, issued elsewhere. */
@@ -24,7 +26,7 @@ export interface CollectorTlsFlags {
 
 /** Which source the flags name (none: sidecars use the system trust store or plain HTTP), or why they conflict. */
 export function collectorTlsSource(flags: CollectorTlsFlags): CollectorTlsSource | undefined | { problem: string } {
-  const { collectorUrl, collectorTlsSecret, collectorCaFile } = flags;
+  const { collectorUrl, namespace, collectorTlsSecret, collectorCaFile } = flags;
   if (collectorTlsSecret !== undefined && collectorCaFile !== undefined)
     return { problem: 'give --collector-tls-secret or --collector-ca-file, not both' };
   if (collectorTlsSecret === undefined && collectorCaFile === undefined) return undefined;
@@ -40,6 +42,11 @@ export function collectorTlsSource(flags: CollectorTlsFlags): CollectorTlsSource
   if (collectorTlsSecret !== undefined) {
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(collectorTlsSecret))
       return { problem: `--collector-tls-secret: not a valid Secret name: ${JSON.stringify(collectorTlsSecret)}` };
+    const other = serviceOf(collectorUrl)?.namespace;
+    if (other !== undefined && other !== namespace)
+      return {
+        problem: `--collector-tls-secret: the Secret is written in ${namespace}, but --collector-url names a Service in ${other}, where the collector could not mount it`,
+      };
     return { secretName: collectorTlsSecret };
   }
   return { caFile: collectorCaFile! };
@@ -50,10 +57,15 @@ export function collectorTlsSource(flags: CollectorTlsFlags): CollectorTlsSource
  * `svc.ns`) all of that Service's names, else the URL's host alone.
  */
 export function collectorNames(collectorUrl: string): string[] {
-  const host = new URL(collectorUrl).hostname.replace(/^\[(.*)\]$/, '$1');
-  const service = /^([a-z0-9-]+)\.([a-z0-9-]+)(\.svc(\.cluster\.local)?)?$/.exec(host);
-  if (service) return webhookNames({ service: service[1]!, namespace: service[2]! });
-  return [host];
+  const service = serviceOf(collectorUrl);
+  if (service) return webhookNames(service);
+  return [new URL(collectorUrl).hostname.replace(/^\[(.*)\]$/, '$1')];
+}
+
+/** The Service a URL's host names (`svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local`), if it names one. */
+function serviceOf(url: string): { service: string; namespace: string } | undefined {
+  const match = /^([a-z0-9-]+)\.([a-z0-9-]+)(\.svc(\.cluster\.local)?)?$/.exec(new URL(url).hostname);
+  return match ? { service: match[1]!, namespace: match[2]! } : undefined;
 }
 
 /** A CA bundle as sidecars get it: only whole certificates, or the reason it is unusable. */
