@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { KubeClient } from '../kube/client.js';
 import { createCA, issueServing } from '../webhook/certificates.js';
-import { caBundleProblem, collectorNames, collectorTlsSource } from './collector-tls.js';
+import { caBundleProblem, collectorNames, collectorTlsSource, currentCollectorCa } from './collector-tls.js';
 
 const HTTPS = 'https://byline-collector.byline.svc:8443';
 
@@ -70,5 +74,32 @@ describe('caBundleProblem', () => {
     expect(caBundleProblem(serving.certPem, 'f')).toMatch(
       /^f: .*byline-collector\.byline\.svc is not a CA certificate$/,
     );
+  });
+});
+
+describe('currentCollectorCa from a file (cert-manager, existingSecret)', () => {
+  // The file source never calls the API server.
+  const noClient = {} as KubeClient;
+
+  it('reads the bundle afresh each time, and refuses a missing file or one without a CA', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'byline-collector-ca-'));
+    try {
+      const file = join(dir, 'ca.crt');
+      const first = await createCA(new Date());
+      writeFileSync(file, first.certPem);
+      const read = () => currentCollectorCa(noClient, 'byline', HTTPS, { caFile: file });
+      expect(await read()).toEqual({ caPem: first.certPem });
+      const renewed = await createCA(new Date());
+      writeFileSync(file, renewed.certPem);
+      expect(await read()).toEqual({ caPem: renewed.certPem });
+
+      writeFileSync(file, (await issueServing(renewed, ['c'], new Date())).certPem);
+      await expect(read()).rejects.toThrow(/is not a CA certificate/);
+      await expect(currentCollectorCa(noClient, 'byline', HTTPS, { caFile: join(dir, 'nope') })).rejects.toThrow(
+        /--collector-ca-file .*nope: cannot read it/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
