@@ -85,7 +85,7 @@ export const CollectorLimits = T.Object(
 
 export const CollectorTls = T.Object(
   {
-    /** PEM certificate chain and key the collector serves HTTPS with (read at start). */
+    /** PEM certificate chain and key the collector serves HTTPS with (re-read every minute: renewals need no restart). */
     certFile: T.String({ minLength: 1 }),
     keyFile: T.String({ minLength: 1 }),
   },

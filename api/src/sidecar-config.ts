@@ -87,6 +87,12 @@ export const StaticIdentity = T.Object(
   Strict,
 );
 
+/** An inline PEM CA bundle, the alternative to caFile (give one or neither). */
+const CaPem = T.String({
+  pattern: '-----BEGIN CERTIFICATE-----',
+  description: 'one or more PEM certificates (-----BEGIN CERTIFICATE-----)',
+});
+
 /**
  * In a pod: the identity comes from the collector, which reviews the pod's projected
  * service-account token (audience byline.dev) and finds the AgentIdentity claiming it.
@@ -102,6 +108,7 @@ export const KubernetesIdentity = T.Object(
           {
             url: T.String({ pattern: '^https?://[^\\s]+$', description: 'an http:// or https:// URL' }),
             caFile: T.Optional(T.String({ minLength: 1 })),
+            caPem: T.Optional(CaPem),
           },
           Strict,
         ),
@@ -124,6 +131,8 @@ export const CollectorSink = T.Object(
         tokenFile: T.String({ minLength: 1 }),
         /** CA bundle for an https collector; the system's trust store when omitted. */
         caFile: T.Optional(T.String({ minLength: 1 })),
+        /** The same CA bundle inline (the operator injects it so no Secret is mounted in agent namespaces). */
+        caPem: T.Optional(CaPem),
       },
       Strict,
     ),
@@ -241,6 +250,15 @@ export function sidecarConfigRules(config: SidecarConfig): string[] {
     if (sameListen !== undefined && !route.listen.endsWith(':0')) {
       problems.push(`routes[${i}].listen: ${route.listen} is already where routes[${sameListen}] listens`);
     } else listens.set(route.listen, i);
+  });
+  if ('kubernetes' in config.identity) {
+    const c = config.identity.kubernetes.collector;
+    if (c.caFile !== undefined && c.caPem !== undefined)
+      problems.push('identity.kubernetes.collector: give caFile or caPem, not both');
+  }
+  config.audit.sinks.forEach((s, i) => {
+    if ('collector' in s && s.collector.caFile !== undefined && s.collector.caPem !== undefined)
+      problems.push(`audit.sinks[${i}].collector: give caFile or caPem, not both`);
   });
   const collector = config.audit.sinks.some((s) => 'collector' in s);
   if (collector && !config.audit.spoolDir) {

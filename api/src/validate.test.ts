@@ -230,3 +230,44 @@ describe('other schemas', () => {
     expect(list[0]).toBe('[0]: expected integer, got "n0"');
   });
 });
+
+describe('the collector CA inline (caPem) or from a file (caFile)', () => {
+  const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const kube = (collector: Loose) => (c: Loose) => {
+    c.identity = { kubernetes: { tokenPath: '/var/run/token', collector: { url: 'https://c.ns.svc', ...collector } } };
+  };
+  const sink = (collector: Loose) => (c: Loose) => {
+    c.audit = {
+      spoolDir: '/spool',
+      sinks: [{ file: '/spool/a.jsonl' }, { collector: { url: 'https://c.ns.svc', tokenFile: '/t', ...collector } }],
+    };
+  };
+
+  test.each<[string, (c: Loose) => void]>([
+    ['identity.kubernetes with caPem', kube({ caPem: PEM })],
+    ['identity.kubernetes with caFile', kube({ caFile: '/ca.crt' })],
+    ['a collector sink with caPem', sink({ caPem: PEM })],
+  ])('%s is accepted', (_, edit) => {
+    expect(problems(edit)).toEqual([]);
+  });
+
+  test.each<[string, (c: Loose) => void, string[]]>([
+    [
+      'both on identity.kubernetes',
+      kube({ caPem: PEM, caFile: '/ca.crt' }),
+      ['identity.kubernetes.collector: give caFile or caPem, not both'],
+    ],
+    [
+      'both on a sink',
+      sink({ caPem: PEM, caFile: '/ca.crt' }),
+      ['audit.sinks[1].collector: give caFile or caPem, not both'],
+    ],
+  ])('%s is refused', (_, edit, expected) => {
+    expect(problems(edit)).toEqual(expected);
+  });
+
+  test('a caPem that is not PEM is refused, naming the field', () => {
+    const found = problems(sink({ caPem: '/etc/ssl/ca.crt' }));
+    expect(found.join('\n')).toContain('audit.sinks[1].collector.caPem');
+  });
+});

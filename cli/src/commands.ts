@@ -123,6 +123,17 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'DIR',
         description: 'use tls.crt, tls.key, ca.crt from DIR (cert-manager) instead of managing a Secret',
       },
+      'collector-tls-secret': {
+        type: 'string',
+        arg: 'NAME',
+        description:
+          "issue and renew the collector's certificate in Secret NAME in NS; inject its CA (https collector URL)",
+      },
+      'collector-ca-file': {
+        type: 'string',
+        arg: 'FILE',
+        description: "or: the collector's CA bundle (cert-manager's ca.crt), injected into sidecars",
+      },
       'webhook-failure-policy': {
         type: 'string',
         arg: 'POLICY',

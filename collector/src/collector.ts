@@ -1,6 +1,7 @@
 /** Starts the collector from a validated config: the store, the authenticator, the HTTP server. */
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
   type CollectorConfig,
@@ -14,6 +15,7 @@ import type { Authenticator } from './auth/authenticator.js';
 import { authenticatorFor } from './auth/from-config.js';
 import { type ExportTuning, startExporters } from './export/start-exporters.js';
 import { createCollectorServer } from './http/server.js';
+import { reloadTlsEvery } from './http/tls-reload.js';
 import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
 import { startRetention } from './retention/retention-runner.js';
@@ -40,6 +42,8 @@ export interface CollectorOptions {
   policyWaitSeconds?: number;
   /** Exporter pacing (tests make it quick). */
   exportTuning?: ExportTuning;
+  /** How often tls.certFile/keyFile are re-read for a renewed certificate (default 60 s). */
+  tlsReloadMs?: number;
 }
 
 export async function startCollector(
@@ -110,6 +114,10 @@ export async function startCollector(
     await store.close();
     throw e;
   }
+  const stopTlsReload =
+    tls && config.tls
+      ? reloadTlsEvery(server as unknown as HttpsServer, config.tls, tls, options.tlsReloadMs ?? 60_000, logger)
+      : undefined;
   const exporterNames = [...(config.exporters?.otlp ?? []), ...(config.exporters?.webhook ?? [])].map((e) => e.name);
   const retention = config.retention ? startRetention(config.retention, store, logger, exporterNames) : undefined;
   const actual = (server.address() as AddressInfo).port;
@@ -127,6 +135,7 @@ export async function startCollector(
       closing ??= (async () => {
         // Stopping the watches also ends the long-polls waiting on them.
         policy?.stop();
+        stopTlsReload?.();
         shutdown.abort();
         await Promise.all(exporters.map((x) => x.stop()));
         await retention?.stop();

@@ -9,8 +9,10 @@ import { hostname } from 'node:os';
 import { parseListen } from '@byline/api';
 import pino, { type Logger } from 'pino';
 import { APPROVAL_WEBHOOK_CONFIGURATION_NAME, createApprovals } from './approval/index.js';
+import { collectorTlsSource, currentCollectorCa } from './collector-tls/collector-tls.js';
 import type { NamespaceLookup } from './injection/admission.js';
 import { type SidecarDefaults, type SidecarFlags, sidecarDefaultsFrom } from './injection/sidecar-settings.js';
+import type { InjectionOptions } from './injection/types.js';
 import { allCaches, type Caches, createCaches } from './kube/caches.js';
 import { KubeClient, paths } from './kube/client.js';
 import { loadKubeConfig } from './kube/config.js';
@@ -71,6 +73,13 @@ export interface OperatorOptions {
   image: string;
   /** The collector's base URL, given to every sidecar. */
   collectorUrl: string;
+  /**
+   * TLS to the collector (the URL must then be https): the operator issues and renews the collector's
+   * serving certificate in this Secret of its namespace, and injects its CA into every sidecar.
+   */
+  collectorTlsSecret?: string;
+  /** Or: the collector's certificate is issued elsewhere (cert-manager); its CA bundle is read from this file. */
+  collectorCaFile?: string;
   /** The sidecar's resources and spool bound unless a pod's annotations say otherwise. */
   sidecar?: SidecarDefaults;
   /** The same as command-line quantities (checked here; `sidecar` wins where both are given). */
@@ -142,6 +151,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     throw new Error('give --webhook-url or --webhook-service when --webhook-listen has no specific host');
   }
 
+  const collectorTls = collectorTlsSource({ ...options, namespace });
+  if (collectorTls && 'problem' in collectorTls) throw new Error(collectorTls.problem);
+
   const flagged = sidecarDefaultsFrom(options.sidecarFlags ?? {});
   if ('problem' in flagged) throw new Error(flagged.problem);
   const sidecar: SidecarDefaults = { ...flagged, ...options.sidecar };
@@ -180,6 +192,28 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     await fail(err);
   }
 
+  // Read by the webhook server per admission: a renewed collector CA reaches pods created after it.
+  const injection: InjectionOptions = {
+    image: options.image,
+    collectorUrl: options.collectorUrl,
+    sidecar,
+    ...(options.sidecarImagePullSecrets?.length ? { imagePullSecrets: options.sidecarImagePullSecrets } : {}),
+  };
+  const refreshCollectorCa = async (): Promise<void> => {
+    if (!collectorTls) return;
+    const current = await currentCollectorCa(client, namespace, options.collectorUrl, collectorTls);
+    if (current.issued && current.issued !== 'none')
+      logger.info({ issued: current.issued, why: current.why, source: collectorTls }, 'collector certificate issued');
+    if (injection.collectorCaPem !== undefined && injection.collectorCaPem !== current.caPem)
+      logger.info({ source: collectorTls }, 'collector CA changed; injecting the new bundle');
+    injection.collectorCaPem = current.caPem;
+  };
+  try {
+    await refreshCollectorCa();
+  } catch (err) {
+    await fail(err);
+  }
+
   const caches = createCaches(client, {
     ...(options.watchTimeoutSeconds !== undefined ? { timeoutSeconds: options.watchTimeoutSeconds } : {}),
     onRestart: (resource, cause) => metrics.watchRestarts.inc({ resource, cause }),
@@ -212,12 +246,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       listen: webhookListen,
       tls: material!,
       lookup,
-      injection: {
-        image: options.image,
-        collectorUrl: options.collectorUrl,
-        sidecar,
-        ...(options.sidecarImagePullSecrets?.length ? { imagePullSecrets: options.sidecarImagePullSecrets } : {}),
-      },
+      injection,
       metrics,
       log: (level, fields, message) => logger[level](fields, message),
       routes: approvals.routes,
@@ -352,6 +381,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     options.webhookCertDir ? 60_000 : TLS_CHECK_INTERVAL_MS,
   );
   tlsTimer.unref();
+  const collectorTlsTimer = setInterval(
+    () =>
+      refreshCollectorCa().catch((err: Error) =>
+        logger.warn({ err: err.message }, 'checking the collector certificate failed; injecting the last CA'),
+      ),
+    collectorTls && 'caFile' in collectorTls ? 60_000 : TLS_CHECK_INTERVAL_MS,
+  );
+  collectorTlsTimer.unref();
   // CA-only: a cheap GET; a `helm upgrade` that replaced the configuration gets its caBundle back soon.
   const registrationTimer = setInterval(
     () => void register(),
@@ -360,6 +397,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   registrationTimer.unref();
   cleanups.push(
     () => clearInterval(tlsTimer),
+    () => clearInterval(collectorTlsTimer),
     () => clearInterval(registrationTimer),
   );
 

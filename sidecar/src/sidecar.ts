@@ -24,6 +24,7 @@ import { FileSink } from './audit/file-sink.js';
 import { incidentEvent } from './audit/incident-event.js';
 import { AuditPipeline } from './audit/pipeline.js';
 import type { AuditSink } from './audit/sink.js';
+import { trustOf } from './collector-ca.js';
 import type { ClientAuthenticator } from './identity/client-auth.js';
 import { fixedIdentity, type IdentitySource, staticIdentity } from './identity/identity-source.js';
 import { KubernetesIdentity } from './identity/kubernetes-identity.js';
@@ -82,7 +83,7 @@ async function identitySource(config: SidecarConfig, logger: Logger, options: Si
     {
       tokenPath: k.tokenPath,
       url: k.collector.url,
-      ...(k.collector.caFile ? { caFile: k.collector.caFile } : {}),
+      ...trustOf(k.collector),
       ...(options.identityPollMs ? { pollMs: options.identityPollMs } : {}),
       logger,
     },
@@ -116,7 +117,7 @@ async function policySource(
     {
       url: k.collector.url,
       token: () => readFileSync(k.tokenPath, 'utf8').trim(),
-      ...(k.collector.caFile ? { caFile: k.collector.caFile } : {}),
+      ...trustOf(k.collector),
       logger,
       engine,
       onUpdate: (result) => metrics.policyUpdates.inc({ result }),

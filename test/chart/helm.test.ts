@@ -12,6 +12,7 @@ import {
   desiredWebhookConfiguration,
 } from '@byline/operator';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { buildHelm, findHelm, helm } from './helm.js';
 import { CHART_DIR, find, type Manifest, render, renderText } from './render.js';
 
@@ -69,6 +70,10 @@ describe('helm lint', () => {
     ['operator.resources.limits.memory=lots', '/operator/resources/limits/memory'],
     ['sidecar.spoolSize=1.5Gi', '/sidecar/spoolSize'],
     ['sidecar.resources.limits.gpu=1', "additional properties 'gpu' not allowed"],
+    ['collector.tls.mode=plain', '/collector/tls/mode'],
+    ['collector.tls.mode=existingSecret', '/collector/tls/secretName'],
+    ['collector.tls.mode=certManager', '/collector/tls/certManager/issuerRef/name'],
+    ['collector.tls.secretName=Bad_Name', '/collector/tls/secretName'],
   ])('refuses %s, naming the value', (set, message) => {
     const result = lint(set);
     expect(result.ok).toBe(false);
@@ -182,6 +187,61 @@ describe('names, labels and options', () => {
     });
   });
 
+  it('serves the collector over HTTPS by default, the operator issuing its certificate and injecting the CA', () => {
+    const m = render(helmBin, { release: 'byline', namespace: 'b' });
+    const args = operatorPod(m).containers[0]?.args.join(' ');
+    expect(args).toContain(
+      '--collector-url https://byline-collector.b.svc:8080 --collector-tls-secret byline-collector-tls',
+    );
+    const collector = collectorPod(m);
+    expect(collector.volumes).toContainEqual({
+      name: 'tls',
+      secret: {
+        secretName: 'byline-collector-tls',
+        items: [
+          { key: 'tls.crt', path: 'tls.crt' },
+          { key: 'tls.key', path: 'tls.key' },
+        ],
+      },
+    });
+    expect(collector.containers[0]?.readinessProbe).toMatchObject({ httpGet: { scheme: 'HTTPS' } });
+    expect(collectorConfig(m)).toMatchObject({
+      tls: { certFile: '/etc/byline/tls/tls.crt', keyFile: '/etc/byline/tls/tls.key' },
+    });
+    // The operator may update that Secret (and the webhook's), nothing else.
+    const role = find(m, 'Role', 'byline-operator')[0] as unknown as { rules: { resourceNames?: string[] }[] };
+    expect(role.rules.flatMap((r) => r.resourceNames ?? [])).toEqual(['byline-webhook-tls', 'byline-collector-tls']);
+  });
+
+  it('with cert-manager or an existing Secret, the operator reads only the ca.crt of that Secret', () => {
+    for (const [set, certificates] of [
+      [['collector.tls.mode=certManager', 'collector.tls.certManager.issuerRef.name=ca'], 1],
+      [['collector.tls.mode=existingSecret', 'collector.tls.secretName=my-tls'], 0],
+    ] as const) {
+      const m = render(helmBin, { release: 'byline', namespace: 'b', set: [...set] });
+      const secretName = certificates ? 'byline-collector-tls' : 'my-tls';
+      expect(find(m, 'Certificate'), set.join()).toHaveLength(certificates);
+      const operator = operatorPod(m);
+      expect(operator.containers[0]?.args.join(' ')).toContain('--collector-ca-file /etc/byline/collector-ca/ca.crt');
+      expect(operator.containers[0]?.args).not.toContain('--collector-tls-secret');
+      expect(operator.volumes).toEqual([
+        { name: 'collector-ca', secret: { secretName, items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+      ]);
+      expect(collectorPod(m).volumes).toContainEqual(
+        expect.objectContaining({ name: 'tls', secret: expect.objectContaining({ secretName }) }),
+      );
+    }
+  });
+
+  it('collector.tls.mode=disabled: plain HTTP, no TLS Secret anywhere', () => {
+    const m = render(helmBin, { release: 'byline', namespace: 'b', set: ['collector.tls.mode=disabled'] });
+    const args = operatorPod(m).containers[0]?.args ?? [];
+    expect(args.join(' ')).toContain('--collector-url http://byline-collector.b.svc:8080');
+    expect(args.filter((a) => a.startsWith('--collector-tls') || a === '--collector-ca-file')).toEqual([]);
+    expect(collectorPod(m).volumes?.map((v) => v.name)).not.toContain('tls');
+    expect(collectorConfig(m)).not.toHaveProperty('tls');
+  });
+
   it('lets only injected namespaces, the release namespace and configured readers reach the collector', () => {
     const m = render(helmBin, { release: 'audit', namespace: 'a', valuesFiles: ['ha-monitoring.yaml'] });
     const policy = find(m, 'NetworkPolicy')[0] as unknown as {
@@ -213,13 +273,27 @@ interface PodSpec {
   affinity?: unknown;
   priorityClassName?: string;
   imagePullSecrets?: unknown;
-  containers: { args: string[]; env?: unknown[] }[];
+  containers: { args: string[]; env?: unknown[]; readinessProbe?: unknown }[];
+  volumes?: { name: string; secret?: unknown }[];
 }
 function operatorPod(m: Manifest[]): PodSpec {
   const d = find(m, 'Deployment').find((x) => x.metadata.name.endsWith('-operator')) as unknown as {
     spec: { template: { spec: PodSpec } };
   };
   return d.spec.template.spec;
+}
+function collectorPod(m: Manifest[]): PodSpec {
+  const d = find(m, 'Deployment').find((x) => x.metadata.name.endsWith('-collector')) as unknown as {
+    spec: { template: { spec: PodSpec } };
+  };
+  return d.spec.template.spec;
+}
+/** The collector.yaml the chart renders into the collector's config Secret. */
+function collectorConfig(m: Manifest[]): Record<string, unknown> {
+  const secret = find(m, 'Secret').find((x) => x.metadata.name.endsWith('-collector-config')) as unknown as {
+    stringData: { 'collector.yaml': string };
+  };
+  return parseYaml(secret.stringData['collector.yaml']) as Record<string, unknown>;
 }
 
 /** A webhook as the API server compares it: without the caBundle the operator fills in. */

@@ -1,19 +1,22 @@
 /**
- * The collector over HTTPS: a sidecar ships to it trusting only the collector's CA (caFile), and
- * `byline trail` reads from it the same way; plain HTTP to the TLS port gets nothing stored.
+ * The collector over HTTPS: a sidecar ships to it trusting only the collector's CA (caFile, or the
+ * same PEM inline as caPem, which the operator injects), and `byline trail` reads from it the same
+ * way; plain HTTP to the TLS port gets nothing stored.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { type AuditEvent, SidecarConfigSchema, validate } from '@byline/api';
 import { type RunningCollector, startCollector } from '@byline/collector';
-import { type RunningSidecar, startSidecar } from '@byline/sidecar';
+import { askWhoami, type RunningSidecar, startSidecar } from '@byline/sidecar';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { makeCertificates } from '../harness/certs.js';
+import { makeCa, makeCertificates } from '../harness/certs.js';
 import { AUTH_USERS, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 
 const run = promisify(execFile);
@@ -26,10 +29,12 @@ let dir: string;
 let db: TestPostgres;
 let collector: RunningCollector;
 let sidecar: RunningSidecar;
+let caPem: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'byline-tls-'));
   const certs = makeCertificates(dir);
+  caPem = readFileSync(certs.caFile, 'utf8');
   db = await startPostgres();
   collector = await startCollector(
     {
@@ -67,7 +72,8 @@ beforeAll(async () => {
       ],
       audit: {
         spoolDir: join(dir, 'spool'),
-        sinks: [{ collector: { url: collector.url, tokenFile: join(dir, 'writer.token'), caFile: certs.caFile } }],
+        // The CA inline, as the operator injects it; the whoami test below covers caFile too.
+        sinks: [{ collector: { url: collector.url, tokenFile: join(dir, 'writer.token'), caPem } }],
       },
     },
     'tls test config',
@@ -112,3 +118,76 @@ test('plain HTTP to the HTTPS port is not served', async () => {
   );
   expect(outcome).not.toBe('status 200');
 });
+
+test('whoami over TLS trusts the inline caPem or caFile, and only the CA they name', async () => {
+  const trusted = await askWhoami({ url: collector.url, token: WRITER, caPem });
+  expect(trusted).toMatchObject({ ok: true, identity: { name: 'tls-agent', source: 'static' } });
+
+  const otherCa = readFileSync(makeCa(dir, 'other-ca'), 'utf8');
+  const wrongCa = await askWhoami({ url: collector.url, token: WRITER, caPem: otherCa });
+  expect(wrongCa.ok).toBe(false);
+  expect(wrongCa.ok ? '' : wrongCa.error).toMatch(/cannot reach|certificate/i);
+
+  const fromFile = await askWhoami({ url: collector.url, token: WRITER, caFile: join(dir, 'ca.crt') });
+  expect(fromFile).toEqual(trusted);
+
+  const none = await askWhoami({ url: collector.url, token: WRITER, caFile: join(dir, 'missing.crt') });
+  expect(none).toMatchObject({ ok: false, error: expect.stringContaining('missing.crt') });
+});
+
+test('a renewed certificate in the mounted files is served without a restart; a half-written pair is not', async () => {
+  const tlsDir = join(dir, 'renew');
+  const first = makeCertificates(mkdirTemp(tlsDir, 'first'));
+  const second = makeCertificates(mkdirTemp(tlsDir, 'second'));
+  const served = { certFile: join(tlsDir, 'tls.crt'), keyFile: join(tlsDir, 'tls.key') };
+  copyFileSync(first.certFile, served.certFile);
+  copyFileSync(first.keyFile, served.keyFile);
+  const renewing = await startCollector(
+    {
+      listen: '127.0.0.1:0',
+      tls: served,
+      store: `sqlite:${join(tlsDir, 'trail.db')}`,
+      auth: { static: [{ token: WRITER, identity: 'tls-agent' }] },
+    },
+    { logger, tlsReloadMs: 50 },
+  );
+  const fingerprint = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
+  try {
+    expect(await servedFingerprint(renewing.port)).toBe(fingerprint(first.certFile));
+
+    // The kubelet swaps files one by one: a new certificate with the old key is not served.
+    copyFileSync(second.certFile, served.certFile);
+    await sleep(300);
+    expect(await servedFingerprint(renewing.port)).toBe(fingerprint(first.certFile));
+
+    copyFileSync(second.keyFile, served.keyFile);
+    const deadline = Date.now() + 5000;
+    while ((await servedFingerprint(renewing.port)) !== fingerprint(second.certFile) && Date.now() < deadline)
+      await sleep(50);
+    expect(await servedFingerprint(renewing.port)).toBe(fingerprint(second.certFile));
+    const whoami = await askWhoami({ url: renewing.url, token: WRITER, caPem: readFileSync(second.caFile, 'utf8') });
+    expect(whoami.ok).toBe(true);
+  } finally {
+    await renewing.close();
+  }
+});
+
+/** The certificate a fresh TLS connection is served (no session reuse, no verification). */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const fp = socket.getPeerCertificate().fingerprint256;
+      socket.end();
+      resolve(fp);
+    });
+    socket.on('error', reject);
+  });
+}
+
+function mkdirTemp(parent: string, name: string): string {
+  const path = join(parent, name);
+  mkdirSync(path, { recursive: true });
+  return path;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

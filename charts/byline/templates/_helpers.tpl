@@ -50,7 +50,17 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* The collector's scheme: HTTPS unless TLS is switched off. */}}
 {{- define "byline.collectorUrl" -}}
-http://{{ include "byline.collector.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
+{{ if include "byline.collectorTls" . }}https{{ else }}http{{ end }}://{{ include "byline.collector.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
+{{- end }}
+
+{{/* "true" when the collector serves HTTPS (collector.tls.mode is not disabled), else "". */}}
+{{- define "byline.collectorTls" -}}
+{{- if ne .Values.collector.tls.mode "disabled" }}true{{ end }}
+{{- end }}
+
+{{/* The Secret with the collector's tls.crt, tls.key (and ca.crt). */}}
+{{- define "byline.collectorTlsSecret" -}}
+{{ .Values.collector.tls.secretName | default (printf "%s-tls" (include "byline.collector.name" .)) }}
 {{- end }}
 
 {{/* Prometheus scrape annotations for a pod serving /metrics on port. */}}
@@ -59,5 +69,8 @@ http://{{ include "byline.collector.name" . }}.{{ .Release.Namespace }}.svc:{{ .
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
+{{- if .https }}
+prometheus.io/scheme: https
+{{- end }}
 {{- end }}
 {{- end }}

@@ -38,6 +38,8 @@ export async function run(values: OptionValues): Promise<number> {
       ...(str('webhook-url') ? { webhookUrl: str('webhook-url') } : {}),
       ...(str('webhook-service') ? { webhookService: str('webhook-service') } : {}),
       ...(str('webhook-cert-dir') ? { webhookCertDir: str('webhook-cert-dir') } : {}),
+      ...(str('collector-tls-secret') ? { collectorTlsSecret: str('collector-tls-secret') } : {}),
+      ...(str('collector-ca-file') ? { collectorCaFile: str('collector-ca-file') } : {}),
       ...(metricsListen ? { metricsListen } : {}),
       ...(labelKey ? { webhookNamespaceLabels: { [labelKey]: labelValue ?? '' } } : {}),
       ...(timeout ? { webhookTimeoutSeconds: Number(timeout) } : {}),

@@ -291,6 +291,28 @@ describe('renderSidecarConfig', () => {
     });
   });
 
+  it('writes the collector CA inline on the whoami collector and the sink, https URLs', () => {
+    const input = load('inject-collector-tls');
+    const config = renderSidecarConfig(input.identities[0]!, input.routes, input.options);
+    const caPem = input.options.collectorCaPem;
+    expect(caPem).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(config.identity).toEqual({
+      kubernetes: {
+        tokenPath: '/var/run/byline/token/token',
+        collector: { url: 'https://byline-collector.byline.svc:8443', caPem },
+      },
+    });
+    expect(config.audit.sinks).toEqual([
+      {
+        collector: {
+          url: 'https://byline-collector.byline.svc:8443',
+          tokenFile: '/var/run/byline/token/token',
+          caPem,
+        },
+      },
+    ]);
+  });
+
   it('fills in the schema defaults of a route', () => {
     const input = load('inject-default-service-account');
     const [route] = renderSidecarConfig(input.identities[0]!, input.routes, input.options).routes;

@@ -33,8 +33,10 @@ export function renderConfig(
   options: InjectionOptions,
   maxSpoolBytes = options.sidecar?.maxSpoolBytes ?? DEFAULT_SPOOL_BYTES,
 ) {
+  // Inline, so that no Secret has to exist in (or be readable from) the agent's namespace.
+  const ca = options.collectorCaPem ? { caPem: options.collectorCaPem } : {};
   const config: SidecarConfig = {
-    identity: { kubernetes: { tokenPath: TOKEN_PATH, collector: { url: options.collectorUrl } } },
+    identity: { kubernetes: { tokenPath: TOKEN_PATH, collector: { url: options.collectorUrl, ...ca } } },
     routes: routes.map((r) => ({
       name: r.name,
       listen: `${LOOPBACK}:${r.listenPort}`,
@@ -58,7 +60,7 @@ export function renderConfig(
       params: identity.spec.parameters ?? 'redacted',
       spoolDir: SPOOL_DIR,
       maxSpoolBytes,
-      sinks: [{ collector: { url: options.collectorUrl, tokenFile: TOKEN_PATH } }],
+      sinks: [{ collector: { url: options.collectorUrl, tokenFile: TOKEN_PATH, ...ca } }],
     },
     metrics: { listen: `0.0.0.0:${METRICS_PORT}` },
   };

@@ -13,6 +13,8 @@ export interface InjectionOptions {
   image: string;
   /** The collector's base URL, for both /v1/whoami and the event sink. */
   collectorUrl: string;
+  /** The collector's CA bundle (PEM), written inline into every sidecar's config; none: the system's trust store. */
+  collectorCaPem?: string;
   imagePullPolicy?: string;
   /** The sidecar's resources and spool bound unless a pod's annotations say otherwise. */
   sidecar?: SidecarDefaults;

@@ -24,6 +24,14 @@ import {
 
 export const TLS_SECRET_NAME = 'byline-webhook-tls';
 
+/** Which Secret holds the material, and the name its CA is issued under. */
+export interface TlsSecretTarget {
+  secretName: string;
+  caCommonName: string;
+}
+
+export const WEBHOOK_TLS: TlsSecretTarget = { secretName: TLS_SECRET_NAME, caCommonName: 'byline-webhook-ca' };
+
 export interface ServingMaterial {
   certPem: string;
   keyPem: string;
@@ -83,8 +91,10 @@ export async function ensureTlsSecret(
   namespace: string,
   names: string[],
   now: () => Date = () => new Date(),
+  target: TlsSecretTarget = WEBHOOK_TLS,
 ): Promise<EnsureResult> {
-  const path = paths.core('secrets', namespace, TLS_SECRET_NAME);
+  const { secretName } = target;
+  const path = paths.core('secrets', namespace, secretName);
   for (let attempt = 0; attempt < 5; attempt++) {
     let existing: Secret | undefined;
     try {
@@ -99,7 +109,7 @@ export async function ensureTlsSecret(
     let ca: KeyPairPem;
     let caBundlePem: string;
     if (plan.action === 'ca') {
-      ca = await createCA(now());
+      ca = await createCA(now(), target.caCommonName);
       caBundlePem = caBundleAfterRotation(ca.certPem, stored?.caBundlePem, now());
     } else {
       ca = { certPem: stored!.caBundlePem, keyPem: stored!.caKeyPem! };
@@ -110,7 +120,7 @@ export async function ensureTlsSecret(
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: {
-        name: TLS_SECRET_NAME,
+        name: secretName,
         namespace,
         labels: { 'app.kubernetes.io/managed-by': 'byline-operator' },
         ...(existing?.metadata.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
@@ -137,7 +147,7 @@ export async function ensureTlsSecret(
       throw err;
     }
   }
-  throw new Error(`Secret ${namespace}/${TLS_SECRET_NAME} kept changing under us; giving up for now`);
+  throw new Error(`Secret ${namespace}/${secretName} kept changing under us; giving up for now`);
 }
 
 /** cert-manager (or any other issuer) mode: tls.crt, tls.key and ca.crt from a mounted directory. */

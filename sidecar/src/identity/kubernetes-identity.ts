@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { AuditIdentity } from '@byline/api';
 import type { Logger } from 'pino';
+import { trustOf } from '../collector-ca.js';
 import type { IdentitySource } from './identity-source.js';
 import { askWhoami } from './whoami.js';
 
@@ -16,7 +17,9 @@ export interface KubernetesIdentityOptions {
   tokenPath: string;
   /** The collector's base URL. */
   url: string;
+  /** The collector's CA (caPem inline or caFile); the system's trust store when neither. */
   caFile?: string;
+  caPem?: string;
   logger: Logger;
   /** How often the token file is checked for a new token (default 2 s). */
   pollMs?: number;
@@ -81,7 +84,7 @@ export class KubernetesIdentity implements IdentitySource {
     const answer = await askWhoami({
       url: this.options.url,
       token: read.token,
-      ...(this.options.caFile ? { caFile: this.options.caFile } : {}),
+      ...trustOf(this.options),
     });
     if (!answer.ok) {
       this.options.logger.warn({ reason: answer.error }, 'asking the collector again who this sidecar is failed');
@@ -137,7 +140,7 @@ async function resolve(
       const answer = await askWhoami({
         url: options.url,
         token: read.token,
-        ...(options.caFile ? { caFile: options.caFile } : {}),
+        ...trustOf(options),
       });
       if (answer.ok) {
         if (attempt > 1) options.logger.info({ attempts: attempt }, 'the collector answered');

@@ -1,15 +1,14 @@
 /** Asks the collector who a token stands for: `GET <url>/v1/whoami` with the token as bearer. */
-import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { type AuditIdentity, Identity, isValid, problemsOf } from '@byline/api';
+import { type CollectorTrust, collectorCa } from '../collector-ca.js';
 
 export type WhoamiAnswer = { ok: true; identity: AuditIdentity } | { ok: false; status: number; error: string };
 
-export interface WhoamiRequest {
+export interface WhoamiRequest extends CollectorTrust {
   url: string;
   token: string;
-  caFile?: string;
   timeoutMs?: number;
 }
 
@@ -43,14 +42,9 @@ export function parseWhoami(status: number, body: string): WhoamiAnswer {
 export function askWhoami(req: WhoamiRequest): Promise<WhoamiAnswer> {
   const endpoint = new URL('/v1/whoami', req.url);
   const https = endpoint.protocol === 'https:';
-  let ca: Buffer | undefined;
-  if (https && req.caFile) {
-    try {
-      ca = readFileSync(req.caFile);
-    } catch (e) {
-      return Promise.resolve({ ok: false, status: 0, error: `cannot read ${req.caFile}: ${(e as Error).message}` });
-    }
-  }
+  const trust = https ? collectorCa(req) : { ca: undefined };
+  if ('error' in trust) return Promise.resolve({ ok: false, status: 0, error: trust.error });
+  const ca = trust.ca;
   return new Promise((resolve) => {
     const send = https ? httpsRequest : httpRequest;
     const r = send(

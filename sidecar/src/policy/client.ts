@@ -11,6 +11,7 @@
  *     (`rejected=<version>`) so the collector counts it too (version skew shows on its side).
  */
 import type { Logger } from 'pino';
+import { trustOf } from '../collector-ca.js';
 import type { PolicyEngine } from './engine.js';
 import { fetchPolicy } from './policy-fetch.js';
 
@@ -19,7 +20,9 @@ export interface PolicyClientOptions {
   url: string;
   /** The bearer token, read afresh per request (projected tokens rotate); throws with a reason when unreadable. */
   token: () => string;
+  /** The collector's CA (caPem inline or caFile); the system's trust store when neither. */
   caFile?: string;
+  caPem?: string;
   logger: Logger;
   engine: PolicyEngine;
   /** Per document received: applied, or rejected (kept the previous one). For the metric. */
@@ -99,7 +102,7 @@ export class PolicyClient {
         rejected: this.#rejected,
         timeoutMs: this.options.requestTimeoutMs ?? 35_000,
         signal: this.#abort.signal,
-        ...(this.options.caFile ? { caFile: this.options.caFile } : {}),
+        ...trustOf(this.options),
       });
       if (this.#stopped) return;
       // Any answer means the collector read the request, report included; a failure sends it again.

@@ -1,8 +1,8 @@
 /** One `GET <collector>/v1/policy[?after=<version>][&rejected=<version>]` with the sidecar's token, and what came back. */
-import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { type PolicyDocument, parsePolicyDocument } from '@byline/api';
+import { type CollectorTrust, collectorCa } from '../collector-ca.js';
 
 export type PolicyAnswer =
   /** A document that parses and validates. */
@@ -44,13 +44,12 @@ export function parsePolicyAnswer(status: number, body: string): PolicyAnswer {
   }
 }
 
-export interface PolicyRequest {
+export interface PolicyRequest extends CollectorTrust {
   url: string;
   token: string;
   after: string | null;
   /** A version this sidecar could not use, reported so the collector counts and logs it. */
   rejected?: string | null;
-  caFile?: string;
   /** Longer than the collector's long-poll wait (25 s). */
   timeoutMs: number;
   signal?: AbortSignal;
@@ -61,18 +60,9 @@ export function fetchPolicy(req: PolicyRequest): Promise<PolicyAnswer> {
   if (req.after !== null) endpoint.searchParams.set('after', req.after);
   if (req.rejected) endpoint.searchParams.set('rejected', req.rejected);
   const https = endpoint.protocol === 'https:';
-  let ca: Buffer | undefined;
-  if (https && req.caFile) {
-    try {
-      ca = readFileSync(req.caFile);
-    } catch (e) {
-      return Promise.resolve({
-        kind: 'failed',
-        status: 0,
-        error: `cannot read ${req.caFile}: ${(e as Error).message}`,
-      });
-    }
-  }
+  const trust = https ? collectorCa(req) : { ca: undefined };
+  if ('error' in trust) return Promise.resolve({ kind: 'failed', status: 0, error: trust.error });
+  const ca = trust.ca;
   return new Promise((resolve) => {
     const send = https ? httpsRequest : httpRequest;
     const r = send(

@@ -8,13 +8,14 @@
  * narrowed down to the events at fault (deliver.ts); those go to the dead-letter directory, a
  * chained `spool.deadLettered` event records each in the trail, and shipping goes on.
  */
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { type AuditIncident, SIGNED_HEAD_HEADER } from '@byline/api';
 import type { Logger } from 'pino';
 import { StreamSigner } from '../audit/stream-signer.js';
+import { type CollectorTrust, collectorCa } from '../collector-ca.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { Spool } from '../spool/spool.js';
 import { DeadLetterStore } from './dead-letter.js';
@@ -23,7 +24,9 @@ import { type Answer, classifyAnswer, deliver, type RetryReason } from './delive
 export interface ShipperOptions {
   url: string;
   tokenFile: string;
+  /** The collector's CA (caPem inline or caFile); the system's trust store when neither. */
   caFile?: string;
+  caPem?: string;
   /** Largest request, in bytes (a single larger event still goes, alone). */
   maxBatchBytes?: number;
   /** Most events per request. */
@@ -84,10 +87,7 @@ export class Shipper {
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
     this.maxBatchEvents = options.maxBatchEvents ?? 1000;
     this.deadLetters = new DeadLetterStore(join(spool.dir, 'dead-letter'));
-    this.agent =
-      this.endpoint.protocol === 'https:'
-        ? new HttpsAgent({ keepAlive: true, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) })
-        : new HttpAgent({ keepAlive: true });
+    this.agent = this.endpoint.protocol === 'https:' ? httpsAgent(options) : new HttpAgent({ keepAlive: true });
   }
 
   start(): void {
@@ -288,4 +288,11 @@ export class Shipper {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The keep-alive agent for an https collector; an unreadable caFile fails the sidecar's start, naming it. */
+function httpsAgent(trust: CollectorTrust): HttpsAgent {
+  const result = collectorCa(trust);
+  if ('error' in result) throw new Error(`collector sink: ${result.error}`);
+  return new HttpsAgent({ keepAlive: true, ...(result.ca !== undefined ? { ca: result.ca } : {}) });
 }
