@@ -6,12 +6,14 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GatewayConfigSchema, gatewayConfigRules, validate } from '@byline/api';
 import {
   APPROVAL_WEBHOOK_CONFIGURATION_NAME,
   desiredApprovalWebhookConfiguration,
   desiredWebhookConfiguration,
 } from '@byline/operator';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { buildHelm, findHelm, helm } from './helm.js';
 import { CHART_DIR, find, type Manifest, render, renderText } from './render.js';
 
@@ -69,6 +71,9 @@ describe('helm lint', () => {
     ['operator.resources.limits.memory=lots', '/operator/resources/limits/memory'],
     ['sidecar.spoolSize=1.5Gi', '/sidecar/spoolSize'],
     ['sidecar.resources.limits.gpu=1', "additional properties 'gpu' not allowed"],
+    ['gateway.enabled=true', '/gateway/config/routes'],
+    ['gateway.service.type=ExternalName', '/gateway/service/type'],
+    ['gateway.tls.secretname=x', "additional properties 'secretname' not allowed"],
   ])('refuses %s, naming the value', (set, message) => {
     const result = lint(set);
     expect(result.ok).toBe(false);
@@ -81,6 +86,7 @@ const CASES = [
   { name: 'default', release: 'byline', namespace: 'byline-system', valuesFiles: [] },
   { name: 'ha-monitoring', release: 'audit', namespace: 'audit-system', valuesFiles: ['ha-monitoring.yaml'] },
   { name: 'single', release: 'byline', namespace: 'byline', valuesFiles: ['single.yaml'] },
+  { name: 'gateway', release: 'byline', namespace: 'byline', valuesFiles: ['gateway.yaml'] },
 ];
 
 describe('helm template goldens', () => {
@@ -228,6 +234,84 @@ function withoutCa(webhooks: unknown): unknown {
     const { caBundle: _, ...clientConfig } = w.clientConfig;
     return { ...w, clientConfig };
   });
+}
+
+describe('the gateway', () => {
+  const gateway = () => render(helmBin, { release: 'byline', namespace: 'byline', valuesFiles: ['gateway.yaml'] });
+
+  it('is off by default: no gateway object is rendered', () => {
+    const m = render(helmBin, { release: 'byline', namespace: 'byline' });
+    expect(m.filter((o) => o.metadata.name.startsWith('byline-gateway')).map((o) => o.kind)).toEqual([]);
+  });
+
+  it('renders a config the gateway accepts, shipping to the collector with its projected token', () => {
+    const secret = find(gateway(), 'Secret', 'byline-gateway-config')[0] as unknown as {
+      stringData: { 'gateway.yaml': string };
+    };
+    const config = validate(
+      GatewayConfigSchema,
+      parse(secret.stringData['gateway.yaml']),
+      'rendered',
+      gatewayConfigRules,
+    );
+    expect(config.audit).toEqual({
+      spoolDir: '/var/lib/byline/spool',
+      sinks: [
+        { collector: { url: 'http://byline-collector.byline.svc:8080', tokenFile: '/var/run/secrets/byline/token' } },
+      ],
+    });
+  });
+
+  it('mounts the TLS Secret, the route credential and a collector-audience token; exposes each route port', () => {
+    const m = gateway();
+    const pod = (
+      find(m, 'Deployment', 'byline-gateway')[0] as unknown as { spec: { template: { spec: GatewayPodSpec } } }
+    ).spec.template.spec;
+    expect(pod.serviceAccountName).toBe('byline-gateway');
+    const volumes = Object.fromEntries(pod.volumes.map((v) => [v.name, v]));
+    expect(volumes.tls).toEqual({ name: 'tls', secret: { secretName: 'gateway-tls' } });
+    expect(volumes['credentials-orders-db-app']).toEqual({
+      name: 'credentials-orders-db-app',
+      secret: { secretName: 'orders-db-app' },
+    });
+    expect(volumes['collector-token']).toEqual({
+      name: 'collector-token',
+      projected: {
+        sources: [{ serviceAccountToken: { path: 'token', audience: 'byline.dev', expirationSeconds: 3600 } }],
+      },
+    });
+    const mounts = Object.fromEntries(pod.containers[0]!.volumeMounts.map((v) => [v.name, v.mountPath]));
+    expect(mounts).toMatchObject({
+      tls: '/etc/byline/tls',
+      'credentials-orders-db-app': '/etc/byline/secrets/orders-db-app',
+      'collector-token': '/var/run/secrets/byline',
+    });
+    const service = find(m, 'Service', 'byline-gateway')[0] as unknown as { spec: { ports: unknown[] } };
+    expect(service.spec.ports).toEqual([{ name: 'orders-db', port: 5432, targetPort: 5432 }]);
+  });
+
+  it('binds its service account to the write permission the collector checks', () => {
+    const m = gateway();
+    const role = find(m, 'ClusterRole', 'byline-gateway-writer')[0] as unknown as { rules: unknown[] };
+    expect(role.rules).toContainEqual({ apiGroups: ['byline.dev'], resources: ['gatewayevents'], verbs: ['write'] });
+    const binding = find(m, 'ClusterRoleBinding', 'byline-gateway-writer')[0] as unknown as { subjects: unknown[] };
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'byline-gateway', namespace: 'byline' }]);
+  });
+
+  it('refuses to render without TLS unless the config says allowPlaintext', () => {
+    const render =
+      (...set: string[]) =>
+      () =>
+        renderText(helmBin, { release: 'byline', namespace: 'byline', valuesFiles: ['gateway.yaml'], set });
+    expect(render('gateway.tls.secretName=')).toThrow(/gateway\.tls\.secretName: required/);
+    expect(render('gateway.tls.secretName=', 'gateway.config.allowPlaintext=true')).not.toThrow();
+  });
+});
+
+interface GatewayPodSpec {
+  serviceAccountName: string;
+  volumes: { name: string }[];
+  containers: { volumeMounts: { name: string; mountPath: string }[] }[];
 }
 
 describe('webhook configurations owned by the release', () => {

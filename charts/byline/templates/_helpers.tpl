@@ -61,3 +61,18 @@ prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 {{- end }}
+
+{{- define "byline.gateway.name" -}}{{ include "byline.fullname" . }}-gateway{{- end }}
+
+{{/*
+The gateway's config: gateway.config as given, with `audit` filled in unless given: the spool on
+its emptyDir, shipped to the collector with the gateway's projected service-account token.
+*/}}
+{{- define "byline.gateway.config" -}}
+{{- $config := deepCopy .Values.gateway.config }}
+{{- if not (hasKey $config "audit") }}
+{{- $sink := dict "collector" (dict "url" (include "byline.collectorUrl" .) "tokenFile" "/var/run/secrets/byline/token") }}
+{{- $_ := set $config "audit" (dict "spoolDir" "/var/lib/byline/spool" "sinks" (list $sink)) }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}
