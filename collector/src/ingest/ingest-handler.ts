@@ -96,17 +96,26 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
 /** A gateway's events name AgentIdentities that claim their issuer, or the whole batch is refused (403). */
 async function checkAttributions(lines: GatewayLine[], identitiesIn: IdentitiesIn, deps: IngestDeps): Promise<void> {
   const problems: LineProblem[] = [];
+  let bad = 0;
+  // One list per namespace per batch, whatever the authenticator's cache does.
+  const byNamespace = new Map<string, Awaited<ReturnType<IdentitiesIn>>>();
   for (const { line, identity } of lines) {
-    const listed = identity.namespace === null ? [] : await listed503(identitiesIn, identity.namespace);
-    const problem = oidcAttributionProblem(identity, listed);
+    const ns = identity.namespace;
+    let listed = ns === null ? [] : byNamespace.get(ns);
+    if (listed === undefined && ns !== null) {
+      listed = await listed503(identitiesIn, ns);
+      byNamespace.set(ns, listed);
+    }
+    const problem = oidcAttributionProblem(identity, listed ?? []);
+    if (problem) bad++;
     if (problem && problems.length < MAX_REPORTED) {
       problems.push({ line, reason: 'identity', message: `line ${line}: ${problem}`, field: 'oidc' });
     }
   }
   if (problems.length === 0) return;
-  deps.metrics.rejected.inc({ reason: 'identity' }, lines.length);
-  deps.metrics.identityMismatches.inc({ field: 'oidc' }, problems.length);
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  deps.metrics.rejected.inc({ reason: 'identity' }, bad);
+  deps.metrics.identityMismatches.inc({ field: 'oidc' }, bad);
+  const more = bad > 1 ? ` (and ${bad - 1} more)` : '';
   deps.logger.warn(
     { problems: problems.length },
     'gateway batch refused: events attributed to identities that do not claim their issuer',
