@@ -11,11 +11,12 @@ export {
 export { authenticatorFor } from './auth/from-config.js';
 export type { KubeReviewer, ReviewedUser, TokenReviewResult } from './auth/kube-reviewer.js';
 export {
+  GATEWAY_RESOURCE,
   KubernetesAuthenticator,
   type KubernetesAuthenticatorOptions,
   TRAIL_RESOURCE,
 } from './auth/kubernetes-authenticator.js';
-export { COLLECTOR_RBAC_RULES, TRAIL_READER_RBAC_RULES } from './auth/kubernetes-rbac.js';
+export { COLLECTOR_RBAC_RULES, GATEWAY_WRITER_RBAC_RULES, TRAIL_READER_RBAC_RULES } from './auth/kubernetes-rbac.js';
 export { StaticAuthenticator } from './auth/static-authenticator.js';
 export { measureIngest } from './bench.js';
 export { type CollectorOptions, type RunningCollector, startCollector } from './collector.js';

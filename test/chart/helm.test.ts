@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GatewayConfigSchema, gatewayConfigRules, validate } from '@byline/api';
 import {
   APPROVAL_WEBHOOK_CONFIGURATION_NAME,
   desiredApprovalWebhookConfiguration,
@@ -74,6 +75,9 @@ describe('helm lint', () => {
     ['collector.tls.mode=existingSecret', '/collector/tls/secretName'],
     ['collector.tls.mode=certManager', '/collector/tls/certManager/issuerRef/name'],
     ['collector.tls.secretName=Bad_Name', '/collector/tls/secretName'],
+    ['gateway.enabled=true', '/gateway/config/routes'],
+    ['gateway.service.type=ExternalName', '/gateway/service/type'],
+    ['gateway.tls.secretname=x', "additional properties 'secretname' not allowed"],
   ])('refuses %s, naming the value', (set, message) => {
     const result = lint(set);
     expect(result.ok).toBe(false);
@@ -86,6 +90,7 @@ const CASES = [
   { name: 'default', release: 'byline', namespace: 'byline-system', valuesFiles: [] },
   { name: 'ha-monitoring', release: 'audit', namespace: 'audit-system', valuesFiles: ['ha-monitoring.yaml'] },
   { name: 'single', release: 'byline', namespace: 'byline', valuesFiles: ['single.yaml'] },
+  { name: 'gateway', release: 'byline', namespace: 'byline', valuesFiles: ['gateway.yaml'] },
 ];
 
 describe('helm template goldens', () => {
@@ -302,6 +307,96 @@ function withoutCa(webhooks: unknown): unknown {
     const { caBundle: _, ...clientConfig } = w.clientConfig;
     return { ...w, clientConfig };
   });
+}
+
+describe('the gateway', () => {
+  const gateway = () => render(helmBin, { release: 'byline', namespace: 'byline', valuesFiles: ['gateway.yaml'] });
+
+  it('is off by default: no gateway object is rendered', () => {
+    const m = render(helmBin, { release: 'byline', namespace: 'byline' });
+    expect(m.filter((o) => o.metadata.name.startsWith('byline-gateway')).map((o) => o.kind)).toEqual([]);
+  });
+
+  it('renders a config the gateway accepts, shipping to the collector with its projected token', () => {
+    const secret = find(gateway(), 'Secret', 'byline-gateway-config')[0] as unknown as {
+      stringData: { 'gateway.yaml': string };
+    };
+    const config = validate(
+      GatewayConfigSchema,
+      parseYaml(secret.stringData['gateway.yaml']),
+      'rendered',
+      gatewayConfigRules,
+    );
+    expect(config.audit).toEqual({
+      spoolDir: '/var/lib/byline/spool',
+      sinks: [
+        {
+          collector: {
+            url: 'https://byline-collector.byline.svc:8080',
+            tokenFile: '/var/run/secrets/byline/token',
+            caFile: '/etc/byline/collector-ca/ca.crt',
+          },
+        },
+      ],
+    });
+    // The CA comes from the collector's TLS Secret, and only the CA: never its private key.
+    const deployment = find(gateway(), 'Deployment', 'byline-gateway')[0] as unknown as {
+      spec: { template: { spec: { volumes: { name: string; secret?: { secretName: string; items?: unknown[] } }[] } } };
+    };
+    const ca = deployment.spec.template.spec.volumes.find((v) => v.name === 'collector-ca');
+    expect(ca?.secret).toEqual({ secretName: 'byline-collector-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] });
+  });
+
+  it('mounts the TLS Secret, the route credential and a collector-audience token; exposes each route port', () => {
+    const m = gateway();
+    const pod = (
+      find(m, 'Deployment', 'byline-gateway')[0] as unknown as { spec: { template: { spec: GatewayPodSpec } } }
+    ).spec.template.spec;
+    expect(pod.serviceAccountName).toBe('byline-gateway');
+    const volumes = Object.fromEntries(pod.volumes.map((v) => [v.name, v]));
+    expect(volumes.tls).toEqual({ name: 'tls', secret: { secretName: 'gateway-tls' } });
+    expect(volumes['credentials-orders-db-app']).toEqual({
+      name: 'credentials-orders-db-app',
+      secret: { secretName: 'orders-db-app' },
+    });
+    expect(volumes['collector-token']).toEqual({
+      name: 'collector-token',
+      projected: {
+        sources: [{ serviceAccountToken: { path: 'token', audience: 'byline.dev', expirationSeconds: 3600 } }],
+      },
+    });
+    const mounts = Object.fromEntries(pod.containers[0]!.volumeMounts.map((v) => [v.name, v.mountPath]));
+    expect(mounts).toMatchObject({
+      tls: '/etc/byline/tls',
+      'credentials-orders-db-app': '/etc/byline/secrets/orders-db-app',
+      'collector-token': '/var/run/secrets/byline',
+    });
+    const service = find(m, 'Service', 'byline-gateway')[0] as unknown as { spec: { ports: unknown[] } };
+    expect(service.spec.ports).toEqual([{ name: 'orders-db', port: 5432, targetPort: 5432 }]);
+  });
+
+  it('binds its service account to the write permission the collector checks', () => {
+    const m = gateway();
+    const role = find(m, 'ClusterRole', 'byline-gateway-writer')[0] as unknown as { rules: unknown[] };
+    expect(role.rules).toContainEqual({ apiGroups: ['byline.dev'], resources: ['gatewayevents'], verbs: ['write'] });
+    const binding = find(m, 'ClusterRoleBinding', 'byline-gateway-writer')[0] as unknown as { subjects: unknown[] };
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'byline-gateway', namespace: 'byline' }]);
+  });
+
+  it('refuses to render without TLS unless the config says allowPlaintext', () => {
+    const render =
+      (...set: string[]) =>
+      () =>
+        renderText(helmBin, { release: 'byline', namespace: 'byline', valuesFiles: ['gateway.yaml'], set });
+    expect(render('gateway.tls.secretName=')).toThrow(/gateway\.tls\.secretName: required/);
+    expect(render('gateway.tls.secretName=', 'gateway.config.allowPlaintext=true')).not.toThrow();
+  });
+});
+
+interface GatewayPodSpec {
+  serviceAccountName: string;
+  volumes: { name: string }[];
+  containers: { volumeMounts: { name: string; mountPath: string }[] }[];
 }
 
 describe('webhook configurations owned by the release', () => {

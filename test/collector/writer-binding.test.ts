@@ -98,7 +98,11 @@ describe('a static writer token', () => {
       'identity.serviceAccount is "billing", but this token stands for null',
     ],
     ['a pod', { pod: 'billing-7d9f' }, 'identity.pod is "billing-7d9f", but this token stands for null'],
-    ['another source', { source: 'oidc' }, 'identity.source is "oidc", but this token stands for "static"'],
+    [
+      'an OIDC identity',
+      { source: 'oidc' },
+      'identity.source is "oidc", but only a gateway\'s service account (RBAC "write" on gatewayevents.byline.dev) may write such events',
+    ],
     [
       'a Kubernetes identity',
       { source: 'kubernetes' },

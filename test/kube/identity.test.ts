@@ -291,7 +291,7 @@ describe('identity from Kubernetes', () => {
     const unclaimed = await whoami(await token('loner'));
     expect(unclaimed.status).toBe(403);
     expect(unclaimed.json.error).toBe(
-      `service account "loner" in namespace "${ns}" is claimed by no AgentIdentity (list it in the spec.serviceAccounts of one)`,
+      `service account "loner" in namespace "${ns}" is claimed by no AgentIdentity (list it in the spec.serviceAccounts of one) (a gateway's service account needs RBAC "write" on gatewayevents.byline.dev instead)`,
     );
     const twice = await whoami(await token('twin'));
     expect(twice.status).toBe(403);

@@ -74,3 +74,23 @@ prometheus.io/scheme: https
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{- define "byline.gateway.name" -}}{{ include "byline.fullname" . }}-gateway{{- end }}
+
+{{/*
+The gateway's config: gateway.config as given, with `audit` filled in unless given: the spool on
+its emptyDir, shipped to the collector with the gateway's projected service-account token (over
+HTTPS, trusting the CA in the collector's TLS Secret, unless collector.tls.mode is disabled).
+*/}}
+{{- define "byline.gateway.config" -}}
+{{- $config := deepCopy .Values.gateway.config }}
+{{- if not (hasKey $config "audit") }}
+{{- $collector := dict "url" (include "byline.collectorUrl" .) "tokenFile" "/var/run/secrets/byline/token" }}
+{{- if include "byline.collectorTls" . }}
+{{- $_ := set $collector "caFile" "/etc/byline/collector-ca/ca.crt" }}
+{{- end }}
+{{- $sink := dict "collector" $collector }}
+{{- $_ := set $config "audit" (dict "spoolDir" "/var/lib/byline/spool" "sinks" (list $sink)) }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}

@@ -4,6 +4,7 @@
  * audience-checked) and readers authorized by RBAC (SubjectAccessReview). The endpoint says what
  * the token is for, so an authenticator does only the checks that purpose needs.
  */
+import type { ListedIdentity } from './identity-claims.js';
 
 /**
  * The identity a writer may write events for: it vouches for every field exactly (a field left
@@ -18,6 +19,12 @@ export interface WriterIdentity {
   /** The pod the token is bound to; null when the token is bound to none. */
   pod?: string | null;
   source?: 'kubernetes' | 'static';
+  /**
+   * A gateway's service account, which RBAC allows `write` on `gatewayevents.byline.dev`: it
+   * writes events for the OIDC identities it verified (`identity.source: oidc`), never its own or
+   * an agent's. Its streams are still its own (owner: its service account).
+   */
+  gateway?: true;
 }
 
 /**
@@ -26,8 +33,11 @@ export interface WriterIdentity {
  */
 export type NamespaceAccess = (namespace: string) => Promise<{ allowed: boolean; reason: string }>;
 
+/** The AgentIdentities of a namespace as the collector knows them (a gateway's events are checked against them). */
+export type IdentitiesIn = (namespace: string) => Promise<readonly ListedIdentity[]>;
+
 export type Principal =
-  | { kind: 'writer'; identity: WriterIdentity }
+  | { kind: 'writer'; identity: WriterIdentity; identitiesIn?: IdentitiesIn }
   | { kind: 'reader'; subject: string; namespaces?: NamespaceAccess };
 
 /** What the endpoint needs the token for. */

@@ -8,11 +8,11 @@ import type { WriterIdentity } from './authenticator.js';
 /** The parts of an AgentIdentity this needs, as listed from the API server (untrusted shape). */
 export interface ListedIdentity {
   metadata?: { name?: string; namespace?: string; deletionTimestamp?: unknown };
-  spec?: { kind?: unknown; serviceAccounts?: unknown };
+  spec?: { kind?: unknown; serviceAccounts?: unknown; oidc?: unknown };
 }
 
 export type Claim =
-  | { ok: true; identity: Required<Omit<WriterIdentity, 'source'>> & { source: 'kubernetes' } }
+  | { ok: true; identity: Required<Omit<WriterIdentity, 'source' | 'gateway'>> & { source: 'kubernetes' } }
   | { ok: false; reason: 'unclaimed' | 'claimed-twice' | 'invalid-identity'; message: string };
 
 const KINDS = new Set(['agent', 'human', 'service']);

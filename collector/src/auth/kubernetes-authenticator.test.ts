@@ -18,6 +18,8 @@ class Reviewer implements KubeReviewer {
   users = new Map<string, { user: ReviewedUser; audiences: string[] }>();
   identities: ListedIdentity[] = [];
   readers = new Set<string>();
+  /** Users RBAC lets `write` gatewayevents.byline.dev. */
+  gateways = new Set<string>();
   calls = { review: 0, list: 0, access: 0 };
   failing = false;
 
@@ -30,8 +32,12 @@ class Reviewer implements KubeReviewer {
     return { authenticated: true, user: known.user, audiences: audiences ?? [] };
   }
   /** `readers` holds "alice" (cluster-wide) or "alice@payments" (that namespace only). */
-  async allowed(user: ReviewedUser, _verb: string, _group: string, _resource: string, namespace?: string) {
+  async allowed(user: ReviewedUser, verb: string, group: string, resource: string, namespace?: string) {
     this.calls.access++;
+    if (resource === 'gatewayevents') {
+      const ok = verb === 'write' && group === 'byline.dev' && namespace === undefined;
+      return { allowed: ok && this.gateways.has(user.username), reason: '' };
+    }
     const key = namespace === undefined ? user.username : `${user.username}@${namespace}`;
     return { allowed: this.readers.has(key), reason: '' };
   }
@@ -84,6 +90,41 @@ beforeEach(() => {
 });
 
 describe('KubernetesAuthenticator', () => {
+  test('an unclaimed service account RBAC lets write gatewayevents is a gateway writer; without it, unclaimed', async () => {
+    reviewer.identities = [];
+    const refused = await auth.authenticate(TOKEN, 'write');
+    expect(refused).toMatchObject({
+      status: 403,
+      reason: 'unclaimed',
+      message: expect.stringContaining('needs RBAC "write" on gatewayevents.byline.dev'),
+    });
+    reviewer.gateways.add('system:serviceaccount:payments:billing');
+    const gateway = await auth.authenticate(TOKEN, 'write');
+    expect(gateway).toMatchObject({
+      kind: 'writer',
+      identity: {
+        name: 'system:serviceaccount:payments:billing',
+        kind: 'service',
+        namespace: 'payments',
+        serviceAccount: 'billing',
+        pod: 'billing-0',
+        source: 'kubernetes',
+        gateway: true,
+      },
+    });
+    expect(gateway && 'identitiesIn' in gateway && typeof gateway.identitiesIn).toBe('function');
+    const asked = reviewer.calls.access;
+    await auth.authenticate(TOKEN, 'write'); // reused within cacheSeconds
+    expect(reviewer.calls.access).toBe(asked);
+  });
+
+  test('a claimed service account stays an agent writer even if RBAC would let it write gatewayevents', async () => {
+    reviewer.gateways.add('system:serviceaccount:payments:billing');
+    const writer = await auth.authenticate(TOKEN, 'write');
+    expect(writer).toMatchObject({ kind: 'writer', identity: { name: 'billing-reconciler' } });
+    expect(writer && 'identity' in writer && writer.identity.gateway).toBeUndefined();
+  });
+
   test('a claimed service account writes as its AgentIdentity; the review is reused for cacheSeconds', async () => {
     const writer = {
       kind: 'writer',

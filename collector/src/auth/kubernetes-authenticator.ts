@@ -4,6 +4,8 @@
  * Writing (POST /v1/events, GET /v1/whoami): a TokenReview with the configured audience must
  * authenticate the token as `system:serviceaccount:<ns>:<sa>`, and exactly one AgentIdentity in
  * <ns> must claim <sa>; the writer is that identity, with the pod the token is bound to.
+ * A service account no AgentIdentity claims may still write as a gateway when RBAC allows it
+ * `write` on `gatewayevents.byline.dev` (SubjectAccessReview): then only events for OIDC identities.
  * Reading: any token the API server accepts (for the configured audience, else for its own) whose
  * user RBAC allows `get` on `auditevents.byline.dev`, as a SubjectAccessReview answers: cluster-wide
  * (a ClusterRoleBinding) for every namespace's events, else per namespace (a RoleBinding there),
@@ -26,6 +28,13 @@ import { TtlCache } from './ttl-cache.js';
 /** What readers must be allowed: `get` on this resource, cluster-wide or in a namespace. */
 export const TRAIL_RESOURCE = { verb: 'get', group: 'byline.dev', resource: 'auditevents' } as const;
 
+/**
+ * What a gateway's service account must be allowed, cluster-wide, to write events for the OIDC
+ * identities it verified: a permission of its own (not `create` on anything real), so granting it
+ * is a deliberate, auditable act; the collector cannot re-verify a person's token.
+ */
+export const GATEWAY_RESOURCE = { verb: 'write', group: 'byline.dev', resource: 'gatewayevents' } as const;
+
 export interface KubernetesAuthenticatorOptions {
   audience: string;
   cacheSeconds: number;
@@ -40,6 +49,7 @@ const MAX_CACHED = 10_000;
 export class KubernetesAuthenticator implements Authenticator {
   private readonly reviews: TtlCache<string, ReviewedUser>;
   private readonly readers: TtlCache<string, Principal>;
+  private readonly gateways: TtlCache<string, Principal>;
   private readonly identities: TtlCache<string, Promise<ListedIdentity[]>>;
   private readonly now: () => number;
 
@@ -50,6 +60,7 @@ export class KubernetesAuthenticator implements Authenticator {
     this.now = options.now ?? Date.now;
     this.reviews = new TtlCache(MAX_CACHED, this.now);
     this.readers = new TtlCache(MAX_CACHED, this.now);
+    this.gateways = new TtlCache(MAX_CACHED, this.now);
     this.identities = new TtlCache(1000, this.now);
   }
 
@@ -87,8 +98,46 @@ export class KubernetesAuthenticator implements Authenticator {
       sa.serviceAccount,
       podNameOf(user.extra),
     );
-    if (!claim.ok) return this.refuse(403, claim.reason, claim.message, user.username);
-    return { kind: 'writer', identity: claim.identity };
+    if (claim.ok) return { kind: 'writer', identity: claim.identity };
+    if (claim.reason === 'unclaimed') {
+      const gateway = await this.gateway(token, key, user, sa);
+      if (gateway) return gateway;
+    }
+    const hint =
+      claim.reason === 'unclaimed'
+        ? ` (a gateway's service account needs RBAC "${GATEWAY_RESOURCE.verb}" on ${GATEWAY_RESOURCE.resource}.${GATEWAY_RESOURCE.group} instead)`
+        : '';
+    return this.refuse(403, claim.reason, claim.message + hint, user.username);
+  }
+
+  /** An unclaimed service account that RBAC lets write for OIDC identities: a gateway writer, else null. */
+  private async gateway(
+    token: string,
+    key: string,
+    user: ReviewedUser,
+    sa: { namespace: string; serviceAccount: string },
+  ): Promise<Principal | null> {
+    const known = this.gateways.get(key);
+    if (known) return known;
+    const { verb, group, resource } = GATEWAY_RESOURCE;
+    const access = await this.reviewer.allowed(user, verb, group, resource);
+    if (!access.allowed) return null;
+    const principal: Principal = {
+      kind: 'writer',
+      identity: {
+        name: user.username,
+        kind: 'service',
+        namespace: sa.namespace,
+        serviceAccount: sa.serviceAccount,
+        pod: podNameOf(user.extra),
+        source: 'kubernetes',
+        gateway: true,
+      },
+      identitiesIn: (namespace) => this.identitiesIn(namespace),
+    };
+    this.options.logger.info({ user: user.username }, 'gateway writer: may write events for OIDC identities');
+    this.gateways.set(key, principal, reuseUntil(token, this.now(), this.options.cacheSeconds));
+    return principal;
   }
 
   private async reader(token: string, key: string): Promise<Principal | Refusal> {

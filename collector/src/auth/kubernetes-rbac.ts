@@ -6,7 +6,7 @@
 
 import { crds } from '@byline/api';
 import type { V1PolicyRule } from '@kubernetes/client-node';
-import { TRAIL_RESOURCE } from './kubernetes-authenticator.js';
+import { GATEWAY_RESOURCE, TRAIL_RESOURCE } from './kubernetes-authenticator.js';
 
 /**
  * The collector's ClusterRole: review tokens and access, read AgentIdentities, and watch the
@@ -25,4 +25,12 @@ export const COLLECTOR_RBAC_RULES: V1PolicyRule[] = [
  */
 export const TRAIL_READER_RBAC_RULES: V1PolicyRule[] = [
   { apiGroups: [TRAIL_RESOURCE.group], resources: [TRAIL_RESOURCE.resource], verbs: [TRAIL_RESOURCE.verb] },
+];
+
+/**
+ * A gateway's ClusterRole (bound to its service account by a ClusterRoleBinding): write events for
+ * the OIDC identities it verified. Grant it only to gateways; the collector trusts their verification.
+ */
+export const GATEWAY_WRITER_RBAC_RULES: V1PolicyRule[] = [
+  { apiGroups: [GATEWAY_RESOURCE.group], resources: [GATEWAY_RESOURCE.resource], verbs: [GATEWAY_RESOURCE.verb] },
 ];

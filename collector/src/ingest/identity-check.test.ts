@@ -68,7 +68,6 @@ describe('identityMismatch', () => {
       ['namespace', 'payments'],
       ['serviceAccount', 'billing'],
       ['pod', 'billing-7d9f'],
-      ['source', 'oidc'],
     ] as const) {
       expect(identityMismatch({ ...staticEvent, [field]: value }, writer)).toEqual({
         field,
@@ -80,6 +79,50 @@ describe('identityMismatch', () => {
     expect(identityMismatch({ ...staticEvent, kind: 'service', namespace: 'payments' }, placed)).toBeUndefined();
     expect(identityMismatch(staticEvent, placed)?.field).toBe('kind');
     expect(identityMismatch({ ...staticEvent, kind: 'service' }, placed)?.field).toBe('namespace');
+  });
+});
+
+describe('identityMismatch: OIDC identities and gateways', () => {
+  const person: AuditIdentity = {
+    name: 'ada@example.com',
+    kind: 'human',
+    namespace: 'payments',
+    serviceAccount: null,
+    pod: null,
+    source: 'oidc',
+    oidc: { issuer: 'https://login.example.com', subject: 'u-1', agentIdentity: 'oncall', jti: null, sid: null },
+  };
+  const gateway: WriterIdentity = {
+    name: 'system:serviceaccount:byline:byline-gateway',
+    kind: 'service',
+    namespace: 'byline',
+    serviceAccount: 'byline-gateway',
+    pod: 'byline-gateway-0',
+    source: 'kubernetes',
+    gateway: true,
+  };
+
+  test('an agent’s or a static token can never write an OIDC identity, even one shaped like its own', () => {
+    const gatewayless = { ...gateway, gateway: undefined };
+    for (const writer of [kube, gatewayless, { name: 'ada@example.com', source: 'static' } as WriterIdentity]) {
+      expect(identityMismatch({ ...person, name: writer.name }, writer)).toEqual({
+        field: 'source',
+        message:
+          'identity.source is "oidc", but only a gateway\'s service account (RBAC "write" on gatewayevents.byline.dev) may write such events',
+      });
+    }
+  });
+
+  test('a gateway writes for any OIDC identity, and only for those', () => {
+    expect(identityMismatch(person, gateway)).toBeUndefined();
+    expect(identityMismatch({ ...person, name: 'grace@example.com', kind: 'service' }, gateway)).toBeUndefined();
+    expect(identityMismatch(event, gateway)?.message).toBe(
+      'identity.source is "kubernetes", but a gateway\'s token writes only events for OIDC identities (source "oidc", with identity.oidc)',
+    );
+    const { oidc: _, ...bare } = person;
+    expect(identityMismatch(bare, gateway)?.message).toContain('is "oidc" without identity.oidc');
+    expect(identityMismatch({ ...person, serviceAccount: 'billing' }, gateway)?.field).toBe('serviceAccount');
+    expect(identityMismatch({ ...person, pod: 'billing-0' }, gateway)?.field).toBe('pod');
   });
 });
 

@@ -4,12 +4,15 @@
  * A writer vouches for every field: the event's identity must equal it exactly (name, kind,
  * namespace, serviceAccount, pod, source), a field the writer leaves undefined standing for null.
  * So a static token writes only the identity its config names, and never a Kubernetes one.
+ * A gateway writer (RBAC `write` on gatewayevents.byline.dev) is the exception: it writes only
+ * events for OIDC identities, which carry no service account or pod — never its own or an agent's.
+ * Which issuers it may name is checked against the AgentIdentities (oidc-issuer-check.ts).
  */
 import type { AuditIdentity } from '@byline/api';
 import type { WriterIdentity } from '../auth/authenticator.js';
 
-export type IdentityField = 'name' | 'kind' | 'namespace' | 'serviceAccount' | 'pod' | 'source';
-export const IDENTITY_FIELDS: readonly IdentityField[] = [
+export type IdentityField = 'name' | 'kind' | 'namespace' | 'serviceAccount' | 'pod' | 'source' | 'oidc';
+export const IDENTITY_FIELDS: readonly Exclude<IdentityField, 'oidc'>[] = [
   'name',
   'kind',
   'namespace',
@@ -26,6 +29,14 @@ export interface IdentityMismatch {
 const show = (v: unknown) => JSON.stringify(v ?? null);
 
 export function identityMismatch(claimed: AuditIdentity, writer: WriterIdentity): IdentityMismatch | undefined {
+  if (writer.gateway) return gatewayMismatch(claimed);
+  if (claimed.source === 'oidc') {
+    return {
+      field: 'source',
+      message:
+        'identity.source is "oidc", but only a gateway\'s service account (RBAC "write" on gatewayevents.byline.dev) may write such events',
+    };
+  }
   if (claimed.name !== writer.name) {
     return {
       field: 'name',
@@ -44,6 +55,24 @@ export function identityMismatch(claimed: AuditIdentity, writer: WriterIdentity)
       return {
         field,
         message: `identity.${field} is ${show(claimed[field])}, but this token stands for ${show(vouched)}`,
+      };
+    }
+  }
+  return undefined;
+}
+
+function gatewayMismatch(claimed: AuditIdentity): IdentityMismatch | undefined {
+  if (claimed.source !== 'oidc' || claimed.oidc === undefined) {
+    return {
+      field: 'source',
+      message: `identity.source is ${show(claimed.source)}${claimed.source === 'oidc' ? ' without identity.oidc' : ''}, but a gateway's token writes only events for OIDC identities (source "oidc", with identity.oidc)`,
+    };
+  }
+  for (const field of ['serviceAccount', 'pod'] as const) {
+    if (claimed[field] !== null) {
+      return {
+        field,
+        message: `identity.${field} is ${show(claimed[field])}, but an OIDC identity has none (a gateway never writes for a pod)`,
       };
     }
   }

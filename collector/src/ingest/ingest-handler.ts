@@ -2,14 +2,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ReceiptSigner, SignedHead } from '@byline/api';
 import type { Logger } from 'pino';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { Authenticator, IdentitiesIn } from '../auth/authenticator.js';
 import { authenticate, requireWriter } from '../http/bearer.js';
 import { readBody } from '../http/read-body.js';
 import { HttpError, sendJson } from '../http/respond.js';
 import { signedHeadOf } from '../http/signed-head-header.js';
 import type { BatchOutcome, CollectorMetrics } from '../metrics.js';
 import { type BatchWriter, type EventStore, StreamOwnerError } from '../store/types.js';
-import { parseBatch } from './parse-batch.js';
+import { oidcAttributionProblem } from './oidc-issuer-check.js';
+import { type GatewayLine, type LineProblem, parseBatch } from './parse-batch.js';
 import { streamOwner } from './stream-owner.js';
 
 export interface IngestDeps {
@@ -22,6 +23,7 @@ export interface IngestDeps {
   receipts?: ReceiptSigner;
 }
 
+const MAX_REPORTED = 20;
 const NDJSON = /^application\/x-ndjson\s*(;.*)?$/i;
 
 export async function handleIngest(req: IncomingMessage, res: ServerResponse, deps: IngestDeps): Promise<void> {
@@ -49,6 +51,7 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
       deps.logger.warn({ writer: writer.identity.name, status: parsed.status, error: parsed.error }, 'batch refused');
       throw new HttpError(parsed.status, parsed.error, { problems: parsed.problems });
     }
+    if (writer.identitiesIn) await checkAttributions(parsed.gatewayLines, writer.identitiesIn, deps);
     const signedHead = signedHeadOf(req, parsed.events);
     const owner = streamOwner(writer.identity);
     let result: Awaited<ReturnType<EventStore['insertBatch']>>;
@@ -87,6 +90,49 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
     throw e;
   } finally {
     deps.metrics.batches.inc({ outcome });
+  }
+}
+
+/** A gateway's events name AgentIdentities that claim their issuer, or the whole batch is refused (403). */
+async function checkAttributions(lines: GatewayLine[], identitiesIn: IdentitiesIn, deps: IngestDeps): Promise<void> {
+  const problems: LineProblem[] = [];
+  let bad = 0;
+  // One list per namespace per batch, whatever the authenticator's cache does.
+  const byNamespace = new Map<string, Awaited<ReturnType<IdentitiesIn>>>();
+  for (const { line, identity } of lines) {
+    const ns = identity.namespace;
+    let listed = ns === null ? [] : byNamespace.get(ns);
+    if (listed === undefined && ns !== null) {
+      listed = await listed503(identitiesIn, ns);
+      byNamespace.set(ns, listed);
+    }
+    const problem = oidcAttributionProblem(identity, listed ?? []);
+    if (problem) bad++;
+    if (problem && problems.length < MAX_REPORTED) {
+      problems.push({ line, reason: 'identity', message: `line ${line}: ${problem}`, field: 'oidc' });
+    }
+  }
+  if (problems.length === 0) return;
+  deps.metrics.rejected.inc({ reason: 'identity' }, bad);
+  deps.metrics.identityMismatches.inc({ field: 'oidc' }, bad);
+  const more = bad > 1 ? ` (and ${bad - 1} more)` : '';
+  deps.logger.warn(
+    { problems: problems.length },
+    'gateway batch refused: events attributed to identities that do not claim their issuer',
+  );
+  throw new HttpError(403, `batch refused, nothing stored: ${problems[0]!.message}${more}`, { problems });
+}
+
+async function listed503(identitiesIn: IdentitiesIn, namespace: string) {
+  try {
+    return await identitiesIn(namespace);
+  } catch (e) {
+    throw new HttpError(
+      503,
+      `the collector cannot list the AgentIdentities in "${namespace}" to check the gateway's events; nothing was stored, retry later (${(e as Error).message})`,
+      { reason: 'review-failed' },
+      { 'Retry-After': '1' },
+    );
   }
 }
 

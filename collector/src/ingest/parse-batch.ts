@@ -23,8 +23,14 @@ export interface LineProblem {
   field?: IdentityField;
 }
 
+/** An event a gateway wrote, for the attribution check that needs the AgentIdentities (oidc-issuer-check.ts). */
+export interface GatewayLine {
+  line: number;
+  identity: AuditEvent['identity'] & { oidc: NonNullable<AuditEvent['identity']['oidc']> };
+}
+
 export type ParsedBatch =
-  | { ok: true; events: IngestEvent[] }
+  | { ok: true; events: IngestEvent[]; gatewayLines: GatewayLine[] }
   | { ok: false; status: 400 | 403 | 413; error: string; problems: LineProblem[] };
 
 const MAX_PROBLEMS = 20;
@@ -50,6 +56,7 @@ export function parseBatch(body: Uint8Array, writer: WriterIdentity, maxEvents: 
   }
 
   const events: IngestEvent[] = [];
+  const gatewayLines: GatewayLine[] = [];
   const bad: LineProblem[] = [];
   const foreign: LineProblem[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -65,10 +72,12 @@ export function parseBatch(body: Uint8Array, writer: WriterIdentity, maxEvents: 
       continue;
     }
     events.push(toIngest(result.event, result.timeUs, lines[i]!));
+    // identityMismatch made sure a gateway's events are oidc ones.
+    if (writer.gateway) gatewayLines.push({ line: n, identity: result.event.identity as GatewayLine['identity'] });
   }
   if (bad.length > 0) return refuse(400, bad);
   if (foreign.length > 0) return refuse(403, foreign);
-  return { ok: true, events };
+  return { ok: true, events, gatewayLines };
 }
 
 function parseLine(line: string, n: number): { event: AuditEvent; timeUs: number } | { problem: LineProblem } {
