@@ -4,7 +4,12 @@
  * Always failurePolicy Fail, whatever the pods' setting: an Approval that skipped the webhook would
  * carry an unstamped requester or an unchecked decision.
  */
-import type { MutatingWebhookConfiguration, WebhookTarget } from '../webhook/registration.js';
+import {
+  type MutatingWebhookConfiguration,
+  mutatingConfiguration,
+  type WebhookTarget,
+  webhookClientConfig,
+} from '../webhook/registration.js';
 
 export const APPROVAL_WEBHOOK_CONFIGURATION_NAME = 'byline-approvals';
 export const APPROVAL_WEBHOOK_NAME = 'approvals.byline.dev';
@@ -15,54 +20,35 @@ export function desiredApprovalWebhookConfiguration(
   caBundlePem: string,
   settings: { name?: string; namespaceLabels?: Record<string, string>; timeoutSeconds?: number } = {},
 ): MutatingWebhookConfiguration {
-  const clientConfig =
-    'url' in target
-      ? { url: `${target.url.replace(/\/+$/, '')}${APPROVAL_PATH}` }
-      : {
-          service: {
-            namespace: target.service.namespace,
-            name: target.service.name,
-            path: APPROVAL_PATH,
-            port: target.service.port ?? 443,
-          },
-        };
-  return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: {
-      name: settings.name ?? APPROVAL_WEBHOOK_CONFIGURATION_NAME,
-      labels: { 'app.kubernetes.io/managed-by': 'byline-operator' },
+  return mutatingConfiguration(settings.name ?? APPROVAL_WEBHOOK_CONFIGURATION_NAME, [
+    {
+      name: APPROVAL_WEBHOOK_NAME,
+      clientConfig: webhookClientConfig(target, APPROVAL_PATH, caBundlePem),
+      rules: [
+        {
+          apiGroups: ['byline.dev'],
+          apiVersions: ['v1alpha1'],
+          operations: ['CREATE'],
+          resources: ['approvals'],
+          scope: 'Namespaced',
+        },
+        {
+          apiGroups: ['byline.dev'],
+          apiVersions: ['v1alpha1'],
+          operations: ['UPDATE'],
+          resources: ['approvals/status'],
+          scope: 'Namespaced',
+        },
+      ],
+      // Every namespace unless narrowed (tests sharing one API server narrow it to their own).
+      namespaceSelector: settings.namespaceLabels ? { matchLabels: settings.namespaceLabels } : {},
+      objectSelector: {},
+      sideEffects: 'None',
+      admissionReviewVersions: ['v1'],
+      failurePolicy: 'Fail',
+      matchPolicy: 'Equivalent',
+      timeoutSeconds: settings.timeoutSeconds ?? 10,
+      reinvocationPolicy: 'Never',
     },
-    webhooks: [
-      {
-        name: APPROVAL_WEBHOOK_NAME,
-        clientConfig: { ...clientConfig, caBundle: Buffer.from(caBundlePem).toString('base64') },
-        rules: [
-          {
-            apiGroups: ['byline.dev'],
-            apiVersions: ['v1alpha1'],
-            operations: ['CREATE'],
-            resources: ['approvals'],
-            scope: 'Namespaced',
-          },
-          {
-            apiGroups: ['byline.dev'],
-            apiVersions: ['v1alpha1'],
-            operations: ['UPDATE'],
-            resources: ['approvals/status'],
-            scope: 'Namespaced',
-          },
-        ],
-        // Every namespace unless narrowed (tests sharing one API server narrow it to their own).
-        namespaceSelector: settings.namespaceLabels ? { matchLabels: settings.namespaceLabels } : {},
-        objectSelector: {},
-        sideEffects: 'None',
-        admissionReviewVersions: ['v1'],
-        failurePolicy: 'Fail',
-        matchPolicy: 'Equivalent',
-        timeoutSeconds: settings.timeoutSeconds ?? 10,
-        reinvocationPolicy: 'Never',
-      },
-    ],
-  };
+  ]);
 }

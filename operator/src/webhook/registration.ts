@@ -40,51 +40,61 @@ export function desiredWebhookConfiguration(
   caBundlePem: string,
   settings: WebhookSettings = {},
 ): MutatingWebhookConfiguration {
-  const clientConfig =
+  return mutatingConfiguration(settings.name ?? WEBHOOK_CONFIGURATION_NAME, [
+    {
+      name: WEBHOOK_NAME,
+      clientConfig: webhookClientConfig(target, MUTATE_PATH, caBundlePem),
+      rules: [
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+        // `kubectl debug` adds containers to a running pod; they must not reach the sidecar either.
+        {
+          apiGroups: [''],
+          apiVersions: ['v1'],
+          operations: ['UPDATE'],
+          resources: ['pods/ephemeralcontainers'],
+          scope: 'Namespaced',
+        },
+      ],
+      namespaceSelector: settings.namespaceLabels
+        ? { matchLabels: settings.namespaceLabels }
+        : DEFAULT_NAMESPACE_SELECTOR,
+      objectSelector: {},
+      sideEffects: 'None',
+      admissionReviewVersions: ['v1'],
+      failurePolicy: settings.failurePolicy ?? 'Fail',
+      matchPolicy: 'Equivalent',
+      timeoutSeconds: settings.timeoutSeconds ?? 10,
+      reinvocationPolicy: 'IfNeeded',
+    },
+  ]);
+}
+
+/** Where the API server calls a webhook: a URL (outside a cluster) or a Service, with the CA to trust. */
+export function webhookClientConfig(target: WebhookTarget, path: string, caBundlePem: string): Record<string, unknown> {
+  const where =
     'url' in target
-      ? { url: `${target.url.replace(/\/+$/, '')}${MUTATE_PATH}` }
+      ? { url: `${target.url.replace(/\/+$/, '')}${path}` }
       : {
           service: {
             namespace: target.service.namespace,
             name: target.service.name,
-            path: MUTATE_PATH,
+            path,
             port: target.service.port ?? 443,
           },
         };
+  return { ...where, caBundle: Buffer.from(caBundlePem).toString('base64') };
+}
+
+/** A MutatingWebhookConfiguration the operator owns, holding `webhooks`. */
+export function mutatingConfiguration(
+  name: string,
+  webhooks: Array<Record<string, unknown>>,
+): MutatingWebhookConfiguration {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: {
-      name: settings.name ?? WEBHOOK_CONFIGURATION_NAME,
-      labels: { 'app.kubernetes.io/managed-by': 'byline-operator' },
-    },
-    webhooks: [
-      {
-        name: WEBHOOK_NAME,
-        clientConfig: { ...clientConfig, caBundle: Buffer.from(caBundlePem).toString('base64') },
-        rules: [
-          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
-          // `kubectl debug` adds containers to a running pod; they must not reach the sidecar either.
-          {
-            apiGroups: [''],
-            apiVersions: ['v1'],
-            operations: ['UPDATE'],
-            resources: ['pods/ephemeralcontainers'],
-            scope: 'Namespaced',
-          },
-        ],
-        namespaceSelector: settings.namespaceLabels
-          ? { matchLabels: settings.namespaceLabels }
-          : DEFAULT_NAMESPACE_SELECTOR,
-        objectSelector: {},
-        sideEffects: 'None',
-        admissionReviewVersions: ['v1'],
-        failurePolicy: settings.failurePolicy ?? 'Fail',
-        matchPolicy: 'Equivalent',
-        timeoutSeconds: settings.timeoutSeconds ?? 10,
-        reinvocationPolicy: 'IfNeeded',
-      },
-    ],
+    metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'byline-operator' } },
+    webhooks,
   };
 }
 
