@@ -1,5 +1,14 @@
 import { describe, expect, test } from 'vitest';
-import { type CommandSpec, commandHelp, overviewHelp, parseCommand, UsageError, wantsHelp } from './command-table.js';
+import {
+  type CommandSpec,
+  commandHelp,
+  findCommand,
+  OPERAND,
+  overviewHelp,
+  parseCommand,
+  UsageError,
+  wantsHelp,
+} from './command-table.js';
 import { COMMANDS } from './commands.js';
 
 const spec: CommandSpec = {
@@ -96,3 +105,43 @@ describe('help text comes from the table', () => {
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('operands, repeatable options and two-word commands', () => {
+  const approve: CommandSpec = {
+    name: 'approve',
+    summary: 'approve one',
+    operand: 'NAME',
+    synopsis: '[--reason TEXT]',
+    options: { reason: { type: 'string', arg: 'TEXT', description: 'why' } },
+    run: async () => 0,
+  };
+  const request: CommandSpec = {
+    name: 'approval request',
+    summary: 'ask',
+    synopsis: '',
+    options: { scope: { type: 'string', arg: 'CLASSES', multiple: true, description: 'what' } },
+    run: async () => 0,
+  };
+  const table = [approve, request, { ...request, name: 'approval list', options: {} }];
+
+  test('exactly one operand, handed over under OPERAND', () => {
+    expect(parseCommand(approve, ['migrate-1', '--reason', 'ok'])).toEqual({ [OPERAND]: 'migrate-1', reason: 'ok' });
+    expect(() => parseCommand(approve, [])).toThrow('expected one NAME, got none');
+    expect(() => parseCommand(approve, ['a', 'b'])).toThrow('expected one NAME, got 2');
+    // A command without an operand still refuses stray words.
+    expect(() => parseCommand(request, ['stray'])).toThrow(UsageError);
+  });
+
+  test('a repeatable option is a list in the order given, and says so in the help', () => {
+    expect(parseCommand(request, ['--scope', 'ddl', '--scope', 'write'])).toEqual({ scope: ['ddl', 'write'] });
+    expect(commandHelp(request)).toMatch(/--scope CLASSES\s+what \(repeatable\)/);
+    expect(commandHelp(approve)).toContain('usage: byline approve NAME [--reason TEXT]');
+  });
+
+  test('two words name a two-word command before a one-word one; unknown words find nothing', () => {
+    expect(findCommand(table, ['approval', 'request'])).toEqual({ spec: request, words: 2 });
+    expect(findCommand(table, ['approve', 'migrate-1'])).toEqual({ spec: approve, words: 1 });
+    expect(findCommand(table, ['approval', 'grant'])).toBeNull();
+    expect(findCommand(table, [undefined, 'x'])).toBeNull();
+  });
+});

@@ -58,6 +58,22 @@ export function wantsHelp(args: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * The command `words` name: a two-word command (`approval request`) before a one-word one. Returns
+ * the spec and how many words it took, or null.
+ */
+export function findCommand(
+  commands: readonly CommandSpec[],
+  words: readonly (string | undefined)[],
+): { spec: CommandSpec; words: 1 | 2 } | null {
+  const [first, second] = words;
+  if (first === undefined) return null;
+  const pair = second === undefined ? undefined : commands.find((c) => c.name === `${first} ${second}`);
+  if (pair) return { spec: pair, words: 2 };
+  const one = commands.find((c) => c.name === first);
+  return one ? { spec: one, words: 1 } : null;
+}
+
 /** Parses a command's arguments strictly; a UsageError names the first problem. */
 export function parseCommand(spec: CommandSpec, args: readonly string[]): OptionValues {
   const options: Record<

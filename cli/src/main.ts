@@ -4,7 +4,15 @@
  * anything starts; a failure of the command itself exits 1.
  */
 import { BYLINE_VERSION } from '@byline/api/version';
-import { type CommandSpec, commandHelp, overviewHelp, parseCommand, UsageError, wantsHelp } from './command-table.js';
+import {
+  type CommandSpec,
+  commandHelp,
+  findCommand,
+  overviewHelp,
+  parseCommand,
+  UsageError,
+  wantsHelp,
+} from './command-table.js';
 import { COMMANDS } from './commands.js';
 
 export async function main(
@@ -15,8 +23,7 @@ export async function main(
   let [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const topic = name === 'help' ? rest[0] : undefined;
-    const two = topic === undefined ? undefined : commands.find((c) => c.name === `${topic} ${rest[1]}`);
-    const spec = two ?? (topic === undefined ? undefined : commands.find((c) => c.name === topic));
+    const spec = topic === undefined ? undefined : findCommand(commands, rest)?.spec;
     if (topic !== undefined && !spec) return unknown(topic, commands, program);
     process.stdout.write(spec ? commandHelp(spec, program) : overviewHelp(commands, program));
     return name === undefined ? 2 : 0;
@@ -25,11 +32,10 @@ export async function main(
     process.stdout.write(`byline ${BYLINE_VERSION} (node ${process.versions.node})\n`);
     return 0;
   }
-  // Two-word commands (`approval request`) before one-word ones.
-  const pair = rest[0] === undefined ? undefined : commands.find((c) => c.name === `${name} ${rest[0]}`);
-  const spec = pair ?? commands.find((c) => c.name === name);
-  if (!spec) return unknown(name, commands, program);
-  if (pair) rest.shift();
+  const found = findCommand(commands, [name, rest[0]]);
+  if (!found) return unknown(name, commands, program);
+  const spec = found.spec;
+  if (found.words === 2) rest.shift();
   name = spec.name;
   if (wantsHelp(rest)) {
     process.stdout.write(commandHelp(spec, program));
