@@ -3,7 +3,9 @@
  * and spool; the identity is per connection — the client's password is an OIDC token, verified and
  * mapped to an AgentIdentity (OidcAuthenticator) — and clients must use TLS unless the config says
  * allowPlaintext. Statements run as the route's injected database user, whatever user name the
- * client asks for (people connect with their own names).
+ * client asks for (people connect with their own names), and are decided by the policy of the
+ * AgentIdentity each person signed in as (GatewayPolicies: from the collector when the gateway
+ * ships to one), which the gateway's own routes[].access and guardrails can only tighten.
  */
 import {
   DEFAULT_CLOCK_TOLERANCE_SECONDS,
@@ -14,15 +16,21 @@ import {
   type SidecarConfig,
 } from '@byline/api';
 import pino from 'pino';
+import { gatewayPolicies } from './identity/gateway-policies.js';
 import { OidcAuthenticator } from './identity/oidc-authenticator.js';
 import type { ListedOidcIdentity } from './identity/oidc-claims.js';
 import { OidcVerifier, type VerifierOptions } from './identity/oidc-verifier.js';
+import { StatementAnalyzer } from './policy/analyzer.js';
 import { type RunningSidecar, type SidecarOptions, startSidecar } from './sidecar.js';
 
 export interface GatewayOptions extends Omit<SidecarOptions, 'clientAuth'> {
   /** The AgentIdentities as currently known (in a cluster: a watch of the API server). */
   identities: () => readonly ListedOidcIdentity[];
   verifier?: VerifierOptions;
+  /** How long a sign-in waits for its identity's first policy from the collector (default 5 s). */
+  firstPolicyWaitMs?: number;
+  /** The policy clients' retry pace (default: 250 ms doubling to 2 s). */
+  policyBackoff?: { baseMs?: number; capMs?: number };
 }
 
 /** The gateway as a sidecar config: its own name on incidents, any client user name accepted. */
@@ -55,16 +63,37 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     if (error) logger.warn({ issuer }, error);
     else logger.info({ issuer }, 'issuer discovered');
   }
+  const policies = gatewayPolicies({
+    config,
+    analyzer: await StatementAnalyzer.create(),
+    logger,
+    ...(options.firstPolicyWaitMs !== undefined ? { firstPolicyWaitMs: options.firstPolicyWaitMs } : {}),
+    ...(options.policyBackoff ? { backoff: options.policyBackoff } : {}),
+  });
   const trusted = config.oidc.identityNamespaces === undefined ? null : new Set(config.oidc.identityNamespaces);
   const clientAuth = new OidcAuthenticator({
     verifier,
     identities: trusted === null ? options.identities : () => inNamespaces(options.identities(), trusted),
+    policies,
     requireTls: config.allowPlaintext !== true,
     maxSessionAgeMs: config.oidc.maxSessionAge === undefined ? null : durationMs(config.oidc.maxSessionAge),
     graceMs: durationMs(config.oidc.sessionGrace ?? DEFAULT_SESSION_GRACE),
   });
-  const { verifier: _v, identities: _i, ...sidecarOptions } = options;
-  return startSidecar(sidecarConfigFor(config), { ...sidecarOptions, logger, clientAuth });
+  const { verifier: _v, identities: _i, firstPolicyWaitMs: _w, policyBackoff: _b, ...sidecarOptions } = options;
+  let running: RunningSidecar;
+  try {
+    running = await startSidecar(sidecarConfigFor(config), { ...sidecarOptions, logger, clientAuth });
+  } catch (e) {
+    await policies.stop();
+    throw e;
+  }
+  policies.metrics = running.metrics;
+  const closeProxy = running.close.bind(running);
+  running.close = async () => {
+    await closeProxy();
+    await policies.stop();
+  };
+  return running;
 }
 
 /** The identities that may claim tokens: those in the namespaces the config trusts. */

@@ -5,6 +5,11 @@
  * request waits until it changes (200 with the new document) or until `waitSeconds` pass (304, ask
  * again). `rejected` is a sidecar's report that it could not parse a version it was served (version
  * skew): handed to `onPolicyRejected` (metric and log) once the caller is authenticated.
+ *
+ * A gateway writer (RBAC `write` on gatewayevents.byline.dev) has no policy of its own: it asks with
+ * `identity=<namespace>/<name>` for the AgentIdentity it signed a person in as, and is served only
+ * identities that claim OIDC subjects (spec.oidc), never an agent's that claims service accounts.
+ * Anyone else asking for another identity is refused.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -24,7 +29,8 @@ export interface PolicyDeps {
 }
 
 const VERSION = /^[0-9a-f]{1,64}$/;
-const PARAMETERS = new Set(['after', 'rejected']);
+const PARAMETERS = new Set(['after', 'rejected', 'identity']);
+const IDENTITY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/;
 
 const DEFAULT_WAIT_SECONDS = 25;
 
@@ -36,18 +42,29 @@ export async function handlePolicy(
 ): Promise<void> {
   for (const name of url.searchParams.keys())
     if (!PARAMETERS.has(name))
-      throw new HttpError(400, `unknown query parameter "${name}" (only "after" and "rejected" are taken)`);
+      throw new HttpError(400, `unknown query parameter "${name}" (only "after", "rejected" and "identity" are taken)`);
   const after = versionParameter(url, 'after');
   const rejected = versionParameter(url, 'rejected');
+  const asked = identityParameter(url);
   const writer = requireWriter(await authenticate(req, deps.auth, 'write')).identity;
   const source = deps.policy;
+  if (writer.gateway && asked === null)
+    throw new HttpError(
+      400,
+      `"${writer.name}" is a gateway: ask for the policy of the AgentIdentity a person signed in as, with identity=<namespace>/<name>`,
+    );
+  if (!writer.gateway && asked !== null)
+    throw new HttpError(
+      403,
+      `"${writer.name}" may read only its own policy; only a gateway (RBAC "write" on gatewayevents.byline.dev) asks for an identity's`,
+    );
   if (source === undefined || writer.source !== 'kubernetes' || writer.namespace == null)
     throw new HttpError(
       404,
       `no policy is served for "${writer.name}": policies come from AgentIdentities, for sidecars authenticated by ` +
         'Kubernetes; a sidecar with a static identity takes routes[].access and guardrails from its own config',
     );
-  const { namespace, name } = writer;
+  const { namespace, name } = asked ?? { namespace: writer.namespace, name: writer.name };
   // Counted only for an identity that exists: a 503 or 404 leaves the sidecar to report it again.
   const existing = rejected !== null && source.isReady() ? source.policyFor(namespace, name, Date.now()) : null;
   if (rejected !== null && existing !== null)
@@ -75,6 +92,14 @@ export async function handlePolicy(
       if (current === null) {
         wait.cancel();
         throw new HttpError(404, `AgentIdentity ${namespace}/${name} no longer exists`);
+      }
+      // Checked on every wake-up too: an identity edited to claim service accounts stops being served.
+      if (asked !== null && !source.claimsOidc(namespace, name)) {
+        wait.cancel();
+        throw new HttpError(
+          403,
+          `AgentIdentity ${namespace}/${name} claims no OIDC subjects (spec.oidc): a gateway is served only the policies of identities people sign in as`,
+        );
       }
       if (after === null || current.document.version !== after) {
         wait.cancel();
@@ -109,6 +134,18 @@ export async function handlePolicy(
   } finally {
     req.socket.off('close', onClose);
   }
+}
+
+/** `identity=<namespace>/<name>`, or null when not given. */
+function identityParameter(url: URL): { namespace: string; name: string } | null {
+  const all = url.searchParams.getAll('identity');
+  if (all.length > 1) throw new HttpError(400, `identity: given ${all.length} times; give it once`);
+  const value = all[0];
+  if (value === undefined) return null;
+  const m = IDENTITY.exec(value);
+  if (m === null || value.length > 317)
+    throw new HttpError(400, `identity: "${value.slice(0, 80)}" is not <namespace>/<name> of an AgentIdentity`);
+  return { namespace: m[1]!, name: m[3]! };
 }
 
 function versionParameter(url: URL, name: string): string | null {

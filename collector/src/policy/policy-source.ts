@@ -88,6 +88,12 @@ export class PolicySource {
     return effectivePolicy(identity, routes, this.#approvals.byNamespace(namespace), now);
   }
 
+  /** Whether the AgentIdentity claims OIDC subjects (spec.oidc has an entry): people sign in as it at a gateway. */
+  claimsOidc(namespace: string, name: string): boolean {
+    const oidc = (this.#identities.get(namespace, name)?.spec as { oidc?: unknown } | undefined)?.oidc;
+    return Array.isArray(oidc) && oidc.length > 0;
+  }
+
   /** Resolves at the next change of any watched object (or on stop); `cancel` forgets the wait. */
   nextChange(): { changed: Promise<void>; cancel: () => void } {
     let wake!: () => void;

@@ -1,13 +1,16 @@
 /**
  * Per-connection identity (byline gateway): the client's password is a credential that says who
  * is connecting. The session asks for it (cleartext, over TLS only) and gets back the identity for
- * every event of the session and when the session must end — or why it is refused, with the
+ * every event of the session, the policy its statements are decided by, and when the session must
+ * end — or why it is refused, with the
  * identity to record the refusal under when the credential was genuine but is not allowed in.
  */
 import type { AuditIdentity } from '@byline/api';
+import type { Authorizer } from '../policy/authorizer.js';
 
 export type ClientAuthResult =
-  | { ok: true; identity: AuditIdentity; endsAtMs: number | null }
+  /** `authorizer`: the policy of the session (the AgentIdentity the person signed in as). */
+  | { ok: true; identity: AuditIdentity; endsAtMs: number | null; authorizer: Authorizer }
   | { ok: false; sqlstate: string; message: string; identity: AuditIdentity | null };
 
 export interface ClientAuthenticator {

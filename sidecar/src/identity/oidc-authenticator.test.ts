@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { Authorizer } from '../policy/authorizer.js';
+import { PolicyEngine } from '../policy/engine.js';
+import type { GatewayPolicies, SignedInAs } from './gateway-policies.js';
 import { OidcAuthenticator } from './oidc-authenticator.js';
 import { OidcTokenError, type VerifiedToken } from './oidc-verifier.js';
 
@@ -21,10 +24,25 @@ const identities = [
   },
 ];
 
-function authenticator(verify: () => Promise<VerifiedToken>, maxSessionAgeMs: number | null = null) {
+const AUTHORIZER = new Authorizer(new PolicyEngine(), null);
+/** Who policies were asked for, in order. */
+const asked: [SignedInAs, string][] = [];
+const policies: Pick<GatewayPolicies, 'authorizerFor'> = {
+  authorizerFor: async (identity, person) => {
+    asked.push([identity, person]);
+    return AUTHORIZER;
+  },
+};
+
+function authenticator(
+  verify: () => Promise<VerifiedToken>,
+  maxSessionAgeMs: number | null = null,
+  policy: Pick<GatewayPolicies, 'authorizerFor'> = policies,
+) {
   return new OidcAuthenticator({
     verifier: { verify },
     identities: () => identities,
+    policies: policy,
     requireTls: true,
     maxSessionAgeMs,
     graceMs: 300_000,
@@ -47,7 +65,10 @@ describe('OidcAuthenticator', () => {
         oidc: { issuer: ISSUER, subject: 'ada-0001', agentIdentity: 'dbas', jti: 'j-1', sid: null },
       },
       endsAtMs: NOW + 600_000 + 300_000,
+      authorizer: AUTHORIZER,
     });
+    // The policy is the claiming identity's, and denials name the person.
+    expect(asked.at(-1)).toEqual([{ name: 'dbas', namespace: 'payments', kind: 'human' }, 'ada@example.com']);
   });
 
   it('maxSessionAge counts from the sign-in, whatever the token says', async () => {
@@ -75,6 +96,20 @@ describe('OidcAuthenticator', () => {
       throw new OidcTokenError('issuer-unavailable', 'discovery failed');
     }).authenticate('token');
     expect(away).toMatchObject({ ok: false, sqlstate: '57P03', identity: null });
+  });
+
+  it('without a policy for the claiming identity the sign-in is refused (57P03, fail closed) and recorded under the person', async () => {
+    const none = async () => ({ error: 'the gateway has no policy for AgentIdentity payments/dbas yet' });
+    const r = await authenticator(async () => verified(), null, { authorizerFor: none }).authenticate('token');
+    expect(r).toEqual({
+      ok: false,
+      sqlstate: '57P03',
+      message: 'the gateway has no policy for AgentIdentity payments/dbas yet',
+      identity: expect.objectContaining({
+        name: 'ada@example.com',
+        oidc: expect.objectContaining({ agentIdentity: 'dbas' }),
+      }),
+    });
   });
 
   it('an unexpected failure is not turned into a refusal', async () => {

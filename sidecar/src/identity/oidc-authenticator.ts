@@ -1,10 +1,12 @@
 /**
  * The gateway's ClientAuthenticator: the password is an OIDC token. Verified (OidcVerifier), then
  * mapped to the one AgentIdentity claiming it (oidcClaimFor); the session may last `maxSessionAgeMs`
- * when configured, else the token's remaining lifetime plus `graceMs`.
+ * when configured, else the token's remaining lifetime plus `graceMs`; its statements are decided by
+ * the policy of that AgentIdentity (GatewayPolicies), and without one it is refused (fail closed).
  */
 import type { AuditIdentity } from '@byline/api';
 import type { ClientAuthenticator, ClientAuthResult } from './client-auth.js';
+import type { GatewayPolicies } from './gateway-policies.js';
 import { type ListedOidcIdentity, oidcClaimFor } from './oidc-claims.js';
 import { OidcTokenError, type OidcVerifier, type VerifiedToken } from './oidc-verifier.js';
 
@@ -12,6 +14,7 @@ export interface OidcAuthenticatorOptions {
   verifier: Pick<OidcVerifier, 'verify'>;
   /** The AgentIdentities as currently known (a watch cache of the API server). */
   identities: () => readonly ListedOidcIdentity[];
+  policies: Pick<GatewayPolicies, 'authorizerFor'>;
   requireTls: boolean;
   maxSessionAgeMs: number | null;
   graceMs: number;
@@ -71,11 +74,17 @@ export class OidcAuthenticator implements ClientAuthenticator {
         identity: oidcIdentity(token, null),
       };
     }
+    const identity = oidcIdentity(token, claim.identity);
+    const authorizer = await this.options.policies.authorizerFor(claim.identity, token.name);
+    if ('error' in authorizer) {
+      // 57P03 (cannot connect now): the person is allowed in, the policy to hold them to is missing.
+      return { ok: false, sqlstate: '57P03', message: authorizer.error, identity };
+    }
     const now = (this.options.now ?? Date.now)();
     const endsAtMs =
       this.options.maxSessionAgeMs !== null
         ? now + this.options.maxSessionAgeMs
         : token.expiresAtMs + this.options.graceMs;
-    return { ok: true, identity: oidcIdentity(token, claim.identity), endsAtMs };
+    return { ok: true, identity, endsAtMs, authorizer };
   }
 }

@@ -25,6 +25,8 @@ export interface PolicyClientOptions {
   caPem?: string;
   logger: Logger;
   engine: PolicyEngine;
+  /** A gateway's: the AgentIdentity (`<namespace>/<name>`) whose policy this client follows. */
+  identity?: string;
   /** Per document received: applied, or rejected (kept the previous one). For the metric. */
   onUpdate?: (result: 'applied' | 'rejected') => void;
   backoff?: { baseMs?: number; capMs?: number };
@@ -100,6 +102,7 @@ export class PolicyClient {
         token,
         after: this.#seen,
         rejected: this.#rejected,
+        ...(this.options.identity !== undefined ? { identity: this.options.identity } : {}),
         timeoutMs: this.options.requestTimeoutMs ?? 35_000,
         signal: this.#abort.signal,
         ...trustOf(this.options),

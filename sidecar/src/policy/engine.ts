@@ -45,6 +45,8 @@ interface Cached {
 /** One route of the current policy, with its decisions cached per statement. */
 class RoutePolicy {
   readonly access: string;
+  /** Who denials name: the identity, or the person acting under it (a gateway's sign-in). */
+  readonly actor: string;
   readonly cache = new WeakMap<StatementFacts, Cached>();
   /** The shared allow of an unrestricted route (see PolicyEngine.unrestricted). */
   allowAll: Decision | undefined;
@@ -52,7 +54,9 @@ class RoutePolicy {
     readonly identity: string,
     readonly namespace: string | null,
     readonly route: PolicyRoute,
+    actor: string | undefined,
   ) {
+    this.actor = actor ?? identity;
     this.access = `${route.accessSource} routes[${route.name}].access=${route.access}`;
   }
 }
@@ -62,6 +66,7 @@ const deny = (rule: string, message: string, hint: string | null = null): Decisi
 
 export class PolicyEngine {
   #document: PolicyDocument | null = null;
+  #actor: string | undefined;
   #routes = new Map<string, RoutePolicy>();
   /** Why there is no policy (shown in denials until one arrives). */
   #missing = 'byline has no policy yet (the sidecar is waiting for the collector)';
@@ -70,12 +75,17 @@ export class PolicyEngine {
     return this.#document;
   }
 
-  /** Replaces the policy; every cached decision goes with the old one. */
-  setPolicy(document: PolicyDocument): void {
+  /**
+   * Replaces the policy; every cached decision goes with the old one. `actor`: who denials name when
+   * not the document's identity (the gateway: the person signed in under that AgentIdentity); the
+   * approval HINT still names the identity, since Approvals are for AgentIdentities.
+   */
+  setPolicy(document: PolicyDocument, actor?: string): void {
     const routes = new Map<string, RoutePolicy>();
     for (const route of document.routes)
-      routes.set(route.name, new RoutePolicy(document.identity.name, document.identity.namespace, route));
+      routes.set(route.name, new RoutePolicy(document.identity.name, document.identity.namespace, route, actor));
     this.#document = document;
+    this.#actor = actor;
     this.#routes = routes;
   }
 
@@ -114,7 +124,7 @@ export class PolicyEngine {
         : 'a function called by OID cannot be checked against guardrails';
     return deny(
       route.access,
-      `byline: FunctionCall is denied for ${route.identity} by ${route.access} (${why})`,
+      `byline: FunctionCall is denied for ${route.actor} by ${route.access} (${why})`,
       'Call the function with SELECT instead, so that byline can see what it is.',
     );
   }
@@ -141,7 +151,7 @@ export class PolicyEngine {
     const who = doc.routes[0]?.accessSource ?? `identity ${doc.identity.name}`;
     return deny(
       `${who} routes`,
-      `byline: route "${routeName}" is not among the routes of ${doc.identity.name} (${who})`,
+      `byline: route "${routeName}" is not among the routes of ${this.#actor ?? doc.identity.name} (${who})`,
       `Add the route to the identity's routes.`,
     );
   }
@@ -153,7 +163,7 @@ export class PolicyEngine {
     const r = route.route;
     if (r.access === 'admin' && r.guardrails.every((l) => isEmpty(l.guardrails)))
       return Object.freeze({ allow: true, rule: route.access, approval: null, message: null, hint: null });
-    return deny(route.access, `byline: ${error}; byline cannot authorize it for ${route.identity} (${route.access})`);
+    return deny(route.access, `byline: ${error}; byline cannot authorize it for ${route.actor} (${route.access})`);
   }
 }
 
@@ -169,7 +179,7 @@ function isEmpty(g: PolicyGuardrails): boolean {
 
 function decideFresh(route: RoutePolicy, facts: StatementFacts, now: number): Cached {
   const forever = (decision: Decision): Cached => ({ decision, validUntil: Number.POSITIVE_INFINITY });
-  const { identity } = route;
+  const { identity, actor } = route;
   const r = route.route;
   const what = facts.command;
 
@@ -178,11 +188,11 @@ function decideFresh(route: RoutePolicy, facts: StatementFacts, now: number): Ca
     return forever(
       deny(
         route.access,
-        `byline: ${what} is denied for ${identity} by ${route.access} (${facts.scannerChange} would make byline misread the statements after it)`,
+        `byline: ${what} is denied for ${actor} by ${route.access} (${facts.scannerChange} would make byline misread the statements after it)`,
       ),
     );
   const accessDenial = (why: string) =>
-    forever(deny(route.access, `byline: ${what} is denied for ${identity} by ${route.access} (${why})`));
+    forever(deny(route.access, `byline: ${what} is denied for ${actor} by ${route.access} (${why})`));
   if (r.access === 'read') {
     if (facts.readOnlyChange) return accessDenial(`${facts.readOnlyChange} would end read-only mode`);
     if (!READ_CLASSES.has(facts.class)) return accessDenial(`a ${facts.class} statement`);
@@ -200,7 +210,7 @@ function decideFresh(route: RoutePolicy, facts: StatementFacts, now: number): Ca
       return forever(
         deny(
           `${layer.source} guardrails.deny.classes`,
-          `byline: ${what} (class ${facts.class}) is denied for ${identity} by ${layer.source} guardrails.deny.classes`,
+          `byline: ${what} (class ${facts.class}) is denied for ${actor} by ${layer.source} guardrails.deny.classes`,
         ),
       );
     const table = firstMatch(g.deny?.tables, facts.tables);
@@ -208,14 +218,14 @@ function decideFresh(route: RoutePolicy, facts: StatementFacts, now: number): Ca
       return forever(
         deny(
           `${layer.source} guardrails.deny.tables`,
-          `byline: ${what} on ${table} is denied for ${identity} by ${layer.source} guardrails.deny.tables`,
+          `byline: ${what} on ${table} is denied for ${actor} by ${layer.source} guardrails.deny.tables`,
         ),
       );
     if (facts.unfiltered !== null && g.requireWhere?.includes(facts.unfiltered))
       return forever(
         deny(
           `${layer.source} guardrails.requireWhere`,
-          `byline: ${facts.unfiltered.toUpperCase()} without WHERE is denied for ${identity} by ${layer.source} guardrails.requireWhere`,
+          `byline: ${facts.unfiltered.toUpperCase()} without WHERE is denied for ${actor} by ${layer.source} guardrails.requireWhere`,
           'Add a WHERE clause that selects the rows to change (WHERE true and the like count as none).',
         ),
       );
@@ -266,7 +276,7 @@ function decideFresh(route: RoutePolicy, facts: StatementFacts, now: number): Ca
   return {
     decision: deny(
       gate,
-      `byline: ${what} needs an approval for ${identity} by ${gate} (${scope.join(', ')}); none is active`,
+      `byline: ${what} needs an approval for ${actor} by ${gate} (${scope.join(', ')}); none is active`,
       `Ask for one: byline approval request${ns} --identity ${identity} --route ${r.name} ${flags} ` +
         `--reason "<why>" --ticket <ticket> --for 1h, and retry once someone else has approved it (byline approve NAME).`,
     ),

@@ -1,4 +1,7 @@
-/** One `GET <collector>/v1/policy[?after=<version>][&rejected=<version>]` with the sidecar's token, and what came back. */
+/**
+ * One `GET <collector>/v1/policy[?after=<version>][&rejected=<version>][&identity=<ns>/<name>]` with the
+ * sidecar's token, and what came back. `identity`: a gateway asking for an AgentIdentity it signed someone in as.
+ */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { type PolicyDocument, parsePolicyDocument } from '@byline/api';
@@ -50,6 +53,8 @@ export interface PolicyRequest extends CollectorTrust {
   after: string | null;
   /** A version this sidecar could not use, reported so the collector counts and logs it. */
   rejected?: string | null;
+  /** A gateway's request for this AgentIdentity's policy (`<namespace>/<name>`); a sidecar asks for its own. */
+  identity?: string;
   /** Longer than the collector's long-poll wait (25 s). */
   timeoutMs: number;
   signal?: AbortSignal;
@@ -59,6 +64,7 @@ export function fetchPolicy(req: PolicyRequest): Promise<PolicyAnswer> {
   const endpoint = new URL('/v1/policy', req.url);
   if (req.after !== null) endpoint.searchParams.set('after', req.after);
   if (req.rejected) endpoint.searchParams.set('rejected', req.rejected);
+  if (req.identity !== undefined) endpoint.searchParams.set('identity', req.identity);
   const https = endpoint.protocol === 'https:';
   const trust = https ? collectorCa(req) : { ca: undefined };
   if ('error' in trust) return Promise.resolve({ kind: 'failed', status: 0, error: trust.error });

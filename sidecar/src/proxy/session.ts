@@ -139,12 +139,15 @@ export class ProxySession implements RecordSink {
   private endsAtMs: number | null = null;
   private authenticating = false;
   private ageTimer: NodeJS.Timeout | null = null;
+  /** The route's, or with clientAuth the signed-in person's (the gateway: per connection). */
+  private authorizer: Authorizer;
 
   constructor(
     socket: Socket,
     private readonly ctx: SessionContext,
   ) {
     this.client = socket;
+    this.authorizer = ctx.authorizer;
     this.relay = new Relay(socket, this.onDurable);
     this.log = ctx.logger.child({ session: this.id, route: ctx.route.name });
     this.tracker = new StatementTracker(this, { captureParamValues: ctx.paramsMode === 'full' });
@@ -174,7 +177,7 @@ export class ProxySession implements RecordSink {
 
   /** The policy's decisions, before the record is begun and before anything is forwarded. */
   authorize(record: StatementRecord, statement: Prepared | undefined | null): void {
-    const authorizer = this.ctx.authorizer;
+    const authorizer = this.authorizer;
     const route = this.ctx.route.name;
     const decisions =
       record.kind === 'query'
@@ -534,6 +537,7 @@ export class ProxySession implements RecordSink {
       return;
     }
     this.clientIdentity = result.identity;
+    this.authorizer = result.authorizer;
     this.endsAtMs = result.endsAtMs;
     this.log.info({ identity: result.identity.name }, 'client authenticated');
     void this.connect();
@@ -602,7 +606,7 @@ export class ProxySession implements RecordSink {
     // read is enforced by Postgres too. A startup parameter, not `options`: Postgres applies the
     // parameters after the options, so a client's own `-c default_transaction_read_only=off` (or
     // parameter of that name) cannot undo it, and the client's options go through untouched.
-    if (this.ctx.authorizer.engine.accessOf(route.name) === 'read') {
+    if (this.authorizer.engine.accessOf(route.name) === 'read') {
       this.readOnly = true;
       overrides.set('default_transaction_read_only', 'on');
     }
