@@ -15,8 +15,11 @@ import {
   gatewayConfigRules,
   type SidecarConfig,
 } from '@byline/api';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
+import { trustOf } from './collector-ca.js';
 import { gatewayPolicies } from './identity/gateway-policies.js';
+import type { IdentitySource } from './identity/identity-source.js';
+import { KubernetesIdentity } from './identity/kubernetes-identity.js';
 import { OidcAuthenticator } from './identity/oidc-authenticator.js';
 import type { ListedOidcIdentity } from './identity/oidc-claims.js';
 import { OidcVerifier, type VerifierOptions } from './identity/oidc-verifier.js';
@@ -33,7 +36,7 @@ export interface GatewayOptions extends Omit<SidecarOptions, 'clientAuth'> {
   policyBackoff?: { baseMs?: number; capMs?: number };
 }
 
-/** The gateway as a sidecar config: its own name on incidents, any client user name accepted. */
+/** The gateway as a sidecar config: its own name on incidents (without a collector), any client user name accepted. */
 export function sidecarConfigFor(config: GatewayConfig): SidecarConfig {
   const out: SidecarConfig = {
     identity: { static: { name: 'byline-gateway', kind: 'service' } },
@@ -82,7 +85,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const { verifier: _v, identities: _i, firstPolicyWaitMs: _w, policyBackoff: _b, ...sidecarOptions } = options;
   let running: RunningSidecar;
   try {
-    running = await startSidecar(sidecarConfigFor(config), { ...sidecarOptions, logger, clientAuth });
+    const identity = await writerIdentity(config, logger, options);
+    running = await startSidecar(sidecarConfigFor(config), {
+      ...sidecarOptions,
+      logger,
+      clientAuth,
+      ...(identity ? { identity } : {}),
+    });
   } catch (e) {
     await policies.stop();
     throw e;
@@ -94,6 +103,32 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     await policies.stop();
   };
   return running;
+}
+
+/**
+ * The gateway's own identity, for its incident events (spool damage, dead letters): with a collector,
+ * the writer identity the collector knows its token by (`/v1/whoami`), which is the only non-OIDC
+ * identity a gateway may write events for, and only incident events. Like a sidecar's, asked until
+ * answered: the spool's recovery may record incidents at once. Without a collector: the config's.
+ */
+async function writerIdentity(
+  config: GatewayConfig,
+  logger: Logger,
+  options: GatewayOptions,
+): Promise<IdentitySource | null> {
+  const sink = config.audit.sinks.find((s) => 'collector' in s);
+  if (sink === undefined || !('collector' in sink)) return null;
+  const { collector } = sink;
+  return KubernetesIdentity.start(
+    {
+      tokenPath: collector.tokenFile,
+      url: collector.url,
+      ...trustOf(collector),
+      logger,
+      ...(options.identityPollMs ? { pollMs: options.identityPollMs } : {}),
+    },
+    options.signal,
+  );
 }
 
 /** The identities that may claim tokens: those in the namespaces the config trusts. */

@@ -73,10 +73,16 @@ export interface SidecarOptions {
   signal?: AbortSignal;
   /** byline gateway: each connection's password decides its identity (gateway.ts). */
   clientAuth?: ClientAuthenticator;
+  /**
+   * byline gateway: its own identity, in place of the config's (the writer identity the collector
+   * knows its token by, for its incident events); stopped with the sidecar.
+   */
+  identity?: IdentitySource;
 }
 
 /** Fail closed: with identity.kubernetes this waits, retrying, until the collector says who we are. */
 async function identitySource(config: SidecarConfig, logger: Logger, options: SidecarOptions): Promise<IdentitySource> {
+  if (options.identity) return options.identity;
   if ('static' in config.identity) return fixedIdentity(staticIdentity(config.identity.static));
   const k = config.identity.kubernetes;
   return KubernetesIdentity.start(

@@ -9,7 +9,7 @@
  * refused at sign-in (fail closed).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AuditEvent, crds, type GatewayConfig } from '@byline/api';
@@ -142,6 +142,16 @@ const statementsOf = async (person: Person, text: string) =>
     (e) => e.type === 'statement' && e.identity.name === people[person].email && e.statement?.text === text,
   );
 
+const startTheCollector = (listen: string) =>
+  startCollector(
+    {
+      listen,
+      store: `sqlite:${join(dir, 'trail.db')}`,
+      auth: { kubernetes: { kubeconfig: plane.kubeconfigPath, cacheSeconds: 0 } },
+    },
+    { logger: logger(), policyWaitSeconds: 5 },
+  );
+
 beforeAll(async () => {
   plane = controlPlane();
   rest = kubeRest(plane);
@@ -201,14 +211,7 @@ beforeAll(async () => {
   });
   await identity('agent', { kind: 'agent', serviceAccounts: ['agent'], routes: [{ name: 'orders-db' }] });
 
-  collector = await startCollector(
-    {
-      listen: '127.0.0.1:0',
-      store: `sqlite:${join(dir, 'trail.db')}`,
-      auth: { kubernetes: { kubeconfig: plane.kubeconfigPath, cacheSeconds: 0 } },
-    },
-    { logger: logger(), policyWaitSeconds: 5 },
-  );
+  collector = await startTheCollector('127.0.0.1:0');
   watch = await watchIdentities(plane.kubeconfigPath, () => {});
   await eventually(async () => {
     if (watch.list().filter((i) => i.metadata?.namespace === ns).length < 5)
@@ -399,5 +402,54 @@ describe('per-person policy at the gateway', () => {
     const recorded = (await events()).filter((e) => e.identity.name === 'dave@example.com');
     expect(recorded.map((e) => e.type)).toEqual(['session.start', 'session.end']);
     expect(recorded[1]!.result).toMatchObject({ status: 'error', sqlstate: '57P03' });
+  });
+
+  it("the gateway's own incident events reach the trail under its writer identity; only the refused events are dead-lettered", async () => {
+    // ada's AgentIdentity goes while her last session's events wait in the spool (the collector is
+    // away since the previous test): the collector refuses them for good, and the gateway records a
+    // spool.deadLettered event for each under its own identity, which the collector must take.
+    const deleted = await rest('DELETE', `${API}/agentidentities/ada`);
+    expect(deleted.status, statusMessage(deleted)).toBe(200);
+    const port = collector.port;
+    collector = await startTheCollector(`127.0.0.1:${port}`);
+    const stored = async (type: string) =>
+      (await collector.store.query({ type }, 1000)).events.map((e) => JSON.parse(e.json) as AuditEvent);
+    const markers = await eventually(async () => {
+      const found = await stored('spool.deadLettered');
+      if (found.length === 0) throw new Error('no spool.deadLettered event stored yet');
+      return found;
+    }, 20_000);
+    for (const marker of markers) {
+      expect(marker.identity).toEqual({
+        name: `system:serviceaccount:${ns}:byline-gateway`,
+        kind: 'service',
+        namespace: ns,
+        serviceAccount: 'byline-gateway',
+        pod: null,
+        source: 'kubernetes',
+      });
+    }
+    const deadDir = join(dir, 'spool', 'dead-letter');
+    const dead = readdirSync(deadDir)
+      .filter((f) => f.endsWith('.ndjson'))
+      .map((f) => JSON.parse(readFileSync(join(deadDir, f), 'utf8')) as AuditEvent);
+    expect(dead.length).toBeGreaterThan(0);
+    // Only ada's events, never a marker: every marker was stored.
+    for (const e of dead) expect(e.identity.name).toBe('ada@example.com');
+    for (const f of readdirSync(deadDir).filter((f) => f.endsWith('.refusal.json'))) {
+      expect(JSON.parse(readFileSync(join(deadDir, f), 'utf8'))).toMatchObject({ status: 403 });
+    }
+    // People's events reach the trail as emitted (canonical JSON, chained), the refusal of dave's sign-in too.
+    const shipped = await eventually(async () => {
+      const all = await stored('session.end');
+      if (!all.some((e) => e.identity.name === 'dave@example.com')) throw new Error('not shipped yet');
+      return stored('statement');
+    }, 20_000);
+    expect(shipped.find((e) => e.statement?.text === 'INSERT INTO orders VALUES (2)')?.identity).toMatchObject({
+      name: 'carol@example.com',
+      oidc: { agentIdentity: 'auditors' },
+    });
+    const reported = markers.flatMap((m) => (m.incident as { events: { id: string }[] }).events.map((e) => e.id));
+    expect(reported.sort()).toEqual(dead.map((e) => e.id).sort());
   });
 });

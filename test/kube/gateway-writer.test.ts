@@ -57,6 +57,32 @@ async function token(serviceAccount: string): Promise<string> {
   return res.status!.token;
 }
 
+/** A batch of one `spool.deadLettered` incident event under this identity, as a spool's shipper records it. */
+function incidentBatch(identity: AuditIdentity) {
+  const sample = new SampleStream({ identity: identity.name, sessionLength: 3 });
+  const writer = new ChainWriter(sample.stream);
+  const { session: _s, statement: _t, result: _r, authz: _a, context: _c, ...base } = sample.nextEvent();
+  const incident = {
+    events: [{ hash: '0'.repeat(64), id: base.id, seq: 1, type: 'statement' }],
+    file: '000000000001-x.ndjson',
+    kind: 'spool.deadLettered' as const,
+    reason: 'refused',
+    status: 403,
+  };
+  const event = writer.append({
+    ...base,
+    authz: null,
+    context: null,
+    identity,
+    incident,
+    result: null,
+    session: { applicationName: null, client: null, dbUser: null, id: sample.stream, seq: 0 },
+    statement: null,
+    type: 'spool.deadLettered',
+  });
+  return ndjson([event]);
+}
+
 /** A batch of a fresh stream, every event with this identity. */
 function batch(identity: AuditIdentity, count = 3) {
   const sample = new SampleStream({ identity: identity.name, sessionLength: 3 });
@@ -176,6 +202,35 @@ describe('a gateway writing to the collector', () => {
     const r = await post(gatewayToken, agent);
     expect(r.status, r.text).toBe(403);
     expect(r.json.error).toContain("a gateway's token writes only events for OIDC identities");
+  });
+
+  it('writes its own incident events under exactly its own writer identity, never one for an identity it did not authenticate', async () => {
+    const who = await call(collector.port, 'GET', '/v1/whoami', { token: gatewayToken });
+    expect(who.status, who.text).toBe(200);
+    const own = who.json.identity as AuditIdentity;
+    expect(own).toEqual({
+      name: `system:serviceaccount:${ns}:byline-gateway`,
+      kind: 'service',
+      namespace: ns,
+      serviceAccount: 'byline-gateway',
+      pod: null,
+      source: 'kubernetes',
+    });
+    const incident = (identity: AuditIdentity) =>
+      call(collector.port, 'POST', '/v1/events', { token: gatewayToken, body: incidentBatch(identity) });
+    const accepted = await incident(own);
+    expect(accepted.status, accepted.text).toBe(200);
+    expect(accepted.json).toEqual({ accepted: 1, duplicates: 0 });
+    // an incident under an agent's identity, or another service account's, or a static name: refused
+    const agent: AuditIdentity = { ...own, name: 'agent', kind: 'agent', serviceAccount: 'agent' };
+    for (const other of [agent, { ...own, serviceAccount: 'agent' }, { ...own, source: 'static' as const }]) {
+      const r = await incident(other);
+      expect(r.status, r.text).toBe(403);
+    }
+    // and no statement under its own identity: those are the people's
+    const statement = await post(gatewayToken, own);
+    expect(statement.status, statement.text).toBe(403);
+    expect(statement.json.error).toContain("a gateway's token writes only events for OIDC identities");
   });
 
   it('an agent’s token never writes an OIDC identity, even with the gateway permission bound to it', async () => {

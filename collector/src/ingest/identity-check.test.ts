@@ -117,12 +117,26 @@ describe('identityMismatch: OIDC identities and gateways', () => {
     expect(identityMismatch(person, gateway)).toBeUndefined();
     expect(identityMismatch({ ...person, name: 'grace@example.com', kind: 'service' }, gateway)).toBeUndefined();
     expect(identityMismatch(event, gateway)?.message).toBe(
-      'identity.source is "kubernetes", but a gateway\'s token writes only events for OIDC identities (source "oidc", with identity.oidc)',
+      'identity.source is "kubernetes", but a gateway\'s token writes only events for OIDC identities (source "oidc", with identity.oidc), and its own incident events',
     );
     const { oidc: _, ...bare } = person;
     expect(identityMismatch(bare, gateway)?.message).toContain('is "oidc" without identity.oidc');
     expect(identityMismatch({ ...person, serviceAccount: 'billing' }, gateway)?.field).toBe('serviceAccount');
     expect(identityMismatch({ ...person, pod: 'billing-0' }, gateway)?.field).toBe('pod');
+  });
+
+  test('a gateway writes its own incident events under exactly its own identity, and no other events under it', () => {
+    const own = whoamiIdentity(gateway) as AuditIdentity;
+    expect(identityMismatch(own, gateway, true)).toBeUndefined();
+    // not a statement or a session under its own name: those are people's
+    expect(identityMismatch(own, gateway, false)?.field).toBe('source');
+    // not an incident under an identity it did not authenticate: an agent's, another service account, a static one
+    expect(identityMismatch(event, gateway, true)?.field).toBe('name');
+    expect(identityMismatch({ ...own, serviceAccount: 'agent' }, gateway, true)?.field).toBe('serviceAccount');
+    expect(identityMismatch({ ...own, pod: 'other-0' }, gateway, true)?.field).toBe('pod');
+    expect(identityMismatch({ ...own, source: 'static' }, gateway, true)?.field).toBe('source');
+    // an ordinary writer gains nothing from the flag
+    expect(identityMismatch({ ...event, name: 'other' }, kube, true)?.field).toBe('name');
   });
 });
 

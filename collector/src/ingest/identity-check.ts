@@ -4,9 +4,11 @@
  * A writer vouches for every field: the event's identity must equal it exactly (name, kind,
  * namespace, serviceAccount, pod, source), a field the writer leaves undefined standing for null.
  * So a static token writes only the identity its config names, and never a Kubernetes one.
- * A gateway writer (RBAC `write` on gatewayevents.byline.dev) is the exception: it writes only
- * events for OIDC identities, which carry no service account or pod — never its own or an agent's.
- * Which issuers it may name is checked against the AgentIdentities (oidc-issuer-check.ts).
+ * A gateway writer (RBAC `write` on gatewayevents.byline.dev) is the exception: it writes events
+ * for the OIDC identities it verified, which carry no service account or pod (which issuers it may
+ * name is checked against the AgentIdentities, oidc-issuer-check.ts), and its own incident events
+ * (spool.damaged, spool.deadLettered) under exactly its own identity, as any writer does. Never a
+ * statement or session under its own identity, and never an agent's or a static identity.
  */
 import type { AuditIdentity } from '@byline/api';
 import type { WriterIdentity } from '../auth/authenticator.js';
@@ -28,8 +30,13 @@ export interface IdentityMismatch {
 
 const show = (v: unknown) => JSON.stringify(v ?? null);
 
-export function identityMismatch(claimed: AuditIdentity, writer: WriterIdentity): IdentityMismatch | undefined {
-  if (writer.gateway) return gatewayMismatch(claimed);
+/** `incident`: the event is an incident event (it carries `incident`), which only a gateway's own identity may differ for. */
+export function identityMismatch(
+  claimed: AuditIdentity,
+  writer: WriterIdentity,
+  incident = false,
+): IdentityMismatch | undefined {
+  if (writer.gateway && (claimed.source === 'oidc' || !incident)) return gatewayMismatch(claimed);
   if (claimed.source === 'oidc') {
     return {
       field: 'source',
@@ -65,7 +72,7 @@ function gatewayMismatch(claimed: AuditIdentity): IdentityMismatch | undefined {
   if (claimed.source !== 'oidc' || claimed.oidc === undefined) {
     return {
       field: 'source',
-      message: `identity.source is ${show(claimed.source)}${claimed.source === 'oidc' ? ' without identity.oidc' : ''}, but a gateway's token writes only events for OIDC identities (source "oidc", with identity.oidc)`,
+      message: `identity.source is ${show(claimed.source)}${claimed.source === 'oidc' ? ' without identity.oidc' : ''}, but a gateway's token writes only events for OIDC identities (source "oidc", with identity.oidc), and its own incident events`,
     };
   }
   for (const field of ['serviceAccount', 'pod'] as const) {

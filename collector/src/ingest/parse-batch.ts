@@ -66,14 +66,15 @@ export function parseBatch(body: Uint8Array, writer: WriterIdentity, maxEvents: 
       if (bad.length < MAX_PROBLEMS) bad.push(result.problem);
       continue;
     }
-    const claim = identityMismatch(result.event.identity, writer);
+    const claim = identityMismatch(result.event.identity, writer, result.event.incident !== undefined);
     if (claim) {
       foreign.push({ line: n, reason: 'identity', message: `line ${n}: ${claim.message}`, field: claim.field });
       continue;
     }
     events.push(toIngest(result.event, result.timeUs, lines[i]!));
-    // identityMismatch made sure a gateway's events are oidc ones.
-    if (writer.gateway) gatewayLines.push({ line: n, identity: result.event.identity as GatewayLine['identity'] });
+    // identityMismatch made sure a gateway's events are oidc ones, or its own incidents.
+    if (writer.gateway && result.event.identity.source === 'oidc')
+      gatewayLines.push({ line: n, identity: result.event.identity as GatewayLine['identity'] });
   }
   if (bad.length > 0) return refuse(400, bad);
   if (foreign.length > 0) return refuse(403, foreign);

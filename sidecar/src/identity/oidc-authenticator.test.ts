@@ -1,3 +1,4 @@
+import { canonicalJson } from '@byline/api';
 import { describe, expect, it } from 'vitest';
 import { Authorizer } from '../policy/authorizer.js';
 import { PolicyEngine } from '../policy/engine.js';
@@ -69,6 +70,12 @@ describe('OidcAuthenticator', () => {
     });
     // The policy is the claiming identity's, and denials name the person.
     expect(asked.at(-1)).toEqual([{ name: 'dbas', namespace: 'payments', kind: 'human' }, 'ada@example.com']);
+  });
+
+  it('the identity is in canonical key order, as chained events must be (the collector refuses any other)', async () => {
+    const r = await authenticator(async () => verified()).authenticate('token');
+    const identity = (r as { identity: unknown }).identity;
+    expect(JSON.stringify(identity)).toBe(canonicalJson(identity));
   });
 
   it('maxSessionAge counts from the sign-in, whatever the token says', async () => {

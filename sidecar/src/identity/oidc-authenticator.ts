@@ -32,20 +32,22 @@ function oidcIdentity(
   token: VerifiedToken,
   claimed: { name: string; kind: AuditIdentity['kind']; namespace: string | null } | null,
 ): AuditIdentity {
+  // Keys in canonical (sorted) order: events are chained with JSON.stringify, and the collector
+  // refuses an event that is not in canonical form.
   return {
-    name: token.name,
     kind: claimed?.kind ?? 'human',
+    name: token.name,
     namespace: claimed?.namespace ?? null,
-    serviceAccount: null,
-    pod: null,
-    source: 'oidc',
     oidc: {
-      issuer: token.claims.issuer,
-      subject: token.claims.subject,
       agentIdentity: claimed?.name ?? null,
+      issuer: token.claims.issuer,
       jti: token.jti,
       sid: token.sid,
+      subject: token.claims.subject,
     },
+    pod: null,
+    serviceAccount: null,
+    source: 'oidc',
   };
 }
 
