@@ -51,6 +51,7 @@ describe('guardrail conflicts of an identity', () => {
     const i = identity('readWrite', { requireApproval: { classes: ['ddl'] } });
     const v = evaluateIdentity(i, {
       identities: [i],
+      clusterIdentities: [i],
       route: () => route(),
       secret: () => ({ metadata: { name: 'orders-db-app', namespace: NS }, data: { username: '', password: '' } }),
       serviceAccountExists: () => true,

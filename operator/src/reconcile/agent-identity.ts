@@ -7,6 +7,9 @@
  *                                                              (names the SA and the other identity;
  *                                                              both identities get it, since the rule
  *                                                              comes first and is symmetric)
+ *   an OIDC claim (issuer + subject, email or group) is also → Ready=False OidcClaimedTwice (names the claim
+ *   held by another identity, in any namespace                 and the others; symmetric too: byline
+ *                                                              gateway refuses such sign-ins with 28000)
  *   a route names no DatabaseRoute of the namespace          → Ready=False RouteNotFound (names them)
  *   a route exists but is not Ready                          → Ready=False RouteNotReady (names it and why)
  *   the collector cannot build the policy as written (an    → Ready=False PolicyInvalid (names each part;
@@ -30,10 +33,12 @@ import { identitiesClaiming } from '../injection/mutate.js';
 import type { AgentIdentity, DatabaseRoute } from '../injection/types.js';
 import type { DesiredCondition } from './conditions.js';
 import { evaluateRoute, type SecretLookup } from './database-route.js';
+import { sharedOidcClaims } from './oidc-claims.js';
 
 export type IdentityReason =
   | 'Valid'
   | 'ServiceAccountClaimedTwice'
+  | 'OidcClaimedTwice'
   | 'RouteNotFound'
   | 'RouteNotReady'
   | 'PolicyInvalid'
@@ -47,6 +52,8 @@ export interface IdentityVerdict extends DesiredCondition {
 export interface IdentityContext {
   /** Every AgentIdentity of the identity's namespace (itself included or not). */
   identities: AgentIdentity[];
+  /** Every AgentIdentity of the cluster: a gateway maps a token to identities in any namespace. */
+  clusterIdentities: readonly AgentIdentity[];
   route: (namespace: string, name: string) => DatabaseRoute | undefined;
   secret: SecretLookup;
   /** Whether the ServiceAccount exists. */
@@ -80,6 +87,15 @@ export function evaluateIdentity(identity: AgentIdentity, ctx: IdentityContext):
       'ServiceAccountClaimedTwice',
       'False',
       `${clashes.join('; ')}: pods of ${clashes.length === 1 ? 'that service account' : 'those service accounts'} are refused until one identity claims it`,
+    );
+  }
+
+  const shared = sharedOidcClaims(identity, ctx.clusterIdentities);
+  if (shared.length > 0) {
+    return verdict(
+      'OidcClaimedTwice',
+      'False',
+      `${shared.map((s) => `${s.claim} is also claimed by AgentIdentity ${quoted(s.others)}`).join('; ')}: byline gateway refuses ${shared.length === 1 ? 'that sign-in' : 'those sign-ins'} (28000) until one identity claims it`,
     );
   }
 

@@ -111,6 +111,10 @@ export class Controller {
   private onIdentity(c: Change<AgentIdentity>): void {
     const ns = c.object.metadata.namespace ?? '';
     for (const i of this.o.caches.identities.byNamespace(ns)) this.add('AgentIdentity', i);
+    // OIDC claims clash across namespaces: an identity that claims (or claimed) any concerns every
+    // other identity that claims any (adding a claim, or dropping one, sets or clears theirs).
+    if (!hasOidc(c.object) && !(c.old && hasOidc(c.old))) return;
+    for (const i of this.o.caches.identities.list()) if (hasOidc(i)) this.add('AgentIdentity', i);
   }
 
   private onSecret(c: Change<KubeObject>): void {
@@ -162,6 +166,7 @@ export class Controller {
       object = identity;
       desired = evaluateIdentity(identity, {
         identities: caches.identities.byNamespace(namespace),
+        clusterIdentities: caches.identities.list(),
         route: (ns, n) => caches.routes.get(ns, n),
         secret,
         serviceAccountExists: (ns, n) => caches.serviceAccounts.get(ns, n) !== undefined,
@@ -209,3 +214,5 @@ export class Controller {
     return 'updated';
   }
 }
+
+const hasOidc = (i: AgentIdentity): boolean => Array.isArray(i.spec?.oidc) && i.spec.oidc.length > 0;

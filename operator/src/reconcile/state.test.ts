@@ -1,3 +1,4 @@
+import type { crds } from '@byline/api';
 import { describe, expect, it } from 'vitest';
 import type { AgentIdentity, DatabaseRoute } from '../injection/types.js';
 import { evaluateIdentity, type IdentityContext } from './agent-identity.js';
@@ -96,6 +97,8 @@ describe('the AgentIdentity state machine', () => {
   const ready = secret('orders-db-app', ['username', 'password']);
   const ctx = (over: Partial<IdentityContext> = {}): IdentityContext => ({
     identities: [],
+    // Unless a test says otherwise, the cluster holds the namespace's identities only.
+    clusterIdentities: over.clusterIdentities ?? over.identities ?? [],
     route: (ns, name) => (ns === NS && name === 'orders-db' ? route('orders-db') : undefined),
     secret: secrets(ready),
     serviceAccountExists: () => true,
@@ -148,6 +151,41 @@ describe('the AgentIdentity state machine', () => {
     expect(va.message).toContain('"beta"');
     expect(vb.message).toContain('"alpha"');
     expect(va.message).not.toContain('gamma');
+  });
+
+  it('OidcClaimedTwice on both identities, across namespaces, naming the claim and the other; before route problems', () => {
+    const ISSUER = 'https://login.example.com';
+    const people = (name: string, namespace: string, oidc: crds.OidcClaim[], routes = ['orders-db']) => {
+      const base = identity(name, [], routes);
+      const { serviceAccounts: _none, ...spec } = base.spec;
+      return { ...base, metadata: { name, namespace }, spec: { ...spec, kind: 'human' as const, oidc } };
+    };
+    const a = people('ada', NS, [
+      { issuer: ISSUER, subject: 'ada-1' },
+      { issuer: ISSUER, group: 'dba' },
+    ]);
+    const b = people('ada-too', 'other', [{ issuer: ISSUER, subject: 'ada-1' }], ['missing-db']);
+    const c = people('dbas', NS, [{ issuer: ISSUER, group: 'dba' }]);
+    const bystander = people('bob', NS, [{ issuer: ISSUER, subject: 'bob-2' }]);
+    const sameSubjectOtherIssuer = people('ada-x', NS, [{ issuer: 'https://other.example.com', subject: 'ada-1' }]);
+    const all = [a, b, c, bystander, sameSubjectOtherIssuer];
+    const va = evaluateIdentity(a, ctx({ identities: [a, c, bystander], clusterIdentities: all }));
+    expect(va).toMatchObject({ status: 'False', reason: 'OidcClaimedTwice' });
+    expect(va.message).toBe(
+      `subject "ada-1" of issuer "${ISSUER}" is also claimed by AgentIdentity "other/ada-too"; group "dba" of issuer "${ISSUER}" is also claimed by AgentIdentity "${NS}/dbas": byline gateway refuses those sign-ins (28000) until one identity claims it`,
+    );
+    const vb = evaluateIdentity(b, ctx({ identities: [b], clusterIdentities: all }));
+    expect(vb).toMatchObject({ status: 'False', reason: 'OidcClaimedTwice' });
+    expect(vb.message).toContain(`AgentIdentity "${NS}/ada"`);
+    expect(evaluateIdentity(bystander, ctx({ identities: [bystander], clusterIdentities: all })).reason).toBe('Valid');
+    expect(evaluateIdentity(sameSubjectOtherIssuer, ctx({ clusterIdentities: all })).reason).toBe('Valid');
+    // Emails compare without regard to case, as the gateway compares them.
+    const e1 = people('e1', NS, [{ issuer: ISSUER, email: 'Ada@Example.com' }]);
+    const e2 = people('e2', NS, [{ issuer: ISSUER, email: 'ada@example.com' }]);
+    expect(evaluateIdentity(e1, ctx({ clusterIdentities: [e1, e2] })).reason).toBe('OidcClaimedTwice');
+    // One being deleted no longer counts.
+    const leaving = { ...b, metadata: { ...b.metadata, deletionTimestamp: '2026-12-06T00:00:00Z' } };
+    expect(evaluateIdentity(a, ctx({ clusterIdentities: [a, leaving] })).reason).toBe('Valid');
   });
 
   it('identities in other namespaces do not clash', () => {
