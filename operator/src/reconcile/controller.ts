@@ -5,7 +5,9 @@
  *
  *   DatabaseRoute changed   → that route, and every identity of its namespace that uses it
  *   AgentIdentity changed   → every identity of its namespace (claims are a namespace-wide fact:
- *                             deleting one claimer must clear the other's ServiceAccountClaimedTwice)
+ *                             deleting one claimer must clear the other's ServiceAccountClaimedTwice),
+ *                           and, when it claims or claimed OIDC subjects, every identity that does
+ *                           (OIDC claims clash across namespaces: OidcClaimedTwice)
  *   Secret changed          → the routes naming it, and the identities using those routes
  *   ServiceAccount changed  → the identities claiming it
  *
