@@ -137,4 +137,31 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX byline_event_tables_identity
     ON byline_event_tables (name, identity_name, time_us, stream, chain_seq, event_id);
   `,
+  `
+  -- Indexed filters on what only the event itself holds. statement.class and result.status:
+  -- expression indexes the query's json_extract(e.event, …) matches, carrying the sort key so a
+  -- filtered query walks them in order. statement.text by substring: an FTS5 trigram index
+  -- (case-sensitive, as the filter is) keyed by the event's insertion order, kept by triggers on
+  -- byline_event_order (itself kept by trigger), so the insert path needs no change.
+  CREATE INDEX byline_events_class
+    ON byline_events (json_extract(event, '$.statement.class'), time_us, stream, chain_seq, id);
+  CREATE INDEX byline_events_status
+    ON byline_events (json_extract(event, '$.result.status'), time_us, stream, chain_seq, id);
+  CREATE VIRTUAL TABLE byline_event_text
+    USING fts5(text, content='', contentless_delete=1, tokenize='trigram case_sensitive 1');
+  INSERT INTO byline_event_text (rowid, text)
+    SELECT o.ord, json_extract(e.event, '$.statement.text')
+    FROM byline_event_order o JOIN byline_events e ON e.id = o.event_id
+    WHERE json_extract(e.event, '$.statement.text') IS NOT NULL;
+  CREATE TRIGGER byline_event_text_indexed AFTER INSERT ON byline_event_order
+  BEGIN
+    INSERT INTO byline_event_text (rowid, text)
+      SELECT NEW.ord, json_extract(e.event, '$.statement.text') FROM byline_events e
+      WHERE e.id = NEW.event_id AND json_extract(e.event, '$.statement.text') IS NOT NULL;
+  END;
+  CREATE TRIGGER byline_event_text_unindexed AFTER DELETE ON byline_event_order
+  BEGIN
+    DELETE FROM byline_event_text WHERE rowid = OLD.ord;
+  END;
+  `,
 ];
