@@ -221,6 +221,23 @@ export const COMMANDS: readonly CommandSpec[] = [
       route: { type: 'string', arg: 'NAME', description: 'only this route' },
       database: { type: 'string', arg: 'NAME', description: 'only this database' },
       approval: { type: 'string', arg: 'NAME', description: 'only statements run under this approval' },
+      class: {
+        type: 'string',
+        arg: 'CLASS',
+        choices: ['read', 'write', 'ddl', 'role', 'tcl', 'misc'],
+        description: 'only statements of this class',
+      },
+      status: {
+        type: 'string',
+        arg: 'STATUS',
+        choices: ['ok', 'error', 'cancelled', 'denied', 'unknown'],
+        description: 'only events with this result status',
+      },
+      text: {
+        type: 'string',
+        arg: 'TEXT',
+        description: 'only statements whose text contains TEXT (exactly: case-sensitive, no wildcards)',
+      },
       since: { type: 'string', arg: 'TIME', description: 'from this RFC 3339 time on, e.g. 2026-11-27T09:00:00Z' },
       until: { type: 'string', arg: 'TIME', description: 'before this RFC 3339 time' },
       limit: { type: 'string', arg: 'N', description: 'at most N events' },

@@ -35,6 +35,9 @@ export async function trail(
     route: values.route,
     database: values.database,
     approval: values.approval,
+    class: values.class,
+    status: values.status,
+    text: values.text,
     since: values.since,
     until: values.until,
   };

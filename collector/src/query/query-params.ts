@@ -25,20 +25,11 @@ export interface EventQuery {
   after: CursorKey | undefined;
 }
 
-export function parseEventQuery(params: URLSearchParams): EventQuery {
-  const problems: string[] = [];
-  const seen = new Map<string, string>();
-  for (const [name, value] of params) {
-    if (!KNOWN.includes(name)) problems.push(`unknown query parameter "${name}" (known: ${KNOWN.join(', ')})`);
-    else if (seen.has(name)) problems.push(`${name}: given more than once`);
-    else if (value === '') problems.push(`${name}: expected a value`);
-    else seen.set(name, value);
-  }
-  const filter: EventFilter = {};
-  for (const name of EQUALITY) {
-    const v = seen.get(name);
-    if (v !== undefined) filter[name] = v;
-  }
+/** The filters on what only the event holds (`class`, `status`, `text`), also taken by the follow API. */
+export const STATEMENT_FILTERS = ['class', 'status', 'text'] as const;
+
+/** Reads `class`, `status` and `text` from the parameters seen into `filter`, naming what is wrong. */
+export function statementFilters(seen: ReadonlyMap<string, string>, filter: EventFilter, problems: string[]): void {
   const oneOf = (name: 'class' | 'status', allowed: string[]): string | undefined => {
     const v = seen.get(name);
     if (v !== undefined && !allowed.includes(v))
@@ -54,6 +45,23 @@ export function parseEventQuery(params: URLSearchParams): EventQuery {
     if (text.length > MAX_TEXT) problems.push(`text: at most ${MAX_TEXT} characters`);
     else filter.text = text;
   }
+}
+
+export function parseEventQuery(params: URLSearchParams): EventQuery {
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  for (const [name, value] of params) {
+    if (!KNOWN.includes(name)) problems.push(`unknown query parameter "${name}" (known: ${KNOWN.join(', ')})`);
+    else if (seen.has(name)) problems.push(`${name}: given more than once`);
+    else if (value === '') problems.push(`${name}: expected a value`);
+    else seen.set(name, value);
+  }
+  const filter: EventFilter = {};
+  for (const name of EQUALITY) {
+    const v = seen.get(name);
+    if (v !== undefined) filter[name] = v;
+  }
+  statementFilters(seen, filter, problems);
   const time = (name: 'since' | 'until'): number | undefined => {
     const v = seen.get(name);
     if (v === undefined) return undefined;

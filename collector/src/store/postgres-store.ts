@@ -385,7 +385,7 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
     const where = [
       'e.ingest_tx < pg_snapshot_xmin(pg_current_snapshot())',
       `(e.ingest_tx, e.ingest_ord) > (${p(after.tx)}::xid8, ${p(after.ord)}::bigint)`,
-      ...followFilterSql(filter, p),
+      ...followFilterSql(filter, p, 'postgres'),
     ];
     const sql =
       'SELECT e.event, e.received_at, e.time_us, e.stream, e.chain_seq, e.id, e.ingest_tx::text AS tx, e.ingest_ord AS ord' +

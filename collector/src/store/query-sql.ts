@@ -61,10 +61,7 @@ export function buildEventQuery(
     const v = filter[field];
     if (v !== undefined) where.push(`${column} = ${p(v)}`);
   }
-  if (filter.statementClass !== undefined)
-    where.push(`${eventField(dialect, ['statement', 'class'])} = ${p(filter.statementClass)}`);
-  if (filter.status !== undefined) where.push(`${eventField(dialect, ['result', 'status'])} = ${p(filter.status)}`);
-  if (filter.text !== undefined) where.push(...textConditions(dialect, filter.text, p));
+  where.push(...statementConditions(filter, dialect, p, true));
   // A cursor implies time >= its time: folded into one lower bound, the index seeks straight to the
   // page instead of walking from `since` again on every page.
   const since =
@@ -85,18 +82,37 @@ export function buildEventQuery(
   return { sql, values };
 }
 
+/**
+ * The class, status and text conditions, on the expressions the schema indexes. `lookUpText`: find
+ * text matches through the text index first (SQLite: the trigram table); without it the text is
+ * only checked on the events the rest of the query walks (the follow API walks insertion order).
+ */
+export function statementConditions(
+  filter: EventFilter,
+  dialect: Dialect,
+  p: (v: unknown) => string,
+  lookUpText: boolean,
+): string[] {
+  const where: string[] = [];
+  if (filter.statementClass !== undefined)
+    where.push(`${eventField(dialect, ['statement', 'class'])} = ${p(filter.statementClass)}`);
+  if (filter.status !== undefined) where.push(`${eventField(dialect, ['result', 'status'])} = ${p(filter.status)}`);
+  if (filter.text !== undefined) where.push(...textConditions(dialect, filter.text, p, lookUpText));
+  return where;
+}
+
 /** Fewer characters than this make no trigram: no index can narrow such a text. */
 const TRIGRAM = 3;
 
 /** Conditions for "statement.text contains `text`" (case-sensitive, no wildcards). */
-function textConditions(dialect: Dialect, text: string, p: (v: unknown) => string): string[] {
+function textConditions(dialect: Dialect, text: string, p: (v: unknown) => string, lookUp: boolean): string[] {
   const field = eventField(dialect, ['statement', 'text']);
   if (dialect === 'postgres') {
     // LIKE is what a pg_trgm index serves; with % _ and \ escaped it is an exact substring test.
     return [`${field} LIKE ${p(`%${text.replace(/[\\%_]/g, '\\$&')}%`)}`];
   }
   const exact = () => `instr(${field}, ${p(text)}) > 0`;
-  if ([...text].length < TRIGRAM) return [exact()];
+  if (!lookUp || [...text].length < TRIGRAM) return [exact()];
   // A phrase of the text's trigrams, in a row: the rows holding it as a substring. Then checked
   // exactly anyway, so the answer never depends on the tokenizer. (Placeholders bind in the order
   // they appear: the phrase first.)

@@ -285,7 +285,7 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
   async follow(filter: EventFilter, after: FollowPosition, limit: number): Promise<FollowPage> {
     const values: unknown[] = [];
     const p = placeholders(values, () => '?');
-    const where = [`o.ord > ${p(after.ord)}`, ...followFilterSql(filter, p)];
+    const where = [`o.ord > ${p(after.ord)}`, ...followFilterSql(filter, p, 'sqlite')];
     const sql =
       'SELECT e.event, e.received_at, e.time_us, e.stream, e.chain_seq, e.id, o.ord' +
       ' FROM byline_event_order o JOIN byline_events e ON e.id = o.event_id' +
