@@ -221,7 +221,12 @@ describe('byline trail --class --status --text', () => {
   async function printed(port: number, args: string[]): Promise<string> {
     const trailCommand = COMMANDS.find((c) => c.name === 'trail')!;
     let out = '';
-    const sink = { write: (t: string) => ((out += t), true) } as unknown as NodeJS.WritableStream;
+    const sink = {
+      write: (t: string) => {
+        out += t;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
     const base = ['--collector', `http://127.0.0.1:${port}`, '--token-file', join(dir, 'reader.token')];
     expect(await trail(parseCommand(trailCommand, [...base, ...args]), sink)).toBe(0);
     return out;
