@@ -26,6 +26,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
+import { call } from './http.js';
 
 let pgServer: TestPostgres;
 let dir: string;
@@ -81,7 +82,12 @@ async function check(store: EventStore) {
   return verifyTrail(positions, await store.evidence(streams));
 }
 
-type Backend = { store: EventStore; raw: (sql: string, values?: unknown[]) => Promise<void> };
+type Backend = {
+  store: EventStore;
+  raw: (sql: string, values?: unknown[]) => Promise<void>;
+  /** The first row `sql` reads, straight from the database. */
+  one: (sql: string, values?: unknown[]) => Promise<Record<string, unknown>>;
+};
 
 const backends: [string, () => Promise<Backend>][] = [
   [
@@ -96,6 +102,12 @@ const backends: [string, () => Promise<Backend>][] = [
           const db = new Database(path);
           db.prepare(sql).run(...values);
           db.close();
+        },
+        one: async (sql, values = []) => {
+          const db = new Database(path, { readonly: true });
+          const row = db.prepare(sql).get(...values) as Record<string, unknown>;
+          db.close();
+          return row;
         },
       };
     },
@@ -120,6 +132,17 @@ const backends: [string, () => Promise<Backend>][] = [
             values,
           );
           await c.end();
+        },
+        one: async (sql, values = []) => {
+          const c = new pg.Client({ connectionString: pgServer.url(name) });
+          await c.connect();
+          let n = 0;
+          const { rows } = await c.query(
+            sql.replace(/\?/g, () => `$${++n}`),
+            values,
+          );
+          await c.end();
+          return rows[0];
         },
       };
     },
@@ -205,6 +228,30 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(report.problems).toContainEqual({ kind: 'removed', stream, from: 1, to: 4 });
   });
 
+  test('an event resent after its seq was retired is acknowledged, not stored again, and noted beside the checkpoint', async () => {
+    const { store, one } = await fresh();
+    const events = streamOf(null, [30, 20, 15, 1, 0]);
+    const stream = events[0]!.event.chain.stream;
+    await store.insertBatch(ingest(events.slice(0, 4)), NOW);
+    await store.retire({ days: 10 }, NOW);
+    expect((await stored(store)).map((p) => p.seq)).toEqual([4]);
+
+    // A sidecar that never saw the first answer resends the whole batch, plus one new event.
+    const resent = await store.insertBatch(ingest(events), NOW);
+    expect(resent).toMatchObject({ accepted: 1, duplicates: 1, retired: 3, markers: [] });
+    expect((await stored(store)).map((p) => p.seq)).toEqual([4, 5]);
+    const report = await check(store);
+    expect(report.problems).toEqual([]);
+    expect(report.retired).toEqual([expect.objectContaining({ stream, throughSeq: 3, count: 3 })]);
+    // Noted beside the checkpoint: how many, and when the last came.
+    const again = await store.insertBatch(ingest(events.slice(1, 2)), new Date(NOW.getTime() + 1000));
+    expect(again).toMatchObject({ accepted: 0, duplicates: 0, retired: 1 });
+    const note = await one('SELECT resent, last_resent_at AS last FROM byline_retirements WHERE stream = ?', [stream]);
+    expect(Number(note.resent)).toBe(4);
+    expect(new Date(note.last as string | Date).getTime()).toBe(NOW.getTime() + 1000);
+    expect((await stored(store)).map((p) => p.seq)).toEqual([4, 5]);
+  });
+
   test('a forged checkpoint hash does not link to the remainder', async () => {
     const { store, raw } = await fresh();
     const events = streamOf(null, [30, 20, 1]);
@@ -251,6 +298,50 @@ describe('the collector runs retention from its config', () => {
     expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
     expect(stdout).toContain('retired by retention');
     expect(stdout).toMatch(new RegExp(`stream ${old[0]!.event.chain.stream} seq 1–2: 2 events retired at `));
+  });
+});
+
+describe('a sidecar resending what retention already retired', () => {
+  test('over HTTP: acknowledged (200, counted as retired), not stored, counted in a metric; verify stays intact', async () => {
+    const WRITER = 'retention-writer-0123456789';
+    const path = join(dir, `collector-${++databases}`, 'trail.db');
+    const seed = await openStore(`sqlite:${path}`);
+    const old = streamOf(null, [400, 380, 1]);
+    await seed.insertBatch(ingest(old), new Date());
+    await seed.close();
+    const collector = await startCollector(
+      {
+        listen: '127.0.0.1:0',
+        store: `sqlite:${path}`,
+        auth: { static: [{ token: WRITER, identity: 'billing-agent' }] },
+        retention: { days: 365 },
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await collector.store.query({}, 10)).events.length !== 1) {
+        if (Date.now() > deadline) throw new Error('retention never ran');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // The sidecar never got the answer to its first batch, and sends it again.
+      const r = await call(collector.port, 'POST', '/v1/events', { token: WRITER, body: ndjson(old) });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json).toEqual({ accepted: 0, duplicates: 1, retired: 2 });
+      expect((await collector.store.query({}, 10)).events.map((e) => e.key.seq)).toEqual([3]);
+      const metrics = (await call(collector.port, 'GET', '/metrics')).text;
+      expect(metrics).toMatch(/^byline_collector_events_retired_resent_total 2$/m);
+      expect(metrics).toMatch(/^byline_collector_events_stored_total 0$/m);
+    } finally {
+      await collector.close();
+    }
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned'],
+      { cwd: root },
+    );
+    expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
   });
 });
 

@@ -151,4 +151,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   END
   $$;
   `,
+  `
+  -- Events resent for seqs a retention checkpoint already covers are acknowledged, not stored: how
+  -- many, and when last, noted beside the checkpoint.
+  ALTER TABLE byline_retirements ADD COLUMN resent bigint NOT NULL DEFAULT 0;
+  ALTER TABLE byline_retirements ADD COLUMN last_resent_at timestamptz;
+  `,
 ];

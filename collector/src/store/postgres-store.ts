@@ -11,7 +11,7 @@
  */
 import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import pg from 'pg';
-import { markerRows, type StreamWrite, splitBatch } from './batch.js';
+import { dropRetired, markerRows, type StreamWrite, splitBatch, total } from './batch.js';
 import { FetchedNeighbourhood, type Link, neighbourSeqs, planChain, type StreamState } from './chain-plan.js';
 import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { followFilterSql, placeholders } from './follow-sql.js';
@@ -144,6 +144,7 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         [ids],
       );
       const { fresh, duplicates, conflicts } = splitBatch(events, new Map(known.rows.map((r) => [r.id, r.chain_hash])));
+      const retired = await this.dropRetired(c, fresh, receivedAt);
 
       const writes = await this.plan(c, fresh);
       const rows = [...fresh.values()].flat();
@@ -262,8 +263,30 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
           [head.stream, head.seq, head.hash, head.key, head.sig, receivedAt],
         );
       }
-      return { accepted: rows.length, duplicates, markers, resolved };
+      return { accepted: rows.length, duplicates, markers, resolved, retired: total(retired) };
     });
+  }
+
+  /** `dropRetired` against the streams' checkpoints, noting what was resent beside each. */
+  private async dropRetired(
+    c: pg.PoolClient,
+    fresh: Map<string, IngestEvent[]>,
+    at: Date,
+  ): Promise<Map<string, number>> {
+    if (fresh.size === 0) return new Map();
+    const checkpoints = await c.query<{ stream: string; through: string }>(
+      'SELECT stream, through_seq AS through FROM byline_retirements WHERE stream = ANY($1::text[])',
+      [[...fresh.keys()]],
+    );
+    if (checkpoints.rows.length === 0) return new Map();
+    const retired = dropRetired(fresh, new Map(checkpoints.rows.map((r) => [r.stream, Number(r.through)])));
+    if (retired.size > 0)
+      await c.query(
+        `UPDATE byline_retirements r SET resent = r.resent + n.count, last_resent_at = $3
+         FROM unnest($1::text[], $2::bigint[]) AS n(stream, count) WHERE r.stream = n.stream`,
+        [[...retired.keys()], [...retired.values()], at],
+      );
+    return retired;
   }
 
   /** Heads and, for late events only, their stored neighbours; then the chain plan per stream. */

@@ -164,4 +164,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     DELETE FROM byline_event_text WHERE rowid = OLD.ord;
   END;
   `,
+  `
+  -- Events resent for seqs a retention checkpoint already covers are acknowledged, not stored: how
+  -- many, and when last, noted beside the checkpoint.
+  ALTER TABLE byline_retirements ADD COLUMN resent INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE byline_retirements ADD COLUMN last_resent_at TEXT;
+  `,
 ];

@@ -20,7 +20,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { dirname } from 'node:path';
 import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import Database from 'better-sqlite3';
-import { markerRows, type StreamWrite, splitBatch } from './batch.js';
+import { dropRetired, markerRows, type StreamWrite, splitBatch, total } from './batch.js';
 import { type Link, type Neighbourhood, planChain, type StreamState } from './chain-plan.js';
 import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { followFilterSql, placeholders } from './follow-sql.js';
@@ -122,6 +122,13 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
     const known = s.hashesOf.all(JSON.stringify(events.map((e) => e.id))) as { id: string; chain_hash: string }[];
     for (const row of known) stored.set(row.id, row.chain_hash);
     const { fresh, duplicates, conflicts } = splitBatch(events, stored);
+    const retiredThrough = new Map<string, number>();
+    for (const stream of fresh.keys()) {
+      const row = s.retiredThrough.get(stream) as { through: number } | undefined;
+      if (row) retiredThrough.set(stream, row.through);
+    }
+    const retired = dropRetired(fresh, retiredThrough);
+    for (const [stream, n] of retired) s.noteResent.run(n, now, stream);
 
     // Plan every stream before writing anything, so the neighbourhood is what was stored before.
     const writes: StreamWrite[] = [];
@@ -157,7 +164,7 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       s.insertKey.run(head.stream, head.key, writer.owner, writer.keyReceipt ?? null, now);
       s.insertHead.run(head.stream, head.seq, head.hash, head.key, head.sig, now);
     }
-    return { accepted, duplicates, markers, resolved };
+    return { accepted, duplicates, markers, resolved, retired: total(retired) };
   }
 
   private statements() {
@@ -166,6 +173,8 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       eventRows: new EventRows(db),
       tableRows: new TableRows(db),
       hashesOf: db.prepare('SELECT id, chain_hash FROM byline_events WHERE id IN (SELECT value FROM json_each(?))'),
+      retiredThrough: db.prepare('SELECT through_seq AS through FROM byline_retirements WHERE stream = ?'),
+      noteResent: db.prepare('UPDATE byline_retirements SET resent = resent + ?, last_resent_at = ? WHERE stream = ?'),
       head: db.prepare(
         `SELECT first_seq AS firstSeq, last_seq AS lastSeq, head_hash AS headHash, event_count AS count
          FROM byline_streams WHERE stream = ?`,
