@@ -119,7 +119,9 @@ export async function startCollector(
       ? reloadTlsEvery(server as unknown as HttpsServer, config.tls, tls, options.tlsReloadMs ?? 60_000, logger)
       : undefined;
   const exporterNames = [...(config.exporters?.otlp ?? []), ...(config.exporters?.webhook ?? [])].map((e) => e.name);
-  const retention = config.retention ? startRetention(config.retention, store, logger, exporterNames) : undefined;
+  const retention = config.retention
+    ? startRetention(config.retention, store, logger, exporterNames, receipts)
+    : undefined;
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');

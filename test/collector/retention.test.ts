@@ -6,13 +6,13 @@
  */
 
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type ChainedEvent, describeRetirement, type StoredPosition, verifyTrail } from '@byline/api';
+import { type ChainedEvent, describeRetirement, ReceiptSigner, type StoredPosition, verifyTrail } from '@byline/api';
 import {
   type EventStore,
   ndjson,
@@ -252,6 +252,25 @@ describe.each(backends)('%s store', (_name, make) => {
     expect((await stored(store)).map((p) => p.seq)).toEqual([4, 5]);
   });
 
+  test('with a signer, each checkpoint is stored with its signature and verifies with the key', async () => {
+    const { store } = await fresh();
+    const signer = new ReceiptSigner(
+      generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    );
+    const events = streamOf(null, [30, 20, 1]);
+    await store.insertBatch(ingest(events), NOW);
+    const sign = (stream: string, c: Parameters<ReceiptSigner['checkpoint']>[1]) => signer.checkpoint(stream, c);
+    const [done] = await store.retire({ days: 10, sign }, NOW);
+    expect(done!.checkpoint.signature).toMatch(/^[A-Za-z0-9_-]{86}$/);
+    const report = verifyTrail(
+      await stored(store),
+      await store.evidence((await store.streams()).map((s) => s.stream)),
+      { receiptKey: signer.key },
+    );
+    expect(report.problems).toEqual([]);
+    expect(report.retired).toEqual([expect.objectContaining({ throughSeq: 2, signature: done!.checkpoint.signature })]);
+  });
+
   test('a forged checkpoint hash does not link to the remainder', async () => {
     const { store, raw } = await fresh();
     const events = streamOf(null, [30, 20, 1]);
@@ -298,6 +317,68 @@ describe('the collector runs retention from its config', () => {
     expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
     expect(stdout).toContain('retired by retention');
     expect(stdout).toMatch(new RegExp(`stream ${old[0]!.event.chain.stream} seq 1–2: 2 events retired at `));
+  });
+});
+
+describe('a collector with a receipt key signs its checkpoints', () => {
+  test('byline verify --receipt-key: a checkpoint the collector signed verifies; one an insider moved over more events does not', async () => {
+    const path = join(dir, `collector-${++databases}`, 'trail.db');
+    const keyFile = join(dir, `receipt-${databases}.pem`);
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    writeFileSync(keyFile, pem, { mode: 0o600 });
+    const receiptKey = new ReceiptSigner(pem).key;
+    const seed = await openStore(`sqlite:${path}`);
+    const events = streamOf(null, [400, 380, 300, 1]);
+    await seed.insertBatch(ingest(events), new Date());
+    await seed.close();
+    const collector = await startCollector(
+      {
+        listen: '127.0.0.1:0',
+        store: `sqlite:${path}`,
+        auth: { static: [{ token: 'retention-reader-0123456789', reader: true }] },
+        retention: { days: 350 },
+        receipts: { keyFile },
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await collector.store.query({}, 10)).events.length !== 2) {
+        if (Date.now() > deadline) throw new Error('retention never ran');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await collector.close();
+    }
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const verify = (...extra: string[]) =>
+      promisify(execFile)(
+        process.execPath,
+        [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned', ...extra],
+        { cwd: root },
+      ).then(
+        ({ stdout }) => ({ code: 0, stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+      );
+    expect(await verify(`--receipt-key=${receiptKey}`)).toMatchObject({ code: 0 });
+
+    // An insider deletes the next (300-day-old) event too and moves the checkpoint over it: hash,
+    // count and digest rewritten so that the remainder links. Only the signature gives it away.
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path);
+    db.prepare('DELETE FROM byline_events WHERE id = ?').run(events[2]!.event.id);
+    db.prepare('UPDATE byline_retirements SET through_seq = 3, through_hash = ?, event_count = 3').run(
+      events[2]!.event.chain.hash,
+    );
+    db.prepare('UPDATE byline_streams SET first_seq = 4, event_count = 1').run();
+    db.close();
+    const unkeyed = await verify();
+    expect(unkeyed.code, unkeyed.stdout).toBe(0); // what a checkpoint without a signature cannot tell
+    const keyed = await verify(`--receipt-key=${receiptKey}`);
+    expect(keyed.code, keyed.stdout).toBe(1);
+    expect(keyed.stdout).toContain(
+      `stream ${events[0]!.event.chain.stream} seq 1–3: the retention checkpoint carries no valid signature`,
+    );
   });
 });
 

@@ -156,5 +156,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- many, and when last, noted beside the checkpoint.
   ALTER TABLE byline_retirements ADD COLUMN resent bigint NOT NULL DEFAULT 0;
   ALTER TABLE byline_retirements ADD COLUMN last_resent_at timestamptz;
+  -- The collector's signature over the checkpoint, when it has a receipt key.
+  ALTER TABLE byline_retirements ADD COLUMN signature text;
   `,
 ];

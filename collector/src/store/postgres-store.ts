@@ -31,6 +31,7 @@ import {
   nextCheckpoint,
   type RetentionRules,
   type RetiredStream,
+  withSignature,
 } from './retention.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
@@ -497,18 +498,31 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         );
         if (rows.length === 0) return undefined;
         const previous = (await this.retirements(c, [stream])).get(stream);
-        const checkpoint = nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at);
+        const checkpoint = withSignature(
+          rules,
+          stream,
+          nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at),
+        );
         await c.query('DELETE FROM byline_event_tables WHERE event_id = ANY($1::text[])', [rows.map((r) => r.id)]);
         await c.query('DELETE FROM byline_events WHERE stream = $1 AND chain_seq <= $2', [
           stream,
           checkpoint.throughSeq,
         ]);
         await c.query(
-          `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
+          `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at, signature)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (stream) DO UPDATE SET through_seq = excluded.through_seq, through_hash = excluded.through_hash,
-             event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at`,
-          [stream, checkpoint.throughSeq, checkpoint.throughHash, checkpoint.count, checkpoint.digest, now],
+             event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at,
+             signature = excluded.signature`,
+          [
+            stream,
+            checkpoint.throughSeq,
+            checkpoint.throughHash,
+            checkpoint.count,
+            checkpoint.digest,
+            now,
+            checkpoint.signature ?? null,
+          ],
         );
         await c.query('UPDATE byline_streams SET first_seq = $1, event_count = event_count - $2 WHERE stream = $3', [
           checkpoint.throughSeq + 1,
@@ -523,12 +537,19 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
   }
 
   private async retirements(c: pg.Pool | pg.PoolClient, streams: readonly string[]): Promise<Map<string, Retirement>> {
-    const { rows } = await c.query<{ stream: string; retiredAt: Date } & Omit<Retirement, 'retiredAt'>>(
+    const { rows } = await c.query<
+      { stream: string; retiredAt: Date; signature: string | null } & Omit<Retirement, 'retiredAt' | 'signature'>
+    >(
       `SELECT stream, through_seq AS "throughSeq", through_hash AS "throughHash", event_count AS count, digest,
-         retired_at AS "retiredAt" FROM byline_retirements WHERE stream = ANY($1::text[])`,
+         retired_at AS "retiredAt", signature FROM byline_retirements WHERE stream = ANY($1::text[])`,
       [streams],
     );
-    return new Map(rows.map(({ stream, retiredAt, ...r }) => [stream, { ...r, retiredAt: retiredAt.toISOString() }]));
+    return new Map(
+      rows.map(({ stream, retiredAt, signature, ...r }) => [
+        stream,
+        { ...r, retiredAt: retiredAt.toISOString(), ...(signature ? { signature } : {}) },
+      ]),
+    );
   }
 
   async exportPosition(exporter: string): Promise<FollowPosition | undefined> {

@@ -169,5 +169,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   -- many, and when last, noted beside the checkpoint.
   ALTER TABLE byline_retirements ADD COLUMN resent INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE byline_retirements ADD COLUMN last_resent_at TEXT;
+  -- The collector's signature over the checkpoint, when it has a receipt key.
+  ALTER TABLE byline_retirements ADD COLUMN signature TEXT;
   `,
 ];

@@ -33,6 +33,7 @@ import {
   nextCheckpoint,
   type RetentionRules,
   type RetiredStream,
+  withSignature,
 } from './retention.js';
 import { EventRows, TableRows } from './sqlite-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
@@ -372,7 +373,11 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
           .all(stream, keep.seq, keep.seq) as { id: string; seq: number; hash: string }[];
         if (rows.length === 0) continue;
         const previous = this.retirementOf(stream);
-        const checkpoint = nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at);
+        const checkpoint = withSignature(
+          rules,
+          stream,
+          nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at),
+        );
         const deleteTables = this.db.prepare('DELETE FROM byline_event_tables WHERE event_id = ?');
         for (const r of rows) deleteTables.run(r.id);
         this.db
@@ -380,12 +385,21 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
           .run(stream, checkpoint.throughSeq);
         this.db
           .prepare(
-            `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at)
-             VALUES (?, ?, ?, ?, ?, ?)
+            `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at, signature)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (stream) DO UPDATE SET through_seq = excluded.through_seq, through_hash = excluded.through_hash,
-               event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at`,
+               event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at,
+               signature = excluded.signature`,
           )
-          .run(stream, checkpoint.throughSeq, checkpoint.throughHash, checkpoint.count, checkpoint.digest, at);
+          .run(
+            stream,
+            checkpoint.throughSeq,
+            checkpoint.throughHash,
+            checkpoint.count,
+            checkpoint.digest,
+            at,
+            checkpoint.signature ?? null,
+          );
         this.db
           .prepare('UPDATE byline_streams SET first_seq = ?, event_count = event_count - ? WHERE stream = ?')
           .run(checkpoint.throughSeq + 1, rows.length, stream);
@@ -404,10 +418,10 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
     const rows = this.db
       .prepare(
         `SELECT stream, through_seq AS throughSeq, through_hash AS throughHash, event_count AS count, digest,
-           retired_at AS retiredAt FROM byline_retirements WHERE stream IN (SELECT value FROM json_each(?))`,
+           retired_at AS retiredAt, signature FROM byline_retirements WHERE stream IN (SELECT value FROM json_each(?))`,
       )
-      .all(JSON.stringify(streams)) as ({ stream: string } & Retirement)[];
-    return new Map(rows.map(({ stream, ...r }) => [stream, r]));
+      .all(JSON.stringify(streams)) as ({ stream: string; signature: string | null } & Retirement)[];
+    return new Map(rows.map(({ stream, signature, ...r }) => [stream, { ...r, ...(signature ? { signature } : {}) }]));
   }
 
   async exportPosition(exporter: string): Promise<FollowPosition | undefined> {
