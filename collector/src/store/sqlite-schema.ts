@@ -141,8 +141,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   -- Indexed filters on what only the event itself holds. statement.class and result.status:
   -- expression indexes the query's json_extract(e.event, …) matches, carrying the sort key so a
   -- filtered query walks them in order. statement.text by substring: an FTS5 trigram index
-  -- (case-sensitive, as the filter is) keyed by the event's insertion order, kept by triggers on
-  -- byline_event_order (itself kept by trigger), so the insert path needs no change.
+  -- (case-sensitive, as the filter is) keyed by the event's insertion order, kept by the triggers
+  -- that keep byline_event_order, so the insert path needs no change.
   CREATE INDEX byline_events_class
     ON byline_events (json_extract(event, '$.statement.class'), time_us, stream, chain_seq, id);
   CREATE INDEX byline_events_status
@@ -153,11 +153,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     SELECT o.ord, json_extract(e.event, '$.statement.text')
     FROM byline_event_order o JOIN byline_events e ON e.id = o.event_id
     WHERE json_extract(e.event, '$.statement.text') IS NOT NULL;
-  CREATE TRIGGER byline_event_text_indexed AFTER INSERT ON byline_event_order
+  -- The insert-order trigger indexes the text too: within it, last_insert_rowid() is the ord just
+  -- handed out, and NEW.event is at hand (no lookup of the event by id).
+  DROP TRIGGER byline_events_ordered;
+  CREATE TRIGGER byline_events_ordered AFTER INSERT ON byline_events
   BEGIN
+    INSERT INTO byline_event_order (event_id) VALUES (NEW.id);
     INSERT INTO byline_event_text (rowid, text)
-      SELECT NEW.ord, json_extract(e.event, '$.statement.text') FROM byline_events e
-      WHERE e.id = NEW.event_id AND json_extract(e.event, '$.statement.text') IS NOT NULL;
+      SELECT last_insert_rowid(), json_extract(NEW.event, '$.statement.text')
+      WHERE NEW.event_type = 'statement';
   END;
   CREATE TRIGGER byline_event_text_unindexed AFTER DELETE ON byline_event_order
   BEGIN
