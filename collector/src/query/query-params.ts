@@ -43,6 +43,8 @@ export function statementFilters(seen: ReadonlyMap<string, string>, filter: Even
   const text = seen.get('text');
   if (text !== undefined) {
     if (text.length > MAX_TEXT) problems.push(`text: at most ${MAX_TEXT} characters`);
+    // No statement text holds one (the wire protocol ends strings with it), and PostgreSQL refuses it in text.
+    else if (text.includes('\0')) problems.push('text: must not contain a NUL character');
     else filter.text = text;
   }
 }
