@@ -154,6 +154,45 @@ describe.each(['sqlite', 'postgres'])('%s: indexed filters answer what a scan an
   });
 });
 
+describe('postgres where pg_trgm cannot be created', () => {
+  test('the migration leaves the text index out, and text search still answers what a scan answers', async () => {
+    const admin = pg.client();
+    await admin.connect();
+    await admin.query('CREATE ROLE plain_collector LOGIN');
+    await admin.query('CREATE DATABASE no_trgm'); // owned by the superuser: no CREATE EXTENSION for the collector
+    await admin.end();
+    const owner = pg.client('no_trgm');
+    await owner.connect();
+    await owner.query('GRANT USAGE, CREATE ON SCHEMA public TO plain_collector');
+    const store = await openStore(pg.url('no_trgm', 'plain_collector'));
+    try {
+      const mine = events.filter((c) => c.event.identity.name === 'agent-a');
+      const parsed = parseBatch(
+        new TextEncoder().encode(ndjson(mine)),
+        { name: 'agent-a', kind: 'agent', source: 'static' },
+        10_000,
+      );
+      if (!parsed.ok) throw new Error(parsed.error);
+      await store.insertBatch(parsed.events, new Date(), { owner: 'agent-a' });
+      const indexes = await owner.query(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'byline_events' AND indexname LIKE 'byline_events_%'",
+      );
+      const names = indexes.rows.map((r: { indexname: string }) => r.indexname);
+      expect(names).toEqual(expect.arrayContaining(['byline_events_class', 'byline_events_status']));
+      expect(names).not.toContain('byline_events_text');
+      expect((await owner.query("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).rows).toEqual([]);
+      for (const filter of [{ text: '100%_off' }, { text: 'e 🍮' }, { text: 'C:\\temp' }]) {
+        const expected = scan(mine, filter);
+        expect(expected.length).toBeGreaterThan(0);
+        expect(await query(store, filter, 7)).toEqual(expected);
+      }
+    } finally {
+      await store.close();
+      await owner.end();
+    }
+  });
+});
+
 describe('retention deletes the text index entries with their events', () => {
   test('sqlite: after the oldest events go, a text search finds only what remains', async () => {
     const store = stores[0]![1];
