@@ -17,6 +17,7 @@ import {
   openStore,
   parseBatch,
   SampleStream,
+  SqliteStore,
 } from '@byline/collector';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -154,6 +155,31 @@ describe('sqlite: the trail queries search an index in the order they return', (
       plan.filter((step) => /^SCAN (?!byline_event_text )/.test(step)),
       text,
     ).toEqual([]);
+  });
+
+  test('a text most events hold is not looked up but walked in order: no sort of all its matches, per page', () => {
+    for (const cursor of [undefined, after]) {
+      const q = buildEventQuery({ text: 'customers' }, 100, cursor, 'sqlite', { textIndex: false });
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.values) as { detail: string }[]).map(
+        (r) => r.detail,
+      );
+      const text = plan.join(' | ');
+      expect(plan[0], text).toMatch(/^(SCAN|SEARCH) e USING INDEX byline_events_order\b/);
+      expect(text).not.toContain('byline_event_text');
+      expect(text).not.toMatch(/USE TEMP B-TREE FOR ORDER BY/);
+    }
+  });
+
+  test('the store looks a rare text up and walks a common one, counting matches only up to its bound', async () => {
+    const store = new SqliteStore(join(dir, 'trail.db'), { commonTextMatches: 500 });
+    try {
+      await store.init();
+      expect(store.usesTextIndex('needle-3')).toBe(true); // a few dozen events
+      expect(store.usesTextIndex('customers')).toBe(false); // thousands
+      expect(store.usesTextIndex('ne')).toBe(false); // no trigram
+    } finally {
+      await store.close();
+    }
   });
 
   test('a text shorter than a trigram cannot use it, and is checked on the events walked in order', () => {

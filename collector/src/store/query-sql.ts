@@ -26,11 +26,21 @@ function eventField(dialect: Dialect, path: readonly string[]): string {
     : `((e.event)::jsonb #>> '{${path.join(',')}}')`;
 }
 
+export interface QueryOptions {
+  /**
+   * SQLite: find `text` through the trigram table (default). Off for a text most events hold: its
+   * matches would all be read and sorted for every page, where walking the events in order finds a
+   * page of them at once (the store decides, counting matches up to a bound).
+   */
+  textIndex?: boolean;
+}
+
 export function buildEventQuery(
   filter: EventFilter,
   limit: number,
   after: CursorKey | undefined,
   dialect: Dialect,
+  options: QueryOptions = {},
 ): BuiltQuery {
   const placeholder = dialect === 'sqlite' ? () => '?' : (n: number) => `$${n}`;
   const values: unknown[] = [];
@@ -61,7 +71,7 @@ export function buildEventQuery(
     const v = filter[field];
     if (v !== undefined) where.push(`${column} = ${p(v)}`);
   }
-  where.push(...statementConditions(filter, dialect, p, true));
+  where.push(...statementConditions(filter, dialect, p, options.textIndex ?? true));
   // A cursor implies time >= its time: folded into one lower bound, the index seeks straight to the
   // page instead of walking from `since` again on every page.
   const since =
@@ -104,6 +114,16 @@ export function statementConditions(
 /** Fewer characters than this make no trigram: no index can narrow such a text. */
 const TRIGRAM = 3;
 
+/** Whether a trigram index can narrow a search for `text`. */
+export function textIndexable(text: string): boolean {
+  return [...text].length >= TRIGRAM;
+}
+
+/** The FTS5 query for `text`: one phrase of its trigrams, in a row (FTS5 syntax inside it is literal). */
+export function textPhrase(text: string): string {
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
 /** Conditions for "statement.text contains `text`" (case-sensitive, no wildcards). */
 function textConditions(dialect: Dialect, text: string, p: (v: unknown) => string, lookUp: boolean): string[] {
   const field = eventField(dialect, ['statement', 'text']);
@@ -112,11 +132,10 @@ function textConditions(dialect: Dialect, text: string, p: (v: unknown) => strin
     return [`${field} LIKE ${p(`%${text.replace(/[\\%_]/g, '\\$&')}%`)}`];
   }
   const exact = () => `instr(${field}, ${p(text)}) > 0`;
-  if (!lookUp || [...text].length < TRIGRAM) return [exact()];
-  // A phrase of the text's trigrams, in a row: the rows holding it as a substring. Then checked
-  // exactly anyway, so the answer never depends on the tokenizer. (Placeholders bind in the order
-  // they appear: the phrase first.)
-  const phrase = `"${text.replaceAll('"', '""')}"`;
+  if (!lookUp || !textIndexable(text)) return [exact()];
+  // The rows holding the text's trigrams in a row, then checked exactly anyway, so the answer
+  // never depends on the tokenizer. (Placeholders bind in the order they appear: the phrase first.)
+  const phrase = textPhrase(text);
   const indexed =
     `e.id IN (SELECT o.event_id FROM byline_event_text JOIN byline_event_order o ON o.ord = byline_event_text.rowid` +
     ` WHERE byline_event_text MATCH ${p(phrase)})`;

@@ -25,7 +25,7 @@ import { type Link, type Neighbourhood, planChain, type StreamState } from './ch
 import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { followFilterSql, placeholders } from './follow-sql.js';
 import type { ExportState, FollowPage, FollowPosition, FollowSource } from './follow-types.js';
-import { buildEventQuery } from './query-sql.js';
+import { buildEventQuery, textIndexable, textPhrase } from './query-sql.js';
 import {
   cutoffFor,
   firstPerSeq,
@@ -68,6 +68,9 @@ const toMarker = (r: MarkerRecord): ChainMarker => ({
   resolvedAt: r.resolved_at,
 });
 
+/** A searched text held by this many events is walked in order rather than looked up (see usesTextIndex). */
+const COMMON_TEXT_MATCHES = 5000;
+
 /** 64 MiB of page cache (SQLite's default is 2 MiB). */
 const CACHE_KIB = 64 * 1024;
 /** Checkpoint once the WAL holds 8192 pages (32 MiB at 4 KiB), not SQLite's default 1000. */
@@ -80,7 +83,11 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
   >;
   private prepared: ReturnType<SqliteStore['statements']> | undefined;
 
-  constructor(path: string) {
+  /** From this many events holding a searched text on, it is found by walking events in order (usesTextIndex). */
+  private readonly commonTextMatches: number;
+
+  constructor(path: string, options: { commonTextMatches?: number } = {}) {
+    this.commonTextMatches = options.commonTextMatches ?? COMMON_TEXT_MATCHES;
     if (path !== ':memory:') createPrivately(path);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -175,6 +182,9 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       tableRows: new TableRows(db),
       hashesOf: db.prepare('SELECT id, chain_hash FROM byline_events WHERE id IN (SELECT value FROM json_each(?))'),
       retiredThrough: db.prepare('SELECT through_seq AS through FROM byline_retirements WHERE stream = ?'),
+      textMatches: db.prepare(
+        'SELECT count(*) AS n FROM (SELECT 1 FROM byline_event_text WHERE byline_event_text MATCH ? LIMIT ?)',
+      ),
       noteResent: db.prepare('UPDATE byline_retirements SET resent = resent + ?, last_resent_at = ? WHERE stream = ?'),
       head: db.prepare(
         `SELECT first_seq AS firstSeq, last_seq AS lastSeq, head_hash AS headHash, event_count AS count
@@ -217,7 +227,8 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
   }
 
   async query(filter: EventFilter, limit: number, after?: CursorKey): Promise<EventPage> {
-    const q = buildEventQuery(filter, limit, after, 'sqlite');
+    const textIndex = filter.text !== undefined && this.usesTextIndex(filter.text);
+    const q = buildEventQuery(filter, limit, after, 'sqlite', { textIndex });
     const rows = this.db.prepare(q.sql).all(...q.values) as {
       event: string;
       received_at: string;
@@ -234,6 +245,18 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       receivedAt: r.received_at,
     }));
     return { events, next: more ? events[events.length - 1]!.key : null };
+  }
+
+  /**
+   * Whether a search for `text` is looked up in the trigram table: not when at least `commonTextMatches` events hold
+   * it (those would all be read and sorted for each page; walking in order finds a page at once).
+   * Counting stops at the bound, so asking costs at most that many index entries.
+   */
+  usesTextIndex(text: string): boolean {
+    if (!textIndexable(text)) return false;
+    this.prepared ??= this.statements();
+    const { n } = this.prepared.textMatches.get(textPhrase(text), this.commonTextMatches) as { n: number };
+    return n < this.commonTextMatches;
   }
 
   async markers(streams: readonly string[]): Promise<ChainMarker[]> {
