@@ -69,7 +69,7 @@ const toMarker = (r: MarkerRecord): ChainMarker => ({
 });
 
 /** A searched text held by this many events is walked in order rather than looked up (see usesTextIndex). */
-const COMMON_TEXT_MATCHES = 5000;
+const COMMON_TEXT_MATCHES = 20_000;
 
 /** 64 MiB of page cache (SQLite's default is 2 MiB). */
 const CACHE_KIB = 64 * 1024;
