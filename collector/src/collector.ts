@@ -20,6 +20,7 @@ import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
 import { startRetention } from './retention/retention-runner.js';
 import { openStore, redact } from './store/open-store.js';
+import { PostgresStore } from './store/postgres-store.js';
 import type { EventStore } from './store/types.js';
 
 export interface RunningCollector {
@@ -71,6 +72,10 @@ export async function startCollector(
     }
   }
   const store = await openStore(config.store);
+  if (store instanceof PostgresStore && !store.textIndexed)
+    logger.warn(
+      'statement text search scans: pg_trgm could not be created in this database (collector/README.md, Stores, says how to add the index)',
+    );
   const shutdown = new AbortController();
   const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(

@@ -14,6 +14,7 @@ import {
   type EventStore,
   ndjson,
   openStore,
+  type PostgresStore,
   parseBatch,
   SampleStream,
   SqliteStore,
@@ -196,6 +197,9 @@ describe('postgres where pg_trgm cannot be created', () => {
       expect(names).toEqual(expect.arrayContaining(['byline_events_class', 'byline_events_status']));
       expect(names).not.toContain('byline_events_text');
       expect((await owner.query("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).rows).toEqual([]);
+      // What the collector warns about at start.
+      expect((store as PostgresStore).textIndexed).toBe(false);
+      expect((stores.find(([n]) => n === 'postgres')![1] as PostgresStore).textIndexed).toBe(true);
       for (const filter of [{ text: '100%_off' }, { text: 'e 🍮' }, { text: 'C:\\temp' }]) {
         const expected = scan(mine, filter);
         expect(expected.length).toBeGreaterThan(0);

@@ -105,6 +105,12 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
     }
   }
 
+  /**
+   * Whether statement text has its pg_trgm index (set by `init`): the migration leaves it out when
+   * the extension cannot be created, and text search then scans.
+   */
+  textIndexed = false;
+
   async init(): Promise<void> {
     await this.transaction(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_MIGRATE]);
@@ -120,6 +126,8 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         await c.query(POSTGRES_MIGRATIONS[v]!);
         await c.query('INSERT INTO byline_schema_migrations (version, applied_at) VALUES ($1, now())', [v + 1]);
       }
+      const text = await c.query("SELECT 1 FROM pg_indexes WHERE indexname = 'byline_events_text'");
+      this.textIndexed = text.rows.length > 0;
     });
   }
 
