@@ -126,7 +126,9 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         await c.query(POSTGRES_MIGRATIONS[v]!);
         await c.query('INSERT INTO byline_schema_migrations (version, applied_at) VALUES ($1, now())', [v + 1]);
       }
-      const text = await c.query("SELECT 1 FROM pg_indexes WHERE indexname = 'byline_events_text'");
+      const text = await c.query(
+        "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'byline_events_text'",
+      );
       this.textIndexed = text.rows.length > 0;
     });
   }

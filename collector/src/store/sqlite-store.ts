@@ -83,7 +83,7 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
   >;
   private prepared: ReturnType<SqliteStore['statements']> | undefined;
 
-  /** From this many events holding a searched text on, it is found by walking events in order (usesTextIndex). */
+  /** From this many events holding a searched text, it is found by walking events in order (usesTextIndex). */
   private readonly commonTextMatches: number;
 
   constructor(path: string, options: { commonTextMatches?: number } = {}) {
@@ -248,9 +248,10 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
   }
 
   /**
-   * Whether a search for `text` is looked up in the trigram table: not when at least `commonTextMatches` events hold
-   * it (those would all be read and sorted for each page; walking in order finds a page at once).
-   * Counting stops at the bound, so asking costs at most that many index entries.
+   * Whether a search for `text` is looked up in the trigram table: not when `commonTextMatches` or
+   * more events hold it (those would all be read and sorted for each page; walking the events in
+   * time order finds a page at once). Counting stops at the bound: asking costs at most that many
+   * index entries.
    */
   usesTextIndex(text: string): boolean {
     if (!textIndexable(text)) return false;
