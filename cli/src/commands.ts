@@ -274,7 +274,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         type: 'string',
         arg: 'KEY',
         description:
-          "the collector's receipt key (base64url, logged at its start; give it as --receipt-key=KEY, since a key may start with '-'): every registered key must carry its receipt; through --collector the collector's own is used unless given",
+          "the collector's receipt key (base64url, logged at its start; give it as --receipt-key=KEY, since a key may start with '-'): every registered key must carry its receipt, and every retention checkpoint its signature; through --collector the collector's own is used unless given",
       },
       'allow-unsigned': {
         type: 'boolean',
