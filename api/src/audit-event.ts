@@ -179,6 +179,11 @@ export const Approval = T.Object(
   {
     name: T.String(),
     approvedBy: T.String(),
+    /**
+     * Who asked for it (the Approval's `spec.requestedBy`, stamped by the admission webhook).
+     * Added to v1 later, so optional: absent from events of older sidecars and collectors.
+     */
+    requestedBy: T.Optional(T.String()),
     reason: Nullable(T.String()),
     ticket: Nullable(T.String()),
     expiresAt: Nullable(T.String()),

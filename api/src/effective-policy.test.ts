@@ -1,5 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { type ApprovalObject, effectivePolicy, type IdentityObject, type RouteObject } from './effective-policy.js';
+import {
+  type ApprovalObject,
+  effectivePolicy,
+  type IdentityObject,
+  type RouteObject,
+  withoutRequesters,
+} from './effective-policy.js';
 import { parsePolicyDocument } from './policy.js';
 
 const NOW = Date.parse('2026-12-06T12:00:00Z');
@@ -89,6 +95,42 @@ describe('the effective policy of an AgentIdentity', () => {
       ticket: 'OPS-1',
       expiresAt: new Date(NOW + HOUR).toISOString(),
     });
+  });
+});
+
+describe('who asked for an approval (spec.requestedBy)', () => {
+  const requested = (by: string | undefined) =>
+    approval(`asked-${by ?? 'nobody'}`, {
+      spec: { ...approval('x').spec, ...(by === undefined ? {} : { requestedBy: by }) },
+    });
+  const policyWith = (approvals: ApprovalObject[]) =>
+    effectivePolicy(
+      identity({ routes: [{ name: 'orders-db', access: 'admin' }] }),
+      new Map([route('orders-db')]),
+      approvals,
+      NOW,
+    ).document;
+
+  test('the stamped requester rides beside the approver; an Approval stamped before the field has none', () => {
+    const document = policyWith([requested('carol'), requested(undefined)]);
+    expect(parsePolicyDocument(document)).toBe(document);
+    const [carol, nobody] = document.routes[0]!.approvals;
+    expect(carol).toMatchObject({ name: 'asked-carol', requestedBy: 'carol', approvedBy: 'alice' });
+    expect(nobody).not.toHaveProperty('requestedBy');
+  });
+
+  test('for a sidecar that does not read it, the requester is left out and the version is that document’s own', () => {
+    const full = policyWith([requested('carol')]);
+    const older = withoutRequesters(full);
+    expect(older.routes[0]!.approvals[0]).not.toHaveProperty('requestedBy');
+    expect(older.version).not.toBe(full.version);
+    // Exactly the document the same policy had before requesters were served.
+    const { requestedBy: _, ...before } = full.routes[0]!.approvals[0]!;
+    const { version, ...body } = older;
+    expect(body.routes[0]!.approvals[0]).toEqual(before);
+    expect(version).toBe(policyWith([approval('asked-carol')]).version);
+    const none = policyWith([requested(undefined)]);
+    expect(withoutRequesters(none)).toBe(none);
   });
 });
 

@@ -39,7 +39,14 @@ export interface RouteObject {
 }
 export interface ApprovalObject {
   metadata: ObjectMeta;
-  spec?: { identity?: unknown; route?: unknown; scope?: unknown; reason?: unknown; ticket?: unknown };
+  spec?: {
+    identity?: unknown;
+    route?: unknown;
+    scope?: unknown;
+    reason?: unknown;
+    ticket?: unknown;
+    requestedBy?: unknown;
+  };
   status?: { phase?: unknown; approvedBy?: unknown; expiresAt?: unknown };
 }
 
@@ -107,6 +114,24 @@ export function versionOf(body: Omit<PolicyDocument, 'version'>): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 20);
 }
 
+/**
+ * The document for a sidecar that does not read `approvals[].requestedBy` (it did not name it in
+ * POLICY_FIELDS_HEADER): an older sidecar refuses a document with a field it does not know, and
+ * would keep its previous policy, approvals missing. Its own version, so its long-polls compare
+ * like with like. The same object when nothing is to be left out.
+ */
+export function withoutRequesters(document: PolicyDocument): PolicyDocument {
+  if (!document.routes.some((r) => r.approvals.some((a) => a.requestedBy !== undefined))) return document;
+  const body = {
+    identity: document.identity,
+    routes: document.routes.map((r) => ({
+      ...r,
+      approvals: r.approvals.map(({ requestedBy: _, ...a }) => a),
+    })),
+  };
+  return { version: versionOf(body), ...body };
+}
+
 function guardrailLayer(source: string, raw: unknown, problems: string[]): PolicyGuardrailLayer | null {
   if (raw === undefined || raw === null) return null;
   const found = problemsOf(PolicyGuardrails, raw);
@@ -147,6 +172,8 @@ function activeApprovals(
       name: a.metadata.name,
       scope,
       approvedBy: status.approvedBy,
+      // Absent on Approvals created before the webhook stamped it: the event then omits it too.
+      ...(typeof spec.requestedBy === 'string' && spec.requestedBy !== '' ? { requestedBy: spec.requestedBy } : {}),
       reason: typeof spec.reason === 'string' ? spec.reason : null,
       ticket: typeof spec.ticket === 'string' ? spec.ticket : null,
       expiresAt: new Date(expires).toISOString(),

@@ -35,6 +35,11 @@ export const PolicyApproval = T.Object(
     name: T.String({ minLength: 1, maxLength: 253 }),
     scope: PolicyApprovalScope,
     approvedBy: T.String({ minLength: 1, maxLength: 512 }),
+    /**
+     * Who asked (`spec.requestedBy`). Served only to sidecars that say they read it
+     * (POLICY_FIELDS_HEADER): an older sidecar refuses a document with a field it does not know.
+     */
+    requestedBy: T.Optional(T.String({ minLength: 1, maxLength: 512 })),
     reason: T.Union([T.String({ maxLength: 4096 }), T.Null()]),
     ticket: T.Union([T.String({ maxLength: 512 }), T.Null()]),
     expiresAt: T.String({ minLength: 20, maxLength: 40 }),
@@ -75,6 +80,14 @@ export const PolicyDocument = T.Object(
   { additionalProperties: false },
 );
 export type PolicyDocument = Static<typeof PolicyDocument>;
+
+/**
+ * The request header in which a sidecar names the optional document fields it reads, comma
+ * separated. A collector leaves out those not named; an older collector ignores the header.
+ */
+export const POLICY_FIELDS_HEADER = 'byline-policy-fields';
+/** The optional fields this build reads. */
+export const POLICY_FIELDS: readonly string[] = ['requestedBy'];
 
 /** Parses and checks a policy document; throws a ValidationError naming every bad field. */
 export function parsePolicyDocument(value: unknown): PolicyDocument {

@@ -118,6 +118,23 @@ export function keyReceiptMessage(stream: string, key: string, owner: string): B
   return Buffer.from(`byline.dev/key-receipt/v1\n${stream}\n${key}\n${owner}`, 'utf8');
 }
 
+/** The fields of a retention checkpoint (verify-trail.ts Retirement) its signature covers. */
+export interface CheckpointFields {
+  throughSeq: number;
+  throughHash: string;
+  count: number;
+  digest: string;
+  retiredAt: string;
+}
+
+/** What a retention checkpoint's signature covers: every field of it, for its stream. */
+export function checkpointMessage(stream: string, c: CheckpointFields): Buffer {
+  return Buffer.from(
+    `byline.dev/retirement/v1\n${stream}\n${Number(c.throughSeq)}\n${c.throughHash}\n${Number(c.count)}\n${c.digest}\n${c.retiredAt}`,
+    'utf8',
+  );
+}
+
 /** The collector's receipt key, from a PEM (PKCS#8) Ed25519 private key. */
 export class ReceiptSigner {
   private readonly privateKey: KeyObject;
@@ -136,6 +153,21 @@ export class ReceiptSigner {
   receipt(stream: string, key: string, owner: string): string {
     return sign(null, keyReceiptMessage(stream, key, owner), this.privateKey).toString('base64url');
   }
+
+  /** Signs a retention checkpoint, so that one moved over more events by someone else does not verify. */
+  checkpoint(stream: string, c: CheckpointFields): string {
+    return sign(null, checkpointMessage(stream, c), this.privateKey).toString('base64url');
+  }
+}
+
+/** Does `signature` verify with the collector's `receiptKey` for this stream's checkpoint? Never throws. */
+export function checkpointSignatureValid(
+  receiptKey: string,
+  stream: string,
+  c: CheckpointFields,
+  signature: string,
+): boolean {
+  return verifiedBy(receiptKey, checkpointMessage(stream, c), signature);
 }
 
 /** Does `receipt` verify with the collector's `receiptKey` for this registration? Never throws. */

@@ -1,8 +1,16 @@
 /** verifyTrail over a stream whose beginning was retired: signed heads, coverage and what is reported. */
+
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { ChainWriter } from './chain.js';
-import { HeadSigner } from './signed-head.js';
-import { type Retirement, type StoredPosition, type StreamEvidence, verifyTrail } from './verify-trail.js';
+import { HeadSigner, ReceiptSigner } from './signed-head.js';
+import {
+  describeProblem,
+  type Retirement,
+  type StoredPosition,
+  type StreamEvidence,
+  verifyTrail,
+} from './verify-trail.js';
 
 function event(id: string) {
   return {
@@ -85,5 +93,33 @@ describe('verifyTrail after retention', () => {
     const fake = w.append(event('fake') as never);
     const problems = verifyTrail([...kept, { stream: 'st', seq: 1, json: fake.json }], [ev]).problems;
     expect(problems).toEqual([{ kind: 'after-retirement', stream: 'st', seq: 1, throughSeq: 2 }]);
+  });
+
+  test("with the collector's key, a checkpoint must carry its signature: one moved over more events does not verify", () => {
+    const collector = new ReceiptSigner(
+      generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    );
+    const other = new ReceiptSigner(
+      generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    );
+    const { kept, ev: withKeys, retired } = setup(8, 4, []);
+    const ev = { ...withKeys, keys: [] }; // keys and their receipts are another check's
+    const withSig = (r: Retirement, by = collector) => ({
+      ...ev,
+      retired: { ...r, signature: by.checkpoint('st', r) },
+    });
+    const options = { receiptKey: collector.key };
+    expect(verifyTrail(kept, [withSig(retired)], options).problems).toEqual([]);
+    // Without the key nothing is asked of it; with it, unsigned, signed by another key, or edited after signing.
+    expect(verifyTrail(kept, [ev]).problems).toEqual([]);
+    const unsigned = [{ kind: 'unsigned-checkpoint', stream: 'st', throughSeq: 4 }];
+    expect(verifyTrail(kept, [ev], options).problems).toEqual(unsigned);
+    expect(verifyTrail(kept, [withSig(retired, other)], options).problems).toEqual(unsigned);
+    const signed = withSig(retired);
+    const recounted = { ...signed, retired: { ...signed.retired, count: 3 } };
+    expect(verifyTrail(kept, [recounted], options).problems).toEqual(unsigned);
+    expect(describeProblem(unsigned[0] as never)).toMatch(
+      /seq 1–4: the retention checkpoint carries no valid signature/,
+    );
   });
 });

@@ -27,6 +27,9 @@
  *  - unreceipted-key:    with the collector's `receiptKey`: a registered key without the
  *                        collector's valid receipt for (stream, key, owner); its heads vouch for
  *                        nothing (an insider can write a key into the store, not a receipt).
+ *  - unsigned-checkpoint: with the collector's `receiptKey`: a retention checkpoint without its
+ *                        valid signature; deleting more events and moving the checkpoint over
+ *                        them (hash and count rewritten) would otherwise pass as retention.
  *
  * A valid signed head at seq N, with no problem at or below N, proves that events 1..N are exactly
  * what the sidecar holding that key chained: each links to the one before, and the head's hash
@@ -34,7 +37,7 @@
  */
 import type { AuditEvent } from './audit-event.js';
 import { chainHash } from './chain.js';
-import { receiptValid, type SignedHead, signatureValid } from './signed-head.js';
+import { checkpointSignatureValid, receiptValid, type SignedHead, signatureValid } from './signed-head.js';
 
 export interface StoredPosition {
   stream: string;
@@ -63,6 +66,12 @@ export interface Retirement {
   /** Hex SHA-256 over the retired events' chain hashes in seq order, chained across retirements. */
   digest: string;
   retiredAt: string;
+  /**
+   * The collector's signature over the checkpoint (its receipt key, when one is configured), so
+   * that a checkpoint moved over more events by someone with write access to the store does not
+   * verify. Absent when the collector had no receipt key at the time.
+   */
+  signature?: string;
 }
 
 /** What the collector keeps beside a stream's events. */
@@ -104,6 +113,7 @@ export type TrailProblem =
   | { kind: 'signed-head-missing'; stream: string; seq: number; hash: string }
   | { kind: 'unsigned'; stream: string; from: number; to: number }
   | { kind: 'unreceipted-key'; stream: string; key: string }
+  | { kind: 'unsigned-checkpoint'; stream: string; throughSeq: number }
   | { kind: 'after-retirement'; stream: string; seq: number; throughSeq: number };
 
 export interface TrailReport {
@@ -140,7 +150,12 @@ export function verifyTrail(
     const list = byStream.get(stream) ?? [];
     const ev = evidenceOf.get(stream) ?? { stream, ...NO_EVIDENCE };
     const retired = ev.retired;
-    if (retired) retiredStreams.push({ stream, ...retired });
+    if (retired) {
+      retiredStreams.push({ stream, ...retired });
+      const key = options.receiptKey;
+      if (key && !(retired.signature && checkpointSignatureValid(key, stream, retired, retired.signature)))
+        problems.push({ kind: 'unsigned-checkpoint', stream, throughSeq: retired.throughSeq });
+    }
     const walked = walkStream(stream, list, problems, retired);
     if (ev.lastSeq !== undefined && ev.lastSeq > walked.lastSeq) {
       problems.push({ kind: 'removed', stream, from: walked.lastSeq + 1, to: ev.lastSeq });
@@ -282,6 +297,8 @@ export function describeProblem(p: TrailProblem): string {
       return `stream ${p.stream} seq ${p.seq}: the head signature by key ${p.key} does not verify`;
     case 'signed-head-missing':
       return `stream ${p.stream} seq ${p.seq}: the sidecar signed hash ${p.hash.slice(0, 12)}… at this seq, but no stored event has it (removed or replaced)`;
+    case 'unsigned-checkpoint':
+      return `stream ${p.stream} seq 1–${p.throughSeq}: the retention checkpoint carries no valid signature by the collector (it may have been moved over events deleted by someone else)`;
     case 'after-retirement':
       return `stream ${p.stream} seq ${p.seq}: an event is stored at a seq the collector retired (1–${p.throughSeq}): written into the store afterwards`;
     case 'unsigned':

@@ -221,6 +221,23 @@ export const COMMANDS: readonly CommandSpec[] = [
       route: { type: 'string', arg: 'NAME', description: 'only this route' },
       database: { type: 'string', arg: 'NAME', description: 'only this database' },
       approval: { type: 'string', arg: 'NAME', description: 'only statements run under this approval' },
+      class: {
+        type: 'string',
+        arg: 'CLASS',
+        choices: ['read', 'write', 'ddl', 'role', 'tcl', 'misc'],
+        description: 'only statements of this class',
+      },
+      status: {
+        type: 'string',
+        arg: 'STATUS',
+        choices: ['ok', 'error', 'cancelled', 'denied', 'unknown'],
+        description: 'only events with this result status',
+      },
+      text: {
+        type: 'string',
+        arg: 'TEXT',
+        description: 'only statements whose text contains TEXT (exactly: case-sensitive, no wildcards)',
+      },
       since: { type: 'string', arg: 'TIME', description: 'from this RFC 3339 time on, e.g. 2026-11-27T09:00:00Z' },
       until: { type: 'string', arg: 'TIME', description: 'before this RFC 3339 time' },
       limit: { type: 'string', arg: 'N', description: 'at most N events' },
@@ -257,7 +274,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         type: 'string',
         arg: 'KEY',
         description:
-          "the collector's receipt key (base64url, logged at its start; give it as --receipt-key=KEY, since a key may start with '-'): every registered key must carry its receipt; through --collector the collector's own is used unless given",
+          "the collector's receipt key (base64url, logged at its start; give it as --receipt-key=KEY, since a key may start with '-'): every registered key must carry its receipt, and every retention checkpoint its signature; through --collector the collector's own is used unless given",
       },
       'allow-unsigned': {
         type: 'boolean',

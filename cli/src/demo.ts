@@ -169,7 +169,7 @@ export async function demo(values: OptionValues, out: NodeJS.WritableStream = pr
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --table customers`);
     await trail({ ...common, table: 'customers' }, out);
     say();
-    say('Q2: what ran in the migration session, and who approved it? (the APPROVAL column)');
+    say('Q2: what ran in the migration session, and who requested and approved it? (the APPROVAL column)');
     const session = await sessionOf(collector, readerToken, migrationSession);
     say(`$ byline trail --collector ${collector.url} --token-file reader.token --session ${session}`);
     await trail({ ...common, session }, out);

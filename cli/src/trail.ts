@@ -35,6 +35,9 @@ export async function trail(
     route: values.route,
     database: values.database,
     approval: values.approval,
+    class: values.class,
+    status: values.status,
+    text: values.text,
     since: values.since,
     until: values.until,
   };
@@ -92,7 +95,7 @@ class TrailTable {
       e.target.database ?? '',
       statementCell(e),
       resultCell(e),
-      e.authz?.approval ? `${e.authz.approval.name} (${e.authz.approval.approvedBy})` : '',
+      approvalCell(e),
     ]);
   }
 
@@ -115,6 +118,13 @@ function statementCell(e: AuditEvent): string {
   if (e.type !== 'statement' || !e.statement) return `— ${e.type} (session ${e.session.id.slice(0, 8)}) —`;
   const text = e.statement.text.replace(/\s+/g, ' ').trim();
   return text.length > WIDTH.statement ? `${text.slice(0, WIDTH.statement - 1)}…` : text;
+}
+
+/** `name (requested by A, approved by B)`; the requester only when the event names one (optional in v1). */
+export function approvalCell(e: AuditEvent): string {
+  const a = e.authz?.approval;
+  if (!a) return '';
+  return `${a.name} (${a.requestedBy !== undefined ? `requested by ${a.requestedBy}, ` : ''}approved by ${a.approvedBy})`;
 }
 
 function resultCell(e: AuditEvent): string {

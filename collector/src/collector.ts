@@ -20,6 +20,7 @@ import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
 import { startRetention } from './retention/retention-runner.js';
 import { openStore, redact } from './store/open-store.js';
+import { PostgresStore } from './store/postgres-store.js';
 import type { EventStore } from './store/types.js';
 
 export interface RunningCollector {
@@ -71,6 +72,10 @@ export async function startCollector(
     }
   }
   const store = await openStore(config.store);
+  if (store instanceof PostgresStore && !store.textIndexed)
+    logger.warn(
+      'statement text search scans: pg_trgm could not be created in this database (collector/README.md, Stores, says how to add the index)',
+    );
   const shutdown = new AbortController();
   const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(
@@ -119,7 +124,9 @@ export async function startCollector(
       ? reloadTlsEvery(server as unknown as HttpsServer, config.tls, tls, options.tlsReloadMs ?? 60_000, logger)
       : undefined;
   const exporterNames = [...(config.exporters?.otlp ?? []), ...(config.exporters?.webhook ?? [])].map((e) => e.name);
-  const retention = config.retention ? startRetention(config.retention, store, logger, exporterNames) : undefined;
+  const retention = config.retention
+    ? startRetention(config.retention, store, logger, exporterNames, receipts)
+    : undefined;
   const actual = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   logger.info({ url, store: redact(config.store), receiptKey: receipts?.key ?? null }, 'collector listening');

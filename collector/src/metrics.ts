@@ -49,6 +49,7 @@ export class CollectorMetrics {
   readonly batchBytes: Histogram;
   readonly eventsStored: Counter;
   readonly duplicates: Counter;
+  readonly resentAfterRetirement: Counter;
   readonly rejected: Counter<'reason'>;
   readonly identityMismatches: Counter<'field'>;
   readonly authRefusals: Counter<'reason'>;
@@ -90,6 +91,11 @@ export class CollectorMetrics {
     this.duplicates = new Counter({
       name: 'byline_collector_events_duplicate_total',
       help: 'Events acknowledged without storing them again: their id was already stored.',
+      registers,
+    });
+    this.resentAfterRetirement = new Counter({
+      name: 'byline_collector_events_retired_resent_total',
+      help: 'Events acknowledged without storing them: resent for seqs a retention checkpoint already covers.',
       registers,
     });
     this.rejected = new Counter({

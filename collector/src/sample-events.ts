@@ -14,6 +14,8 @@ export interface SampleOptions {
   sessionLength?: number;
   /** Put this approval on every statement. */
   approval?: string | null;
+  /** Who requested that approval (`authz.approval.requestedBy`); omitted when not given. */
+  requestedBy?: string;
 }
 
 const STATEMENTS: { text: string; command: string; class: 'read' | 'write' | 'ddl'; tables: string[] }[] = [
@@ -145,7 +147,14 @@ export class SampleStream {
       },
       authz: {
         approval: approval
-          ? { approvedBy: 'alice@example.com', expiresAt: null, name: approval, reason: 'month-end', ticket: 'OPS-7' }
+          ? {
+              approvedBy: 'alice@example.com',
+              expiresAt: null,
+              name: approval,
+              reason: 'month-end',
+              ...(this.options.requestedBy !== undefined ? { requestedBy: this.options.requestedBy } : {}),
+              ticket: 'OPS-7',
+            }
           : null,
         decision: 'allow',
         rule: null,

@@ -1,7 +1,7 @@
 /**
  * `byline demo` tells the approval story end to end and the trail answers it: the migration's DDL
  * is denied with a HINT, the requester cannot approve her own request, another person's approval
- * lets the same session run it, and the trail names the approver from the events alone.
+ * lets the same session run it, and the trail names the requester and the approver from the events alone.
  */
 import { Writable } from 'node:stream';
 import { expect, test } from 'vitest';
@@ -26,14 +26,11 @@ test('the demo: denied DDL, request, self-approval refused, approval by another 
   const name = /approval demo\/(\S+) requested by/.exec(text)![1]!;
   expect(text).toMatch(/refused: byline: "alice@example\.com" requested Approval .* and cannot approve it/);
   expect(text).toMatch(/Approved by bob@example\.com, until /);
-  // Q3: what ran under the approval, each statement naming who approved it.
+  // Q3: what ran under the approval, each statement naming who requested and who approved it.
   const q3 = text.slice(text.indexOf(`--approval ${name}`));
-  expect(q3).toMatch(
-    new RegExp(`ALTER TABLE customers ADD COLUMN tier text +ALTER TABLE +${name} \\(bob@example\\.com\\)`),
-  );
-  expect(q3).toMatch(
-    new RegExp(`CREATE INDEX customers_tier ON customers \\(tier\\) +CREATE INDEX +${name} \\(bob@example\\.com\\)`),
-  );
+  const grant = `${name} \\(requested by alice@example\\.com, approved by bob@example\\.com\\)`;
+  expect(q3).toMatch(new RegExp(`ALTER TABLE customers ADD COLUMN tier text +ALTER TABLE +${grant}`));
+  expect(q3).toMatch(new RegExp(`CREATE INDEX customers_tier ON customers \\(tier\\) +CREATE INDEX +${grant}`));
   expect(q3).toContain('(2 events)');
   expect(text).toMatch(/denied: 42501 byline: ALTER TABLE needs an approval/);
   expect(text).toMatch(/intact: \d+ events in 3 streams, every chain verified/);

@@ -125,6 +125,28 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(next.events.map((e) => e.key.id)).toEqual(more.map((e) => e.event.id));
   });
 
+  test('class, status and text filter a follow as they filter a query', async () => {
+    const store = await fresh();
+    const events = new SampleStream({ identity: 'billing-agent', sessionLength: 5 }).take(40);
+    await store.insertBatch(ingest(events), new Date());
+    const ids = (match: (e: (typeof events)[number]['event']) => boolean) =>
+      events.filter((c) => match(c.event)).map((c) => c.event.id);
+    const cases: [EventFilter, string[]][] = [
+      [{ statementClass: 'ddl' }, ids((e) => e.statement?.class === 'ddl')],
+      [{ status: 'ok', type: 'statement' }, ids((e) => e.type === 'statement')],
+      [{ text: 'billing.ledger' }, ids((e) => e.statement?.text.includes('billing.ledger') ?? false)],
+      [
+        { text: 'where id = $1', statementClass: 'read' },
+        ids((e) => e.statement?.text.includes('where id = $1') ?? false),
+      ],
+      [{ text: '%' }, []],
+    ];
+    for (const [filter, expected] of cases) {
+      expect(expected.length > 0 || filter.text === '%', JSON.stringify(filter)).toBe(true);
+      expect((await drain(store, FOLLOW_START, filter)).ids, JSON.stringify(filter)).toEqual(expected);
+    }
+  });
+
   test('exporter positions and dead letters are kept per exporter', async () => {
     const store = await fresh();
     expect(await store.exportPosition('siem')).toBeUndefined();

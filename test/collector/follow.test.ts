@@ -13,6 +13,9 @@ import type { CollectorConfig } from '@byline/api';
 import { ndjson, openStore, parseBatch, type RunningCollector, SampleStream, startCollector } from '@byline/collector';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { parseCommand, UsageError } from '../../cli/src/command-table.js';
+import { COMMANDS } from '../../cli/src/commands.js';
+import { trail } from '../../cli/src/trail.js';
 import { freePort } from '../harness/postgres.js';
 import { call } from './http.js';
 
@@ -116,6 +119,8 @@ describe('GET /v1/events/follow', () => {
       ['since=yesterday', /since: expected an RFC 3339 time/],
       ['tail=1', /unknown query parameter "tail"/],
       ['wait=1&wait=2', /wait: given more than once/],
+      ['class=select', /class: expected one of read, write, ddl, role, tcl, misc, got "select"/],
+      ['status=failed', /status: expected one of ok, error, cancelled, denied, unknown/],
     ];
     expect(page.status).toBe(200);
     for (const [q, message] of cases) {
@@ -208,5 +213,61 @@ describe('byline trail --follow', () => {
     expect(await exited, stderr).toBe(0);
     expect(lines()).toEqual(batches.flat().map((e) => e.json));
     expect(stderr).toMatch(/cannot reach the collector .* retrying/);
+  });
+});
+
+describe('byline trail --class --status --text', () => {
+  /** `byline trail ARGS` in this process: what it printed. */
+  async function printed(port: number, args: string[]): Promise<string> {
+    const trailCommand = COMMANDS.find((c) => c.name === 'trail')!;
+    let out = '';
+    const sink = {
+      write: (t: string) => {
+        out += t;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
+    const base = ['--collector', `http://127.0.0.1:${port}`, '--token-file', join(dir, 'reader.token')];
+    expect(await trail(parseCommand(trailCommand, [...base, ...args]), sink)).toBe(0);
+    return out;
+  }
+  const idsOf = (jsonLines: string) =>
+    jsonLines
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { id: string }).id);
+
+  test('print only the matching events, listed and followed; a misspelt class is refused', async () => {
+    const c = await start(`sqlite:${join(dir, `t${++n}`, 'trail.db')}`);
+    const events = new SampleStream({ sessionLength: 5 }).take(40);
+    await post(c.port, events);
+    const ddl = events.filter((e) => e.event.statement?.class === 'ddl').map((e) => e.event.id);
+    expect(ddl.length).toBeGreaterThan(2);
+
+    const listed = await printed(c.port, [
+      '--class',
+      'ddl',
+      '--status',
+      'ok',
+      '--text',
+      'billing.ledger',
+      '--format',
+      'json',
+    ]);
+    expect(idsOf(listed)).toEqual(ddl);
+    expect(await printed(c.port, ['--text', 'Billing.Ledger'])).toBe('no events match\n');
+    const followed = await printed(c.port, [
+      '--follow',
+      '--since',
+      '2026-01-01T00:00:00Z',
+      '--class',
+      'ddl',
+      '--limit',
+      '2',
+      '--format',
+      'json',
+    ]);
+    expect(idsOf(followed)).toEqual(ddl.slice(0, 2));
+    expect(() => parseCommand(COMMANDS.find((x) => x.name === 'trail')!, ['--class', 'select'])).toThrow(UsageError);
   });
 });

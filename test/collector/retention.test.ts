@@ -6,13 +6,13 @@
  */
 
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type ChainedEvent, describeRetirement, type StoredPosition, verifyTrail } from '@byline/api';
+import { type ChainedEvent, describeRetirement, ReceiptSigner, type StoredPosition, verifyTrail } from '@byline/api';
 import {
   type EventStore,
   ndjson,
@@ -26,6 +26,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
+import { call } from './http.js';
 
 let pgServer: TestPostgres;
 let dir: string;
@@ -81,7 +82,12 @@ async function check(store: EventStore) {
   return verifyTrail(positions, await store.evidence(streams));
 }
 
-type Backend = { store: EventStore; raw: (sql: string, values?: unknown[]) => Promise<void> };
+type Backend = {
+  store: EventStore;
+  raw: (sql: string, values?: unknown[]) => Promise<void>;
+  /** The first row `sql` reads, straight from the database. */
+  one: (sql: string, values?: unknown[]) => Promise<Record<string, unknown>>;
+};
 
 const backends: [string, () => Promise<Backend>][] = [
   [
@@ -96,6 +102,12 @@ const backends: [string, () => Promise<Backend>][] = [
           const db = new Database(path);
           db.prepare(sql).run(...values);
           db.close();
+        },
+        one: async (sql, values = []) => {
+          const db = new Database(path, { readonly: true });
+          const row = db.prepare(sql).get(...values) as Record<string, unknown>;
+          db.close();
+          return row;
         },
       };
     },
@@ -120,6 +132,17 @@ const backends: [string, () => Promise<Backend>][] = [
             values,
           );
           await c.end();
+        },
+        one: async (sql, values = []) => {
+          const c = new pg.Client({ connectionString: pgServer.url(name) });
+          await c.connect();
+          let n = 0;
+          const { rows } = await c.query(
+            sql.replace(/\?/g, () => `$${++n}`),
+            values,
+          );
+          await c.end();
+          return rows[0];
         },
       };
     },
@@ -205,6 +228,49 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(report.problems).toContainEqual({ kind: 'removed', stream, from: 1, to: 4 });
   });
 
+  test('an event resent after its seq was retired is acknowledged, not stored again, and noted beside the checkpoint', async () => {
+    const { store, one } = await fresh();
+    const events = streamOf(null, [30, 20, 15, 1, 0]);
+    const stream = events[0]!.event.chain.stream;
+    await store.insertBatch(ingest(events.slice(0, 4)), NOW);
+    await store.retire({ days: 10 }, NOW);
+    expect((await stored(store)).map((p) => p.seq)).toEqual([4]);
+
+    // A sidecar that never saw the first answer resends the whole batch, plus one new event.
+    const resent = await store.insertBatch(ingest(events), NOW);
+    expect(resent).toMatchObject({ accepted: 1, duplicates: 1, retired: 3, markers: [] });
+    expect((await stored(store)).map((p) => p.seq)).toEqual([4, 5]);
+    const report = await check(store);
+    expect(report.problems).toEqual([]);
+    expect(report.retired).toEqual([expect.objectContaining({ stream, throughSeq: 3, count: 3 })]);
+    // Noted beside the checkpoint: how many, and when the last came.
+    const again = await store.insertBatch(ingest(events.slice(1, 2)), new Date(NOW.getTime() + 1000));
+    expect(again).toMatchObject({ accepted: 0, duplicates: 0, retired: 1 });
+    const note = await one('SELECT resent, last_resent_at AS last FROM byline_retirements WHERE stream = ?', [stream]);
+    expect(Number(note.resent)).toBe(4);
+    expect(new Date(note.last as string | Date).getTime()).toBe(NOW.getTime() + 1000);
+    expect((await stored(store)).map((p) => p.seq)).toEqual([4, 5]);
+  });
+
+  test('with a signer, each checkpoint is stored with its signature and verifies with the key', async () => {
+    const { store } = await fresh();
+    const signer = new ReceiptSigner(
+      generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    );
+    const events = streamOf(null, [30, 20, 1]);
+    await store.insertBatch(ingest(events), NOW);
+    const sign = (stream: string, c: Parameters<ReceiptSigner['checkpoint']>[1]) => signer.checkpoint(stream, c);
+    const [done] = await store.retire({ days: 10, sign }, NOW);
+    expect(done!.checkpoint.signature).toMatch(/^[A-Za-z0-9_-]{86}$/);
+    const report = verifyTrail(
+      await stored(store),
+      await store.evidence((await store.streams()).map((s) => s.stream)),
+      { receiptKey: signer.key },
+    );
+    expect(report.problems).toEqual([]);
+    expect(report.retired).toEqual([expect.objectContaining({ throughSeq: 2, signature: done!.checkpoint.signature })]);
+  });
+
   test('a forged checkpoint hash does not link to the remainder', async () => {
     const { store, raw } = await fresh();
     const events = streamOf(null, [30, 20, 1]);
@@ -251,6 +317,112 @@ describe('the collector runs retention from its config', () => {
     expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
     expect(stdout).toContain('retired by retention');
     expect(stdout).toMatch(new RegExp(`stream ${old[0]!.event.chain.stream} seq 1–2: 2 events retired at `));
+  });
+});
+
+describe('a collector with a receipt key signs its checkpoints', () => {
+  test('byline verify --receipt-key: a checkpoint the collector signed verifies; one an insider moved over more events does not', async () => {
+    const path = join(dir, `collector-${++databases}`, 'trail.db');
+    const keyFile = join(dir, `receipt-${databases}.pem`);
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    writeFileSync(keyFile, pem, { mode: 0o600 });
+    const receiptKey = new ReceiptSigner(pem).key;
+    const seed = await openStore(`sqlite:${path}`);
+    const events = streamOf(null, [400, 380, 300, 1]);
+    await seed.insertBatch(ingest(events), new Date());
+    await seed.close();
+    const collector = await startCollector(
+      {
+        listen: '127.0.0.1:0',
+        store: `sqlite:${path}`,
+        auth: { static: [{ token: 'retention-reader-0123456789', reader: true }] },
+        retention: { days: 350 },
+        receipts: { keyFile },
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await collector.store.query({}, 10)).events.length !== 2) {
+        if (Date.now() > deadline) throw new Error('retention never ran');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await collector.close();
+    }
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const verify = (...extra: string[]) =>
+      promisify(execFile)(
+        process.execPath,
+        [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned', ...extra],
+        { cwd: root },
+      ).then(
+        ({ stdout }) => ({ code: 0, stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+      );
+    expect(await verify(`--receipt-key=${receiptKey}`)).toMatchObject({ code: 0 });
+
+    // An insider deletes the next (300-day-old) event too and moves the checkpoint over it: hash,
+    // count and digest rewritten so that the remainder links. Only the signature gives it away.
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path);
+    db.prepare('DELETE FROM byline_events WHERE id = ?').run(events[2]!.event.id);
+    db.prepare('UPDATE byline_retirements SET through_seq = 3, through_hash = ?, event_count = 3').run(
+      events[2]!.event.chain.hash,
+    );
+    db.prepare('UPDATE byline_streams SET first_seq = 4, event_count = 1').run();
+    db.close();
+    const unkeyed = await verify();
+    expect(unkeyed.code, unkeyed.stdout).toBe(0); // what a checkpoint without a signature cannot tell
+    const keyed = await verify(`--receipt-key=${receiptKey}`);
+    expect(keyed.code, keyed.stdout).toBe(1);
+    expect(keyed.stdout).toContain(
+      `stream ${events[0]!.event.chain.stream} seq 1–3: the retention checkpoint carries no valid signature`,
+    );
+  });
+});
+
+describe('a sidecar resending what retention already retired', () => {
+  test('over HTTP: acknowledged (200, counted as retired), not stored, counted in a metric; verify stays intact', async () => {
+    const WRITER = 'retention-writer-0123456789';
+    const path = join(dir, `collector-${++databases}`, 'trail.db');
+    const seed = await openStore(`sqlite:${path}`);
+    const old = streamOf(null, [400, 380, 1]);
+    await seed.insertBatch(ingest(old), new Date());
+    await seed.close();
+    const collector = await startCollector(
+      {
+        listen: '127.0.0.1:0',
+        store: `sqlite:${path}`,
+        auth: { static: [{ token: WRITER, identity: 'billing-agent' }] },
+        retention: { days: 365 },
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await collector.store.query({}, 10)).events.length !== 1) {
+        if (Date.now() > deadline) throw new Error('retention never ran');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // The sidecar never got the answer to its first batch, and sends it again.
+      const r = await call(collector.port, 'POST', '/v1/events', { token: WRITER, body: ndjson(old) });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json).toEqual({ accepted: 0, duplicates: 1, retired: 2 });
+      expect((await collector.store.query({}, 10)).events.map((e) => e.key.seq)).toEqual([3]);
+      const metrics = (await call(collector.port, 'GET', '/metrics')).text;
+      expect(metrics).toMatch(/^byline_collector_events_retired_resent_total 2$/m);
+      expect(metrics).toMatch(/^byline_collector_events_stored_total 0$/m);
+    } finally {
+      await collector.close();
+    }
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned'],
+      { cwd: root },
+    );
+    expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
   });
 });
 

@@ -100,6 +100,7 @@ describe.each(backends)('%s store', (backend, make) => {
       duplicates: 0,
       markers: [],
       resolved: 0,
+      retired: 0,
     });
     const page = await store.query({}, 100);
     expect(page.events.map((e) => e.json)).toEqual(events.map((e) => e.json));

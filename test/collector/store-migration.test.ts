@@ -1,11 +1,21 @@
 /**
  * Migration 3 (the identity beside each table name) on a store written by an earlier collector:
- * its table rows get their identity, and "this identity on that table" finds the old events.
+ * its table rows get their identity, and "this identity on that table" finds the old events. The
+ * later ones index what was stored before them: text and class queries find the old events too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IngestEvent, ndjson, openStore, parseBatch, SampleStream } from '@byline/collector';
+import type { AuditEvent } from '@byline/api';
+import {
+  type EventFilter,
+  type EventStore,
+  type IngestEvent,
+  ndjson,
+  openStore,
+  parseBatch,
+  SampleStream,
+} from '@byline/collector';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { POSTGRES_MIGRATIONS } from '../../collector/src/store/postgres-schema.js';
@@ -48,6 +58,18 @@ function oldRows(e: IngestEvent) {
 const written = [...events('agent-a'), ...events('agent-b')];
 const expected = written.filter((e) => e.identity === 'agent-b' && e.tables.includes('orders')).map((e) => e.json);
 
+/** Events stored before the text and class indexes existed are found through them after migrating. */
+async function foundThroughNewIndexes(store: EventStore): Promise<void> {
+  const text = (e: IngestEvent) => (JSON.parse(e.json) as AuditEvent).statement?.text ?? '';
+  const ledger = written.filter((e) => text(e).includes('billing.ledger')).map((e) => e.json);
+  const ddl = written.filter((e) => (JSON.parse(e.json) as AuditEvent).statement?.class === 'ddl').map((e) => e.json);
+  expect(ledger.length).toBeGreaterThan(0);
+  expect(ddl.length).toBeGreaterThan(0);
+  const json = async (filter: EventFilter) => (await store.query(filter, 5000)).events.map((e) => e.json).sort();
+  expect(await json({ text: 'billing.ledger' })).toEqual(ledger.sort());
+  expect(await json({ statementClass: 'ddl' })).toEqual(ddl.sort());
+}
+
 describe('the identity column of byline_event_tables, on a store of schema version 2', () => {
   test('sqlite', async () => {
     const path = join(dir, 'v2.db');
@@ -68,6 +90,7 @@ describe('the identity column of byline_event_tables, on a store of schema versi
       expect(expected.length).toBeGreaterThan(0);
       const page = await store.query({ identity: 'agent-b', table: 'orders' }, 100);
       expect(page.events.map((e) => e.json)).toEqual(expected);
+      await foundThroughNewIndexes(store);
     } finally {
       await store.close();
     }
@@ -102,6 +125,7 @@ describe('the identity column of byline_event_tables, on a store of schema versi
     try {
       const page = await store.query({ identity: 'agent-b', table: 'orders' }, 100);
       expect(page.events.map((e) => e.json)).toEqual(expected);
+      await foundThroughNewIndexes(store);
     } finally {
       await store.close();
     }

@@ -15,16 +15,22 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Approval } from '@byline/api';
+import { type Approval, type AuditEvent, POLICY_FIELDS_HEADER, SidecarConfigSchema, validate } from '@byline/api';
+import { type RunningCollector, startCollector } from '@byline/collector';
 import { type RunningOperator, startOperator } from '@byline/operator';
+import { type RunningSidecar, startSidecar } from '@byline/sidecar';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideApproval, listApprovals, requestApproval } from '../../cli/src/approval.js';
 import { parseCommand } from '../../cli/src/command-table.js';
 import { COMMANDS } from '../../cli/src/commands.js';
+import { trail } from '../../cli/src/trail.js';
 import { buildHelm, findHelm } from '../chart/helm.js';
 import { render } from '../chart/render.js';
+import { call } from '../collector/http.js';
 import { freePort } from '../harness/net.js';
+import { AUTH_USERS, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 import { applyCrds } from './apply-crds.js';
 import { controlPlane } from './control-plane.js';
 import { kubeRest, type Rest, statusMessage } from './rest.js';
@@ -585,4 +591,182 @@ describe('Approvals on the real API server', () => {
     expect(routeRes.status).toBe(422);
     expect(statusMessage(routeRes)).toMatch(/spec\.guardrails\.requireApproval\.tables\[0\]: .*a table pattern is/);
   });
+});
+
+/**
+ * The whole way: alice asks through her kubeconfig, bob approves through his, the collector serves
+ * the approval (with who asked) to a running sidecar, the statement runs under it, and the stored
+ * event, `byline trail` and the policy document name both people.
+ */
+describe('who asked and who approved, in the stored trail', () => {
+  const READER = 'reader-token-approvals-0123456789';
+  let db: TestPostgres;
+  let collector: RunningCollector;
+  let sidecar: RunningSidecar;
+  let sidecarToken: string;
+
+  beforeAll(async () => {
+    await ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: 'reporter' } });
+    await ok('POST', `${API}/namespaces/${ns}/databaseroutes`, {
+      apiVersion: 'byline.dev/v1alpha1',
+      kind: 'DatabaseRoute',
+      metadata: { name: 'ledger-db' },
+      spec: {
+        upstream: { host: 'ledger.db.svc', database: 'ledger' },
+        credentials: { secretRef: { name: 'ledger-db-app' } },
+        listenPort: 15433,
+      },
+    });
+    await ok('POST', `${API}/namespaces/${ns}/agentidentities`, {
+      apiVersion: 'byline.dev/v1alpha1',
+      kind: 'AgentIdentity',
+      metadata: { name: 'reporter' },
+      spec: {
+        kind: 'agent',
+        serviceAccounts: ['reporter'],
+        routes: [{ name: 'ledger-db', access: 'admin' }],
+        guardrails: { requireApproval: { classes: ['ddl'] } },
+      },
+    });
+    const tokenRequest = (await ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts/reporter/token`, {
+      spec: { audiences: ['byline.dev'], expirationSeconds: 3600 },
+    })) as { status: { token: string } };
+    sidecarToken = tokenRequest.status.token;
+    const tokenPath = join(dir, 'reporter.token');
+    writeFileSync(tokenPath, sidecarToken);
+    writeFileSync(join(dir, 'reader.token'), READER);
+    writeFileSync(join(dir, 'password'), `${TEST_PASSWORD}\n`);
+
+    db = await startPostgres();
+    collector = await startCollector(
+      {
+        listen: '127.0.0.1:0',
+        store: `sqlite:${join(dir, 'trail.db')}`,
+        auth: {
+          static: [{ token: READER, reader: true }],
+          kubernetes: { kubeconfig: controlPlane().kubeconfigPath, cacheSeconds: 2 },
+        },
+      },
+      { logger, policyWaitSeconds: 2 },
+    );
+    sidecar = await startSidecar(
+      validate(
+        SidecarConfigSchema,
+        {
+          identity: { kubernetes: { tokenPath, collector: { url: collector.url } } },
+          routes: [
+            {
+              name: 'ledger-db',
+              listen: '127.0.0.1:0',
+              upstream: { host: db.host, port: db.port, database: 'postgres', sslMode: 'disable' },
+              credentials: {
+                mode: 'inject',
+                username: AUTH_USERS.scram,
+                passwordFile: join(dir, 'password'),
+                acceptAnyUser: true,
+              },
+            },
+          ],
+          audit: {
+            params: 'redacted',
+            spoolDir: join(dir, 'spool'),
+            sinks: [{ collector: { url: collector.url, tokenFile: tokenPath } }],
+          },
+        },
+        'approvals test sidecar',
+      ),
+      { logger },
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await sidecar?.close();
+    await collector?.close();
+    await db?.stop();
+  });
+
+  it('a statement run under an approval alice requested and bob approved names both, in the event and in byline trail', async () => {
+    await waitFor('the gate in force at the sidecar', async () =>
+      sidecar.policy.document?.routes[0]?.guardrails.length === 1 ? true : undefined,
+    );
+    const route = sidecar.routes[0]!;
+    const client = new pg.Client({ host: route.host, port: route.port, user: 'agent', database: 'postgres' });
+    await client.connect();
+    const ddl = `create table requested_${suffix} (a int)`;
+    try {
+      await expect(client.query(ddl)).rejects.toMatchObject({ code: '42501' });
+
+      const asked = await cli((out) =>
+        requestApproval(
+          parsed('approval request', [
+            ...kc('alice'),
+            '--identity',
+            'reporter',
+            '--route',
+            'ledger-db',
+            '--scope',
+            'ddl',
+            '--reason',
+            'a table for the report',
+            '--for',
+            '1h',
+          ]),
+          out,
+        ),
+      );
+      expect(asked.code, asked.out).toBe(0);
+      const name = /approval \S+\/(\S+) requested by alice/.exec(asked.out)?.[1];
+      expect(name, asked.out).toBeDefined();
+      const approved = await cli((out) => decideApproval('Approved', parsed('approve', [name!, ...kc('bob')]), out));
+      expect(approved.code, approved.out).toBe(0);
+
+      await waitFor('the approval at the sidecar', () => client.query(ddl).then(() => true), 10_000);
+
+      await sidecar.flush();
+      const event = await waitFor('the event stored', async () => {
+        const r = await call(collector.port, 'GET', `/v1/events?approval=${name}&type=statement`, { token: READER });
+        return (r.json.events as { event: AuditEvent }[] | undefined)?.find((e) => e.event.statement?.text === ddl)
+          ?.event;
+      });
+      expect(event.identity).toMatchObject({ name: 'reporter', namespace: ns, source: 'kubernetes' });
+      expect(event.result?.status).toBe('ok');
+      expect(event.authz?.approval).toMatchObject({
+        name,
+        requestedBy: 'alice',
+        approvedBy: 'bob',
+        reason: 'a table for the report',
+      });
+
+      const printed = await cli((out) =>
+        trail(
+          parsed('trail', [
+            '--collector',
+            collector.url,
+            '--token-file',
+            join(dir, 'reader.token'),
+            '--approval',
+            name!,
+            '--table',
+            `requested_${suffix}`,
+          ]),
+          out,
+        ),
+      );
+      expect(printed.code, printed.out).toBe(0);
+      expect(printed.out).toContain(`${name} (requested by alice, approved by bob)`);
+
+      // The policy document names the requester only to a sidecar that reads it; an older one gets
+      // the document it always got (it would refuse an unknown field), under that document's version.
+      const policy = (headers: Record<string, string>) =>
+        call(collector.port, 'GET', '/v1/policy', { token: sidecarToken, headers });
+      const current = await policy({ [POLICY_FIELDS_HEADER]: 'requestedBy' });
+      const older = await policy({});
+      expect(current.json.routes[0].approvals[0]).toMatchObject({ name, requestedBy: 'alice', approvedBy: 'bob' });
+      expect(older.json.routes[0].approvals[0]).toMatchObject({ name, approvedBy: 'bob' });
+      expect(older.json.routes[0].approvals[0]).not.toHaveProperty('requestedBy');
+      expect(older.json.version).not.toBe(current.json.version);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }, 60_000);
 });

@@ -202,11 +202,12 @@ beforeAll(async () => {
     return page.events.length >= SESSION_A.length + 2 ? true : undefined;
   });
 
-  // Yesterday, under approval CHG-7 (approved by alice@example.com), a migration agent changed customers.
+  // Yesterday, under approval CHG-7 (requested by carol, approved by alice), a migration agent changed customers.
   const yesterday = Date.now() - 24 * 3600_000;
   const sample = new SampleStream({
     identity: 'migration-agent',
     approval: 'CHG-7',
+    requestedBy: 'carol@example.com',
     startMs: yesterday,
     sessionLength: 6,
   });
@@ -323,6 +324,7 @@ describe.skipIf(!browser)('the trail viewer in chromium', () => {
     await page.click('a[href*="view=approval"]');
     await page.waitForSelector('[data-testid=approved-by]');
     await settled(page);
+    expect(await page.$eval('[data-testid=requested-by]', (e) => e.textContent)).toBe('carol@example.com');
     expect(await page.$eval('[data-testid=approved-by]', (e) => e.textContent)).toBe('alice@example.com');
     expect(await page.$eval('[data-testid=used-by]', (e) => e.textContent)).toBe('migration-agent');
     const ran = await rows(page, 'Statements run under the approval');

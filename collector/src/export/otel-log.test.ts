@@ -4,7 +4,7 @@ import { SampleStream } from '../sample-events.js';
 import { parseTraceparent, toOtelLog } from './otel-log.js';
 
 function statement(change: (e: AuditEvent) => void = () => {}): { event: AuditEvent; json: string } {
-  const s = new SampleStream({ approval: 'month-end-close' });
+  const s = new SampleStream({ approval: 'month-end-close', requestedBy: 'carol@example.com' });
   s.take(1); // session.start
   const [c] = s.take(1);
   const event = structuredClone(c!.event) as AuditEvent;
@@ -35,6 +35,7 @@ describe('toOtelLog', () => {
       'byline.statement.class': st.class,
       'byline.authz.decision': 'allow',
       'byline.authz.approval.name': 'month-end-close',
+      'byline.authz.approval.requested_by': 'carol@example.com',
       'byline.authz.approval.approved_by': 'alice@example.com',
       'byline.chain.stream': event.chain.stream,
       'byline.chain.seq': event.chain.seq,

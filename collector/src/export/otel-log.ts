@@ -80,6 +80,7 @@ export function toOtelLog(event: AuditEvent, json: string, receivedAt: string): 
     set('byline.authz.rule', z.rule);
     if (z.approval) {
       set('byline.authz.approval.name', z.approval.name);
+      set('byline.authz.approval.requested_by', z.approval.requestedBy);
       set('byline.authz.approval.approved_by', z.approval.approvedBy);
       set('byline.authz.approval.reason', z.approval.reason);
       set('byline.authz.approval.ticket', z.approval.ticket);

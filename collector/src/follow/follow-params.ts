@@ -4,6 +4,7 @@
  * refused, as for `/v1/events`.
  */
 import { HttpError } from '../http/respond.js';
+import { STATEMENT_FILTERS, statementFilters } from '../query/query-params.js';
 import { decodeFollowCursor, FOLLOW_START, type FollowPosition } from '../store/follow-types.js';
 import type { EventFilter } from '../store/types.js';
 import { timeMicros } from '../time.js';
@@ -14,7 +15,7 @@ export const FOLLOW_MAX_LIMIT = 5000;
 export const FOLLOW_MAX_WAIT_SECONDS = 25;
 
 const EQUALITY = ['identity', 'table', 'route', 'database', 'session', 'approval', 'stream', 'type'] as const;
-const KNOWN = [...EQUALITY, 'since', 'until', 'limit', 'cursor', 'from', 'wait'];
+const KNOWN: string[] = [...EQUALITY, ...STATEMENT_FILTERS, 'since', 'until', 'limit', 'cursor', 'from', 'wait'];
 
 export interface FollowQuery {
   filter: EventFilter;
@@ -38,6 +39,7 @@ export function parseFollowQuery(params: URLSearchParams): FollowQuery {
     const v = seen.get(name);
     if (v !== undefined) filter[name] = v;
   }
+  statementFilters(seen, filter, problems);
   for (const name of ['since', 'until'] as const) {
     const v = seen.get(name);
     if (v === undefined) continue;

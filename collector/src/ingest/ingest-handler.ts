@@ -78,13 +78,25 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
     m.eventsStored.inc(result.accepted);
     m.duplicates.inc(result.duplicates);
     m.gapsResolved.inc(result.resolved);
+    if (result.retired > 0) {
+      m.resentAfterRetirement.inc(result.retired);
+      deps.logger.info(
+        { writer: writer.identity.name, retired: result.retired },
+        'events resent after their retention checkpoint: acknowledged, not stored',
+      );
+    }
     if (!signedHead) m.unsignedBatches.inc();
     for (const marker of result.markers) {
       m.chainProblems.inc({ kind: marker.kind });
       deps.logger.warn({ marker }, `chain ${marker.kind} in stream ${marker.stream} at seq ${marker.seq}`);
     }
     deps.logger.debug({ writer: writer.identity.name, ...result, markers: result.markers.length }, 'batch stored');
-    sendJson(res, 200, { accepted: result.accepted, duplicates: result.duplicates });
+    sendJson(res, 200, {
+      accepted: result.accepted,
+      duplicates: result.duplicates,
+      // Only when there were some, so the answer of an ordinary batch keeps its shape.
+      ...(result.retired > 0 ? { retired: result.retired } : {}),
+    });
   } catch (e) {
     outcome = outcomeOf(e);
     throw e;

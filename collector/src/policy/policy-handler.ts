@@ -12,6 +12,7 @@
  * Anyone else asking for another identity is refused.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type EffectivePolicy, POLICY_FIELDS_HEADER, withoutRequesters } from '@byline/api';
 import type { Authenticator } from '../auth/authenticator.js';
 import { authenticate, requireWriter } from '../http/bearer.js';
 import { HttpError, sendJson } from '../http/respond.js';
@@ -65,10 +66,11 @@ export async function handlePolicy(
         'Kubernetes; a sidecar with a static identity takes routes[].access and guardrails from its own config',
     );
   const { namespace, name } = asked ?? { namespace: writer.namespace, name: writer.name };
+  const project = readsRequesters(req) ? (p: EffectivePolicy) => p : asOlderSidecarReads;
   // Counted only for an identity that exists: a 503 or 404 leaves the sidecar to report it again.
   const existing = rejected !== null && source.isReady() ? source.policyFor(namespace, name, Date.now()) : null;
   if (rejected !== null && existing !== null)
-    deps.onPolicyRejected?.({ namespace, name, rejected, current: existing.document.version });
+    deps.onPolicyRejected?.({ namespace, name, rejected, current: project(existing).document.version });
   const deadline = Date.now() + (deps.policyWaitSeconds ?? DEFAULT_WAIT_SECONDS) * 1000;
   let closed = false;
   const onClose = () => {
@@ -88,8 +90,8 @@ export async function handlePolicy(
         );
       // Registered before reading, so a change between the read and the wait is not missed.
       const wait = source.nextChange();
-      const current = source.policyFor(namespace, name, Date.now());
-      if (current === null) {
+      const found = source.policyFor(namespace, name, Date.now());
+      if (found === null) {
         wait.cancel();
         throw new HttpError(404, `AgentIdentity ${namespace}/${name} no longer exists`);
       }
@@ -101,6 +103,7 @@ export async function handlePolicy(
           `AgentIdentity ${namespace}/${name} claims no OIDC subjects (spec.oidc): a gateway is served only the policies of identities people sign in as`,
         );
       }
+      const current = project(found);
       if (after === null || current.document.version !== after) {
         wait.cancel();
         if (current.problems.length > 0) deps.onPolicyProblems?.(`${namespace}/${name}`, current.problems);
@@ -155,4 +158,15 @@ function versionParameter(url: URL, name: string): string | null {
   if (value !== null && !VERSION.test(value))
     throw new HttpError(400, `${name}: "${value.slice(0, 80)}" is not a policy version (lower-case hex)`);
   return value;
+}
+
+/** Whether the sidecar said it reads `approvals[].requestedBy` (POLICY_FIELDS_HEADER). */
+function readsRequesters(req: IncomingMessage): boolean {
+  const header = req.headers[POLICY_FIELDS_HEADER];
+  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return value.split(',').some((f) => f.trim() === 'requestedBy');
+}
+
+function asOlderSidecarReads(p: EffectivePolicy): EffectivePolicy {
+  return { document: withoutRequesters(p.document), problems: p.problems };
 }

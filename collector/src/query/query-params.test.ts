@@ -32,6 +32,7 @@ describe('parseEventQuery', () => {
     expect(refusal('status=failed')).toMatch(/status: expected one of ok, error, cancelled, denied, unknown/);
     expect(refusal(`text=${'x'.repeat(1001)}`)).toMatch(/text: at most 1000 characters/);
     expect(refusal('text=')).toMatch(/text: expected a value/);
+    expect(refusal('text=a%00b')).toMatch(/text: must not contain a NUL character/);
   });
 
   test('every filter, times as microseconds, limit and cursor', () => {

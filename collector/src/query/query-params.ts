@@ -25,6 +25,30 @@ export interface EventQuery {
   after: CursorKey | undefined;
 }
 
+/** The filters on what only the event holds (`class`, `status`, `text`), also taken by the follow API. */
+export const STATEMENT_FILTERS = ['class', 'status', 'text'] as const;
+
+/** Reads `class`, `status` and `text` from the parameters seen into `filter`, naming what is wrong. */
+export function statementFilters(seen: ReadonlyMap<string, string>, filter: EventFilter, problems: string[]): void {
+  const oneOf = (name: 'class' | 'status', allowed: string[]): string | undefined => {
+    const v = seen.get(name);
+    if (v !== undefined && !allowed.includes(v))
+      problems.push(`${name}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const statementClass = oneOf('class', CLASSES);
+  const status = oneOf('status', STATUSES);
+  if (statementClass !== undefined) filter.statementClass = statementClass;
+  if (status !== undefined) filter.status = status;
+  const text = seen.get('text');
+  if (text !== undefined) {
+    if (text.length > MAX_TEXT) problems.push(`text: at most ${MAX_TEXT} characters`);
+    // No statement text holds one (the wire protocol ends strings with it), and PostgreSQL refuses it in text.
+    else if (text.includes('\0')) problems.push('text: must not contain a NUL character');
+    else filter.text = text;
+  }
+}
+
 export function parseEventQuery(params: URLSearchParams): EventQuery {
   const problems: string[] = [];
   const seen = new Map<string, string>();
@@ -39,21 +63,7 @@ export function parseEventQuery(params: URLSearchParams): EventQuery {
     const v = seen.get(name);
     if (v !== undefined) filter[name] = v;
   }
-  const oneOf = (name: 'class' | 'status', allowed: string[]): string | undefined => {
-    const v = seen.get(name);
-    if (v !== undefined && !allowed.includes(v))
-      problems.push(`${name}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const statementClass = oneOf('class', CLASSES);
-  const status = oneOf('status', STATUSES);
-  if (statementClass !== undefined) filter.statementClass = statementClass;
-  if (status !== undefined) filter.status = status;
-  const text = seen.get('text');
-  if (text !== undefined) {
-    if (text.length > MAX_TEXT) problems.push(`text: at most ${MAX_TEXT} characters`);
-    else filter.text = text;
-  }
+  statementFilters(seen, filter, problems);
   const time = (name: 'since' | 'until'): number | undefined => {
     const v = seen.get(name);
     if (v === undefined) return undefined;

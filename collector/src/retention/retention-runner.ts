@@ -1,7 +1,8 @@
 /** Runs the config's `retention` against the store: once at start, then every `intervalMinutes`. */
-import type { CollectorConfig } from '@byline/api';
+import type { CollectorConfig, ReceiptSigner } from '@byline/api';
 import type { Logger } from 'pino';
 import { comparePositions, type FollowPosition } from '../store/follow-types.js';
+import type { RetentionRules } from '../store/retention.js';
 import type { EventStore } from '../store/types.js';
 
 export interface RetentionRunner {
@@ -16,11 +17,14 @@ export function startRetention(
   logger: Logger,
   /** The configured exporters: retention keeps what any of them has not delivered yet. */
   exporterNames: readonly string[] = [],
+  /** The collector's receipt key, when configured: it signs every checkpoint. */
+  receipts?: ReceiptSigner,
 ): RetentionRunner {
   let running: Promise<void> = Promise.resolve();
-  const rules = {
+  const rules: RetentionRules = {
     ...(retention.days !== undefined ? { days: retention.days } : {}),
     ...(retention.namespaces ? { namespaces: retention.namespaces } : {}),
+    ...(receipts ? { sign: (stream, checkpoint) => receipts.checkpoint(stream, checkpoint) } : {}),
   };
   const pass = async () => {
     try {

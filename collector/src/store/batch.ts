@@ -49,6 +49,38 @@ export function splitBatch(events: readonly IngestEvent[], stored: ReadonlyMap<s
   return { fresh, duplicates, conflicts };
 }
 
+/**
+ * Takes out of `fresh` the events at seqs a retention checkpoint already covers (`retiredThrough`:
+ * a stream's last retired seq): a sidecar resending what was stored and then retired must not put
+ * it back (verify would flag it, and retention deleted it on purpose). They are acknowledged, not
+ * stored; the count per stream is returned so the store notes it beside the checkpoint.
+ */
+export function dropRetired(
+  fresh: Map<string, IngestEvent[]>,
+  retiredThrough: ReadonlyMap<string, number>,
+): Map<string, number> {
+  const dropped = new Map<string, number>();
+  for (const [stream, through] of retiredThrough) {
+    const list = fresh.get(stream);
+    if (!list) continue;
+    // Sorted by seq: the retired ones are a prefix.
+    let n = 0;
+    while (n < list.length && list[n]!.seq <= through) n++;
+    if (n === 0) continue;
+    dropped.set(stream, n);
+    if (n === list.length) fresh.delete(stream);
+    else list.splice(0, n);
+  }
+  return dropped;
+}
+
+/** The total of `dropRetired`'s counts. */
+export function total(counts: ReadonlyMap<string, number>): number {
+  let n = 0;
+  for (const c of counts.values()) n += c;
+  return n;
+}
+
 export interface StreamWrite {
   stream: string;
   plan: ChainPlan;

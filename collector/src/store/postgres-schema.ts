@@ -118,4 +118,45 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX byline_event_tables_identity
     ON byline_event_tables (name, identity_name, time_us, stream, chain_seq, event_id);
   `,
+  `
+  -- Indexed filters on what only the event itself holds: expression indexes the query's
+  -- ((e.event)::jsonb #>> …) matches, carrying the sort key so a filtered query walks them in order.
+  CREATE INDEX byline_events_class
+    ON byline_events (((event)::jsonb #>> '{statement,class}'), time_us, stream, chain_seq, id);
+  CREATE INDEX byline_events_status
+    ON byline_events (((event)::jsonb #>> '{result,status}'), time_us, stream, chain_seq, id);
+  `,
+  `
+  -- statement.text by substring: a pg_trgm GIN index, which serves the query's LIKE '%…%'. The
+  -- extension is trusted (a database owner may create it) but may be missing or refused: then this
+  -- step records that and text search scans (README: how to add the index later).
+  DO $$
+  DECLARE
+    trgm_schema name;
+  BEGIN
+    BEGIN
+      CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'byline: pg_trgm is not available (%): statement text search will scan', SQLERRM;
+    END;
+    -- Its operator class, named in the schema the extension lives in (not necessarily on the path).
+    SELECT n.nspname INTO trgm_schema
+      FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'pg_trgm';
+    IF trgm_schema IS NOT NULL THEN
+      EXECUTE format(
+        $i$CREATE INDEX byline_events_text ON byline_events
+           USING gin (((event)::jsonb #>> '{statement,text}') %I.gin_trgm_ops)$i$,
+        trgm_schema);
+    END IF;
+  END
+  $$;
+  `,
+  `
+  -- Events resent for seqs a retention checkpoint already covers are acknowledged, not stored: how
+  -- many, and when last, noted beside the checkpoint.
+  ALTER TABLE byline_retirements ADD COLUMN resent bigint NOT NULL DEFAULT 0;
+  ALTER TABLE byline_retirements ADD COLUMN last_resent_at timestamptz;
+  -- The collector's signature over the checkpoint, when it has a receipt key.
+  ALTER TABLE byline_retirements ADD COLUMN signature text;
+  `,
 ];

@@ -11,7 +11,7 @@
  */
 import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import pg from 'pg';
-import { markerRows, type StreamWrite, splitBatch } from './batch.js';
+import { dropRetired, markerRows, type StreamWrite, splitBatch, total } from './batch.js';
 import { FetchedNeighbourhood, type Link, neighbourSeqs, planChain, type StreamState } from './chain-plan.js';
 import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { followFilterSql, placeholders } from './follow-sql.js';
@@ -31,6 +31,7 @@ import {
   nextCheckpoint,
   type RetentionRules,
   type RetiredStream,
+  withSignature,
 } from './retention.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
@@ -104,6 +105,12 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
     }
   }
 
+  /**
+   * Whether statement text has its pg_trgm index (set by `init`): the migration leaves it out when
+   * the extension cannot be created, and text search then scans.
+   */
+  textIndexed = false;
+
   async init(): Promise<void> {
     await this.transaction(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_MIGRATE]);
@@ -119,6 +126,10 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         await c.query(POSTGRES_MIGRATIONS[v]!);
         await c.query('INSERT INTO byline_schema_migrations (version, applied_at) VALUES ($1, now())', [v + 1]);
       }
+      const text = await c.query(
+        "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'byline_events_text'",
+      );
+      this.textIndexed = text.rows.length > 0;
     });
   }
 
@@ -144,6 +155,7 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         [ids],
       );
       const { fresh, duplicates, conflicts } = splitBatch(events, new Map(known.rows.map((r) => [r.id, r.chain_hash])));
+      const retired = await this.dropRetired(c, fresh, receivedAt);
 
       const writes = await this.plan(c, fresh);
       const rows = [...fresh.values()].flat();
@@ -262,8 +274,30 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
           [head.stream, head.seq, head.hash, head.key, head.sig, receivedAt],
         );
       }
-      return { accepted: rows.length, duplicates, markers, resolved };
+      return { accepted: rows.length, duplicates, markers, resolved, retired: total(retired) };
     });
+  }
+
+  /** `dropRetired` against the streams' checkpoints, noting what was resent beside each. */
+  private async dropRetired(
+    c: pg.PoolClient,
+    fresh: Map<string, IngestEvent[]>,
+    at: Date,
+  ): Promise<Map<string, number>> {
+    if (fresh.size === 0) return new Map();
+    const checkpoints = await c.query<{ stream: string; through: string }>(
+      'SELECT stream, through_seq AS through FROM byline_retirements WHERE stream = ANY($1::text[])',
+      [[...fresh.keys()]],
+    );
+    if (checkpoints.rows.length === 0) return new Map();
+    const retired = dropRetired(fresh, new Map(checkpoints.rows.map((r) => [r.stream, Number(r.through)])));
+    if (retired.size > 0)
+      await c.query(
+        `UPDATE byline_retirements r SET resent = r.resent + n.count, last_resent_at = $3
+         FROM unnest($1::text[], $2::bigint[]) AS n(stream, count) WHERE r.stream = n.stream`,
+        [[...retired.keys()], [...retired.values()], at],
+      );
+    return retired;
   }
 
   /** Heads and, for late events only, their stored neighbours; then the chain plan per stream. */
@@ -385,7 +419,7 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
     const where = [
       'e.ingest_tx < pg_snapshot_xmin(pg_current_snapshot())',
       `(e.ingest_tx, e.ingest_ord) > (${p(after.tx)}::xid8, ${p(after.ord)}::bigint)`,
-      ...followFilterSql(filter, p),
+      ...followFilterSql(filter, p, 'postgres'),
     ];
     const sql =
       'SELECT e.event, e.received_at, e.time_us, e.stream, e.chain_seq, e.id, e.ingest_tx::text AS tx, e.ingest_ord AS ord' +
@@ -474,18 +508,31 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         );
         if (rows.length === 0) return undefined;
         const previous = (await this.retirements(c, [stream])).get(stream);
-        const checkpoint = nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at);
+        const checkpoint = withSignature(
+          rules,
+          stream,
+          nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at),
+        );
         await c.query('DELETE FROM byline_event_tables WHERE event_id = ANY($1::text[])', [rows.map((r) => r.id)]);
         await c.query('DELETE FROM byline_events WHERE stream = $1 AND chain_seq <= $2', [
           stream,
           checkpoint.throughSeq,
         ]);
         await c.query(
-          `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
+          `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at, signature)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (stream) DO UPDATE SET through_seq = excluded.through_seq, through_hash = excluded.through_hash,
-             event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at`,
-          [stream, checkpoint.throughSeq, checkpoint.throughHash, checkpoint.count, checkpoint.digest, now],
+             event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at,
+             signature = excluded.signature`,
+          [
+            stream,
+            checkpoint.throughSeq,
+            checkpoint.throughHash,
+            checkpoint.count,
+            checkpoint.digest,
+            now,
+            checkpoint.signature ?? null,
+          ],
         );
         await c.query('UPDATE byline_streams SET first_seq = $1, event_count = event_count - $2 WHERE stream = $3', [
           checkpoint.throughSeq + 1,
@@ -500,12 +547,19 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
   }
 
   private async retirements(c: pg.Pool | pg.PoolClient, streams: readonly string[]): Promise<Map<string, Retirement>> {
-    const { rows } = await c.query<{ stream: string; retiredAt: Date } & Omit<Retirement, 'retiredAt'>>(
+    const { rows } = await c.query<
+      { stream: string; retiredAt: Date; signature: string | null } & Omit<Retirement, 'retiredAt' | 'signature'>
+    >(
       `SELECT stream, through_seq AS "throughSeq", through_hash AS "throughHash", event_count AS count, digest,
-         retired_at AS "retiredAt" FROM byline_retirements WHERE stream = ANY($1::text[])`,
+         retired_at AS "retiredAt", signature FROM byline_retirements WHERE stream = ANY($1::text[])`,
       [streams],
     );
-    return new Map(rows.map(({ stream, retiredAt, ...r }) => [stream, { ...r, retiredAt: retiredAt.toISOString() }]));
+    return new Map(
+      rows.map(({ stream, retiredAt, signature, ...r }) => [
+        stream,
+        { ...r, retiredAt: retiredAt.toISOString(), ...(signature ? { signature } : {}) },
+      ]),
+    );
   }
 
   async exportPosition(exporter: string): Promise<FollowPosition | undefined> {

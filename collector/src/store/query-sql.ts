@@ -5,8 +5,10 @@
  * A `table` filter drives the query from the side table, whose key carries the same sort columns,
  * so that query walks an index in order too.
  *
- * `statementClass`, `status` and `text` read the stored event itself (no column holds them): they
- * narrow what the indexed filters and the time order walk, and are meant to be combined with them.
+ * `statementClass` and `status` read the stored event itself through the very expression an index
+ * of the schema is built on, so they are indexed too. `text` (a substring) is looked up in the text
+ * index — SQLite's FTS5 trigram table, PostgreSQL's pg_trgm GIN index through LIKE — and then
+ * checked exactly; a text shorter than a trigram is checked on the events the other filters walk.
  */
 import type { CursorKey, EventFilter } from './types.js';
 
@@ -24,11 +26,21 @@ function eventField(dialect: Dialect, path: readonly string[]): string {
     : `((e.event)::jsonb #>> '{${path.join(',')}}')`;
 }
 
+export interface QueryOptions {
+  /**
+   * SQLite: find `text` through the trigram table (default). Off for a text most events hold: its
+   * matches would all be read and sorted for every page, where walking the events in order finds a
+   * page of them at once (the store decides, counting matches up to a bound).
+   */
+  textIndex?: boolean;
+}
+
 export function buildEventQuery(
   filter: EventFilter,
   limit: number,
   after: CursorKey | undefined,
   dialect: Dialect,
+  options: QueryOptions = {},
 ): BuiltQuery {
   const placeholder = dialect === 'sqlite' ? () => '?' : (n: number) => `$${n}`;
   const values: unknown[] = [];
@@ -59,15 +71,7 @@ export function buildEventQuery(
     const v = filter[field];
     if (v !== undefined) where.push(`${column} = ${p(v)}`);
   }
-  if (filter.statementClass !== undefined)
-    where.push(`${eventField(dialect, ['statement', 'class'])} = ${p(filter.statementClass)}`);
-  if (filter.status !== undefined) where.push(`${eventField(dialect, ['result', 'status'])} = ${p(filter.status)}`);
-  if (filter.text !== undefined) {
-    const text = eventField(dialect, ['statement', 'text']);
-    where.push(
-      dialect === 'sqlite' ? `instr(${text}, ${p(filter.text)}) > 0` : `strpos(${text}, ${p(filter.text)}) > 0`,
-    );
-  }
+  where.push(...statementConditions(filter, dialect, p, options.textIndex ?? true));
   // A cursor implies time >= its time: folded into one lower bound, the index seeks straight to the
   // page instead of walking from `since` again on every page.
   const since =
@@ -86,4 +90,54 @@ export function buildEventQuery(
     ` ORDER BY ${k.time}, ${k.stream}, ${k.seq}, ${k.id}` +
     ` LIMIT ${p(limit + 1)}`;
   return { sql, values };
+}
+
+/**
+ * The class, status and text conditions, on the expressions the schema indexes. `lookUpText`: find
+ * text matches through the text index first (SQLite: the trigram table); without it the text is
+ * only checked on the events the rest of the query walks (the follow API walks insertion order).
+ */
+export function statementConditions(
+  filter: EventFilter,
+  dialect: Dialect,
+  p: (v: unknown) => string,
+  lookUpText: boolean,
+): string[] {
+  const where: string[] = [];
+  if (filter.statementClass !== undefined)
+    where.push(`${eventField(dialect, ['statement', 'class'])} = ${p(filter.statementClass)}`);
+  if (filter.status !== undefined) where.push(`${eventField(dialect, ['result', 'status'])} = ${p(filter.status)}`);
+  if (filter.text !== undefined) where.push(...textConditions(dialect, filter.text, p, lookUpText));
+  return where;
+}
+
+/** Fewer characters than this make no trigram: no index can narrow such a text. */
+const TRIGRAM = 3;
+
+/** Whether a trigram index can narrow a search for `text`. */
+export function textIndexable(text: string): boolean {
+  return [...text].length >= TRIGRAM;
+}
+
+/** The FTS5 query for `text`: one phrase of its trigrams, in a row (FTS5 syntax inside it is literal). */
+export function textPhrase(text: string): string {
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
+/** Conditions for "statement.text contains `text`" (case-sensitive, no wildcards). */
+function textConditions(dialect: Dialect, text: string, p: (v: unknown) => string, lookUp: boolean): string[] {
+  const field = eventField(dialect, ['statement', 'text']);
+  if (dialect === 'postgres') {
+    // LIKE is what a pg_trgm index serves; with % _ and \ escaped it is an exact substring test.
+    return [`${field} LIKE ${p(`%${text.replace(/[\\%_]/g, '\\$&')}%`)}`];
+  }
+  const exact = () => `instr(${field}, ${p(text)}) > 0`;
+  if (!lookUp || !textIndexable(text)) return [exact()];
+  // The rows holding the text's trigrams in a row, then checked exactly anyway, so the answer
+  // never depends on the tokenizer. (Placeholders bind in the order they appear: the phrase first.)
+  const phrase = textPhrase(text);
+  const indexed =
+    `e.id IN (SELECT o.event_id FROM byline_event_text JOIN byline_event_order o ON o.ord = byline_event_text.rowid` +
+    ` WHERE byline_event_text MATCH ${p(phrase)})`;
+  return [indexed, exact()];
 }

@@ -17,6 +17,8 @@ export interface RetentionRules {
    * to a receiver.
    */
   exportedThrough?: FollowPosition;
+  /** Signs each new checkpoint (the collector's receipt key, when configured); stored beside it. */
+  sign?: (stream: string, checkpoint: Retirement) => string;
 }
 
 /** The cutoff (µs) for a stream's namespace: events older than it may go; undefined keeps everything. */
@@ -43,6 +45,11 @@ export function nextCheckpoint(
     digest: digest.digest('hex'),
     retiredAt,
   };
+}
+
+/** The checkpoint with the collector's signature, when the rules sign (a receipt key is configured). */
+export function withSignature(rules: RetentionRules, stream: string, checkpoint: Retirement): Retirement {
+  return rules.sign ? { ...checkpoint, signature: rules.sign(stream, checkpoint) } : checkpoint;
 }
 
 /** What one retirement pass did to one stream. */

@@ -137,4 +137,43 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX byline_event_tables_identity
     ON byline_event_tables (name, identity_name, time_us, stream, chain_seq, event_id);
   `,
+  `
+  -- Indexed filters on what only the event itself holds. statement.class and result.status:
+  -- expression indexes the query's json_extract(e.event, …) matches, carrying the sort key so a
+  -- filtered query walks them in order. statement.text by substring: an FTS5 trigram index
+  -- (case-sensitive, as the filter is) keyed by the event's insertion order, kept by the triggers
+  -- that keep byline_event_order, so the insert path needs no change.
+  CREATE INDEX byline_events_class
+    ON byline_events (json_extract(event, '$.statement.class'), time_us, stream, chain_seq, id);
+  CREATE INDEX byline_events_status
+    ON byline_events (json_extract(event, '$.result.status'), time_us, stream, chain_seq, id);
+  CREATE VIRTUAL TABLE byline_event_text
+    USING fts5(text, content='', contentless_delete=1, tokenize='trigram case_sensitive 1');
+  INSERT INTO byline_event_text (rowid, text)
+    SELECT o.ord, json_extract(e.event, '$.statement.text')
+    FROM byline_event_order o JOIN byline_events e ON e.id = o.event_id
+    WHERE json_extract(e.event, '$.statement.text') IS NOT NULL;
+  -- The insert-order trigger indexes the text too: within it, last_insert_rowid() is the ord just
+  -- handed out, and NEW.event is at hand (no lookup of the event by id).
+  DROP TRIGGER byline_events_ordered;
+  CREATE TRIGGER byline_events_ordered AFTER INSERT ON byline_events
+  BEGIN
+    INSERT INTO byline_event_order (event_id) VALUES (NEW.id);
+    INSERT INTO byline_event_text (rowid, text)
+      SELECT last_insert_rowid(), json_extract(NEW.event, '$.statement.text')
+      WHERE NEW.event_type = 'statement';
+  END;
+  CREATE TRIGGER byline_event_text_unindexed AFTER DELETE ON byline_event_order
+  BEGIN
+    DELETE FROM byline_event_text WHERE rowid = OLD.ord;
+  END;
+  `,
+  `
+  -- Events resent for seqs a retention checkpoint already covers are acknowledged, not stored: how
+  -- many, and when last, noted beside the checkpoint.
+  ALTER TABLE byline_retirements ADD COLUMN resent INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE byline_retirements ADD COLUMN last_resent_at TEXT;
+  -- The collector's signature over the checkpoint, when it has a receipt key.
+  ALTER TABLE byline_retirements ADD COLUMN signature TEXT;
+  `,
 ];

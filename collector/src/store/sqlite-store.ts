@@ -20,12 +20,12 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { dirname } from 'node:path';
 import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import Database from 'better-sqlite3';
-import { markerRows, type StreamWrite, splitBatch } from './batch.js';
+import { dropRetired, markerRows, type StreamWrite, splitBatch, total } from './batch.js';
 import { type Link, type Neighbourhood, planChain, type StreamState } from './chain-plan.js';
 import { assembleEvidence, checkOwnership, type KeyRow, type StoredOwner } from './evidence.js';
 import { followFilterSql, placeholders } from './follow-sql.js';
 import type { ExportState, FollowPage, FollowPosition, FollowSource } from './follow-types.js';
-import { buildEventQuery } from './query-sql.js';
+import { buildEventQuery, textIndexable, textPhrase } from './query-sql.js';
 import {
   cutoffFor,
   firstPerSeq,
@@ -33,6 +33,7 @@ import {
   nextCheckpoint,
   type RetentionRules,
   type RetiredStream,
+  withSignature,
 } from './retention.js';
 import { EventRows, TableRows } from './sqlite-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
@@ -67,6 +68,9 @@ const toMarker = (r: MarkerRecord): ChainMarker => ({
   resolvedAt: r.resolved_at,
 });
 
+/** A searched text held by this many events is walked in order rather than looked up (see usesTextIndex). */
+const COMMON_TEXT_MATCHES = 20_000;
+
 /** 64 MiB of page cache (SQLite's default is 2 MiB). */
 const CACHE_KIB = 64 * 1024;
 /** Checkpoint once the WAL holds 8192 pages (32 MiB at 4 KiB), not SQLite's default 1000. */
@@ -79,7 +83,11 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
   >;
   private prepared: ReturnType<SqliteStore['statements']> | undefined;
 
-  constructor(path: string) {
+  /** From this many events holding a searched text, it is found by walking events in order (usesTextIndex). */
+  private readonly commonTextMatches: number;
+
+  constructor(path: string, options: { commonTextMatches?: number } = {}) {
+    this.commonTextMatches = options.commonTextMatches ?? COMMON_TEXT_MATCHES;
     if (path !== ':memory:') createPrivately(path);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -122,6 +130,13 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
     const known = s.hashesOf.all(JSON.stringify(events.map((e) => e.id))) as { id: string; chain_hash: string }[];
     for (const row of known) stored.set(row.id, row.chain_hash);
     const { fresh, duplicates, conflicts } = splitBatch(events, stored);
+    const retiredThrough = new Map<string, number>();
+    for (const stream of fresh.keys()) {
+      const row = s.retiredThrough.get(stream) as { through: number } | undefined;
+      if (row) retiredThrough.set(stream, row.through);
+    }
+    const retired = dropRetired(fresh, retiredThrough);
+    for (const [stream, n] of retired) s.noteResent.run(n, now, stream);
 
     // Plan every stream before writing anything, so the neighbourhood is what was stored before.
     const writes: StreamWrite[] = [];
@@ -157,7 +172,7 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       s.insertKey.run(head.stream, head.key, writer.owner, writer.keyReceipt ?? null, now);
       s.insertHead.run(head.stream, head.seq, head.hash, head.key, head.sig, now);
     }
-    return { accepted, duplicates, markers, resolved };
+    return { accepted, duplicates, markers, resolved, retired: total(retired) };
   }
 
   private statements() {
@@ -166,6 +181,11 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       eventRows: new EventRows(db),
       tableRows: new TableRows(db),
       hashesOf: db.prepare('SELECT id, chain_hash FROM byline_events WHERE id IN (SELECT value FROM json_each(?))'),
+      retiredThrough: db.prepare('SELECT through_seq AS through FROM byline_retirements WHERE stream = ?'),
+      textMatches: db.prepare(
+        'SELECT count(*) AS n FROM (SELECT 1 FROM byline_event_text WHERE byline_event_text MATCH ? LIMIT ?)',
+      ),
+      noteResent: db.prepare('UPDATE byline_retirements SET resent = resent + ?, last_resent_at = ? WHERE stream = ?'),
       head: db.prepare(
         `SELECT first_seq AS firstSeq, last_seq AS lastSeq, head_hash AS headHash, event_count AS count
          FROM byline_streams WHERE stream = ?`,
@@ -207,7 +227,8 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
   }
 
   async query(filter: EventFilter, limit: number, after?: CursorKey): Promise<EventPage> {
-    const q = buildEventQuery(filter, limit, after, 'sqlite');
+    const textIndex = filter.text !== undefined && this.usesTextIndex(filter.text);
+    const q = buildEventQuery(filter, limit, after, 'sqlite', { textIndex });
     const rows = this.db.prepare(q.sql).all(...q.values) as {
       event: string;
       received_at: string;
@@ -224,6 +245,19 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
       receivedAt: r.received_at,
     }));
     return { events, next: more ? events[events.length - 1]!.key : null };
+  }
+
+  /**
+   * Whether a search for `text` is looked up in the trigram table: not when `commonTextMatches` or
+   * more events hold it (those would all be read and sorted for each page; walking the events in
+   * time order finds a page at once). Counting stops at the bound: asking costs at most that many
+   * index entries.
+   */
+  usesTextIndex(text: string): boolean {
+    if (!textIndexable(text)) return false;
+    this.prepared ??= this.statements();
+    const { n } = this.prepared.textMatches.get(textPhrase(text), this.commonTextMatches) as { n: number };
+    return n < this.commonTextMatches;
   }
 
   async markers(streams: readonly string[]): Promise<ChainMarker[]> {
@@ -285,7 +319,7 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
   async follow(filter: EventFilter, after: FollowPosition, limit: number): Promise<FollowPage> {
     const values: unknown[] = [];
     const p = placeholders(values, () => '?');
-    const where = [`o.ord > ${p(after.ord)}`, ...followFilterSql(filter, p)];
+    const where = [`o.ord > ${p(after.ord)}`, ...followFilterSql(filter, p, 'sqlite')];
     const sql =
       'SELECT e.event, e.received_at, e.time_us, e.stream, e.chain_seq, e.id, o.ord' +
       ' FROM byline_event_order o JOIN byline_events e ON e.id = o.event_id' +
@@ -363,7 +397,11 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
           .all(stream, keep.seq, keep.seq) as { id: string; seq: number; hash: string }[];
         if (rows.length === 0) continue;
         const previous = this.retirementOf(stream);
-        const checkpoint = nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at);
+        const checkpoint = withSignature(
+          rules,
+          stream,
+          nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at),
+        );
         const deleteTables = this.db.prepare('DELETE FROM byline_event_tables WHERE event_id = ?');
         for (const r of rows) deleteTables.run(r.id);
         this.db
@@ -371,12 +409,21 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
           .run(stream, checkpoint.throughSeq);
         this.db
           .prepare(
-            `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at)
-             VALUES (?, ?, ?, ?, ?, ?)
+            `INSERT INTO byline_retirements (stream, through_seq, through_hash, event_count, digest, retired_at, signature)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (stream) DO UPDATE SET through_seq = excluded.through_seq, through_hash = excluded.through_hash,
-               event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at`,
+               event_count = excluded.event_count, digest = excluded.digest, retired_at = excluded.retired_at,
+               signature = excluded.signature`,
           )
-          .run(stream, checkpoint.throughSeq, checkpoint.throughHash, checkpoint.count, checkpoint.digest, at);
+          .run(
+            stream,
+            checkpoint.throughSeq,
+            checkpoint.throughHash,
+            checkpoint.count,
+            checkpoint.digest,
+            at,
+            checkpoint.signature ?? null,
+          );
         this.db
           .prepare('UPDATE byline_streams SET first_seq = ?, event_count = event_count - ? WHERE stream = ?')
           .run(checkpoint.throughSeq + 1, rows.length, stream);
@@ -395,10 +442,10 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
     const rows = this.db
       .prepare(
         `SELECT stream, through_seq AS throughSeq, through_hash AS throughHash, event_count AS count, digest,
-           retired_at AS retiredAt FROM byline_retirements WHERE stream IN (SELECT value FROM json_each(?))`,
+           retired_at AS retiredAt, signature FROM byline_retirements WHERE stream IN (SELECT value FROM json_each(?))`,
       )
-      .all(JSON.stringify(streams)) as ({ stream: string } & Retirement)[];
-    return new Map(rows.map(({ stream, ...r }) => [stream, r]));
+      .all(JSON.stringify(streams)) as ({ stream: string; signature: string | null } & Retirement)[];
+    return new Map(rows.map(({ stream, signature, ...r }) => [stream, { ...r, ...(signature ? { signature } : {}) }]));
   }
 
   async exportPosition(exporter: string): Promise<FollowPosition | undefined> {

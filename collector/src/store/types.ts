@@ -47,6 +47,11 @@ export interface InsertResult {
   markers: ChainMarker[];
   /** Gap markers this batch resolved. */
   resolved: number;
+  /**
+   * Events at seqs a retention checkpoint already covers (resent after their stream's prefix was
+   * retired): acknowledged, not stored, and counted beside the checkpoint.
+   */
+  retired: number;
 }
 
 /** Who writes a batch, and the head the sidecar signed for it. */

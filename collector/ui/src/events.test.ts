@@ -72,14 +72,33 @@ describe('summaries', () => {
     expect(s.denials).toEqual(denied.event.type === 'statement' ? [denied] : []);
   });
 
-  test('approval: who approved, who ran under it, and what ran', () => {
-    const { rows: r } = rows(new SampleStream({ identity: 'support-agent', approval: 'ticket-42' }), 8);
+  test('approval: who requested and who approved, who ran under it, and what ran', () => {
+    const { rows: r } = rows(
+      new SampleStream({ identity: 'support-agent', approval: 'ticket-42', requestedBy: 'carol@example.com' }),
+      8,
+    );
     const s = summarizeApproval(r);
     expect(s.grants).toEqual([
-      { approvedBy: 'alice@example.com', reason: 'month-end', ticket: 'OPS-7', expiresAt: null },
+      {
+        requestedBy: 'carol@example.com',
+        approvedBy: 'alice@example.com',
+        reason: 'month-end',
+        ticket: 'OPS-7',
+        expiresAt: null,
+      },
     ]);
+    const csv = toCsv(r).split('\r\n');
+    const at = CSV_COLUMNS.indexOf('requestedBy');
+    const approved = csv.slice(1).filter((line) => line.includes('ticket-42'));
+    expect(approved.length).toBeGreaterThan(0);
+    for (const line of approved) expect(line.split(',')[at]).toBe('carol@example.com');
     expect(s.usedBy).toEqual(['support-agent']);
     expect(s.statements.length).toBe(r.filter((x) => x.event.type === 'statement').length);
+  });
+
+  test('approval without a requester (events from before the field): null, not a guess', () => {
+    const { rows: r } = rows(new SampleStream({ identity: 'support-agent', approval: 'ticket-42' }), 4);
+    expect(summarizeApproval(r).grants.map((g) => g.requestedBy)).toEqual([null]);
   });
 
   test('a session in its own order, whatever order the rows came in', () => {

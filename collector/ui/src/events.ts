@@ -42,6 +42,7 @@ export const CSV_COLUMNS = [
   'decision',
   'rule',
   'approval',
+  'requestedBy',
   'approvedBy',
   'text',
   'stream',
@@ -69,6 +70,7 @@ function csvCells(e: TrailEvent): (string | number | null | undefined)[] {
     e.authz?.decision,
     e.authz?.rule,
     e.authz?.approval?.name,
+    e.authz?.approval?.requestedBy,
     e.authz?.approval?.approvedBy,
     e.statement?.text,
     e.chain.stream,
@@ -136,7 +138,14 @@ export function summarizeIdentity(rows: readonly Row[]): IdentitySummary {
 
 export interface ApprovalSummary {
   /** Every distinct grant seen (an approval renewed or re-granted shows each). */
-  grants: { approvedBy: string; reason: string | null; ticket: string | null; expiresAt: string | null }[];
+  grants: {
+    /** Null when the events do not say (sidecars and collectors before `requestedBy`). */
+    requestedBy: string | null;
+    approvedBy: string;
+    reason: string | null;
+    ticket: string | null;
+    expiresAt: string | null;
+  }[];
   /** Who ran statements under it. */
   usedBy: string[];
   statements: Row[];
@@ -149,7 +158,13 @@ export function summarizeApproval(rows: readonly Row[]): ApprovalSummary {
   for (const r of rows) {
     const a = r.event.authz?.approval;
     if (!a) continue;
-    const grant = { approvedBy: a.approvedBy, reason: a.reason, ticket: a.ticket, expiresAt: a.expiresAt };
+    const grant = {
+      requestedBy: a.requestedBy ?? null,
+      approvedBy: a.approvedBy,
+      reason: a.reason,
+      ticket: a.ticket,
+      expiresAt: a.expiresAt,
+    };
     grants.set(JSON.stringify(grant), grant);
     usedBy.add(r.event.identity.name);
     if (r.event.type === 'statement') statements.push(r);

@@ -436,6 +436,8 @@ export function ApprovalView(props: ViewProps) {
         Approval <code>{props.state.subject}</code>
       </h1>
       <dl class="facts approval-facts">
+        <dt>Requested by</dt>
+        <dd data-testid="requested-by">{s.grants.map((g) => g.requestedBy ?? '—').join(', ') || '—'}</dd>
         <dt>Approved by</dt>
         <dd data-testid="approved-by">{s.grants.map((g) => g.approvedBy).join(', ') || '—'}</dd>
         <dt>Reason</dt>

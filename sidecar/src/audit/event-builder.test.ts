@@ -232,4 +232,35 @@ describe('EventBuilder', () => {
       ['SELECT', 'read'],
     ]);
   });
+
+  test('the approval a statement ran under names who asked for it and who approved it', () => {
+    const b = new EventBuilder('none', tables);
+    const approval = {
+      name: 'migrate-1',
+      approvedBy: 'bob',
+      reason: 'add a column',
+      ticket: 'CHG-7',
+      expiresAt: '2026-12-06T16:00:00.000Z',
+    };
+    const decision = (a: typeof approval & { requestedBy?: string }) => [
+      { allow: true, rule: 'gate', approval: a, message: null, hint: null },
+    ];
+    const [asked] = b.statementEvents(
+      session(),
+      record({
+        text: 'alter table t add c int',
+        results: [ok('ALTER TABLE', null)],
+        authz: decision({ ...approval, requestedBy: 'alice' }),
+      }),
+    );
+    const [unknown] = b.statementEvents(
+      session(),
+      record({ text: 'alter table t add d int', results: [ok('ALTER TABLE', null)], authz: decision(approval) }),
+    );
+    expect(asked!.authz?.approval).toEqual({ ...approval, requestedBy: 'alice' });
+    // Unknown (an older collector): omitted, not null, so such events keep the bytes they had.
+    expect(unknown!.authz?.approval).toEqual(approval);
+    expect(JSON.stringify(unknown!.authz?.approval)).not.toContain('requestedBy');
+    expectCanonicalAndValid([asked!, unknown!]);
+  });
 });

@@ -44,7 +44,15 @@ function authzPart(d: AuthzDecision | undefined): NonNullable<AuthzPart> {
     const a = d.approval;
     part = {
       approval: a
-        ? { approvedBy: a.approvedBy, expiresAt: a.expiresAt, name: a.name, reason: a.reason, ticket: a.ticket }
+        ? {
+            approvedBy: a.approvedBy,
+            expiresAt: a.expiresAt,
+            name: a.name,
+            reason: a.reason,
+            // Optional in v1: omitted, not null, when unknown, so earlier events keep their bytes.
+            ...(a.requestedBy !== undefined ? { requestedBy: a.requestedBy } : {}),
+            ticket: a.ticket,
+          }
         : null,
       decision: d.allow ? 'allow' : 'deny',
       rule: d.rule,

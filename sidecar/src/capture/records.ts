@@ -48,6 +48,8 @@ export interface AuthzDecision {
   readonly approval: {
     readonly name: string;
     readonly approvedBy: string;
+    /** Absent when the collector did not say (an older one, or an Approval stamped before the field). */
+    readonly requestedBy?: string;
     readonly reason: string | null;
     readonly ticket: string | null;
     readonly expiresAt: string;

@@ -4,8 +4,11 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { type PolicyDocument, parsePolicyDocument } from '@byline/api';
+import { POLICY_FIELDS, POLICY_FIELDS_HEADER, type PolicyDocument, parsePolicyDocument } from '@byline/api';
 import { type CollectorTrust, collectorCa } from '../collector-ca.js';
+
+/** The optional fields this sidecar reads (approvals' requestedBy): without them, a collector leaves them out. */
+const FIELDS = POLICY_FIELDS.join(',');
 
 export type PolicyAnswer =
   /** A document that parses and validates. */
@@ -76,7 +79,7 @@ export function fetchPolicy(req: PolicyRequest): Promise<PolicyAnswer> {
       {
         method: 'GET',
         timeout: req.timeoutMs,
-        headers: { authorization: `Bearer ${req.token}`, accept: 'application/json' },
+        headers: { authorization: `Bearer ${req.token}`, accept: 'application/json', [POLICY_FIELDS_HEADER]: FIELDS },
         ...(ca ? { ca } : {}),
         ...(req.signal ? { signal: req.signal } : {}),
       },

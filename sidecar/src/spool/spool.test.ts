@@ -254,6 +254,7 @@ describe('Spool', () => {
     const approval = {
       name: 'migrate-1',
       approvedBy: 'bob',
+      requestedBy: 'alice',
       reason: 'add a column',
       ticket: 'CHG-7',
       expiresAt: '2026-12-06T16:00:00Z',
