@@ -70,11 +70,12 @@ export function statementTemplate(sql: string): StatementTemplate | null {
 /** Digits, an optional `.` and digits, an optional exponent: the numbers every grammar position reads alike. */
 function plainDecimal(s: string, start: number, end: number): boolean {
   let i = start;
-  let digits = 0;
-  while (i < end && isDigit(s.charCodeAt(i))) i++, digits++;
+  while (i < end && isDigit(s.charCodeAt(i))) i++;
+  let digits = i - start;
   if (i < end && s.charCodeAt(i) === 46) {
-    i++;
-    while (i < end && isDigit(s.charCodeAt(i))) i++, digits++;
+    const fraction = ++i;
+    while (i < end && isDigit(s.charCodeAt(i))) i++;
+    digits += i - fraction;
   }
   if (digits === 0) return false;
   if (i < end && (s.charCodeAt(i) | 0x20) === 101) {
