@@ -11,24 +11,15 @@
  */
 import type { ParseResult } from 'libpg-query';
 import { Lru } from '../sql/lru.js';
+import { loadedParser, loadParser, type Parse } from '../sql/parser.js';
 import { type StatementTemplate, statementTemplate } from '../sql/template.js';
 import { factsHoldForAnyLiterals, factsOf, type StatementFacts } from './facts.js';
-
-type Parse = (sql: string) => ParseResult;
 
 /** What the parser says about one text: facts per statement, or why there are none. */
 export type Analysis = { ok: true; statements: readonly StatementFacts[] } | { ok: false; error: string };
 
-let loading: Promise<Parse> | undefined;
-
-// libpg-query instantiates its WASM (~19 MiB RSS) when imported, so only a sidecar with a policy loads it.
-function loadParser(): Promise<Parse> {
-  loading ??= import('libpg-query').then(async (lib) => {
-    await lib.loadModule();
-    return lib.parseSync;
-  });
-  return loading;
-}
+/** Until the parser is loaded nothing can be analysed, so nothing is allowed (not cached: it passes). */
+export const NOT_LOADED: Analysis = Object.freeze({ ok: false as const, error: 'the SQL parser is not loaded yet' });
 
 /** A template whose facts depend on its literals: its texts are parsed one by one. */
 const UNUSABLE = Object.freeze({ ok: false as const, error: 'template unusable' });
@@ -53,10 +44,8 @@ export class StatementAnalyzer {
   readonly #maxCachedLength: number;
   readonly #useTemplates: boolean;
 
-  private constructor(
-    private readonly parse: Parse,
-    options: StatementAnalyzerOptions,
-  ) {
+  /** Answers NOT_LOADED until the parser is loaded (sql/parser.ts); `create()` waits for it. */
+  constructor(options: StatementAnalyzerOptions = {}) {
     this.#cache = new Lru(options.cacheSize ?? 10_000);
     this.#templates = new Lru(options.cacheSize ?? 10_000);
     this.#maxCachedLength = options.maxCachedLength ?? 16 * 1024;
@@ -64,7 +53,8 @@ export class StatementAnalyzer {
   }
 
   static async create(options: StatementAnalyzerOptions = {}): Promise<StatementAnalyzer> {
-    return new StatementAnalyzer(await loadParser(), options);
+    await loadParser();
+    return new StatementAnalyzer(options);
   }
 
   /** Facts for every statement in `sql` (a Query may hold several). The result is shared: do not edit it. */
@@ -74,22 +64,24 @@ export class StatementAnalyzer {
       this.stats.hits++;
       return cached;
     }
+    const parse = loadedParser();
+    if (parse === undefined) return NOT_LOADED;
     const template = this.#useTemplates ? statementTemplate(sql) : null;
     if (template !== null) {
-      const fast = this.#fromTemplate(template);
+      const fast = this.#fromTemplate(template, parse);
       if (fast !== UNUSABLE) {
         this.stats.templated++;
         return fast;
       }
     }
     this.stats.misses++;
-    const analysis = this.fresh(sql);
+    const analysis = fresh(sql, parse);
     if (sql.length <= this.#maxCachedLength) this.#cache.set(sql, analysis);
     return analysis;
   }
 
   /** The template's analysis (shared by all its texts), or UNUSABLE. */
-  #fromTemplate(template: StatementTemplate): Analysis {
+  #fromTemplate(template: StatementTemplate, parse: Parse): Analysis {
     const known = this.#templates.get(template.text);
     if (known !== undefined) {
       if (known !== UNUSABLE) this.stats.hits++;
@@ -98,7 +90,7 @@ export class StatementAnalyzer {
     this.stats.misses++;
     let analysis: Analysis = UNUSABLE;
     try {
-      const tree = this.parse(template.text);
+      const tree = parse(template.text);
       // With no literal replaced, the template is the text with comments as spaces: the same tree.
       if (template.literals === 0 || factsHoldForAnyLiterals(tree))
         analysis = Object.freeze({ ok: true as const, statements: Object.freeze(factsOf(tree)) });
@@ -108,19 +100,19 @@ export class StatementAnalyzer {
     if (template.text.length <= this.#maxCachedLength) this.#templates.set(template.text, analysis);
     return analysis;
   }
+}
 
-  private fresh(sql: string): Analysis {
-    let tree: ParseResult;
-    try {
-      tree = this.parse(sql);
-    } catch (e) {
-      return Object.freeze({ ok: false as const, error: `the statement does not parse: ${(e as Error).message}` });
-    }
-    try {
-      return Object.freeze({ ok: true as const, statements: Object.freeze(factsOf(tree)) });
-    } catch {
-      // A tree deeper than the stack: nothing can be said about it, so nothing is allowed on it.
-      return Object.freeze({ ok: false as const, error: 'the statement is nested too deeply to analyse' });
-    }
+function fresh(sql: string, parse: Parse): Analysis {
+  let tree: ParseResult;
+  try {
+    tree = parse(sql);
+  } catch (e) {
+    return Object.freeze({ ok: false as const, error: `the statement does not parse: ${(e as Error).message}` });
+  }
+  try {
+    return Object.freeze({ ok: true as const, statements: Object.freeze(factsOf(tree)) });
+  } catch {
+    // A tree deeper than the stack: nothing can be said about it, so nothing is allowed on it.
+    return Object.freeze({ ok: false as const, error: 'the statement is nested too deeply to analyse' });
   }
 }
