@@ -59,7 +59,7 @@ test('the parser loads with the first connection; its statements are decided and
   }
 
   const events = await sidecar.statements();
-  const byText = (text: string) => events.find((e) => e.statement.text === text);
+  const byText = (text: string) => events.find((e) => e.statement?.text === text);
   expect(byText('select a from lazy_t where a = 1')).toMatchObject({
     statement: { tables: ['lazy_t'] },
     authz: { decision: 'allow' },
