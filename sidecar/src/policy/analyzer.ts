@@ -66,7 +66,8 @@ export class StatementAnalyzer {
     }
     const parse = loadedParser();
     if (parse === undefined) return NOT_LOADED;
-    const template = this.#useTemplates ? statementTemplate(sql) : null;
+    // A text too long to cache has a template too long to cache: parse the text once, not both.
+    const template = this.#useTemplates && sql.length <= this.#maxCachedLength ? statementTemplate(sql) : null;
     if (template !== null) {
       const fast = this.#fromTemplate(template, parse);
       if (fast !== UNUSABLE) {
