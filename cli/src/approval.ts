@@ -116,7 +116,7 @@ interface Kube {
 async function connect(values: { kubeconfig?: string; namespace?: string }): Promise<Kube> {
   // Loaded only here: the Kubernetes client is not needed by the other commands.
   const { KubeClient, KubeError, loadKubeConfig } = await import('@byline/operator');
-  const config = loadKubeConfig(values.kubeconfig);
+  const config = await loadKubeConfig(values.kubeconfig);
   const context = config.getContextObject(config.getCurrentContext());
   const client = new KubeClient(config);
   return {

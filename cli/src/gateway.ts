@@ -18,7 +18,7 @@ export async function watchIdentities(
   // Through the operator's client layer: a dynamic import of @kubernetes/client-node would bundle
   // its generated API clients (14 MB) for the sake of KubeConfig.
   const { KubeClient, WatchCache, httpTransport, loadKubeConfig } = await import('@byline/operator');
-  const kc = loadKubeConfig(kubeconfig);
+  const kc = await loadKubeConfig(kubeconfig);
   const cache = new WatchCache<ListedOidcIdentity & { metadata: { name: string; namespace?: string } }>({
     name: 'agentidentities',
     transport: httpTransport(new KubeClient(kc), '/apis/byline.dev/v1alpha1/agentidentities'),

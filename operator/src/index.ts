@@ -5,7 +5,7 @@ export * from './injection/mutate.js';
 export { parseByteQuantity, type SidecarDefaults } from './injection/sidecar-settings.js';
 export type { Caches } from './kube/caches.js';
 export { KubeClient, KubeError } from './kube/client.js';
-export { loadKubeConfig } from './kube/config.js';
+export { type KubeCredentials, loadKubeConfig, loadKubeCredentials } from './kube/credentials.js';
 export { type LeaderElectionOptions, LeaderElector } from './kube/leader-election.js';
 export * from './kube/watch-cache.js';
 export { OperatorMetrics } from './metrics.js';

@@ -15,7 +15,7 @@ import { type SidecarDefaults, type SidecarFlags, sidecarDefaultsFrom } from './
 import type { InjectionOptions } from './injection/types.js';
 import { allCaches, type Caches, createCaches } from './kube/caches.js';
 import { KubeClient, paths } from './kube/client.js';
-import { loadKubeConfig } from './kube/config.js';
+import { loadKubeCredentials } from './kube/credentials.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { httpTransport, type KubeObject, WatchCache } from './kube/watch-cache.js';
 import { type AdminServer, OperatorMetrics, startAdminServer } from './metrics.js';
@@ -158,8 +158,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   if ('problem' in flagged) throw new Error(flagged.problem);
   const sidecar: SidecarDefaults = { ...flagged, ...options.sidecar };
 
-  const kubeConfig = loadKubeConfig(options.kubeconfig);
-  const client = new KubeClient(kubeConfig);
+  // Not @kubernetes/client-node's KubeConfig unless the kubeconfig needs it (~40 MiB of heap).
+  const client = new KubeClient(await loadKubeCredentials(options.kubeconfig));
   const metrics = new OperatorMetrics();
   const cleanups: Array<() => unknown> = [];
   const fail = async (err: unknown): Promise<never> => {

@@ -38,6 +38,7 @@ import { CancelRegistry } from './proxy/cancel-registry.js';
 import { ProxySession } from './proxy/session.js';
 import { Shipper } from './ship/shipper.js';
 import { type RecoveredSpool, Spool, type SpoolDamageReport } from './spool/spool.js';
+import { loadedParser, loadParser } from './sql/parser.js';
 import { TableExtractor } from './sql/tables.js';
 
 export interface RunningSidecar {
@@ -112,13 +113,11 @@ async function policySource(
   const engine = new PolicyEngine();
   if ('static' in config.identity) {
     engine.setPolicy(staticPolicy(config, identity.name, identity.namespace));
-    // libpg-query costs ~19 MiB: only loaded when some route's policy checks statements.
-    const restricted = config.routes.some((r) => engine.unrestricted(r.name) === null);
-    const analyzer = restricted ? await StatementAnalyzer.create() : null;
-    return { authorizer: new Authorizer(engine, analyzer, metrics), client: null };
+    // The parser it needs loads with the first connection (see startSidecar).
+    return { authorizer: new Authorizer(engine, new StatementAnalyzer(), metrics), client: null };
   }
   const k = config.identity.kubernetes;
-  const analyzer = await StatementAnalyzer.create();
+  const analyzer = new StatementAnalyzer();
   const client = await PolicyClient.start(
     {
       url: k.collector.url,
@@ -139,7 +138,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   checkReadable(config);
   const identity = await identitySource(config, logger, options);
 
-  const tables = await TableExtractor.create();
+  const tables = new TableExtractor();
   const metrics = new SidecarMetrics();
   let policy: Awaited<ReturnType<typeof policySource>>;
   try {
@@ -173,7 +172,11 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     recovered?.chain,
     metrics,
   );
-  if (recovered) await recordRecovered(recovered, pipeline, logger);
+  if (recovered) {
+    // Their events name their tables, which takes the parser.
+    if (recovered.unfinished.length > 0) await loadParser();
+    await recordRecovered(recovered, pipeline, logger);
+  }
   // Events about the trail itself (spool damage, dead letters): from the sidecar's stream, under
   // its identity now, against its first route.
   const first = config.routes[0]!;
@@ -238,9 +241,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
 
   try {
     for (const route of config.routes) {
-      const server = createServer({ noDelay: true }, (socket) => {
-        sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
+      const startSession = (socket: Socket) => {
         const session = new ProxySession(socket, {
           route,
           identity,
@@ -260,6 +261,12 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
           clientAuth: options.clientAuth,
         });
         sessions.add(session);
+      };
+      const server = createServer({ noDelay: true }, (socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        if (loadedParser() !== undefined) startSession(socket);
+        else afterParserLoads(socket, startSession, logger);
       });
       servers.push(server);
       const { host, port } = parseListen(route.listen, `route ${route.name}: listen`);
@@ -322,6 +329,26 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       await pipeline.close();
     },
   };
+}
+
+/**
+ * The first connections wait for the SQL parser, which the sidecar loads only now that a client
+ * needs it (idle memory; see sql/parser.ts): their statements' policy and tables need it. What the
+ * client sends meanwhile stays in the socket's buffer (no reader is attached yet).
+ */
+function afterParserLoads(socket: Socket, startSession: (socket: Socket) => void, logger: Logger): void {
+  const ignore = () => {}; // an error while waiting: the socket closes, and no session starts
+  socket.on('error', ignore);
+  loadParser().then(
+    () => {
+      socket.off('error', ignore);
+      if (!socket.destroyed) startSession(socket);
+    },
+    (e: unknown) => {
+      logger.error({ err: e }, 'the SQL parser (libpg-query) does not load; the connection is closed');
+      socket.destroy();
+    },
+  );
 }
 
 /**

@@ -6,7 +6,8 @@
  *
  * Env: BENCH_SECONDS (per run, default 10). Targets that cannot start are skipped loudly.
  * BENCH_TARGETS=direct,pgbouncer,byline-pod runs only those; BENCH_CPU_PROF=DIR starts the
- * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_BYLINE_BIN
+ * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_SIDECAR_NODE_FLAGS
+ * adds node flags to the sidecars' command line; BENCH_BYLINE_BIN
  * runs another build of the byline bin (to profile a baseline).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -22,6 +23,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
 const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split(',')) : null;
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+/** Node/V8 flags for the sidecars only (e.g. `--max-semi-space-size=2`), to weigh memory against throughput. */
+const SIDECAR_NODE_FLAGS = (process.env.BENCH_SIDECAR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
@@ -549,6 +552,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   const entry = daemon(
     process.execPath,
     [
+      ...SIDECAR_NODE_FLAGS,
       ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
       '--import',
       join(repoRoot, 'test/bench/loop-delay.mjs'),

@@ -7,7 +7,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { createInterface } from 'node:readline';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeCredentials } from './credentials.js';
 
 /** A non-2xx answer: `status` is the HTTP status, `reason` the Status object's reason (e.g. NotFound). */
 export class KubeError extends Error {
@@ -49,7 +49,8 @@ export class KubeClient {
   // Keep-alive for ordinary requests; watches get sockets of their own (agent: false).
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
 
-  constructor(private readonly config: KubeConfig) {
+  /** A KubeConfig of @kubernetes/client-node, or credentials read without it (credentials.ts). */
+  constructor(private readonly config: KubeCredentials) {
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);

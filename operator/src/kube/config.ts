@@ -1,8 +1,8 @@
 /**
- * The kubeconfig the operator and the CLI's Kubernetes commands use: the file given, else the
- * default chain of @kubernetes/client-node ($KUBECONFIG, ~/.kube/config, the in-cluster service
- * account). Imported statically here so that bundles keep only KubeConfig of the Kubernetes
- * client (under 2 MB), not its generated API clients (14 MB, which a dynamic import would keep).
+ * @kubernetes/client-node's KubeConfig for the file given, else its default chain ($KUBECONFIG,
+ * ~/.kube/config, the in-cluster service account). The package stays in node_modules (not bundled)
+ * and importing it loads its generated API clients too (~40 MiB of heap), so this module is only
+ * imported dynamically, by credentials.ts, where a kubeconfig needs more than credentials.ts reads.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 

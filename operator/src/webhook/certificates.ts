@@ -7,7 +7,11 @@
 import { createPrivateKey, generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
+
+type Forge = typeof forgeModule;
+/** node-forge (~10 MiB resident) is needed only to issue certificates, not by an operator whose Secret holds valid ones. */
+const loadForge = async (): Promise<Forge> => (await import('node-forge')).default;
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 /** Rotate a certificate this long before it expires. */
@@ -42,12 +46,13 @@ async function rsaKey(): Promise<{ publicPem: string; privatePem: string }> {
 const serial = () => `01${randomBytes(15).toString('hex')}`;
 
 function build(
+  forge: Forge,
   subjectCN: string,
   publicPem: string,
   notBefore: Date,
   notAfter: Date,
   extensions: object[],
-): forge.pki.Certificate {
+): forgeModule.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicPem);
   cert.serialNumber = serial();
@@ -60,8 +65,8 @@ function build(
 }
 
 export async function createCA(now: Date, commonName = 'byline-webhook-ca'): Promise<KeyPairPem> {
-  const key = await rsaKey();
-  const cert = build(commonName, key.publicPem, now, new Date(now.getTime() + CA_VALIDITY_MS), [
+  const [key, forge] = await Promise.all([rsaKey(), loadForge()]);
+  const cert = build(forge, commonName, key.publicPem, now, new Date(now.getTime() + CA_VALIDITY_MS), [
     { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
@@ -74,11 +79,11 @@ export async function createCA(now: Date, commonName = 'byline-webhook-ca'): Pro
 /** A serving certificate for `names` (DNS names and IP addresses), signed by `ca`. */
 export async function issueServing(ca: KeyPairPem, names: string[], now: Date): Promise<KeyPairPem> {
   if (names.length === 0) throw new Error('a serving certificate needs at least one DNS name or IP address');
-  const key = await rsaKey();
+  const [key, forge] = await Promise.all([rsaKey(), loadForge()]);
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const altNames = names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n }));
   const notAfter = new Date(Math.min(now.getTime() + SERVING_VALIDITY_MS, caCert.validity.notAfter.getTime()));
-  const cert = build(names[0]!, key.publicPem, now, notAfter, [
+  const cert = build(forge, names[0]!, key.publicPem, now, notAfter, [
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },

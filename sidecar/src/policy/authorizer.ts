@@ -8,7 +8,7 @@
 import type { Prepared } from '../capture/sql-prepared.js';
 import type { SidecarMetrics } from '../metrics.js';
 import { SCS_OFF } from '../sql/tokenizer.js';
-import type { Analysis, StatementAnalyzer } from './analyzer.js';
+import { type Analysis, NOT_LOADED, type StatementAnalyzer } from './analyzer.js';
 import type { Decision, PolicyEngine } from './engine.js';
 
 /** One-element lists of shared decisions, so a cached decision costs no allocation per statement. */
@@ -55,8 +55,10 @@ export class Authorizer {
     if (this.analyzer === null) return this.count(route, single(this.#noParser(route)));
     if (statement === undefined) return this.count(route, single(this.#unknown(route)));
     if (statement.flags & SCS_OFF) return this.count(route, single(this.#fixedDenial(`${route}\0scs`, SCS_MISREAD)));
-    statement.analysis ??= this.analyzer.analyze(statement.text);
-    return this.count(route, this.#decide(route, statement.analysis as Analysis, now));
+    const analysis = (statement.analysis as Analysis | undefined) ?? this.analyzer.analyze(statement.text);
+    // Kept with the statement for every later Execute, unless the parser was not there yet.
+    if (analysis !== NOT_LOADED) statement.analysis = analysis;
+    return this.count(route, this.#decide(route, analysis, now));
   }
 
   functionCall(route: string): readonly Decision[] {

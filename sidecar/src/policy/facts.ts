@@ -133,6 +133,62 @@ export function factsOf(tree: ParseResult): StatementFacts[] {
   return out;
 }
 
+/** Statements whose facts read no literal, except in the places `literalFree` checks. */
+const TEMPLATE_STATEMENTS = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt']);
+
+/**
+ * Whether `factsOf(tree)` holds for every text this tree is the template of: the tree parsed from
+ * a statement whose literals were made parameters (sql/template.ts). The facts read literals only
+ * in SET, transaction and EXPLAIN options, COPY's file, set_config's arguments, and the WHERE of an
+ * UPDATE or DELETE (is it always true?). So: only SELECT/INSERT/UPDATE/DELETE, no set_config, and
+ * every UPDATE/DELETE either without WHERE or with one that depends on a row whatever the literals.
+ */
+export function factsHoldForAnyLiterals(tree: ParseResult): boolean {
+  for (const raw of tree.stmts ?? []) {
+    const stmt = raw.stmt as unknown;
+    if (!isObj(stmt)) return false;
+    const type = Object.keys(stmt)[0] ?? '';
+    if (!TEMPLATE_STATEMENTS.has(type) || !literalFree(stmt)) return false;
+  }
+  return true;
+}
+
+function literalFree(node: unknown): boolean {
+  if (Array.isArray(node)) return node.every(literalFree);
+  if (!isObj(node)) return true;
+  for (const key in node) {
+    const value = node[key];
+    if ((key === 'UpdateStmt' || key === 'DeleteStmt') && isObj(value)) {
+      if (value.whereClause !== undefined && !neverTrue(value.whereClause)) return false;
+    } else if (key === 'FuncCall' && isObj(value)) {
+      if (functionName(value) === 'set_config') return false;
+    }
+    if (!literalFree(value)) return false;
+  }
+  return true;
+}
+
+/**
+ * A condition `evaluate` can never find true, whatever its literals: a comparison of a column with
+ * anything but a column (evaluate has no value for a column), or an AND holding one, or an OR of such.
+ */
+function neverTrue(node: unknown): boolean {
+  if (!isObj(node)) return false;
+  if (isObj(node.A_Expr)) {
+    const e = node.A_Expr;
+    if (e.kind !== 'AEXPR_OP') return false;
+    const l = isObj(e.lexpr) && isObj(e.lexpr.ColumnRef);
+    const r = isObj(e.rexpr) && isObj(e.rexpr.ColumnRef);
+    return l !== r;
+  }
+  if (isObj(node.BoolExpr)) {
+    const args = Array.isArray(node.BoolExpr.args) ? node.BoolExpr.args : [];
+    if (node.BoolExpr.boolop === 'AND_EXPR') return args.some(neverTrue);
+    if (node.BoolExpr.boolop === 'OR_EXPR') return args.length > 0 && args.every(neverTrue);
+  }
+  return false;
+}
+
 /** Command tag and class of the statement node, what only the top level can say, and whether its insides run. */
 function topLevel(stmt: unknown, f: Findings): [string, StatementClassName, boolean] {
   if (!isObj(stmt)) return ['UNKNOWN', 'misc', true];
@@ -426,10 +482,14 @@ function walk(node: unknown, f: Findings, top: boolean): void {
   }
 }
 
-function funcCall(call: Obj, f: Findings): void {
+function functionName(call: Obj): string {
   const names = Array.isArray(call.funcname) ? call.funcname : [];
   const last = names.at(-1);
-  const name = isObj(last) && isObj(last.String) && typeof last.String.sval === 'string' ? last.String.sval : '';
+  return isObj(last) && isObj(last.String) && typeof last.String.sval === 'string' ? last.String.sval : '';
+}
+
+function funcCall(call: Obj, f: Findings): void {
+  const name = functionName(call);
   const write = WRITE_FUNCTIONS.get(name);
   if (write) f.write(write);
   const admin = ADMIN_FUNCTIONS.get(name);

@@ -7,30 +7,18 @@ import type { ParseResult } from 'libpg-query';
 import type { StatementSlice } from './lexer.js';
 import { Lru } from './lru.js';
 import { normalize } from './normalize.js';
+import { loadedParser, loadParser } from './parser.js';
 import { relationsOf } from './relations.js';
 import { isSpace, skipTrivia } from './scan.js';
 import { SCAN_DEFAULT, SCS_OFF, STRING, Tokenizer } from './tokenizer.js';
 
-type Parse = (sql: string) => ParseResult;
-
-// Imported on first use, not at module load: libpg-query instantiates its WASM (~19 MiB RSS) as
-// soon as it is imported, and a sidecar without table extraction should not pay for that.
-let parseSync: Parse | undefined;
-let loading: Promise<Parse> | undefined;
-
-async function loadParser(): Promise<Parse> {
-  loading ??= import('libpg-query').then(async (lib) => {
-    await lib.loadModule();
-    parseSync = lib.parseSync;
-    return lib.parseSync;
-  });
-  return loading;
-}
-
-function parser(): Parse {
-  if (parseSync === undefined)
-    throw new Error('libpg-query is not loaded: create the extractor with TableExtractor.create()');
-  return parseSync;
+function parser() {
+  const parse = loadedParser();
+  if (parse === undefined)
+    throw new Error(
+      'libpg-query is not loaded: create the extractor with TableExtractor.create(), or loadParser() first',
+    );
+  return parse;
 }
 
 /** The parse tree, or null when the text does not parse. Empty text parses to no statements. */
@@ -63,7 +51,7 @@ export class TableExtractor {
   readonly stats = { hits: 0, misses: 0 };
   readonly #cache: Lru<string, readonly string[] | null>;
 
-  /** Needs the parser loaded: use `create()` unless another extractor already loaded it. */
+  /** Needs the parser loaded (sql/parser.ts) by the time `tables` is first called; `create()` waits for it. */
   constructor(options: TableExtractorOptions = {}) {
     this.#cache = new Lru(options.cacheSize ?? 10_000);
   }
