@@ -219,10 +219,9 @@ export class Spool implements AuditSink {
       }
       if (group.ended && group.session !== null) this.activeSessions.delete(group.session);
     }
-    const last = batch.events.at(-1);
-    if (last) {
-      this.chainSeq = last.chain.seq;
-      this.chainPrev = last.chain.hash;
+    if (batch.head) {
+      this.chainSeq = batch.head.seq;
+      this.chainPrev = batch.head.prev;
     }
     // Events need not reach the OS before anything else happens (their begin records did): they
     // ride along with the next begin records' write, or go out within EVENTS_FLUSH_MS.
