@@ -25,10 +25,17 @@ import { uuidv7 } from '@byline/api';
 import type { Logger } from 'pino';
 import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditSink, EventBatch } from '../audit/sink.js';
-import type { StatementRecord } from '../capture/records.js';
+import type { AuthzDecision, StatementRecord } from '../capture/records.js';
 import { Backlog } from './backlog.js';
 import { DamageLedger, type SpoolDamageReport } from './damage.js';
-import { beginPayload, type EventsHeader, type SessionRecord, sessionPayload } from './payloads.js';
+import {
+  beginPayload,
+  decisionJson,
+  decisionPayload,
+  type EventsHeader,
+  type SessionRecord,
+  sessionPayload,
+} from './payloads.js';
 import { type ByteRange, type DecodedRecord, decodeRecords, RecordType } from './record-codec.js';
 import { type RecoveredSpool, recover, type SpoolPosition } from './recovery.js';
 import { SegmentLog, segmentName } from './segment-log.js';
@@ -49,6 +56,8 @@ export interface SpoolOptions {
 }
 
 const BATCH_SYNC_MS = 100;
+/** Decisions remembered per segment at most (a forgotten one is written again under a new id). */
+const MAX_SEGMENT_DECISIONS = 4096;
 const EVENTS_FLUSH_MS = 5;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Bytes read back at a time for shipping, at the least (twice the batch size asked for, when larger). */
@@ -69,6 +78,9 @@ export class Spool implements AuditSink {
   private eventsTimer: NodeJS.Timeout | null = null;
   private chainSeq = 0;
   private chainPrev: string | null = null;
+  /** The current segment's decision records by the decision's JSON, and the next id to give. */
+  private segmentDecisions = new Map<string, number>();
+  private nextDecisionId = 0;
   /** Called after events are written (the shipper listens). */
   onEvents: (() => void) | null = null;
   /** Called when reading back finds damage not reported before (recovery returns its own). */
@@ -131,6 +143,9 @@ export class Spool implements AuditSink {
 
   private openSegment(number: number): void {
     this.log.open(number);
+    // Decision records are per segment, so that a segment read alone resolves its begin records.
+    this.segmentDecisions.clear();
+    this.nextDecisionId = 0;
     // Each segment starts with what recovery needs from it alone: the chain position and the
     // sessions still open, so older segments can be deleted.
     this.log.append(RecordType.chain, JSON.stringify({ seq: this.chainSeq, prev: this.chainPrev }));
@@ -197,8 +212,25 @@ export class Spool implements AuditSink {
   begin(session: SessionInfo, record: StatementRecord): void {
     this.beginSegment.set(`${session.id}/${record.seq}`, this.log.current.number);
     this.log.current.openBegins += 1;
-    this.log.append(RecordType.begin, beginPayload(session.id, record));
+    this.log.append(RecordType.begin, beginPayload(session.id, record, this.decisionId));
   }
+
+  /**
+   * The decision's id in the current segment; the first time, its decision record is appended
+   * (ahead of the begin record being built, and in the same write, so in the same segment).
+   */
+  private readonly decisionId = (decision: AuthzDecision): number => {
+    const json = decisionJson(decision);
+    let id = this.segmentDecisions.get(json);
+    if (id === undefined) {
+      // Distinct decisions are few (the engine caches them); a bound keeps a pathological policy's small.
+      if (this.segmentDecisions.size >= MAX_SEGMENT_DECISIONS) this.segmentDecisions.clear();
+      id = this.nextDecisionId++;
+      this.segmentDecisions.set(json, id);
+      this.log.append(RecordType.decision, decisionPayload(id, json));
+    }
+    return id;
+  };
 
   /** Finished events, one group per completed record (AuditSink). */
   write(batch: EventBatch): void {
