@@ -10,6 +10,7 @@ import type { StatementRecord } from '../capture/records.js';
 import { TableExtractor } from '../sql/tables.js';
 import { SCS_OFF } from '../sql/tokenizer.js';
 import { AppendBuffer } from './append-buffer.js';
+import { CHECKPOINT_INTERVAL_MS } from './backlog.js';
 import { decodeRecords, encodeRecord, RecordType } from './record-codec.js';
 import { Spool, type SpoolOptions } from './spool.js';
 
@@ -406,6 +407,66 @@ describe('Spool', () => {
     await spool.settled();
     expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(next);
     expect(segments()).toBe(1);
+    await spool.close();
+  });
+
+  test('acknowledgements within a segment are checkpointed at most once a second; settling writes the last at once', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir);
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i <= 30; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      pipeline.statement(s, r);
+    }
+    await pipeline.flush();
+    const { lines } = await spool.readEvents(spool.acknowledged, 1 << 30);
+    expect(lines).toHaveLength(30);
+    // Acknowledge one event at a time, as a shipper of small batches does, a turn apart.
+    let position = spool.acknowledged;
+    const started = Date.now();
+    for (let i = 0; i < 30; i++) {
+      const next = await spool.readEvents(position, 1);
+      spool.acknowledge(next.next, next.lines.length);
+      position = next.next;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const elapsed = Date.now() - started;
+    expect(spool.checkpointWrites).toBeLessThanOrEqual(1 + Math.ceil(elapsed / CHECKPOINT_INTERVAL_MS));
+    await spool.settled();
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(position);
+    await spool.close();
+    // A restart ships from there: nothing acknowledged is shipped again.
+    const again = open(dir);
+    expect((await again.spool.readEvents(again.spool.acknowledged, 1 << 30)).lines).toEqual([]);
+    await again.spool.close();
+  });
+
+  test('an acknowledgement past a segment is checkpointed at once, so the segment goes without waiting', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { segmentBytes: 4096 });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i < 40; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      pipeline.statement(s, r);
+      await pipeline.flush();
+    }
+    const segments = () => readdirSync(dir).filter((f) => f.startsWith('segment-')).length;
+    expect(segments()).toBeGreaterThan(3);
+    // A first, small acknowledgement: the next one within the interval would wait...
+    const first = await spool.readEvents(spool.acknowledged, 1);
+    spool.acknowledge(first.next, first.lines.length);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // ...but this one crosses segments: written and the old segments deleted well within it.
+    const rest = await spool.readEvents(spool.acknowledged, 1 << 30);
+    spool.acknowledge(rest.next, rest.lines.length);
+    const deadline = Date.now() + CHECKPOINT_INTERVAL_MS / 2;
+    while (segments() > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(segments()).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(rest.next);
     await spool.close();
   });
 

@@ -192,6 +192,11 @@ export class Spool implements AuditSink {
     return this.log.writeCalls;
   }
 
+  /** Checkpoint files written so far. */
+  get checkpointWrites(): number {
+    return this.backlog.checkpointWrites;
+  }
+
   /** Bytes read back from segments so far. */
   get bytesRead(): number {
     return this.log.bytesRead;
