@@ -43,8 +43,8 @@ export interface Recovery {
   unfinished: RecoveredSpool['unfinished'];
   openSessions: SessionInfo[];
   damaged: SpoolDamageReport[];
-  /** Where each unfinished begin lives, keyed `session/seq` (their events complete them). */
-  beginSegment: Map<string, number>;
+  /** Where each unfinished begin lives, by session and record seq (their events complete them). */
+  beginSegment: Map<string, Map<number, number>>;
   /** Events after the acknowledged position. */
   unshippedEvents: number;
   /** The highest segment number found, if any. */
@@ -142,7 +142,7 @@ export function recover(log: SegmentLog, acked: SpoolPosition, damage: DamageLed
     return i;
   };
   const unfinished: RecoveredSpool['unfinished'] = [];
-  const beginSegment = new Map<string, number>();
+  const beginSegment = new Map<string, Map<number, number>>();
   for (const [key, { segment, payload }] of begins) {
     const session = infoFor(payload.s);
     if (!session) {
@@ -151,7 +151,12 @@ export function recover(log: SegmentLog, acked: SpoolPosition, damage: DamageLed
     }
     unfinished.push({ session, record: beginToRecord(payload) });
     // The events about to be written for it complete this begin.
-    beginSegment.set(key, segment);
+    let ofSession = beginSegment.get(payload.s);
+    if (!ofSession) {
+      ofSession = new Map();
+      beginSegment.set(payload.s, ofSession);
+    }
+    ofSession.set(payload.q, segment);
     const state = log.segments.get(segment);
     if (state) state.openBegins += 1;
   }

@@ -68,8 +68,11 @@ export class Spool implements AuditSink {
   readonly stream: string;
   private readonly log: SegmentLog;
   private readonly backlog: Backlog;
-  /** Where each unfinished begin lives, keyed `session/seq`. */
-  private beginSegment = new Map<string, number>();
+  /**
+   * Where each unfinished begin lives: by session, then record seq (no key string built per
+   * statement on the forward path). A session's map goes when the session ends.
+   */
+  private beginSegment = new Map<string, Map<number, number>>();
   private readonly activeSessions = new Map<string, SessionRecord>();
   private syncTimer: NodeJS.Timeout | null = null;
   /** Sessions waiting for this turn's write, and the emptied array of the last turn (reused). */
@@ -215,7 +218,12 @@ export class Spool implements AuditSink {
 
   /** A statement about to be forwarded. Cheap: frames it in the append buffer; flushPending() writes. */
   begin(session: SessionInfo, record: StatementRecord): void {
-    this.beginSegment.set(`${session.id}/${record.seq}`, this.log.current.number);
+    let ofSession = this.beginSegment.get(session.id);
+    if (!ofSession) {
+      ofSession = new Map();
+      this.beginSegment.set(session.id, ofSession);
+    }
+    ofSession.set(record.seq, this.log.current.number);
     this.log.current.openBegins += 1;
     this.log.append(RecordType.begin, beginPayload(session.id, record, this.decisionId));
   }
@@ -241,20 +249,24 @@ export class Spool implements AuditSink {
   write(batch: EventBatch): void {
     const now = Date.now();
     for (const group of batch.groups) {
-      const header: EventsHeader = { s: group.session, q: group.record, n: group.nextSeq, w: now };
-      if (group.ended) header.end = true;
-      this.log.append(RecordType.events, `${JSON.stringify(header)}\n${group.lines.join('\n')}`);
+      // The EventsHeader, written as a string (one per finished statement).
+      const session = group.session;
+      const header = `{"s":${session === null ? 'null' : JSON.stringify(session)},"q":${group.record},"n":${group.nextSeq},"w":${now}${group.ended ? ',"end":true' : ''}}`;
+      this.log.append(RecordType.events, `${header}\n${group.lines.join('\n')}`);
       this.unshippedEvents += group.lines.length;
-      if (group.session !== null && group.record !== null) {
-        const key = `${group.session}/${group.record}`;
-        const segment = this.beginSegment.get(key);
+      const ofSession = session === null ? undefined : this.beginSegment.get(session);
+      if (ofSession && group.record !== null) {
+        const segment = ofSession.get(group.record);
         if (segment !== undefined) {
-          this.beginSegment.delete(key);
+          ofSession.delete(group.record);
           const state = this.log.segments.get(segment);
           if (state) state.openBegins -= 1;
         }
       }
-      if (group.ended && group.session !== null) this.activeSessions.delete(group.session);
+      if (group.ended && session !== null) {
+        this.activeSessions.delete(session);
+        if (ofSession?.size === 0) this.beginSegment.delete(session);
+      }
     }
     if (batch.head) {
       this.chainSeq = batch.head.seq;
