@@ -198,6 +198,11 @@ describe('fault injection under load', () => {
     const positions = new Set(events.map((e) => `${e.session.id}/${e.session.seq}`));
     expect(positions.size).toBe(events.length);
     expect(events.every((e) => e.identity.name === IDENTITY)).toBe(true);
+    // Every statement ran under the route's one decision, those recovered from a begin record
+    // after a kill (its decision record resolved in its segment) as much as the others.
+    expect(new Set(statements.map((e) => JSON.stringify(e.authz)))).toEqual(
+      new Set([JSON.stringify({ approval: null, decision: 'allow', rule: statements[0]!.authz!.rule })]),
+    );
     // Every session that was open when the sidecar died was closed by the restart.
     const started = new Set(events.filter((e) => e.type === 'session.start').map((e) => e.session.id));
     const ended = new Set(events.filter((e) => e.type === 'session.end').map((e) => e.session.id));

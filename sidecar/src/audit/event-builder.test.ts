@@ -263,4 +263,16 @@ describe('EventBuilder', () => {
     expect(JSON.stringify(unknown!.authz?.approval)).not.toContain('requestedBy');
     expectCanonicalAndValid([asked!, unknown!]);
   });
+
+  test('tables are remembered by exact text and scan setting, never across settings', () => {
+    const b = new EventBuilder('redacted', tables);
+    // One string under standard_conforming_strings off; a string, a subquery and a comment when on.
+    const text = "select 'x\\' , (select 1 from t2) as y from t1 --'";
+    const run = (scanFlags: number) =>
+      b.statementEvents(session(), record({ text, scanFlags, results: [ok('SELECT 1', 1)] }))[0]!.statement!.tables;
+    expect(run(0)).toEqual(['t2', 't1']);
+    expect(run(SCS_OFF)).toEqual([]);
+    expect(run(0)).toEqual(['t2', 't1']);
+    expect(run(SCS_OFF)).toEqual([]);
+  });
 });

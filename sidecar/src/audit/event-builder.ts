@@ -69,7 +69,14 @@ function deniedSlice(decisions: readonly AuthzDecision[] | null | undefined): nu
   return -1;
 }
 
+/** Texts up to this length are remembered with their tables (a prepared statement's text repeats at every Execute). */
+const MEMO_TEXT_CHARS = 2048;
+const MEMO_ENTRIES = 512;
+
 export class EventBuilder {
+  /** Tables by exact text and scan flags, in front of the extractor's cache by normalized text (which normalizes first). */
+  private readonly tablesMemo = new Map<string, { flags: number; tables: string[] | null }>();
+
   constructor(
     private readonly paramsMode: ParamsModeName,
     private readonly tables: TableExtractor | null,
@@ -98,7 +105,7 @@ export class EventBuilder {
       session: this.sessionPart(session, session.applicationName),
       statement: null,
       target: session.target,
-      time: new Date(time).toISOString(),
+      time: isoTime(time),
       type,
       v: 1,
     };
@@ -201,7 +208,7 @@ export class EventBuilder {
         text: record.text,
       },
       target: session.target,
-      time: new Date(record.receivedAt).toISOString(),
+      time: isoTime(record.receivedAt),
       type: 'statement',
       v: 1,
     });
@@ -230,6 +237,8 @@ export class EventBuilder {
       task: tags.task ?? tags.byline_task ?? null,
       traceparent: tags.traceparent ?? null,
     };
+    const tables = record.kind === 'function' ? null : this.tablesOf(slice.scan, record.scanFlags ?? 0);
+    const params = this.params(record.params);
     return {
       authz: ALLOW,
       context,
@@ -237,24 +246,49 @@ export class EventBuilder {
       identity: session.identity,
       result: toResult(result, record.notExecuted),
       session: this.sessionPart(session, record.applicationName ?? session.applicationName),
-      statement: {
-        class: klass,
-        command,
-        params: this.params(record.params),
-        paramsMode: this.paramsMode,
-        preparedName: record.preparedName,
-        protocol,
-        // Optional fields, present only when they say something (older events stay byte-identical).
-        ...(mismatch ? { splitMismatch: true } : null),
-        tables: record.kind === 'function' ? null : (this.tables?.tables(slice.scan, record.scanFlags) ?? null),
-        text,
-        ...(slice.raw ? { textRaw: { base64: slice.raw.toString('base64'), encoding: slice.encoding! } } : null),
-      },
+      // Optional fields, present only when they say something (older events stay byte-identical);
+      // the usual statement is one literal, without them.
+      statement:
+        mismatch || slice.raw
+          ? {
+              class: klass,
+              command,
+              params,
+              paramsMode: this.paramsMode,
+              preparedName: record.preparedName,
+              protocol,
+              ...(mismatch ? { splitMismatch: true } : null),
+              tables,
+              text,
+              ...(slice.raw ? { textRaw: { base64: slice.raw.toString('base64'), encoding: slice.encoding! } } : null),
+            }
+          : {
+              class: klass,
+              command,
+              params,
+              paramsMode: this.paramsMode,
+              preparedName: record.preparedName,
+              protocol,
+              tables,
+              text,
+            },
       target: session.target,
-      time: new Date(record.receivedAt).toISOString(),
+      time: isoTime(record.receivedAt),
       type: 'statement',
       v: 1,
     };
+  }
+
+  /** The statement's tables; the arrays are shared between events of one text, and nothing changes them. */
+  private tablesOf(scan: string, flags: number): string[] | null {
+    if (this.tables === null) return null;
+    if (scan.length > MEMO_TEXT_CHARS) return this.tables.tables(scan, flags);
+    const known = this.tablesMemo.get(scan);
+    if (known !== undefined && known.flags === flags) return known.tables;
+    const tables = this.tables.tables(scan, flags);
+    if (this.tablesMemo.size >= MEMO_ENTRIES) this.tablesMemo.clear();
+    this.tablesMemo.set(scan, { flags, tables });
+    return tables;
   }
 
   private sessionPart(session: SessionInfo, applicationName: string | null) {
@@ -279,6 +313,17 @@ export class EventBuilder {
       return p.formats[i] === 1 ? `\\x${v.toString('hex')}` : v.toString('utf8');
     });
   }
+}
+
+/** RFC 3339 time of `ms`; the last one is kept, as a busy sidecar records many events per millisecond. */
+let lastMs = Number.NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
 }
 
 /** The record's whole text as one statement (a FunctionCall, an empty Query, a split mismatch). */

@@ -2,13 +2,15 @@
  * Between the forward path and the sinks: collects finished records from every session, and once
  * per event-loop turn shapes them into events, chains them and hands the batch to the sinks.
  */
-import type { AuditEvent, UnchainedEvent } from '@byline/api';
-import { ChainWriter, uuidv7 } from '@byline/api';
+import type { UnchainedEvent } from '@byline/api';
+import { uuidv7 } from '@byline/api';
 import type { Logger } from 'pino';
 import type { StatementRecord } from '../capture/records.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { EventBuilder, SessionInfo } from './event-builder.js';
-import type { AuditSink, EventGroup } from './sink.js';
+import { EventChain } from './event-chain.js';
+import type { AuditSink, EventBatch, EventGroup } from './sink.js';
+import { StatementCounters } from './statement-counters.js';
 
 type Pending =
   | { session: SessionInfo; record: StatementRecord }
@@ -23,7 +25,8 @@ type Pending =
   | { incident: UnchainedEvent };
 
 export class AuditPipeline {
-  readonly chain: ChainWriter;
+  readonly chain: EventChain;
+  private readonly counters: StatementCounters | null;
   private pending: Pending[] = [];
   private scheduled = false;
   /** Events handed to the sinks so far. */
@@ -37,7 +40,8 @@ export class AuditPipeline {
     position: { seq: number; prev: string | null } = { seq: 0, prev: null },
     private readonly metrics: SidecarMetrics | null = null,
   ) {
-    this.chain = new ChainWriter(stream, position.seq, position.prev);
+    this.chain = new EventChain(stream, position.seq, position.prev);
+    this.counters = metrics ? new StatementCounters(metrics) : null;
   }
 
   statement(session: SessionInfo, record: StatementRecord): void {
@@ -82,15 +86,15 @@ export class AuditPipeline {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    const events: AuditEvent[] = [];
     const groups: EventGroup[] = [];
     let jsonl = '';
+    let count = 0;
     for (const item of batch) {
       if ('incident' in item) {
-        const chained = this.chain.appendCanonical(item.incident);
-        events.push(chained.event);
-        jsonl += `${chained.json}\n`;
-        groups.push({ session: null, record: null, nextSeq: null, ended: false, lines: [chained.json] });
+        const line = this.chain.append(item.incident);
+        count++;
+        jsonl += `${line}\n`;
+        groups.push({ session: null, record: null, nextSeq: null, ended: false, lines: [line] });
         continue;
       }
       let shaped: UnchainedEvent[];
@@ -107,15 +111,12 @@ export class AuditPipeline {
       const lines: string[] = [];
       if (shaped[0]?.statement?.splitMismatch) this.metrics?.splitMismatches.inc();
       for (const e of shaped) {
-        if (this.metrics && e.statement && e.result) {
-          this.metrics.statements.inc({ route: e.target.route, class: e.statement.class, status: e.result.status });
-          if (e.result.durationUs !== null) this.metrics.statementDuration.observe(e.result.durationUs / 1e6);
-        }
-        const chained = this.chain.appendCanonical(e);
-        events.push(chained.event);
-        lines.push(chained.json);
-        jsonl += `${chained.json}\n`;
+        this.counters?.count(e);
+        const line = this.chain.append(e);
+        lines.push(line);
+        jsonl += `${line}\n`;
       }
+      count += shaped.length;
       groups.push({
         session: item.session.id,
         record: 'record' in item ? item.record.seq : null,
@@ -124,8 +125,8 @@ export class AuditPipeline {
         lines,
       });
     }
-    this.eventsWritten += events.length;
-    const out = { events, jsonl, groups };
+    this.eventsWritten += count;
+    const out: EventBatch = { head: count > 0 ? this.chain.position : null, jsonl, groups };
     for (const sink of this.sinks) sink.write(out);
   }
 

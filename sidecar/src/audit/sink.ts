@@ -1,5 +1,3 @@
-import type { AuditEvent } from '@byline/api';
-
 /** The events of one finished record (or one session event), with what the spool tracks of them. */
 export interface EventGroup {
   /** The session, and the record whose begin these events complete (null for session events). */
@@ -13,9 +11,10 @@ export interface EventGroup {
   lines: string[];
 }
 
-/** Chained events in stream order, as objects, as JSON lines (each ending in a newline), and by group. */
+/** Chained events in stream order, as JSON lines (each ending in a newline) and by group. */
 export interface EventBatch {
-  events: readonly AuditEvent[];
+  /** The chain after the batch (its last event's seq and hash); null for an empty batch. */
+  head: { seq: number; prev: string | null } | null;
   jsonl: string;
   groups: readonly EventGroup[];
 }

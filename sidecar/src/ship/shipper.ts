@@ -8,7 +8,6 @@
  * narrowed down to the events at fault (deliver.ts); those go to the dead-letter directory, a
  * chained `spool.deadLettered` event records each in the trail, and shipping goes on.
  */
-import { promises as fsp } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import type { SidecarMetrics } from '../metrics.js';
 import type { Spool } from '../spool/spool.js';
 import { DeadLetterStore } from './dead-letter.js';
 import { type Answer, classifyAnswer, deliver, type RetryReason } from './deliver.js';
+import { TokenFile } from './token-file.js';
 
 export interface ShipperOptions {
   url: string;
@@ -71,6 +71,7 @@ export class Shipper {
   private refreshedInBatch = false;
   private readonly endpoint: URL;
   private readonly agent: HttpAgent | HttpsAgent;
+  private readonly tokenFile: TokenFile;
   /** Signs each batch's head with this process's key for the stream. */
   private readonly signer = new StreamSigner();
   /** The last error, for logs and tests. */
@@ -87,6 +88,7 @@ export class Shipper {
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
     this.maxBatchEvents = options.maxBatchEvents ?? 1000;
     this.deadLetters = new DeadLetterStore(join(spool.dir, 'dead-letter'));
+    this.tokenFile = new TokenFile(options.tokenFile);
     this.agent = this.endpoint.protocol === 'https:' ? httpsAgent(options) : new HttpAgent({ keepAlive: true });
   }
 
@@ -227,7 +229,7 @@ export class Shipper {
     this.metrics.shipAttempts.inc();
     let token: string;
     try {
-      token = (await fsp.readFile(this.options.tokenFile, 'utf8')).trim();
+      token = await this.tokenFile.token();
     } catch (e) {
       return Promise.resolve(
         this.retry(
@@ -257,6 +259,7 @@ export class Shipper {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const answer = classifyAnswer(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'));
+            if (res.statusCode === 401 || res.statusCode === 403) this.tokenFile.forget();
             if (answer.kind === 'retry') return resolve(this.retry(answer.reason, answer.message));
             if (answer.kind === 'refused') this.metrics.shipFailures.inc({ reason: 'refused' });
             resolve(answer);

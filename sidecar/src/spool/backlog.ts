@@ -2,9 +2,12 @@
  * The spool's backlog: how far the collector has acknowledged (the checkpoint), which segments
  * may go, and whether a new statement may run. The checkpoint is written and fsynced, and
  * segments deleted, off the event loop, one persist at a time (a newer acknowledgement that
- * arrives meanwhile is written next, skipping those in between). A checkpoint lost to a crash
- * only means events are shipped again, which the collector stores once (`id` is unique); a
- * segment is deleted only after a checkpoint past it is durable.
+ * arrives meanwhile is written next, skipping those in between), and at most once per
+ * CHECKPOINT_INTERVAL_MS unless it lets a segment go or someone waits for it (each is an open,
+ * write, fsync and rename: per acknowledgement, that cost as much as shipping itself). A
+ * checkpoint lost to a crash, or not yet written, only means events are shipped again, which the
+ * collector stores once (`id` is unique); a segment is deleted only after a checkpoint past it is
+ * durable.
  */
 import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,8 +15,20 @@ import type { Logger } from 'pino';
 import type { SpoolPosition } from './recovery.js';
 import type { SegmentLog } from './segment-log.js';
 
+/** Checkpoints written at most this often while acknowledgements stay within one segment. */
+export const CHECKPOINT_INTERVAL_MS = 1000;
+
 export class Backlog {
   private acked: SpoolPosition;
+  /** The position last persisted, and when. */
+  private persisted: SpoolPosition;
+  private persistedAt = 0;
+  /** Ends the wait before the next checkpoint (settled() and close() want it now). */
+  private hurry: (() => void) | null = null;
+  /** Callers of settled() waiting now. */
+  private hurried = 0;
+  /** Checkpoint files written (tests read it). */
+  checkpointWrites = 0;
   /** The newest acknowledgement not yet persisted, if any. */
   private unpersisted: SpoolPosition | null = null;
   private persisting: Promise<void> | null = null;
@@ -24,6 +39,7 @@ export class Backlog {
     private readonly logger: Logger,
   ) {
     this.acked = readCheckpoint(log.dir);
+    this.persisted = this.acked;
   }
 
   get acknowledged(): SpoolPosition {
@@ -56,26 +72,56 @@ export class Backlog {
 
   /** Resolves once every acknowledgement so far is persisted and its segments are deleted. */
   async settled(): Promise<void> {
-    while (this.persisting) await this.persisting;
+    this.hurried += 1;
+    try {
+      while (this.persisting) {
+        this.hurry?.();
+        await this.persisting;
+      }
+    } finally {
+      this.hurried -= 1;
+    }
   }
 
   private async persistLoop(): Promise<void> {
     try {
       while (this.unpersisted) {
+        // Within one segment nothing can be deleted: let acknowledgements gather a while.
+        const wait = this.persistedAt + CHECKPOINT_INTERVAL_MS - Date.now();
+        if (wait > 0 && this.hurried === 0 && this.unpersisted.segment === this.persisted.segment)
+          await this.pause(wait);
         const to = this.unpersisted;
         this.unpersisted = null;
         try {
+          this.checkpointWrites += 1;
           await writeAtomically(join(this.log.dir, 'checkpoint.json'), JSON.stringify(to));
         } catch (e) {
           // The old checkpoint stands: those events may ship again (stored once), nothing is lost.
           this.logger.warn({ err: e }, 'could not write the spool checkpoint');
           continue;
+        } finally {
+          this.persistedAt = Date.now();
         }
+        this.persisted = to;
         await this.deleteBefore(to);
       }
     } finally {
       this.persisting = null;
     }
+  }
+
+  /** Waits `ms`, or less when settled() hurries it. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      // Nothing is lost if the process ends meanwhile (see above); close() hurries it anyway.
+      const timer = setTimeout(() => this.hurry?.(), ms);
+      timer.unref();
+      this.hurry = () => {
+        this.hurry = null;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   /** Deletes segments wholly before `to` that hold no unfinished statement (never the current one). */

@@ -31,8 +31,19 @@ export interface BeginPayload {
   f?: number;
   /** The exact bytes, when `x` does not render them exactly: base64, client encoding, bytewise. */
   r?: { b: string; e: string; w: boolean };
-  /** The policy's decisions (absent: no policy decided), so a recovered event says why it ran or not. */
+  /**
+   * The policy's decisions (absent: no policy decided), so a recovered event says why it ran or
+   * not: `i`, the ids of this segment's decision records; `z`, the decisions themselves (written
+   * by sidecars before decision records existed; recovery resolves `i` into `z`).
+   */
+  i?: number[];
   z?: AuthzDecision[];
+}
+
+/** A decision record's payload: the decision, and the id the segment's begin records use for it. */
+export interface DecisionPayload {
+  i: number;
+  d: AuthzDecision;
 }
 
 /** The first line of an events record: which begin it completes, and the session's next seq. */
@@ -57,8 +68,15 @@ export function sessionPayload(session: SessionInfo): SessionRecord {
   };
 }
 
-/** The begin record of `record`, as JSON (the keys of BeginPayload). */
-export function beginPayload(sessionId: string, record: StatementRecord): string {
+/**
+ * The begin record of `record`, as JSON (the keys of BeginPayload). `decisionId` gives each
+ * decision's id in the segment, writing its decision record first when it has none yet.
+ */
+export function beginPayload(
+  sessionId: string,
+  record: StatementRecord,
+  decisionId: (decision: AuthzDecision) => number,
+): string {
   let json = `{"s":${JSON.stringify(sessionId)},"q":${record.seq},"k":"${record.kind}","t":${record.receivedAt},"x":${JSON.stringify(record.text)},"n":${record.preparedName === null ? 'null' : JSON.stringify(record.preparedName)},"a":${record.applicationName === null ? 'null' : JSON.stringify(record.applicationName)}`;
   const params = record.params;
   if (params) {
@@ -80,8 +98,8 @@ export function beginPayload(sessionId: string, record: StatementRecord): string
     json += `,"r":{"b":"${raw.bytes.toString('base64')}","e":${JSON.stringify(raw.encoding)},"w":${raw.bytewise}}`;
   const decisions = record.authz;
   if (decisions && decisions.length > 0) {
-    json += ',"z":[';
-    for (let i = 0; i < decisions.length; i++) json += (i > 0 ? ',' : '') + decisionJson(decisions[i]!);
+    json += ',"i":[';
+    for (let i = 0; i < decisions.length; i++) json += (i > 0 ? ',' : '') + decisionId(decisions[i]!);
     json += ']';
   }
   return `${json}}`;
@@ -89,7 +107,7 @@ export function beginPayload(sessionId: string, record: StatementRecord): string
 
 /** Decisions are shared by every statement they decide (the engine caches them): serialize each once. */
 const decisionJsons = new WeakMap<AuthzDecision, string>();
-function decisionJson(d: AuthzDecision): string {
+export function decisionJson(d: AuthzDecision): string {
   let json = decisionJsons.get(d);
   if (json === undefined) {
     json = JSON.stringify({
@@ -103,6 +121,23 @@ function decisionJson(d: AuthzDecision): string {
   }
   return json;
 }
+
+/** A decision record's payload, as JSON (the keys of DecisionPayload). */
+export function decisionPayload(id: number, decisionJsonText: string): string {
+  return `{"i":${id},"d":${decisionJsonText}}`;
+}
+
+/**
+ * What a recovered statement says when the decision record its begin refers to was lost to
+ * damage: not "allow" (nothing shows it was), and why (the `spool.damaged` event names the bytes).
+ */
+export const LOST_DECISION: AuthzDecision = Object.freeze({
+  allow: false,
+  rule: 'unknown: the spool record of this decision was damaged',
+  approval: null,
+  message: null,
+  hint: null,
+});
 
 /** A recovered begin record as the statement it stands for, under the scan settings it ran under. */
 export function beginToRecord(b: BeginPayload): StatementRecord {

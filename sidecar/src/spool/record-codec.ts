@@ -21,6 +21,11 @@ export const RecordType = {
   events: 0x45, // E
   /** The chain position at the start of a segment. */
   chain: 0x43, // C
+  /**
+   * A policy decision, written once per segment before the first begin record that refers to it
+   * by its id (begin records carry ids, not the decision: most statements share a few decisions).
+   */
+  decision: 0x44, // D
 } as const;
 export type RecordTypeCode = (typeof RecordType)[keyof typeof RecordType];
 

@@ -8,9 +8,16 @@ import { closeSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSyn
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { SessionInfo } from '../audit/event-builder.js';
-import type { StatementRecord } from '../capture/records.js';
+import type { AuthzDecision, StatementRecord } from '../capture/records.js';
 import type { DamageLedger, SpoolDamageReport } from './damage.js';
-import { type BeginPayload, beginToRecord, type EventsHeader, type SessionRecord } from './payloads.js';
+import {
+  type BeginPayload,
+  beginToRecord,
+  type DecisionPayload,
+  type EventsHeader,
+  LOST_DECISION,
+  type SessionRecord,
+} from './payloads.js';
 import { type DecodedRecord, decodeRecords, RecordType } from './record-codec.js';
 import { SEGMENT_RE, type SegmentLog, type SegmentState, segmentName } from './segment-log.js';
 
@@ -36,8 +43,8 @@ export interface Recovery {
   unfinished: RecoveredSpool['unfinished'];
   openSessions: SessionInfo[];
   damaged: SpoolDamageReport[];
-  /** Where each unfinished begin lives, keyed `session/seq` (their events complete them). */
-  beginSegment: Map<string, number>;
+  /** Where each unfinished begin lives, by session and record seq (their events complete them). */
+  beginSegment: Map<string, Map<number, number>>;
   /** Events after the acknowledged position. */
   unshippedEvents: number;
   /** The highest segment number found, if any. */
@@ -87,12 +94,18 @@ export function recover(log: SegmentLog, acked: SpoolPosition, damage: DamageLed
     unshippedEvents += countUnshipped(number, records, acked);
     const state: SegmentState = { number, bytes: validEnd, openBegins: 0 };
     log.adopt(state);
+    // Decision ids are the segment's own: a begin record refers to one written before it in it.
+    const decisions = new Map<number, AuthzDecision>();
     for (const r of records) {
-      if (r.type === RecordType.session) {
+      if (r.type === RecordType.decision) {
+        const d = JSON.parse(r.payload) as DecisionPayload;
+        decisions.set(d.i, d.d);
+      } else if (r.type === RecordType.session) {
         const s = JSON.parse(r.payload) as SessionRecord;
         sessions.set(s.id, s);
       } else if (r.type === RecordType.begin) {
         const b = JSON.parse(r.payload) as BeginPayload;
+        if (b.i) b.z = resolveDecisions(b, decisions, path, logger);
         begins.set(`${b.s}/${b.q}`, { segment: number, payload: b });
       } else if (r.type === RecordType.chain) {
         const c = JSON.parse(r.payload) as { seq: number; prev: string | null };
@@ -129,7 +142,7 @@ export function recover(log: SegmentLog, acked: SpoolPosition, damage: DamageLed
     return i;
   };
   const unfinished: RecoveredSpool['unfinished'] = [];
-  const beginSegment = new Map<string, number>();
+  const beginSegment = new Map<string, Map<number, number>>();
   for (const [key, { segment, payload }] of begins) {
     const session = infoFor(payload.s);
     if (!session) {
@@ -138,13 +151,35 @@ export function recover(log: SegmentLog, acked: SpoolPosition, damage: DamageLed
     }
     unfinished.push({ session, record: beginToRecord(payload) });
     // The events about to be written for it complete this begin.
-    beginSegment.set(key, segment);
+    let ofSession = beginSegment.get(payload.s);
+    if (!ofSession) {
+      ofSession = new Map();
+      beginSegment.set(payload.s, ofSession);
+    }
+    ofSession.set(payload.q, segment);
     const state = log.segments.get(segment);
     if (state) state.openBegins += 1;
   }
   unfinished.sort((a, b) => a.record.receivedAt - b.record.receivedAt || a.record.seq - b.record.seq);
   const openSessions = [...sessions.keys()].filter((id) => !ended.has(id)).map((id) => infoFor(id)!);
   return { chain, unfinished, openSessions, damaged, beginSegment, unshippedEvents, last };
+}
+
+function resolveDecisions(
+  b: BeginPayload,
+  decisions: Map<number, AuthzDecision>,
+  segment: string,
+  logger: Logger,
+): AuthzDecision[] {
+  return b.i!.map((id) => {
+    const d = decisions.get(id);
+    if (d) return d;
+    logger.error(
+      { segment, begin: `${b.s}/${b.q}`, decision: id },
+      'spooled statement refers to a decision record lost to damage',
+    );
+    return LOST_DECISION;
+  });
 }
 
 function countUnshipped(segment: number, records: DecodedRecord[], acked: SpoolPosition): number {

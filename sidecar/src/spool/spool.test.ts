@@ -10,6 +10,7 @@ import type { StatementRecord } from '../capture/records.js';
 import { TableExtractor } from '../sql/tables.js';
 import { SCS_OFF } from '../sql/tokenizer.js';
 import { AppendBuffer } from './append-buffer.js';
+import { CHECKPOINT_INTERVAL_MS } from './backlog.js';
 import { decodeRecords, encodeRecord, RecordType } from './record-codec.js';
 import { Spool, type SpoolOptions } from './spool.js';
 
@@ -279,6 +280,111 @@ describe('Spool', () => {
     await second.spool.close();
   });
 
+  test('begin records carry a decision id: one decision record per distinct decision per segment, resolved on recovery', async () => {
+    const dir = tempDir();
+    const first = open(dir, { segmentBytes: 4096 });
+    const s = session('s1');
+    first.spool.sessionStarted(s);
+    const approval = { name: 'a-1', approvedBy: 'bob', reason: 'r', ticket: null, expiresAt: '2026-12-06T16:00:00Z' };
+    const decisions = [
+      { allow: true, rule: 'r1 requireApproval: a long rule text '.repeat(4), approval, message: null, hint: null },
+      { allow: false, rule: 'r2 deny.classes', approval: null, message: 'byline: denied', hint: 'ask for approval' },
+    ];
+    const begun: StatementRecord[] = [];
+    for (let i = 1; i <= 60; i++) {
+      const r: StatementRecord = { ...record(i, `update t set x = $1 where id = ${i}`, false), kind: 'query' };
+      // Equal decisions need not be the same object: the engine may build one again.
+      r.authz = i % 3 === 0 ? [{ ...decisions[1]! }] : [decisions[0]!, decisions[1]!];
+      first.spool.begin(s, r);
+      first.spool.flushPending();
+      begun.push(r);
+    } // the process dies here: none of them has its events
+
+    const segments = readdirSync(dir)
+      .filter((f) => f.startsWith('segment-'))
+      .sort();
+    expect(segments.length).toBeGreaterThan(2);
+    for (const segment of segments) {
+      const records = decodeRecords(readFileSync(join(dir, segment))).records;
+      const begins = records.filter((r) => r.type === RecordType.begin);
+      const decisionRecords = records.filter((r) => r.type === RecordType.decision);
+      if (begins.length === 0) continue;
+      // Each distinct decision once, before the first begin that refers to it; none spelled out in a begin.
+      expect(decisionRecords.length, segment).toBe(2);
+      const firstUse = (id: number) => begins.find((b) => (JSON.parse(b.payload).i as number[]).includes(id))!.start;
+      for (const d of decisionRecords) expect(d.start).toBeLessThan(firstUse(JSON.parse(d.payload).i));
+      for (const b of begins) {
+        expect(b.payload).not.toContain('rule');
+        expect(JSON.parse(b.payload).z).toBeUndefined();
+      }
+    }
+
+    const second = open(dir);
+    expect(second.recovered.unfinished.map((u) => u.record.authz)).toEqual(begun.map((r) => r.authz));
+    for (const u of second.recovered.unfinished) second.pipeline.statement(u.session, u.record);
+    await second.pipeline.flush();
+    const events = (await allEvents(second.spool)).filter((e) => e.type === 'statement');
+    expect(events).toHaveLength(60);
+    // One statement with two decisions is recorded under the first (event-builder's rule).
+    expect(events.map((e) => [e.authz?.decision, e.authz?.rule, e.authz?.approval])).toEqual(
+      begun.map((r) => [r.authz![0]!.allow ? 'allow' : 'deny', r.authz![0]!.rule, r.authz![0]!.approval]),
+    );
+    expect(verifyStream(await allEvents(second.spool))).toBeUndefined();
+    await second.spool.close();
+  });
+
+  test('a damaged decision record: its statements recover as not known to be allowed, the others exactly', async () => {
+    const dir = tempDir();
+    const first = open(dir);
+    const s = session('s1');
+    first.spool.sessionStarted(s);
+    const allow = { allow: true, rule: 'r1 access readWrite', approval: null, message: null, hint: null };
+    const deny = { allow: false, rule: 'r2 deny.classes', approval: null, message: 'byline: denied', hint: null };
+    for (let i = 1; i <= 4; i++) {
+      const r: StatementRecord = { ...record(i, `select ${i}`, false), kind: 'query' };
+      r.authz = [i % 2 === 1 ? allow : deny];
+      first.spool.begin(s, r);
+    }
+    first.spool.flushPending(); // the process dies here
+    const segment = readdirSync(dir).find((f) => f.startsWith('segment-'))!;
+    const path = join(dir, segment);
+    const original = readFileSync(path);
+    const decisionRecords = decodeRecords(original).records.filter((r) => r.type === RecordType.decision);
+    expect(decisionRecords.map((d) => JSON.parse(d.payload).d.rule)).toEqual([allow.rule, deny.rule]);
+    const victim = decisionRecords[1]!;
+    const damaged = Buffer.from(original);
+    damaged[(victim.start + victim.end) >> 1]! ^= 0x20;
+    writeFileSync(path, damaged);
+
+    const second = open(dir);
+    expect(second.recovered.damaged.map((d) => [d.start, d.end])).toEqual([[victim.start, victim.end]]);
+    const authz = second.recovered.unfinished.map((u) => u.record.authz![0]!);
+    expect(authz.map((d) => [d.allow, d.rule])).toEqual([
+      [true, allow.rule],
+      [false, 'unknown: the spool record of this decision was damaged'],
+      [true, allow.rule],
+      [false, 'unknown: the spool record of this decision was damaged'],
+    ]);
+    await second.spool.close();
+  });
+
+  test('begin records written before decision records existed (decisions inline) still recover', async () => {
+    const dir = tempDir();
+    const first = open(dir);
+    first.spool.sessionStarted(session('s1'));
+    first.spool.flushPending();
+    await first.spool.close();
+    const segment = readdirSync(dir).find((f) => f.startsWith('segment-'))!;
+    const decision = { allow: false, rule: 'r2 deny.classes', approval: null, message: 'byline: denied', hint: null };
+    const legacy = { s: 's1', q: 1, k: 'query', t: Date.now(), x: 'drop table t', n: null, a: null, z: [decision] };
+    appendFileSync(join(dir, segment), encodeRecord(RecordType.begin, JSON.stringify(legacy)));
+    const second = open(dir);
+    expect(second.recovered.unfinished.map((u) => [u.record.text, u.record.authz])).toEqual([
+      ['drop table t', [decision]],
+    ]);
+    await second.spool.close();
+  });
+
   test('acknowledging does not write on the event loop: the checkpoint and deletions follow, and settle', async () => {
     const dir = tempDir();
     const { spool, pipeline } = open(dir, { segmentBytes: 4096 });
@@ -302,6 +408,66 @@ describe('Spool', () => {
     await spool.settled();
     expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(next);
     expect(segments()).toBe(1);
+    await spool.close();
+  });
+
+  test('acknowledgements within a segment are checkpointed at most once a second; settling writes the last at once', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir);
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i <= 30; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      pipeline.statement(s, r);
+    }
+    await pipeline.flush();
+    const { lines } = await spool.readEvents(spool.acknowledged, 1 << 30);
+    expect(lines).toHaveLength(30);
+    // Acknowledge one event at a time, as a shipper of small batches does, a turn apart.
+    let position = spool.acknowledged;
+    const started = Date.now();
+    for (let i = 0; i < 30; i++) {
+      const next = await spool.readEvents(position, 1);
+      spool.acknowledge(next.next, next.lines.length);
+      position = next.next;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const elapsed = Date.now() - started;
+    expect(spool.checkpointWrites).toBeLessThanOrEqual(1 + Math.ceil(elapsed / CHECKPOINT_INTERVAL_MS));
+    await spool.settled();
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(position);
+    await spool.close();
+    // A restart ships from there: nothing acknowledged is shipped again.
+    const again = open(dir);
+    expect((await again.spool.readEvents(again.spool.acknowledged, 1 << 30)).lines).toEqual([]);
+    await again.spool.close();
+  });
+
+  test('an acknowledgement past a segment is checkpointed at once, so the segment goes without waiting', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { segmentBytes: 4096 });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i < 40; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      pipeline.statement(s, r);
+      await pipeline.flush();
+    }
+    const segments = () => readdirSync(dir).filter((f) => f.startsWith('segment-')).length;
+    expect(segments()).toBeGreaterThan(3);
+    // A first, small acknowledgement: the next one within the interval would wait...
+    const first = await spool.readEvents(spool.acknowledged, 1);
+    spool.acknowledge(first.next, first.lines.length);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // ...but this one crosses segments: written and the old segments deleted well within it.
+    const rest = await spool.readEvents(spool.acknowledged, 1 << 30);
+    spool.acknowledge(rest.next, rest.lines.length);
+    const deadline = Date.now() + CHECKPOINT_INTERVAL_MS / 2;
+    while (segments() > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(segments()).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(rest.next);
     await spool.close();
   });
 

@@ -25,10 +25,17 @@ import { uuidv7 } from '@byline/api';
 import type { Logger } from 'pino';
 import type { SessionInfo } from '../audit/event-builder.js';
 import type { AuditSink, EventBatch } from '../audit/sink.js';
-import type { StatementRecord } from '../capture/records.js';
+import type { AuthzDecision, StatementRecord } from '../capture/records.js';
 import { Backlog } from './backlog.js';
 import { DamageLedger, type SpoolDamageReport } from './damage.js';
-import { beginPayload, type EventsHeader, type SessionRecord, sessionPayload } from './payloads.js';
+import {
+  beginPayload,
+  decisionJson,
+  decisionPayload,
+  type EventsHeader,
+  type SessionRecord,
+  sessionPayload,
+} from './payloads.js';
 import { type ByteRange, type DecodedRecord, decodeRecords, RecordType } from './record-codec.js';
 import { type RecoveredSpool, recover, type SpoolPosition } from './recovery.js';
 import { SegmentLog, segmentName } from './segment-log.js';
@@ -49,6 +56,8 @@ export interface SpoolOptions {
 }
 
 const BATCH_SYNC_MS = 100;
+/** Decisions remembered per segment at most (a forgotten one is written again under a new id). */
+const MAX_SEGMENT_DECISIONS = 4096;
 const EVENTS_FLUSH_MS = 5;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Bytes read back at a time for shipping, at the least (twice the batch size asked for, when larger). */
@@ -59,8 +68,11 @@ export class Spool implements AuditSink {
   readonly stream: string;
   private readonly log: SegmentLog;
   private readonly backlog: Backlog;
-  /** Where each unfinished begin lives, keyed `session/seq`. */
-  private beginSegment = new Map<string, number>();
+  /**
+   * Where each unfinished begin lives: by session, then record seq (no key string built per
+   * statement on the forward path). A session's map goes when the session ends.
+   */
+  private beginSegment = new Map<string, Map<number, number>>();
   private readonly activeSessions = new Map<string, SessionRecord>();
   private syncTimer: NodeJS.Timeout | null = null;
   /** Sessions waiting for this turn's write, and the emptied array of the last turn (reused). */
@@ -69,6 +81,9 @@ export class Spool implements AuditSink {
   private eventsTimer: NodeJS.Timeout | null = null;
   private chainSeq = 0;
   private chainPrev: string | null = null;
+  /** The current segment's decision records by the decision's JSON, and the next id to give. */
+  private segmentDecisions = new Map<string, number>();
+  private nextDecisionId = 0;
   /** Called after events are written (the shipper listens). */
   onEvents: (() => void) | null = null;
   /** Called when reading back finds damage not reported before (recovery returns its own). */
@@ -131,6 +146,9 @@ export class Spool implements AuditSink {
 
   private openSegment(number: number): void {
     this.log.open(number);
+    // Decision records are per segment, so that a segment read alone resolves its begin records.
+    this.segmentDecisions.clear();
+    this.nextDecisionId = 0;
     // Each segment starts with what recovery needs from it alone: the chain position and the
     // sessions still open, so older segments can be deleted.
     this.log.append(RecordType.chain, JSON.stringify({ seq: this.chainSeq, prev: this.chainPrev }));
@@ -177,6 +195,11 @@ export class Spool implements AuditSink {
     return this.log.writeCalls;
   }
 
+  /** Checkpoint files written so far. */
+  get checkpointWrites(): number {
+    return this.backlog.checkpointWrites;
+  }
+
   /** Bytes read back from segments so far. */
   get bytesRead(): number {
     return this.log.bytesRead;
@@ -195,34 +218,59 @@ export class Spool implements AuditSink {
 
   /** A statement about to be forwarded. Cheap: frames it in the append buffer; flushPending() writes. */
   begin(session: SessionInfo, record: StatementRecord): void {
-    this.beginSegment.set(`${session.id}/${record.seq}`, this.log.current.number);
+    let ofSession = this.beginSegment.get(session.id);
+    if (!ofSession) {
+      ofSession = new Map();
+      this.beginSegment.set(session.id, ofSession);
+    }
+    ofSession.set(record.seq, this.log.current.number);
     this.log.current.openBegins += 1;
-    this.log.append(RecordType.begin, beginPayload(session.id, record));
+    this.log.append(RecordType.begin, beginPayload(session.id, record, this.decisionId));
   }
+
+  /**
+   * The decision's id in the current segment; the first time, its decision record is appended
+   * (ahead of the begin record being built, and in the same write, so in the same segment).
+   */
+  private readonly decisionId = (decision: AuthzDecision): number => {
+    const json = decisionJson(decision);
+    let id = this.segmentDecisions.get(json);
+    if (id === undefined) {
+      // Distinct decisions are few (the engine caches them); a bound keeps a pathological policy's small.
+      if (this.segmentDecisions.size >= MAX_SEGMENT_DECISIONS) this.segmentDecisions.clear();
+      id = this.nextDecisionId++;
+      this.segmentDecisions.set(json, id);
+      this.log.append(RecordType.decision, decisionPayload(id, json));
+    }
+    return id;
+  };
 
   /** Finished events, one group per completed record (AuditSink). */
   write(batch: EventBatch): void {
     const now = Date.now();
     for (const group of batch.groups) {
-      const header: EventsHeader = { s: group.session, q: group.record, n: group.nextSeq, w: now };
-      if (group.ended) header.end = true;
-      this.log.append(RecordType.events, `${JSON.stringify(header)}\n${group.lines.join('\n')}`);
+      // The EventsHeader, written as a string (one per finished statement).
+      const session = group.session;
+      const header = `{"s":${session === null ? 'null' : JSON.stringify(session)},"q":${group.record},"n":${group.nextSeq},"w":${now}${group.ended ? ',"end":true' : ''}}`;
+      this.log.append(RecordType.events, `${header}\n${group.lines.join('\n')}`);
       this.unshippedEvents += group.lines.length;
-      if (group.session !== null && group.record !== null) {
-        const key = `${group.session}/${group.record}`;
-        const segment = this.beginSegment.get(key);
+      const ofSession = session === null ? undefined : this.beginSegment.get(session);
+      if (ofSession && group.record !== null) {
+        const segment = ofSession.get(group.record);
         if (segment !== undefined) {
-          this.beginSegment.delete(key);
+          ofSession.delete(group.record);
           const state = this.log.segments.get(segment);
           if (state) state.openBegins -= 1;
         }
       }
-      if (group.ended && group.session !== null) this.activeSessions.delete(group.session);
+      if (group.ended && session !== null) {
+        this.activeSessions.delete(session);
+        if (ofSession?.size === 0) this.beginSegment.delete(session);
+      }
     }
-    const last = batch.events.at(-1);
-    if (last) {
-      this.chainSeq = last.chain.seq;
-      this.chainPrev = last.chain.hash;
+    if (batch.head) {
+      this.chainSeq = batch.head.seq;
+      this.chainPrev = batch.head.prev;
     }
     // Events need not reach the OS before anything else happens (their begin records did): they
     // ride along with the next begin records' write, or go out within EVENTS_FLUSH_MS.
