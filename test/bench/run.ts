@@ -7,7 +7,10 @@
  * Env: BENCH_SECONDS (per run, default 10). Targets that cannot start are skipped loudly.
  * BENCH_TARGETS=direct,pgbouncer,byline-pod runs only those; BENCH_CPU_PROF=DIR starts the
  * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_BYLINE_BIN
- * runs another build of the byline bin (to profile a baseline).
+ * runs another build of the byline bin (to profile a baseline). BENCH_RATE=TPS throttles every
+ * 8-client run to that total rate (pgbench --rate): CPU µs per transaction at one fixed load is
+ * the steadier figure for comparing two builds, since a saturated proxy reads several messages
+ * per wake-up and a starved one reads one. BENCH_LATENCY=0 skips the one-client latency runs.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +25,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
 const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split(',')) : null;
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+const RATE = process.env.BENCH_RATE ? positiveInt(process.env.BENCH_RATE, 0) : undefined;
+const LATENCY = process.env.BENCH_LATENCY !== '0';
 const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
@@ -300,6 +305,7 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
       `--jobs=${THREADS}`,
       `--time=${seconds}`,
       `--protocol=${protocol}`,
+      ...(RATE !== undefined ? [`--rate=${RATE}`] : []),
       'postgres',
     ]);
     const num = (re: RegExp) => {
@@ -412,6 +418,11 @@ async function startPgbouncer(pg: TestPostgres): Promise<Target | undefined> {
   return { name: 'pgbouncer', port, ...(entry.child.pid !== undefined ? { pid: entry.child.pid } : {}) };
 }
 
+/** With BENCH_CPU_PROF: node's flags to write the process's profile as DIR/NAME.cpuprofile. */
+function cpuProfArgs(name: TargetName): string[] {
+  return CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+}
+
 /** The naive Node.js pipe proxy: what a proxy that parses nothing costs. */
 async function startPipeProxy(pg: TestPostgres): Promise<Target | undefined> {
   const port = await freePort();
@@ -419,7 +430,7 @@ async function startPipeProxy(pg: TestPostgres): Promise<Target | undefined> {
   const log = join(dir, 'pipe.log');
   const entry = daemon(
     process.execPath,
-    [join(repoRoot, 'test/bench/pipe-proxy.mjs'), String(port), String(pg.port)],
+    [...cpuProfArgs('node-pipe'), join(repoRoot, 'test/bench/pipe-proxy.mjs'), String(port), String(pg.port)],
     log,
   );
   try {
@@ -549,7 +560,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   const entry = daemon(
     process.execPath,
     [
-      ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+      ...cpuProfArgs(name),
       '--import',
       join(repoRoot, 'test/bench/loop-delay.mjs'),
       cli,
@@ -687,7 +698,8 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  console.log(`\npgbench -S, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run, scale ${SCALE}\n`);
+  const rate = RATE === undefined ? '' : `, throttled to ${RATE} tps`;
+  console.log(`\npgbench -S, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run, scale ${SCALE}${rate}\n`);
   for (const [i, row] of rows.entries()) {
     console.log(row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -759,7 +771,7 @@ async function main(): Promise<void> {
   }
   const latencySeconds = Math.min(5, SECONDS);
   const latencies: Percentiles[] = [];
-  for (const target of targets) {
+  for (const target of LATENCY ? targets : []) {
     if (interrupted) return;
     if (target.name === 'node-pipe' || ['byline-none', 'byline-strict'].includes(target.name)) continue;
     const p = await oneClientLatency(target, latencySeconds);
