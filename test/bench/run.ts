@@ -60,6 +60,8 @@ interface LoopDelay {
   maxMs: number;
   p99Ms: number;
   p50Ms: number;
+  /** GC pauses during the run by kind (minor, major, incremental, weak): test/bench/loop-delay.mjs. */
+  gc?: Record<string, { count: number; totalMs: number; maxMs: number }>;
 }
 
 interface RunResult {
@@ -73,6 +75,12 @@ interface RunResult {
   auditStatements?: number;
   /** CPU time (user + system) the proxy process spent per transaction, in µs. */
   proxyCpuUs?: number;
+  /**
+   * Times per transaction the proxy's main thread was switched out while it could still run (a
+   * woken pgbench or Postgres taking its core). Such time shows in --cpu-prof as the frame that
+   * was running, mostly `writeBuffer` (the write that woke the reader), though it is not CPU.
+   */
+  preemptedPerTx?: number;
   loopDelay?: LoopDelay;
 }
 
@@ -292,9 +300,16 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
 }
 
+/** Involuntary context switches of a process's main thread so far. */
+function involuntarySwitches(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN);
+}
+
 async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS): Promise<RunResult> {
   const result: RunResult = { target: target.name, protocol };
   const cpuBefore = target.pid === undefined ? 0 : cpuMs(target.pid);
+  const preemptedBefore = target.pid === undefined ? 0 : involuntarySwitches(target.pid);
   target.loopDelay?.start();
   try {
     const out = await pgbench([
@@ -319,7 +334,10 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
     if (result.tps === undefined || result.transactions === undefined)
       throw new Error(`unparsed pgbench output:\n${out}`);
     if (failedTx) result.failed = `${failedTx} failed transactions`;
-    if (target.pid !== undefined) result.proxyCpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / result.transactions;
+    if (target.pid !== undefined) {
+      result.proxyCpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / result.transactions;
+      result.preemptedPerTx = (involuntarySwitches(target.pid) - preemptedBefore) / result.transactions;
+    }
   } catch (err) {
     result.failed = err instanceof Error ? err.message : String(err);
   }
@@ -332,11 +350,15 @@ interface Percentiles {
   target: TargetName;
   p50Us: number;
   p99Us: number;
+  maxUs: number;
+  loopDelay?: LoopDelay;
 }
 
 /** One client, prepared protocol: per-transaction latencies from pgbench's log, p50 and p99. */
 async function oneClientLatency(target: Target, seconds: number): Promise<Percentiles | undefined> {
   const dir = tempDir();
+  target.loopDelay?.start();
+  let loopDelay: LoopDelay | undefined;
   try {
     await pgbench([
       ...connectionArgs(target.port, BENCH_USER),
@@ -353,6 +375,8 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
   } catch (err) {
     banner(`one-client latency through ${target.name} failed: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
+  } finally {
+    loopDelay = await target.loopDelay?.stop();
   }
   // Each line: client_id transaction_no time_us script_no time_epoch time_us_part.
   const us: number[] = [];
@@ -365,7 +389,13 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
   if (us.length === 0) return undefined;
   us.sort((a, b) => a - b);
   const at = (q: number) => us[Math.min(us.length - 1, Math.floor(q * us.length))]!;
-  return { target: target.name, p50Us: at(0.5), p99Us: at(0.99) };
+  return {
+    target: target.name,
+    p50Us: at(0.5),
+    p99Us: at(0.99),
+    maxUs: us[us.length - 1]!,
+    ...(loopDelay ? { loopDelay } : {}),
+  };
 }
 
 // ---- targets ------------------------------------------------------------------------------------
@@ -559,15 +589,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   const execAt = performance.now();
   const entry = daemon(
     process.execPath,
-    [
-      ...cpuProfArgs(name),
-      '--import',
-      join(repoRoot, 'test/bench/loop-delay.mjs'),
-      cli,
-      'sidecar',
-      '--config',
-      config,
-    ],
+    [...cpuProfArgs(name), '--import', join(repoRoot, 'test/bench/loop-delay.mjs'), cli, 'sidecar', '--config', config],
     log,
     { env: { ...process.env, BYLINE_BENCH_LOOP_DELAY_FILE: delayFile } },
   );
@@ -662,6 +684,12 @@ function peakRss(rootPid: number): { pid: number; command: string; kib: number }
 
 // ---- report -------------------------------------------------------------------------------------
 
+/** The longest minor and major GC pause of a run, in ms. */
+function gcSummary(gc: NonNullable<LoopDelay['gc']>): string {
+  const max = (kind: string) => gc[kind]?.maxMs.toFixed(1) ?? '0';
+  return `${max('minor')}/${max('major')}`;
+}
+
 function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof peakRss>][]): void {
   const find = (target: TargetName, protocol: Protocol) =>
     results.find((r) => r.target === target && r.protocol === protocol && r.tps !== undefined && !r.failed);
@@ -677,12 +705,14 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       'vs pgbouncer',
       'vs nosink',
       'proxy CPU µs/tx',
+      'preempted/tx',
       'loop delay max/p99 ms',
+      'GC max ms',
     ],
   ];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '']);
+      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
@@ -694,7 +724,9 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       ratio(r.tps, find('pgbouncer', r.protocol)?.tps),
       r.target.startsWith('byline') ? ratio(r.tps, find('byline-nosink', r.protocol)?.tps) : '',
       r.proxyCpuUs?.toFixed(1) ?? '—',
+      r.preemptedPerTx?.toFixed(2) ?? '—',
       r.loopDelay ? `${r.loopDelay.maxMs.toFixed(1)}/${r.loopDelay.p99Ms.toFixed(2)}` : '',
+      r.loopDelay?.gc ? gcSummary(r.loopDelay.gc) : '',
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -717,7 +749,8 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
   }
   console.log(
     '\nevent-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution in the sidecar during each run ' +
-      '(an idle loop reads about 1 ms: the sampling interval)',
+      '(an idle loop reads about 1 ms: the sampling interval); GC max: the longest pause, minor (scavenge) / ' +
+      'major (mark-compact); preempted/tx: involuntary context switches of the proxy per transaction',
   );
   for (const [name, rss] of sidecarRss) {
     console.log(`\n${name} peak RSS (VmHWM, sampled at the end):`);
@@ -787,9 +820,13 @@ async function main(): Promise<void> {
   );
   for (const l of latencies) {
     const added = (v: number, d: number | undefined) => (d === undefined ? '' : ` (+${(v - d).toFixed(0)})`);
+    const loop = l.loopDelay
+      ? `; loop delay max ${l.loopDelay.maxMs.toFixed(1)} ms, p99 ${l.loopDelay.p99Ms.toFixed(2)} ms` +
+        (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc)} ms` : '')
+      : '';
     console.log(
       `  ${l.target.padEnd(15)} p50 ${l.p50Us.toFixed(0)} µs${added(l.p50Us, direct?.p50Us)}, ` +
-        `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}`,
+        `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}, max ${(l.maxUs / 1000).toFixed(1)} ms${loop}`,
     );
   }
   console.log('\nsidecar start: exec → /readyz 200, and resident memory after 1 s idle');
