@@ -11,6 +11,8 @@
  * 8-client run to that total rate (pgbench --rate): CPU µs per transaction at one fixed load is
  * the steadier figure for comparing two builds, since a saturated proxy reads several messages
  * per wake-up and a starved one reads one. BENCH_LATENCY=0 skips the one-client latency runs.
+ * BENCH_QUERY='SQL' runs that statement (`:aid`, a random account id) instead of pgbench's -S
+ * select, e.g. a range of 2000 rows to measure bulk results.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +29,7 @@ const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const RATE = process.env.BENCH_RATE ? positiveInt(process.env.BENCH_RATE, 0) : undefined;
 const LATENCY = process.env.BENCH_LATENCY !== '0';
+const QUERY = process.env.BENCH_QUERY;
 const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
@@ -300,6 +303,18 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
 }
 
+let scriptFile: string | undefined;
+
+/** pgbench's select-only script, or BENCH_QUERY's. */
+function workload(): string[] {
+  if (QUERY === undefined) return ['--select-only'];
+  if (scriptFile === undefined) {
+    scriptFile = join(tempDir(), 'query.sql');
+    writeFileSync(scriptFile, `\\set aid random(1, ${100_000 * SCALE})\n${QUERY}\n`);
+  }
+  return [`--file=${scriptFile}`];
+}
+
 /** Involuntary context switches of a process's main thread so far. */
 function involuntarySwitches(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -315,7 +330,7 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
     const out = await pgbench([
       ...connectionArgs(target.port, BENCH_USER),
       '--no-vacuum',
-      '--select-only',
+      ...workload(),
       `--client=${CLIENTS}`,
       `--jobs=${THREADS}`,
       `--time=${seconds}`,
@@ -731,7 +746,9 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   const rate = RATE === undefined ? '' : `, throttled to ${RATE} tps`;
-  console.log(`\npgbench -S, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run, scale ${SCALE}${rate}\n`);
+  console.log(
+    `\npgbench ${QUERY === undefined ? '-S' : `-f (${QUERY})`}, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run, scale ${SCALE}${rate}\n`,
+  );
   for (const [i, row] of rows.entries()) {
     console.log(row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
