@@ -10,7 +10,8 @@
  * runs another build of the byline bin (to profile a baseline). BENCH_RATE=TPS throttles every
  * 8-client run to that total rate (pgbench --rate): CPU µs per transaction at one fixed load is
  * the steadier figure for comparing two builds, since a saturated proxy reads several messages
- * per wake-up and a starved one reads one. BENCH_LATENCY=0 skips the one-client latency runs.
+ * per wake-up and a starved one reads one. BENCH_LATENCY=0 skips the one-client latency runs,
+ * BENCH_THROUGHPUT=0 the 8-client runs (to profile the one-client run alone).
  * BENCH_QUERY='SQL' runs that statement (`:aid`, a random account id) instead of pgbench's -S
  * select, e.g. a range of 2000 rows to measure bulk results.
  */
@@ -29,6 +30,7 @@ const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const RATE = process.env.BENCH_RATE ? positiveInt(process.env.BENCH_RATE, 0) : undefined;
 const LATENCY = process.env.BENCH_LATENCY !== '0';
+const THROUGHPUT = process.env.BENCH_THROUGHPUT !== '0';
 const QUERY = process.env.BENCH_QUERY;
 const CLIENTS = 8;
 const THREADS = 2;
@@ -84,6 +86,8 @@ interface RunResult {
    * was running, mostly `writeBuffer` (the write that woke the reader), though it is not CPU.
    */
   preemptedPerTx?: number;
+  /** µs per transaction the proxy's main thread was runnable but waiting for a core (schedstat). */
+  cpuWaitUs?: number;
   loopDelay?: LoopDelay;
 }
 
@@ -321,10 +325,20 @@ function involuntarySwitches(pid: number): number {
   return Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN);
 }
 
+/**
+ * Nanoseconds the process's main thread has spent runnable but waiting for a core
+ * (/proc/PID/task/PID/schedstat): on a shared machine, loop delay and latency that are not the
+ * process's own doing.
+ */
+function cpuWaitNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+}
+
 async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS): Promise<RunResult> {
   const result: RunResult = { target: target.name, protocol };
   const cpuBefore = target.pid === undefined ? 0 : cpuMs(target.pid);
   const preemptedBefore = target.pid === undefined ? 0 : involuntarySwitches(target.pid);
+  const waitBefore = target.pid === undefined ? 0 : cpuWaitNs(target.pid);
   target.loopDelay?.start();
   try {
     const out = await pgbench([
@@ -352,6 +366,7 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
     if (target.pid !== undefined) {
       result.proxyCpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / result.transactions;
       result.preemptedPerTx = (involuntarySwitches(target.pid) - preemptedBefore) / result.transactions;
+      result.cpuWaitUs = (cpuWaitNs(target.pid) - waitBefore) / 1000 / result.transactions;
     }
   } catch (err) {
     result.failed = err instanceof Error ? err.message : String(err);
@@ -367,6 +382,8 @@ interface Percentiles {
   p99Us: number;
   maxUs: number;
   loopDelay?: LoopDelay;
+  /** Share of the run the proxy's main thread spent runnable but waiting for a core. */
+  cpuWaitShare?: number;
 }
 
 /** One client, prepared protocol: per-transaction latencies from pgbench's log, p50 and p99. */
@@ -374,6 +391,9 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
   const dir = tempDir();
   target.loopDelay?.start();
   let loopDelay: LoopDelay | undefined;
+  const waitBefore = target.pid === undefined ? 0 : cpuWaitNs(target.pid);
+  const startedAt = performance.now();
+  let cpuWaitShare: number | undefined;
   try {
     await pgbench([
       ...connectionArgs(target.port, BENCH_USER),
@@ -391,6 +411,8 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
     banner(`one-client latency through ${target.name} failed: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
   } finally {
+    if (target.pid !== undefined)
+      cpuWaitShare = (cpuWaitNs(target.pid) - waitBefore) / 1e6 / (performance.now() - startedAt);
     loopDelay = await target.loopDelay?.stop();
   }
   // Each line: client_id transaction_no time_us script_no time_epoch time_us_part.
@@ -410,6 +432,7 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
     p99Us: at(0.99),
     maxUs: us[us.length - 1]!,
     ...(loopDelay ? { loopDelay } : {}),
+    ...(cpuWaitShare !== undefined ? { cpuWaitShare } : {}),
   };
 }
 
@@ -721,13 +744,14 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       'vs nosink',
       'proxy CPU µs/tx',
       'preempted/tx',
+      'waited for CPU µs/tx',
       'loop delay max/p99 ms',
       'GC max ms',
     ],
   ];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '']);
+      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
@@ -740,6 +764,7 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       r.target.startsWith('byline') ? ratio(r.tps, find('byline-nosink', r.protocol)?.tps) : '',
       r.proxyCpuUs?.toFixed(1) ?? '—',
       r.preemptedPerTx?.toFixed(2) ?? '—',
+      r.cpuWaitUs?.toFixed(1) ?? '—',
       r.loopDelay ? `${r.loopDelay.maxMs.toFixed(1)}/${r.loopDelay.p99Ms.toFixed(2)}` : '',
       r.loopDelay?.gc ? gcSummary(r.loopDelay.gc) : '',
     ]);
@@ -767,7 +792,8 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
   console.log(
     '\nevent-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution in the sidecar during each run ' +
       '(an idle loop reads about 1 ms: the sampling interval); GC max: the longest pause, minor (scavenge) / ' +
-      'major (mark-compact); preempted/tx: involuntary context switches of the proxy per transaction',
+      'major (mark-compact); preempted/tx: involuntary context switches of the proxy per transaction; ' +
+      'waited for CPU: time its main thread was runnable but had no core (a loaded machine, not the proxy)',
   );
   for (const [name, rss] of sidecarRss) {
     console.log(`\n${name} peak RSS (VmHWM, sampled at the end):`);
@@ -805,7 +831,7 @@ async function main(): Promise<void> {
 
   const results: RunResult[] = [];
   // Interleaved per protocol, so drift (thermal, page cache, neighbours) hits every target alike.
-  for (const protocol of PROTOCOLS) {
+  for (const protocol of THROUGHPUT ? PROTOCOLS : []) {
     for (const target of targets) {
       if (interrupted) return;
       const result = await runPgbench(target, protocol);
@@ -841,9 +867,11 @@ async function main(): Promise<void> {
       ? `; loop delay max ${l.loopDelay.maxMs.toFixed(1)} ms, p99 ${l.loopDelay.p99Ms.toFixed(2)} ms` +
         (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc)} ms` : '')
       : '';
+    const waited =
+      l.cpuWaitShare === undefined ? '' : `; waited for a core ${(100 * l.cpuWaitShare).toFixed(1)}% of the run`;
     console.log(
       `  ${l.target.padEnd(15)} p50 ${l.p50Us.toFixed(0)} µs${added(l.p50Us, direct?.p50Us)}, ` +
-        `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}, max ${(l.maxUs / 1000).toFixed(1)} ms${loop}`,
+        `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}, max ${(l.maxUs / 1000).toFixed(1)} ms${loop}${waited}`,
     );
   }
   console.log('\nsidecar start: exec → /readyz 200, and resident memory after 1 s idle');
