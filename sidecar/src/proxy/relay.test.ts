@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { BULK_READ_BYTES, Relay } from './relay.js';
+import { BULK_READ_BYTES, MAX_DEFERRED_BYTES, Relay } from './relay.js';
 
 /** A connected pair of real loopback sockets: `near` is the relay's side, `far` the peer's. */
 async function socketPair(): Promise<{ near: Socket; far: Socket; server: Server }> {
@@ -117,6 +117,25 @@ describe('Relay: writes to each socket', () => {
     await nextTurn();
     expect(counter.writes).toBe(1);
     expect((await readExactly(upstream.far, 2 * BULK_READ_BYTES)).equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  test('no more than MAX_DEFERRED_BYTES waits for the end of the turn: beyond it the outbox is written at once', async () => {
+    const { relay, client } = await relayWithPeers();
+    const counter = countWrites(client.near);
+    const chunk = bytes(64 * 1024, 6);
+    const reads = MAX_DEFERRED_BYTES / chunk.length;
+    for (let i = 0; i < reads - 1; i++) {
+      relay.toClient.push(chunk);
+      relay.afterUpstreamRead(true, chunk.length);
+    }
+    expect(counter.writes).toBe(0);
+    relay.toClient.push(chunk);
+    relay.afterUpstreamRead(true, chunk.length);
+    expect(counter.writes).toBe(1);
+    expect(relay.toClient.empty).toBe(true);
+    await nextTurn();
+    expect(counter.writes).toBe(1);
+    expect((await readExactly(client.far, MAX_DEFERRED_BYTES)).every((b) => b === 6)).toBe(true);
   });
 
   test('a session closed before the end of the turn writes nothing more', async () => {

@@ -22,6 +22,12 @@ import { Outbox } from './outbox.js';
  * up to 64 KiB at a time and libuv reads again at once when a read filled it).
  */
 export const BULK_READ_BYTES = 16 * 1024;
+/**
+ * At most this much waits for the end of the turn per direction: beyond it the outbox is written
+ * at once, so that a slow reader's backpressure stops the reads as soon as it did without deferral
+ * (libuv may read 32 × 64 KiB from one socket in one turn; many sessions would hold that much each).
+ */
+export const MAX_DEFERRED_BYTES = 256 * 1024;
 
 export class Relay {
   readonly toUpstream = new Outbox();
@@ -74,7 +80,7 @@ export class Relay {
     if (this.durabilityGate && inSession && !this.toClient.empty) {
       this.durabilityGate.hold();
       this.flushUpstream();
-    } else if (bytes >= BULK_READ_BYTES) this.flushAtEndOfTurn();
+    } else if (bytes >= BULK_READ_BYTES && this.toClient.bytes < MAX_DEFERRED_BYTES) this.flushAtEndOfTurn();
     else {
       this.flushClient();
       this.flushUpstream();
@@ -83,7 +89,7 @@ export class Relay {
 
   /** After a read of `bytes` from the client whose messages may all go now (nothing awaits the spool). */
   afterClientRead(bytes: number): void {
-    if (bytes >= BULK_READ_BYTES) this.flushAtEndOfTurn();
+    if (bytes >= BULK_READ_BYTES && this.toUpstream.bytes < MAX_DEFERRED_BYTES) this.flushAtEndOfTurn();
     else {
       this.flushUpstream();
       this.flushClient();
