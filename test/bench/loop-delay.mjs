@@ -1,22 +1,47 @@
 /**
  * Preloaded into the bench's sidecars (`node --import`): measures event-loop delay with
- * perf_hooks.monitorEventLoopDelay at 1 ms resolution, only while a run is measured, so idle
- * sidecars cost nothing. SIGUSR2 starts a measurement; the next SIGUSR2 writes
- * { maxMs, p99Ms, p50Ms } to $BYLINE_BENCH_LOOP_DELAY_FILE and stops it.
+ * perf_hooks.monitorEventLoopDelay at 1 ms resolution, and the garbage collector's pauses (a
+ * PerformanceObserver on 'gc'), only while a run is measured, so idle sidecars cost nothing.
+ * SIGUSR2 starts a measurement; the next SIGUSR2 writes { maxMs, p99Ms, p50Ms, gc } to
+ * $BYLINE_BENCH_LOOP_DELAY_FILE and stops it. `gc`: pauses by kind (minor = scavenge, major =
+ * mark-compact, incremental/weak = their steps), each { count, totalMs, maxMs }: a loop delay
+ * of several ms with a GC pause of the same size beside it is the collector's.
  */
 import { writeFileSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+
+const GC_KINDS = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak',
+};
 
 const file = process.env.BYLINE_BENCH_LOOP_DELAY_FILE;
 if (file) {
   let histogram = null;
+  let gc = null;
+  const observer = new PerformanceObserver((list) => {
+    if (!gc) return;
+    for (const entry of list.getEntries()) {
+      const kind = GC_KINDS[entry.detail?.kind] ?? 'other';
+      gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0 };
+      const k = gc[kind];
+      k.count += 1;
+      k.totalMs += entry.duration;
+      if (entry.duration > k.maxMs) k.maxMs = entry.duration;
+    }
+  });
   process.on('SIGUSR2', () => {
     if (!histogram) {
       histogram = monitorEventLoopDelay({ resolution: 1 });
       histogram.enable();
+      gc = {};
+      observer.observe({ entryTypes: ['gc'] });
       return;
     }
     histogram.disable();
+    observer.disconnect();
     const ms = (ns) => ns / 1e6;
     writeFileSync(
       file,
@@ -24,8 +49,10 @@ if (file) {
         maxMs: ms(histogram.max),
         p99Ms: ms(histogram.percentile(99)),
         p50Ms: ms(histogram.percentile(50)),
+        gc,
       }),
     );
     histogram = null;
+    gc = null;
   });
 }

@@ -14,3 +14,5 @@ createServer({ noDelay: true }, (client) => {
   client.on('error', close);
   upstream.on('error', close);
 }).listen(listenPort, '127.0.0.1');
+// Exit normally on the bench's SIGTERM, so that --cpu-prof (BENCH_CPU_PROF) writes its profile.
+process.on('SIGTERM', () => process.exit(0));

@@ -8,7 +8,13 @@
  * BENCH_TARGETS=direct,pgbouncer,byline-pod runs only those; BENCH_CPU_PROF=DIR starts the
  * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_SIDECAR_NODE_FLAGS
  * adds node flags to the sidecars' command line; BENCH_BYLINE_BIN
- * runs another build of the byline bin (to profile a baseline).
+ * runs another build of the byline bin (to profile a baseline). BENCH_RATE=TPS throttles every
+ * 8-client run to that total rate (pgbench --rate): CPU µs per transaction at one fixed load is
+ * the steadier figure for comparing two builds, since a saturated proxy reads several messages
+ * per wake-up and a starved one reads one. BENCH_LATENCY=0 skips the one-client latency runs,
+ * BENCH_THROUGHPUT=0 the 8-client runs (to profile the one-client run alone).
+ * BENCH_QUERY='SQL' runs that statement (`:aid`, a random account id) instead of pgbench's -S
+ * select, e.g. a range of 2000 rows to measure bulk results.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +31,10 @@ const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 /** Node/V8 flags for the sidecars only (e.g. `--max-semi-space-size=2`), to weigh memory against throughput. */
 const SIDECAR_NODE_FLAGS = (process.env.BENCH_SIDECAR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const RATE = process.env.BENCH_RATE ? positiveInt(process.env.BENCH_RATE, 0) : undefined;
+const LATENCY = process.env.BENCH_LATENCY !== '0';
+const THROUGHPUT = process.env.BENCH_THROUGHPUT !== '0';
+const QUERY = process.env.BENCH_QUERY;
 const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
@@ -58,6 +68,8 @@ interface LoopDelay {
   maxMs: number;
   p99Ms: number;
   p50Ms: number;
+  /** GC pauses during the run by kind (minor, major, incremental, weak): test/bench/loop-delay.mjs. */
+  gc?: Record<string, { count: number; totalMs: number; maxMs: number }>;
 }
 
 interface RunResult {
@@ -71,6 +83,14 @@ interface RunResult {
   auditStatements?: number;
   /** CPU time (user + system) the proxy process spent per transaction, in µs. */
   proxyCpuUs?: number;
+  /**
+   * Times per transaction the proxy's main thread was switched out while it could still run (a
+   * woken pgbench or Postgres taking its core). Such time shows in --cpu-prof as the frame that
+   * was running, mostly `writeBuffer` (the write that woke the reader), though it is not CPU.
+   */
+  preemptedPerTx?: number;
+  /** µs per transaction the proxy's main thread was runnable but waiting for a core (schedstat). */
+  cpuWaitUs?: number;
   loopDelay?: LoopDelay;
 }
 
@@ -290,19 +310,49 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
 }
 
+let scriptFile: string | undefined;
+
+/** pgbench's select-only script, or BENCH_QUERY's. */
+function workload(): string[] {
+  if (QUERY === undefined) return ['--select-only'];
+  if (scriptFile === undefined) {
+    scriptFile = join(tempDir(), 'query.sql');
+    writeFileSync(scriptFile, `\\set aid random(1, ${100_000 * SCALE})\n${QUERY}\n`);
+  }
+  return [`--file=${scriptFile}`];
+}
+
+/** Involuntary context switches of a process's main thread so far. */
+function involuntarySwitches(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN);
+}
+
+/**
+ * Nanoseconds the process's main thread has spent runnable but waiting for a core
+ * (/proc/PID/task/PID/schedstat): on a shared machine, loop delay and latency that are not the
+ * process's own doing.
+ */
+function cpuWaitNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+}
+
 async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS): Promise<RunResult> {
   const result: RunResult = { target: target.name, protocol };
   const cpuBefore = target.pid === undefined ? 0 : cpuMs(target.pid);
+  const preemptedBefore = target.pid === undefined ? 0 : involuntarySwitches(target.pid);
+  const waitBefore = target.pid === undefined ? 0 : cpuWaitNs(target.pid);
   target.loopDelay?.start();
   try {
     const out = await pgbench([
       ...connectionArgs(target.port, BENCH_USER),
       '--no-vacuum',
-      '--select-only',
+      ...workload(),
       `--client=${CLIENTS}`,
       `--jobs=${THREADS}`,
       `--time=${seconds}`,
       `--protocol=${protocol}`,
+      ...(RATE !== undefined ? [`--rate=${RATE}`] : []),
       'postgres',
     ]);
     const num = (re: RegExp) => {
@@ -316,7 +366,11 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
     if (result.tps === undefined || result.transactions === undefined)
       throw new Error(`unparsed pgbench output:\n${out}`);
     if (failedTx) result.failed = `${failedTx} failed transactions`;
-    if (target.pid !== undefined) result.proxyCpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / result.transactions;
+    if (target.pid !== undefined) {
+      result.proxyCpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / result.transactions;
+      result.preemptedPerTx = (involuntarySwitches(target.pid) - preemptedBefore) / result.transactions;
+      result.cpuWaitUs = (cpuWaitNs(target.pid) - waitBefore) / 1000 / result.transactions;
+    }
   } catch (err) {
     result.failed = err instanceof Error ? err.message : String(err);
   }
@@ -329,11 +383,20 @@ interface Percentiles {
   target: TargetName;
   p50Us: number;
   p99Us: number;
+  maxUs: number;
+  loopDelay?: LoopDelay;
+  /** Share of the run the proxy's main thread spent runnable but waiting for a core. */
+  cpuWaitShare?: number;
 }
 
 /** One client, prepared protocol: per-transaction latencies from pgbench's log, p50 and p99. */
 async function oneClientLatency(target: Target, seconds: number): Promise<Percentiles | undefined> {
   const dir = tempDir();
+  target.loopDelay?.start();
+  let loopDelay: LoopDelay | undefined;
+  const waitBefore = target.pid === undefined ? 0 : cpuWaitNs(target.pid);
+  const startedAt = performance.now();
+  let cpuWaitShare: number | undefined;
   try {
     await pgbench([
       ...connectionArgs(target.port, BENCH_USER),
@@ -350,6 +413,10 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
   } catch (err) {
     banner(`one-client latency through ${target.name} failed: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
+  } finally {
+    if (target.pid !== undefined)
+      cpuWaitShare = (cpuWaitNs(target.pid) - waitBefore) / 1e6 / (performance.now() - startedAt);
+    loopDelay = await target.loopDelay?.stop();
   }
   // Each line: client_id transaction_no time_us script_no time_epoch time_us_part.
   const us: number[] = [];
@@ -362,7 +429,14 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
   if (us.length === 0) return undefined;
   us.sort((a, b) => a - b);
   const at = (q: number) => us[Math.min(us.length - 1, Math.floor(q * us.length))]!;
-  return { target: target.name, p50Us: at(0.5), p99Us: at(0.99) };
+  return {
+    target: target.name,
+    p50Us: at(0.5),
+    p99Us: at(0.99),
+    maxUs: us[us.length - 1]!,
+    ...(loopDelay ? { loopDelay } : {}),
+    ...(cpuWaitShare !== undefined ? { cpuWaitShare } : {}),
+  };
 }
 
 // ---- targets ------------------------------------------------------------------------------------
@@ -415,6 +489,11 @@ async function startPgbouncer(pg: TestPostgres): Promise<Target | undefined> {
   return { name: 'pgbouncer', port, ...(entry.child.pid !== undefined ? { pid: entry.child.pid } : {}) };
 }
 
+/** With BENCH_CPU_PROF: node's flags to write the process's profile as DIR/NAME.cpuprofile. */
+function cpuProfArgs(name: TargetName): string[] {
+  return CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+}
+
 /** The naive Node.js pipe proxy: what a proxy that parses nothing costs. */
 async function startPipeProxy(pg: TestPostgres): Promise<Target | undefined> {
   const port = await freePort();
@@ -422,7 +501,7 @@ async function startPipeProxy(pg: TestPostgres): Promise<Target | undefined> {
   const log = join(dir, 'pipe.log');
   const entry = daemon(
     process.execPath,
-    [join(repoRoot, 'test/bench/pipe-proxy.mjs'), String(port), String(pg.port)],
+    [...cpuProfArgs('node-pipe'), join(repoRoot, 'test/bench/pipe-proxy.mjs'), String(port), String(pg.port)],
     log,
   );
   try {
@@ -553,7 +632,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
     process.execPath,
     [
       ...SIDECAR_NODE_FLAGS,
-      ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+      ...cpuProfArgs(name),
       '--import',
       join(repoRoot, 'test/bench/loop-delay.mjs'),
       cli,
@@ -655,6 +734,12 @@ function peakRss(rootPid: number): { pid: number; command: string; kib: number }
 
 // ---- report -------------------------------------------------------------------------------------
 
+/** The longest minor and major GC pause of a run, in ms. */
+function gcSummary(gc: NonNullable<LoopDelay['gc']>): string {
+  const max = (kind: string) => gc[kind]?.maxMs.toFixed(1) ?? '0';
+  return `${max('minor')}/${max('major')}`;
+}
+
 function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof peakRss>][]): void {
   const find = (target: TargetName, protocol: Protocol) =>
     results.find((r) => r.target === target && r.protocol === protocol && r.tps !== undefined && !r.failed);
@@ -670,12 +755,15 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       'vs pgbouncer',
       'vs nosink',
       'proxy CPU µs/tx',
+      'preempted/tx',
+      'waited for CPU µs/tx',
       'loop delay max/p99 ms',
+      'GC max ms',
     ],
   ];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '']);
+      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
@@ -687,11 +775,17 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       ratio(r.tps, find('pgbouncer', r.protocol)?.tps),
       r.target.startsWith('byline') ? ratio(r.tps, find('byline-nosink', r.protocol)?.tps) : '',
       r.proxyCpuUs?.toFixed(1) ?? '—',
+      r.preemptedPerTx?.toFixed(2) ?? '—',
+      r.cpuWaitUs?.toFixed(1) ?? '—',
       r.loopDelay ? `${r.loopDelay.maxMs.toFixed(1)}/${r.loopDelay.p99Ms.toFixed(2)}` : '',
+      r.loopDelay?.gc ? gcSummary(r.loopDelay.gc) : '',
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  console.log(`\npgbench -S, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run, scale ${SCALE}\n`);
+  const rate = RATE === undefined ? '' : `, throttled to ${RATE} tps`;
+  console.log(
+    `\npgbench ${QUERY === undefined ? '-S' : `-f (${QUERY})`}, ${CLIENTS} clients, ${THREADS} threads, ${SECONDS} s per run, scale ${SCALE}${rate}\n`,
+  );
   for (const [i, row] of rows.entries()) {
     console.log(row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -709,7 +803,9 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
   }
   console.log(
     '\nevent-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution in the sidecar during each run ' +
-      '(an idle loop reads about 1 ms: the sampling interval)',
+      '(an idle loop reads about 1 ms: the sampling interval); GC max: the longest pause, minor (scavenge) / ' +
+      'major (mark-compact); preempted/tx: involuntary context switches of the proxy per transaction; ' +
+      'waited for CPU: time its main thread was runnable but had no core (a loaded machine, not the proxy)',
   );
   for (const [name, rss] of sidecarRss) {
     console.log(`\n${name} peak RSS (VmHWM, sampled at the end):`);
@@ -747,7 +843,7 @@ async function main(): Promise<void> {
 
   const results: RunResult[] = [];
   // Interleaved per protocol, so drift (thermal, page cache, neighbours) hits every target alike.
-  for (const protocol of PROTOCOLS) {
+  for (const protocol of THROUGHPUT ? PROTOCOLS : []) {
     for (const target of targets) {
       if (interrupted) return;
       const result = await runPgbench(target, protocol);
@@ -763,7 +859,7 @@ async function main(): Promise<void> {
   }
   const latencySeconds = Math.min(5, SECONDS);
   const latencies: Percentiles[] = [];
-  for (const target of targets) {
+  for (const target of LATENCY ? targets : []) {
     if (interrupted) return;
     if (target.name === 'node-pipe' || ['byline-none', 'byline-strict'].includes(target.name)) continue;
     const p = await oneClientLatency(target, latencySeconds);
@@ -779,9 +875,15 @@ async function main(): Promise<void> {
   );
   for (const l of latencies) {
     const added = (v: number, d: number | undefined) => (d === undefined ? '' : ` (+${(v - d).toFixed(0)})`);
+    const loop = l.loopDelay
+      ? `; loop delay max ${l.loopDelay.maxMs.toFixed(1)} ms, p99 ${l.loopDelay.p99Ms.toFixed(2)} ms` +
+        (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc)} ms` : '')
+      : '';
+    const waited =
+      l.cpuWaitShare === undefined ? '' : `; waited for a core ${(100 * l.cpuWaitShare).toFixed(1)}% of the run`;
     console.log(
       `  ${l.target.padEnd(15)} p50 ${l.p50Us.toFixed(0)} µs${added(l.p50Us, direct?.p50Us)}, ` +
-        `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}`,
+        `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}, max ${(l.maxUs / 1000).toFixed(1)} ms${loop}${waited}`,
     );
   }
   console.log('\nsidecar start: exec → /readyz 200, and resident memory after 1 s idle');

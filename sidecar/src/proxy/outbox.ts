@@ -7,9 +7,12 @@ import type { ForwardSink } from '../protocol/frame-reader.js';
  */
 export class Outbox implements ForwardSink {
   private parts: Buffer[] = [];
+  /** Bytes waiting in `parts`. */
+  bytes = 0;
 
   push(buf: Buffer): void {
     this.parts.push(buf);
+    this.bytes += buf.length;
   }
 
   get empty(): boolean {
@@ -21,6 +24,7 @@ export class Outbox implements ForwardSink {
     const parts = this.parts;
     if (parts.length === 0) return true;
     this.parts = [];
+    this.bytes = 0;
     if (socket.destroyed) return true;
     if (parts.length === 1) return socket.write(parts[0]!);
     socket.cork();
@@ -32,5 +36,6 @@ export class Outbox implements ForwardSink {
 
   clear(): void {
     this.parts = [];
+    this.bytes = 0;
   }
 }

@@ -3,12 +3,31 @@
  * outboxes, backpressure in both directions, and strict durability's hold on results. Every
  * pause is recorded with its reason (flow-control.ts), so one party's resume cannot undo
  * another's pause: a client `drain` cannot resume an upstream that is waiting for an fsync.
+ *
+ * Writes: what one read produced goes out in one write. A bulk read (a large result, COPY data)
+ * is not written at once: libuv reads a socket again in the same event-loop turn while reads
+ * fill its buffer, so everything read in that turn leaves as one writev at the end of it (or
+ * with the next small read, which ends the run, whichever comes first). A small read (every
+ * answer of an OLTP statement) is written at once: deferring it would add a loop phase of
+ * latency and save no write.
  */
 import type { Socket } from 'node:net';
 import type { Spool } from '../spool/spool.js';
 import { DurabilityGate } from './durability-gate.js';
 import { PauseReason, ReadGate } from './flow-control.js';
 import { Outbox } from './outbox.js';
+
+/**
+ * A read at least this large is bulk data, likely followed by more in the same turn (Node reads
+ * up to 64 KiB at a time and libuv reads again at once when a read filled it).
+ */
+export const BULK_READ_BYTES = 16 * 1024;
+/**
+ * At most this much waits for the end of the turn per direction: beyond it the outbox is written
+ * at once, so that a slow reader's backpressure stops the reads as soon as it did without deferral
+ * (libuv may read 32 × 64 KiB from one socket in one turn; many sessions would hold that much each).
+ */
+export const MAX_DEFERRED_BYTES = 256 * 1024;
 
 export class Relay {
   readonly toUpstream = new Outbox();
@@ -23,6 +42,8 @@ export class Relay {
   private awaitingClientDrain = false;
   private awaitingUpstreamDrain = false;
   private closed = false;
+  /** Bulk reads wait in the outboxes for the write at the end of this event-loop turn. */
+  private flushScheduled = false;
   /**
    * What is in `toUpstream` includes statements whose begin records wait for the spool's write
    * at the end of this event-loop turn: nothing goes to Postgres until then.
@@ -51,12 +72,41 @@ export class Relay {
     if (strictSpool) this.durabilityGate = new DurabilityGate(strictSpool, this.upstreamReading, this.released);
   }
 
-  /** After a read from Postgres: pass results on, or (strict, in a session) hold them until durable. */
-  afterUpstreamRead(inSession: boolean): void {
-    if (this.durabilityGate && inSession && !this.toClient.empty) this.durabilityGate.hold();
-    else this.flushClient();
-    this.flushUpstream();
+  /**
+   * After a read of `bytes` from Postgres: pass results on, or (strict, in a session) hold them
+   * until durable. Bulk reads are written once, at the end of the turn.
+   */
+  afterUpstreamRead(inSession: boolean, bytes: number): void {
+    if (this.durabilityGate && inSession && !this.toClient.empty) {
+      this.durabilityGate.hold();
+      this.flushUpstream();
+    } else if (bytes >= BULK_READ_BYTES && this.toClient.bytes < MAX_DEFERRED_BYTES) this.flushAtEndOfTurn();
+    else {
+      this.flushClient();
+      this.flushUpstream();
+    }
   }
+
+  /** After a read of `bytes` from the client whose messages may all go now (nothing awaits the spool). */
+  afterClientRead(bytes: number): void {
+    if (bytes >= BULK_READ_BYTES && this.toUpstream.bytes < MAX_DEFERRED_BYTES) this.flushAtEndOfTurn();
+    else {
+      this.flushUpstream();
+      this.flushClient();
+    }
+  }
+
+  private flushAtEndOfTurn(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushDeferred);
+  }
+
+  private readonly flushDeferred = (): void => {
+    this.flushScheduled = false;
+    this.flushUpstream();
+    this.flushClient();
+  };
 
   /** Results are waiting for an fsync: nothing may be written to the client before it completes. */
   get holding(): boolean {

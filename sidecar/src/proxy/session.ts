@@ -233,8 +233,7 @@ export class ProxySession implements RecordSink {
       }
       return;
     }
-    this.relay.flushUpstream();
-    this.relay.flushClient();
+    this.relay.afterClientRead(chunk.length);
   };
 
   private readonly onSpoolWritten = (written: boolean): void => {
@@ -672,7 +671,7 @@ export class ProxySession implements RecordSink {
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
     this.upstreamReader!.push(chunk);
-    this.relay.afterUpstreamRead(this.phase === 'ready');
+    this.relay.afterUpstreamRead(this.phase === 'ready', chunk.length);
   };
 
   private readonly onDurable = (): void => {
