@@ -13,10 +13,10 @@ import {
   gatewayConfigRules,
   type SidecarConfig,
 } from '@byline/api';
+import { OidcVerifier, type VerifierOptions } from '@byline/api/oidc';
 import pino from 'pino';
 import { OidcAuthenticator } from './identity/oidc-authenticator.js';
 import type { ListedOidcIdentity } from './identity/oidc-claims.js';
-import { OidcVerifier, type VerifierOptions } from './identity/oidc-verifier.js';
 import { type RunningSidecar, type SidecarOptions, startSidecar } from './sidecar.js';
 
 export interface GatewayOptions extends Omit<SidecarOptions, 'clientAuth'> {

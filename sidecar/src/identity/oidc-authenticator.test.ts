@@ -1,6 +1,6 @@
+import { OidcTokenError, type VerifiedToken } from '@byline/api/oidc';
 import { describe, expect, it } from 'vitest';
 import { OidcAuthenticator } from './oidc-authenticator.js';
-import { OidcTokenError, type VerifiedToken } from './oidc-verifier.js';
 
 const ISSUER = 'https://login.example.com';
 const NOW = 1_800_000_000_000;

@@ -4,9 +4,9 @@
  * when configured, else the token's remaining lifetime plus `graceMs`.
  */
 import type { AuditIdentity } from '@byline/api';
+import { OidcTokenError, type OidcVerifier, type VerifiedToken } from '@byline/api/oidc';
 import type { ClientAuthenticator, ClientAuthResult } from './client-auth.js';
 import { type ListedOidcIdentity, oidcClaimFor } from './oidc-claims.js';
-import { OidcTokenError, type OidcVerifier, type VerifiedToken } from './oidc-verifier.js';
 
 export interface OidcAuthenticatorOptions {
   verifier: Pick<OidcVerifier, 'verify'>;

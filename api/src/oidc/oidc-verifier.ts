@@ -1,6 +1,7 @@
 /**
- * Verifies the OIDC token a gateway client sends as its password: an ID token, or a JWT access
- * token for a configured audience, from one of the trusted issuers. Discovery through
+ * Verifies an OIDC token from one of the trusted issuers: an ID token, or a JWT access token for a
+ * configured audience. The gateway gets it as a client's password, the collector as a trail
+ * reader's bearer token; both verify it exactly the same way. Discovery through
  * openid-client, keys and signatures through jose; nothing hand-written about JWTs.
  *
  * Caching, so that no connection costs a round trip to the issuer: each issuer's discovery
@@ -11,8 +12,6 @@
  * away until they expire, and after that no token is accepted until it answers again.
  */
 import { readFileSync } from 'node:fs';
-import type { OidcIssuerConfig } from '@byline/api';
-import { DEFAULT_CLOCK_TOLERANCE_SECONDS, TOKEN_ALGORITHMS } from '@byline/api';
 import {
   createRemoteJWKSet,
   decodeJwt,
@@ -22,8 +21,17 @@ import {
   jwtVerify,
 } from 'jose';
 import * as client from 'openid-client';
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS, type OidcIssuerConfig, TOKEN_ALGORITHMS } from '../gateway-config.js';
 import { caFetch, type FetchLike } from './ca-fetch.js';
-import type { VerifiedClaims } from './oidc-claims.js';
+
+/** What the verifier established about a token (everything here was checked, nothing is raw). */
+export interface VerifiedClaims {
+  issuer: string;
+  subject: string;
+  /** The email claim, only when the issuer vouches for it (email_verified, or trusted by config). */
+  email: string | null;
+  groups: readonly string[];
+}
 
 export interface VerifiedToken {
   claims: VerifiedClaims;
