@@ -35,8 +35,10 @@ export interface VerifiedClaims {
 
 export interface VerifiedToken {
   claims: VerifiedClaims;
-  /** The configured name claim's value (email, preferred_username or sub). */
+  /** The configured name claim's value (email, preferred_username or sub); the subject when it has none. */
   name: string;
+  /** False when `name` is the subject standing in for a missing (or unverified) name claim. */
+  nameFromClaim: boolean;
   jti: string | null;
   sid: string | null;
   /** The token's exp, in ms since the epoch. */
@@ -64,6 +66,10 @@ export interface VerifierOptions {
   retryMs?: number;
   /** Read the CA file named by an issuer (injected for tests; the file system by default). */
   readCa?: (path: string) => Buffer;
+  /** Who verifies, in refusals: "this gateway" (default), "this collector". */
+  service?: string;
+  /** What carried the token, in refusals: "the password" (default), "the bearer token". */
+  carrier?: string;
 }
 
 const ACCEPTABLE = new Set<string>(TOKEN_ALGORITHMS);
@@ -82,7 +88,7 @@ class TrustedIssuer {
 
   constructor(
     readonly config: OidcIssuerConfig,
-    private readonly options: Required<Omit<VerifierOptions, 'readCa'>> & { readCa: (path: string) => Buffer },
+    private readonly options: Required<VerifierOptions>,
   ) {
     let ca: Buffer | undefined;
     try {
@@ -158,7 +164,7 @@ class TrustedIssuer {
         requiredClaims: ['sub', 'exp', 'aud'],
       }));
     } catch (e) {
-      throw refusal(this.config.issuer, e);
+      throw refusal(this.config.issuer, this.options.service, e);
     }
     const subject = payload.sub!;
     const emailClaim = typeof payload.email === 'string' ? payload.email : null;
@@ -171,6 +177,7 @@ class TrustedIssuer {
     return {
       claims: { issuer: this.config.issuer, subject, email, groups },
       name: typeof named === 'string' && named !== '' ? named : subject,
+      nameFromClaim: typeof named === 'string' && named !== '',
       jti: typeof payload.jti === 'string' ? payload.jti : null,
       sid: typeof payload.sid === 'string' ? payload.sid : null,
       expiresAtMs: (payload.exp as number) * 1000,
@@ -188,12 +195,12 @@ function reason(e: unknown): string {
 }
 
 /** jose's errors, turned into a sentence for the client and the audit event. */
-function refusal(issuer: string, e: unknown): OidcTokenError {
+function refusal(issuer: string, service: string, e: unknown): OidcTokenError {
   const from = `token from issuer "${issuer}"`;
   if (e instanceof errors.JWTExpired) return new OidcTokenError('invalid', `the ${from} has expired`);
   if (e instanceof errors.JWTClaimValidationFailed) {
     if (e.claim === 'nbf') return new OidcTokenError('invalid', `the ${from} is not valid yet (nbf)`);
-    if (e.claim === 'aud') return new OidcTokenError('invalid', `the ${from} is not meant for this gateway (aud)`);
+    if (e.claim === 'aud') return new OidcTokenError('invalid', `the ${from} is not meant for ${service} (aud)`);
     return new OidcTokenError('invalid', `the ${from} has an unacceptable "${e.claim}" claim (${e.reason})`);
   }
   if (e instanceof errors.JOSEAlgNotAllowed)
@@ -213,6 +220,7 @@ function refusal(issuer: string, e: unknown): OidcTokenError {
 
 export class OidcVerifier {
   private readonly issuers = new Map<string, TrustedIssuer>();
+  private readonly carrier: string;
 
   constructor(issuers: readonly OidcIssuerConfig[], options: VerifierOptions = {}) {
     const resolved = {
@@ -221,7 +229,10 @@ export class OidcVerifier {
       jwksMaxAgeMs: options.jwksMaxAgeMs ?? 600_000,
       retryMs: options.retryMs ?? 5_000,
       readCa: options.readCa ?? ((path: string) => readFileSync(path)),
+      service: options.service ?? 'this gateway',
+      carrier: options.carrier ?? 'the password',
     };
+    this.carrier = resolved.carrier;
     for (const config of issuers) this.issuers.set(config.issuer, new TrustedIssuer(config, resolved));
   }
 
@@ -246,7 +257,7 @@ export class OidcVerifier {
     } catch {
       throw new OidcTokenError(
         'malformed',
-        'the password is not a signed JWT (send an OIDC ID token or JWT access token)',
+        `${this.carrier} is not a signed JWT (send an OIDC ID token or JWT access token)`,
       );
     }
     const issuer = typeof iss === 'string' ? this.issuers.get(iss) : undefined;

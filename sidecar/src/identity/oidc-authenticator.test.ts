@@ -8,6 +8,7 @@ const NOW = 1_800_000_000_000;
 const verified = (over: Partial<VerifiedToken> = {}): VerifiedToken => ({
   claims: { issuer: ISSUER, subject: 'ada-0001', email: 'ada@example.com', groups: ['dba'] },
   name: 'ada@example.com',
+  nameFromClaim: true,
   jti: 'j-1',
   sid: null,
   expiresAtMs: NOW + 600_000,
