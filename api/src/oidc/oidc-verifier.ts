@@ -130,7 +130,9 @@ class TrustedIssuer {
       this.config.discoveryUrl ?? `${this.config.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
     );
     const options: Parameters<typeof client.discovery>[4] = { timeout: 10 };
-    if (this.fetch) options[client.customFetch] = this.fetch;
+    const fetch = this.fetch;
+    // openid-client's body type is narrower than the DOM's RequestInit (seen when a browser build type-checks this).
+    if (fetch) options[client.customFetch] = (url, init) => fetch(url, init as RequestInit);
     const configuration = await client.discovery(url, this.config.audiences[0]!, undefined, undefined, options);
     const metadata = configuration.serverMetadata();
     // openid-client checks the issuer only when it builds the well-known URL itself; check it always.
