@@ -48,6 +48,8 @@ export async function makeSigningKey(kid: string): Promise<SigningKey> {
 export interface TestProvider {
   issuer: string;
   caFile: string;
+  /** The server's own certificate (for a browser told to trust exactly it). */
+  certFile: string;
   ca: Buffer;
   key: SigningKey;
   accounts: Map<string, AccountClaims>;
@@ -103,6 +105,7 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
       return issuer;
     },
     caFile: caPath,
+    certFile,
     ca: readFileSync(caPath),
     get key() {
       return state.key;

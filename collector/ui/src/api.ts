@@ -2,9 +2,8 @@
  * Talks to the collector that served the page (same origin). Every call carries the reader's
  * bearer token; the collector authorizes each one as it does for `byline trail`.
  *
- * Sign-in is a `TokenSource`: today a reader token pasted once and kept in session storage (gone
- * when the tab closes, never in the URL). OIDC sign-in (authorization code + PKCE) is another
- * source behind the same interface.
+ * Sign-in is a `TokenSource`: a reader token pasted once and kept in session storage (gone when
+ * the tab closes, never in the URL), or an OIDC sign-in (authorization code + PKCE, oidc.ts).
  */
 import type { Row } from './events.js';
 

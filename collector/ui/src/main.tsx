@@ -2,21 +2,60 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './viewer.css';
-import { pastedToken } from './api.js';
+import { pastedToken, type TokenSource } from './api.js';
 import { readState, type ViewState, writeState } from './filters.js';
 import { timeZoneLabel } from './format.js';
+import { beginSignIn, completeSignIn, isSignInReturn, oidcToken, signInIssuers, type ViewerIssuer } from './oidc.js';
 import { ApprovalView, IdentityView, SearchView, SessionView, type ViewProps } from './views.js';
 
-function SignIn({ message, onSignIn }: { message: string; onSignIn: () => void }) {
+function SignIn({
+  message,
+  issuers,
+  onSignIn,
+}: {
+  message: string;
+  issuers: readonly ViewerIssuer[];
+  onSignIn: () => void;
+}) {
   const [token, setToken] = useState('');
+  const [leaving, setLeaving] = useState('');
   return (
     <main class="signin">
       <h1>Byline trail</h1>
+      {message ? (
+        <p class="error" role="alert">
+          {message}
+        </p>
+      ) : null}
+      {issuers.length > 0 ? (
+        <section aria-label="Sign in with your identity provider" class="issuers">
+          {issuers.map((i) => (
+            <button
+              type="button"
+              class="issuer"
+              disabled={leaving !== ''}
+              onClick={() => {
+                setLeaving(i.issuer);
+                beginSignIn(i).catch((e: Error) => {
+                  setLeaving('');
+                  alert(`Cannot reach ${i.issuer}: ${e.message}`);
+                });
+              }}
+            >
+              Sign in with {i.issuer}
+            </button>
+          ))}
+          <p class="hint">
+            Your identity provider's ID token is kept in this tab's session storage and sent only to this collector.
+          </p>
+        </section>
+      ) : null}
       <form
-        aria-label="Sign in"
+        aria-label="Sign in with a reader token"
         onSubmit={(e) => {
           e.preventDefault();
           if (!token.trim()) return;
+          oidcToken.signOut();
           pastedToken.set(token);
           onSignIn();
         }}
@@ -32,24 +71,68 @@ function SignIn({ message, onSignIn }: { message: string; onSignIn: () => void }
         <p class="hint">
           Kept in this tab's session storage only, sent to this collector as a bearer token, never put in a link.
         </p>
-        {message ? (
-          <p class="error" role="alert">
-            {message}
-          </p>
-        ) : null}
         <button type="submit">Sign in</button>
       </form>
     </main>
   );
 }
 
+/** The token to send: a valid OIDC sign-in, else a pasted token, else none. */
+function currentAuth(): TokenSource | null {
+  if (oidcToken.token() !== null) return oidcToken;
+  if (!oidcToken.active() && pastedToken.token() !== null) return pastedToken;
+  return null;
+}
+
+/** Why a person who signed in with OIDC is asked to sign in again. */
+function expiredMessage(): string {
+  const who = oidcToken.who();
+  return who
+    ? `Your sign-in as ${who.name} with ${who.issuer} has expired. Sign in again to go on.`
+    : 'Your sign-in has expired. Sign in again to go on.';
+}
+
 const VIEWS = { search: SearchView, session: SessionView, identity: IdentityView, approval: ApprovalView };
 
 function App() {
   const [state, setState] = useState<ViewState>(() => readState(location.search));
-  const [signedIn, setSignedIn] = useState(() => pastedToken.token() !== null);
-  const [authMessage, setAuthMessage] = useState('');
+  const [auth, setAuth] = useState<TokenSource | null>(() => (isSignInReturn() ? null : currentAuth()));
+  const [returning, setReturning] = useState(isSignInReturn);
+  const [authMessage, setAuthMessage] = useState(() =>
+    oidcToken.active() && currentAuth() === null && !isSignInReturn() ? expiredMessage() : '',
+  );
+  const [issuers, setIssuers] = useState<ViewerIssuer[]>([]);
   const zone = timeZoneLabel();
+
+  useEffect(() => {
+    void signInIssuers().then(setIssuers);
+    if (!returning) return;
+    completeSignIn().then(
+      () => {
+        setState(readState(location.search));
+        setAuthMessage('');
+        setAuth(currentAuth());
+        setReturning(false);
+      },
+      (e: Error) => {
+        setAuthMessage(`Sign-in did not complete: ${e.message}`);
+        setReturning(false);
+      },
+    );
+  }, []);
+
+  // An OIDC sign-in ends when its token does: then the person is asked to sign in again.
+  useEffect(() => {
+    if (auth !== oidcToken) return;
+    const timer = setTimeout(
+      () => {
+        setAuthMessage(expiredMessage());
+        setAuth(null);
+      },
+      Math.max(0, oidcToken.remainingMs()),
+    );
+    return () => clearTimeout(timer);
+  }, [auth]);
 
   useEffect(() => {
     const onPop = () => setState(readState(location.search));
@@ -76,13 +159,22 @@ function App() {
     };
   }, []);
 
-  if (!signedIn) {
+  if (returning) {
+    return (
+      <main class="signin">
+        <h1>Byline trail</h1>
+        <p role="status">Signing in…</p>
+      </main>
+    );
+  }
+  if (auth === null) {
     return (
       <SignIn
         message={authMessage}
+        issuers={issuers}
         onSignIn={() => {
           setAuthMessage('');
-          setSignedIn(true);
+          setAuth(currentAuth());
         }}
       />
     );
@@ -91,15 +183,21 @@ function App() {
     history.pushState(null, '', writeState(next) || location.pathname);
     setState(next);
   };
+  const who = auth === oidcToken ? oidcToken.who() : null;
+  const signOut = () => {
+    oidcToken.signOut();
+    pastedToken.signOut();
+    setAuth(null);
+  };
   const props: ViewProps = {
-    auth: pastedToken,
+    auth,
     state,
     zone,
     navigate,
     onAuthError: (message) => {
-      pastedToken.signOut();
-      setAuthMessage(`The collector refused the token: ${message}`);
-      setSignedIn(false);
+      const expired = auth === oidcToken && oidcToken.token() === null;
+      signOut();
+      setAuthMessage(expired ? expiredMessage() : `The collector refused the token: ${message}`);
     },
   };
   const View = VIEWS[state.view];
@@ -115,13 +213,12 @@ function App() {
           </a>
         </nav>
         <span class="zone-label">Times in {zone}</span>
-        <button
-          type="button"
-          onClick={() => {
-            pastedToken.signOut();
-            setSignedIn(false);
-          }}
-        >
+        {who ? (
+          <span class="who" title={who.issuer}>
+            Signed in as {who.name}
+          </span>
+        ) : null}
+        <button type="button" onClick={signOut}>
           Sign out
         </button>
       </header>

@@ -113,7 +113,9 @@ function useEvents(auth: TokenSource, state: ViewState, onAuthError: (message: s
       abort.signal,
     ).catch((e: Error) => {
       if (abort.signal.aborted) return;
-      if (e instanceof ApiError && (e.status === 401 || e.status === 403)) onAuthError(e.message);
+      // 401: the token is no good (expired, revoked): sign in again. 403 is about this view (a
+      // namespace RBAC does not grant): shown here, the sign-in stays.
+      if (e instanceof ApiError && e.status === 401) onAuthError(e.message);
       setLoaded((l) => ({ ...l, done: true, error: e }));
     });
     return () => abort.abort();

@@ -1,0 +1,228 @@
+/**
+ * OIDC sign-in in the trail viewer, in a real browser (Debian's chromium through puppeteer-core),
+ * against a real OpenID provider (oidc-provider over HTTPS; chromium trusts exactly its certificate)
+ * and a real collector whose `auth.oidc.readers` gives ada one namespace. A person signs in through
+ * the provider's own login and consent pages (authorization code + PKCE), sees that namespace's
+ * events and not another's, and is asked to sign in again when the token expires. The RBAC case
+ * (SubjectAccessReview against a real API server) is test/kube/viewer-oidc-rbac.test.ts.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChainedEvent } from '@byline/api';
+import { ndjson, type RunningCollector, SampleStream, startCollector } from '@byline/collector';
+import { SignJWT } from 'jose';
+import pino from 'pino';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { call } from '../collector/http.js';
+import { freePort } from '../harness/net.js';
+import { makeSigningKey, startProvider, type TestProvider, VIEWER_CLIENT_ID } from '../harness/oidc-provider.js';
+
+declare const document: { querySelector(selector: string): { textContent: string | null } | null };
+declare const sessionStorage: { getItem(key: string): string | null };
+
+const CHROMIUM = [process.env.BYLINE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+  (p): p is string => !!p && existsSync(p),
+);
+const SHOTS = join(import.meta.dirname, 'screenshots');
+const PAYMENTS_WRITER = 'writer-token-payments-0123456789';
+const BILLING_WRITER = 'writer-token-billing-0123456789';
+/** Seconds an ID token lives: long enough to sign in and look, short enough to watch it expire. */
+const TOKEN_TTL = 30;
+
+const dir = mkdtempSync(join(tmpdir(), 'byline-viewer-oidc-'));
+const collectorPort = await freePort();
+const collectorUrl = `http://127.0.0.1:${collectorPort}`;
+const op: TestProvider = await startProvider({
+  dir,
+  tokenTtl: TOKEN_TTL,
+  viewerRedirectUri: `${collectorUrl}/ui/`,
+  accounts: { 'ada-0001': { email: 'ada@example.com', email_verified: true, groups: ['payments-team'] } },
+});
+
+/** chromium trusts the provider's certificate, and only it (pinned by its public key). */
+function spkiPin(certFile: string): string {
+  const spki = new X509Certificate(readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
+}
+
+let browser: Browser | undefined;
+let skipReason = '';
+if (!CHROMIUM) skipReason = 'no chromium found (apt-get install chromium, or set BYLINE_CHROMIUM)';
+else {
+  try {
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--no-first-run',
+        `--ignore-certificate-errors-spki-list=${spkiPin(op.certFile)}`,
+      ],
+    });
+  } catch (e) {
+    skipReason = `chromium at ${CHROMIUM} cannot start: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+if (!browser) {
+  console.warn(`\n${'!'.repeat(100)}\n!!! SKIPPING the viewer OIDC browser tests: ${skipReason}\n${'!'.repeat(100)}\n`);
+}
+
+let collector: RunningCollector;
+
+function eventsIn(namespace: string, count: number): ChainedEvent[] {
+  const stream = new SampleStream({ identity: 'billing-agent', sessionLength: 3 });
+  return Array.from({ length: count }, () => {
+    const e = stream.nextEvent();
+    return stream.writer.append({ ...e, identity: { ...e.identity, namespace } });
+  });
+}
+
+beforeAll(async () => {
+  if (!browser) return;
+  mkdirSync(SHOTS, { recursive: true });
+  collector = await startCollector(
+    {
+      listen: `127.0.0.1:${collectorPort}`,
+      store: `sqlite:${join(dir, 'trail.db')}`,
+      auth: {
+        static: [
+          { token: PAYMENTS_WRITER, identity: 'billing-agent', namespace: 'payments' },
+          { token: BILLING_WRITER, identity: 'billing-agent', namespace: 'billing' },
+        ],
+        oidc: {
+          issuers: [
+            { issuer: op.issuer, audiences: [VIEWER_CLIENT_ID], caFile: op.caFile, viewerClientId: VIEWER_CLIENT_ID },
+          ],
+          clockToleranceSeconds: 0,
+          readers: [{ user: 'oidc:ada@example.com', namespaces: ['payments'] }],
+        },
+      },
+    },
+    { logger: pino({ level: process.env.BYLINE_TEST_LOG ?? 'silent' }) },
+  );
+  for (const [token, ns, n] of [
+    [PAYMENTS_WRITER, 'payments', 7],
+    [BILLING_WRITER, 'billing', 4],
+  ] as const) {
+    const res = await call(collectorPort, 'POST', '/v1/events', { token, body: ndjson(eventsIn(ns, n)) });
+    expect(res.status, res.text).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await collector?.close();
+  await op.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function newPage(): Promise<{ page: Page; requests: string[] }> {
+  const context = await browser!.createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport({ width: 1366, height: 900 });
+  // What the viewer's own page fetches (the provider's pages load their own things).
+  const requests: string[] = [];
+  page.on('request', (r) => {
+    const local = r.url().startsWith('data:'); // inline images of the stylesheet
+    if (!local && !r.isNavigationRequest() && r.frame()?.url().startsWith(collectorUrl)) requests.push(r.url());
+  });
+  return { page, requests };
+}
+
+/** Clicks "Sign in with …" and goes through the provider's pages as ada (login, then consent) until back. */
+async function signInAtProvider(page: Page): Promise<void> {
+  await page.waitForSelector('button.issuer');
+  expect(await page.$eval('button.issuer', (e) => e.textContent)).toBe(`Sign in with ${op.issuer}`);
+  await Promise.all([page.waitForNavigation(), page.click('button.issuer')]);
+  for (let step = 0; step < 5 && page.url().startsWith(op.issuer); step++) {
+    if (await page.$('input[name=login]')) {
+      await page.type('input[name=login]', 'ada-0001');
+      await page.type('input[name=password]', 'any password');
+    }
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  }
+  expect(page.url().startsWith(collectorUrl)).toBe(true);
+}
+
+async function loadStatus(page: Page): Promise<string> {
+  await page.waitForFunction(() =>
+    /events?$|Could not/.test(document.querySelector('.load-status')?.textContent ?? ''),
+  );
+  return page.$eval('.load-status', (e) => e.textContent ?? '');
+}
+
+describe.skipIf(!browser)('OIDC sign-in in the trail viewer (chromium)', () => {
+  test('a person signs in at the provider and sees the namespace the rules grant, not another', async () => {
+    const { page, requests } = await newPage();
+    await page.goto(`${collectorUrl}/ui/?namespace=payments`);
+    await signInAtProvider(page);
+
+    await page.waitForSelector('header .who');
+    expect(await page.$eval('header .who', (e) => e.textContent)).toBe('Signed in as ada@example.com');
+    expect(await loadStatus(page)).toBe('7 events');
+    // Back where the person started: the code and state are gone from the address bar.
+    expect(page.url()).toBe(`${collectorUrl}/ui/?namespace=payments`);
+    const kept = await page.evaluate(() => sessionStorage.getItem('byline.oidcSession'));
+    expect(JSON.parse(kept!)).toMatchObject({ issuer: op.issuer, name: 'ada@example.com' });
+    await page.screenshot({ path: join(SHOTS, 'oidc-signed-in.png'), fullPage: true });
+
+    // Another namespace: refused by the collector, said on the page; the sign-in stays.
+    await page.goto(`${collectorUrl}/ui/?namespace=billing`);
+    expect(await loadStatus(page)).toBe(
+      'Could not load events: "oidc:ada@example.com" may not read the trail of namespace "billing": ' +
+        'no auth.oidc.readers rule lets it (auth.oidc.readers lets it read only payments)',
+    );
+    expect(await page.$eval('header .who', (e) => e.textContent)).toBe('Signed in as ada@example.com');
+
+    // The viewer fetched from its collector and the issuer (discovery, the token endpoint), nothing else.
+    const origins = new Set(requests.map((u) => new URL(u).origin));
+    expect([...origins].sort()).toEqual([collectorUrl, op.issuer].sort());
+    expect(requests).toContain(`${op.issuer}/.well-known/openid-configuration`);
+    expect(requests).toContain(`${op.issuer}/token`);
+    await page.browserContext().close();
+  }, 60_000);
+
+  test('when the token expires the person is asked to sign in again, and can', async () => {
+    const { page } = await newPage();
+    await page.goto(`${collectorUrl}/ui/?namespace=payments`);
+    await signInAtProvider(page);
+    expect(await loadStatus(page)).toBe('7 events');
+
+    await page.waitForSelector('.signin [role=alert]', { timeout: (TOKEN_TTL + 10) * 1000 });
+    expect(await page.$eval('.signin [role=alert]', (e) => e.textContent)).toBe(
+      `Your sign-in as ada@example.com with ${op.issuer} has expired. Sign in again to go on.`,
+    );
+    await page.screenshot({ path: join(SHOTS, 'oidc-expired.png'), fullPage: true });
+
+    // Still signed in at the provider: back with a fresh token, on the same search.
+    await signInAtProvider(page);
+    expect(await loadStatus(page)).toBe('7 events');
+    expect(page.url()).toBe(`${collectorUrl}/ui/?namespace=payments`);
+    await page.browserContext().close();
+  }, 120_000);
+
+  test("a token from another issuer, pasted, is refused with the collector's reason", async () => {
+    const { page } = await newPage();
+    const rogue = await makeSigningKey('rogue');
+    const token = await new SignJWT({ sub: 'ada-0001', email: 'ada@example.com', email_verified: true })
+      .setProtectedHeader({ alg: 'RS256', kid: rogue.kid })
+      .setIssuer('https://login.evil.example')
+      .setAudience(VIEWER_CLIENT_ID)
+      .setExpirationTime('5m')
+      .sign(rogue.privateKey);
+    await page.goto(`${collectorUrl}/ui/?namespace=payments`);
+    await page.waitForSelector('#token');
+    await page.type('#token', token);
+    await page.click('form[aria-label="Sign in with a reader token"] button[type=submit]');
+    await page.waitForSelector('.signin [role=alert]');
+    expect(await page.$eval('.signin [role=alert]', (e) => e.textContent)).toBe(
+      'The collector refused the token: tokens from issuer "https://login.evil.example" are not trusted by this collector',
+    );
+    await page.browserContext().close();
+  });
+});
