@@ -7,7 +7,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChainedEvent } from '@byline/api';
 import { caFetch } from '@byline/api/oidc';
 import { ndjson, type RunningCollector, SampleStream, startCollector } from '@byline/collector';
 import { exportSPKI, importJWK, SignJWT } from 'jose';
@@ -28,15 +27,6 @@ let collector: RunningCollector;
 let adaToken: string;
 
 const now = () => Math.floor(Date.now() / 1000);
-
-/** Events of `identity` in `namespace`, as a static writer placed there writes them. */
-function eventsIn(identity: string, namespace: string, count: number): ChainedEvent[] {
-  const stream = new SampleStream({ identity, sessionLength: 3 });
-  return Array.from({ length: count }, () => {
-    const e = stream.nextEvent();
-    return stream.writer.append({ ...e, identity: { ...e.identity, namespace } });
-  });
-}
 
 /** A token signed with the provider's own key (what it would issue), claims chosen by the test. */
 async function signed(claims: Record<string, unknown>, header: Record<string, unknown> = {}, key = op.key) {
@@ -104,7 +94,7 @@ beforeAll(async () => {
   ] as const) {
     const res = await call(collector.port, 'POST', '/v1/events', {
       token,
-      body: ndjson(eventsIn('billing-agent', ns, 5)),
+      body: ndjson(new SampleStream({ identity: 'billing-agent', namespace: ns, sessionLength: 3 }).take(5)),
     });
     expect(res.status, res.text).toBe(200);
   }
@@ -158,7 +148,7 @@ describe('a person signed in at the provider', () => {
   it('an OIDC token only reads: writing with it is refused', async () => {
     const res = await call(collector.port, 'POST', '/v1/events', {
       token: adaToken,
-      body: ndjson(eventsIn('billing-agent', 'payments', 1)),
+      body: ndjson(new SampleStream({ identity: 'billing-agent', namespace: 'payments' }).take(1)),
     });
     expect(res.status).toBe(403);
     expect(res.json.error).toMatch(/may only read/);

@@ -6,26 +6,21 @@
  * events and not another's, and is asked to sign in again when the token expires. The RBAC case
  * (SubjectAccessReview against a real API server) is test/kube/viewer-oidc-rbac.test.ts.
  */
-import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChainedEvent } from '@byline/api';
 import { ndjson, type RunningCollector, SampleStream, startCollector } from '@byline/collector';
 import { SignJWT } from 'jose';
 import pino from 'pino';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { call } from '../collector/http.js';
 import { freePort } from '../harness/net.js';
 import { makeSigningKey, startProvider, type TestProvider, VIEWER_CLIENT_ID } from '../harness/oidc-provider.js';
+import { chromiumFor, loadStatus, signInAtProvider } from './oidc-sign-in.js';
 
-declare const document: { querySelector(selector: string): { textContent: string | null } | null };
 declare const sessionStorage: { getItem(key: string): string | null };
 
-const CHROMIUM = [process.env.BYLINE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
-  (p): p is string => !!p && existsSync(p),
-);
 const SHOTS = join(import.meta.dirname, 'screenshots');
 const PAYMENTS_WRITER = 'writer-token-payments-0123456789';
 const BILLING_WRITER = 'writer-token-billing-0123456789';
@@ -42,45 +37,9 @@ const op: TestProvider = await startProvider({
   accounts: { 'ada-0001': { email: 'ada@example.com', email_verified: true, groups: ['payments-team'] } },
 });
 
-/** chromium trusts the provider's certificate, and only it (pinned by its public key). */
-function spkiPin(certFile: string): string {
-  const spki = new X509Certificate(readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(spki).digest('base64');
-}
-
-let browser: Browser | undefined;
-let skipReason = '';
-if (!CHROMIUM) skipReason = 'no chromium found (apt-get install chromium, or set BYLINE_CHROMIUM)';
-else {
-  try {
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--no-first-run',
-        `--ignore-certificate-errors-spki-list=${spkiPin(op.certFile)}`,
-      ],
-    });
-  } catch (e) {
-    skipReason = `chromium at ${CHROMIUM} cannot start: ${(e as Error).message.split('\n')[0]}`;
-  }
-}
-if (!browser) {
-  console.warn(`\n${'!'.repeat(100)}\n!!! SKIPPING the viewer OIDC browser tests: ${skipReason}\n${'!'.repeat(100)}\n`);
-}
+const browser = await chromiumFor(op, 'the viewer OIDC browser tests');
 
 let collector: RunningCollector;
-
-function eventsIn(namespace: string, count: number): ChainedEvent[] {
-  const stream = new SampleStream({ identity: 'billing-agent', sessionLength: 3 });
-  return Array.from({ length: count }, () => {
-    const e = stream.nextEvent();
-    return stream.writer.append({ ...e, identity: { ...e.identity, namespace } });
-  });
-}
 
 beforeAll(async () => {
   if (!browser) return;
@@ -109,7 +68,10 @@ beforeAll(async () => {
     [PAYMENTS_WRITER, 'payments', 7],
     [BILLING_WRITER, 'billing', 4],
   ] as const) {
-    const res = await call(collectorPort, 'POST', '/v1/events', { token, body: ndjson(eventsIn(ns, n)) });
+    const res = await call(collectorPort, 'POST', '/v1/events', {
+      token,
+      body: ndjson(new SampleStream({ identity: 'billing-agent', namespace: ns, sessionLength: 3 }).take(n)),
+    });
     expect(res.status, res.text).toBe(200);
   }
 });
@@ -134,33 +96,13 @@ async function newPage(): Promise<{ page: Page; requests: string[] }> {
   return { page, requests };
 }
 
-/** Clicks "Sign in with …" and goes through the provider's pages as ada (login, then consent) until back. */
-async function signInAtProvider(page: Page): Promise<void> {
-  await page.waitForSelector('button.issuer');
-  expect(await page.$eval('button.issuer', (e) => e.textContent)).toBe(`Sign in with ${op.issuer}`);
-  await Promise.all([page.waitForNavigation(), page.click('button.issuer')]);
-  for (let step = 0; step < 5 && page.url().startsWith(op.issuer); step++) {
-    if (await page.$('input[name=login]')) {
-      await page.type('input[name=login]', 'ada-0001');
-      await page.type('input[name=password]', 'any password');
-    }
-    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  }
-  expect(page.url().startsWith(collectorUrl)).toBe(true);
-}
-
-async function loadStatus(page: Page): Promise<string> {
-  await page.waitForFunction(() =>
-    /events?$|Could not/.test(document.querySelector('.load-status')?.textContent ?? ''),
-  );
-  return page.$eval('.load-status', (e) => e.textContent ?? '');
-}
+const signIn = (page: Page) => signInAtProvider(page, op, collectorUrl, 'ada-0001');
 
 describe.skipIf(!browser)('OIDC sign-in in the trail viewer (chromium)', () => {
   test('a person signs in at the provider and sees the namespace the rules grant, not another', async () => {
     const { page, requests } = await newPage();
     await page.goto(`${collectorUrl}/ui/?namespace=payments`);
-    await signInAtProvider(page);
+    await signIn(page);
 
     await page.waitForSelector('header .who');
     expect(await page.$eval('header .who', (e) => e.textContent)).toBe('Signed in as ada@example.com');
@@ -190,7 +132,7 @@ describe.skipIf(!browser)('OIDC sign-in in the trail viewer (chromium)', () => {
   test('when the token expires the person is asked to sign in again, and can', async () => {
     const { page } = await newPage();
     await page.goto(`${collectorUrl}/ui/?namespace=payments`);
-    await signInAtProvider(page);
+    await signIn(page);
     expect(await loadStatus(page)).toBe('7 events');
 
     await page.waitForSelector('.signin [role=alert]', { timeout: (TOKEN_TTL + 10) * 1000 });
@@ -200,7 +142,7 @@ describe.skipIf(!browser)('OIDC sign-in in the trail viewer (chromium)', () => {
     await page.screenshot({ path: join(SHOTS, 'oidc-expired.png'), fullPage: true });
 
     // Still signed in at the provider: back with a fresh token, on the same search.
-    await signInAtProvider(page);
+    await signIn(page);
     expect(await loadStatus(page)).toBe('7 events');
     expect(page.url()).toBe(`${collectorUrl}/ui/?namespace=payments`);
     await page.browserContext().close();
