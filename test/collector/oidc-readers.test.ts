@@ -7,12 +7,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { caFetch } from '@byline/api/oidc';
 import { ndjson, type RunningCollector, SampleStream, startCollector } from '@byline/collector';
 import { exportSPKI, importJWK, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { login } from '../../cli/src/login.js';
+import { trail } from '../../cli/src/trail.js';
 import { TestBrowser } from '../harness/browser.js';
 import { CLI_CLIENT_ID, makeSigningKey, startProvider, type TestProvider } from '../harness/oidc-provider.js';
 import { call, type Reply } from './http.js';
@@ -21,6 +24,8 @@ const PAYMENTS_WRITER = 'writer-token-payments-0123456789';
 const BILLING_WRITER = 'writer-token-billing-0123456789';
 
 const dir = mkdtempSync(join(tmpdir(), 'byline-oidc-readers-'));
+// byline login caches its tokens here (this test file runs in its own process).
+process.env.XDG_CONFIG_HOME = join(dir, 'config');
 let op: TestProvider;
 let collector: RunningCollector;
 /** ada's ID token, from signing in with the device flow at the provider's pages. */
@@ -235,6 +240,56 @@ describe('refused with a 401 that names the problem', () => {
     await refused(
       await signed({ email_verified: false, groups: ['auditors'] }),
       /has no "email" claim \(or its email is not verified\)/,
+    );
+  });
+});
+
+describe('byline trail --login', () => {
+  /** Output of a command run in-process, and a way to wait for a line of it. */
+  function capture() {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    return { out, text: () => text };
+  }
+
+  it("reads with the token of byline login (device flow), as the person's prefixed name", async () => {
+    const signIn = capture();
+    const done = login({ issuer: op.issuer, 'client-id': CLI_CLIENT_ID, 'ca-file': op.caFile }, signIn.out);
+    let page: string | undefined;
+    for (let i = 0; i < 100 && !page; i++) {
+      page = /\(or open (\S+)\)/.exec(signIn.text())?.[1];
+      if (!page) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await new TestBrowser(op.ca).complete(page!, { login: 'ada-0001', password: 'any' })).toContain(
+      'Sign-in Success',
+    );
+    expect(await done).toBe(0);
+
+    const printed = capture();
+    expect(
+      await trail({ collector: collector.url, login: true, namespace: 'payments', format: 'json' }, printed.out),
+    ).toBe(0);
+    const lines = printed
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { identity: { namespace: string } });
+    expect(lines).toHaveLength(5);
+    expect(lines.every((e) => e.identity.namespace === 'payments')).toBe(true);
+    await expect(trail({ collector: collector.url, login: true, format: 'json' }, printed.out)).rejects.toThrow(
+      /"oidc:ada@example.com" may not read the trail of every namespace/,
+    );
+  });
+
+  it('takes exactly one of --token-file and --login', async () => {
+    await expect(
+      trail({ collector: collector.url, login: true, 'token-file': join(dir, 'x'), format: 'json' }),
+    ).rejects.toThrow(/exactly one of --token-file FILE and --login/);
+    await expect(trail({ collector: collector.url, login: false, format: 'json' })).rejects.toThrow(
+      /exactly one of --token-file FILE and --login/,
     );
   });
 });
