@@ -30,6 +30,8 @@ let op: TestProvider;
 let collector: RunningCollector;
 /** ada's ID token, from signing in with the device flow at the provider's pages. */
 let adaToken: string;
+/** The stream each namespace's writer opened. */
+const streams: Record<string, string> = {};
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -97,10 +99,9 @@ beforeAll(async () => {
     [PAYMENTS_WRITER, 'payments'],
     [BILLING_WRITER, 'billing'],
   ] as const) {
-    const res = await call(collector.port, 'POST', '/v1/events', {
-      token,
-      body: ndjson(new SampleStream({ identity: 'billing-agent', namespace: ns, sessionLength: 3 }).take(5)),
-    });
+    const sample = new SampleStream({ identity: 'billing-agent', namespace: ns, sessionLength: 3 });
+    streams[ns] = sample.stream;
+    const res = await call(collector.port, 'POST', '/v1/events', { token, body: ndjson(sample.take(5)) });
     expect(res.status, res.text).toBe(200);
   }
   adaToken = await deviceSignIn('ada-0001');
@@ -128,6 +129,22 @@ describe('a person signed in at the provider', () => {
     const all = await read(adaToken);
     expect(all.status).toBe(403);
     expect(all.json.error).toMatch(/may not read the trail of every namespace: .*name the namespace/);
+  });
+
+  it("has the chains of its namespace's streams checked, and only of streams wholly in it", async () => {
+    const verify = (query: string) => call(collector.port, 'GET', `/v1/verify?${query}`, { token: adaToken });
+    const own = await verify(`stream=${streams.payments}&namespace=payments`);
+    expect(own.status, own.text).toBe(200);
+    expect(own.json).toMatchObject({ streams: 1, events: 5 });
+    const stray = await verify(`stream=${streams.payments}&stream=${streams.billing}&namespace=payments`);
+    expect(stray.status).toBe(403);
+    expect(stray.json.error).toBe(`stream ${streams.billing} holds events outside namespace "payments"`);
+    expect((await verify(`stream=${streams.billing}&namespace=billing`)).json).toMatchObject({
+      reason: 'reader-denied',
+    });
+    expect((await verify(`stream=${streams.payments}`)).json.error).toMatch(
+      /may not read the trail of every namespace/,
+    );
   });
 
   it('a group the rules give every namespace reads them all', async () => {

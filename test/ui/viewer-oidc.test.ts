@@ -9,6 +9,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatSignedHeadHeader, HeadSigner, SIGNED_HEAD_HEADER } from '@byline/api';
 import { ndjson, type RunningCollector, SampleStream, startCollector } from '@byline/collector';
 import { SignJWT } from 'jose';
 import pino from 'pino';
@@ -68,9 +69,13 @@ beforeAll(async () => {
     [PAYMENTS_WRITER, 'payments', 7],
     [BILLING_WRITER, 'billing', 4],
   ] as const) {
+    // Chained and signed as a sidecar ships them, so the page can show the chain intact.
+    const batch = new SampleStream({ identity: 'billing-agent', namespace: ns, sessionLength: 3 }).take(n);
+    const { stream, seq, hash } = batch[batch.length - 1]!.event.chain;
     const res = await call(collectorPort, 'POST', '/v1/events', {
       token,
-      body: ndjson(new SampleStream({ identity: 'billing-agent', namespace: ns, sessionLength: 3 }).take(n)),
+      body: ndjson(batch),
+      headers: { [SIGNED_HEAD_HEADER]: formatSignedHeadHeader(new HeadSigner().sign({ stream, seq, hash })) },
     });
     expect(res.status, res.text).toBe(200);
   }
@@ -107,6 +112,11 @@ describe.skipIf(!browser)('OIDC sign-in in the trail viewer (chromium)', () => {
     await page.waitForSelector('header .who');
     expect(await page.$eval('header .who', (e) => e.textContent)).toBe('Signed in as ada@example.com');
     expect(await loadStatus(page)).toBe('7 events');
+    // The chain of what is on screen, checked within the namespace the person may read.
+    await page.waitForSelector('.badge:not(.checking)');
+    expect(await page.$eval('.badge', (e) => e.textContent)).toBe(
+      '✓ Chain intact: 7 events in 1 stream, covered by 1 signed head',
+    );
     // Back where the person started: the code and state are gone from the address bar.
     expect(page.url()).toBe(`${collectorUrl}/ui/?namespace=payments`);
     const kept = await page.evaluate(() => sessionStorage.getItem('byline.oidcSession'));

@@ -102,8 +102,10 @@ export interface VerifyReport {
 
 export const MAX_VERIFY_STREAMS = 100;
 
-export function verifyStreams(auth: TokenSource, streams: readonly string[], signal: AbortSignal) {
+/** A reader of some namespaces names the one it looks at: the collector checks only streams within it. */
+export function verifyStreams(auth: TokenSource, streams: readonly string[], signal: AbortSignal, namespace?: string) {
   const q = new URLSearchParams();
   for (const s of streams.slice(0, MAX_VERIFY_STREAMS)) q.append('stream', s);
+  if (namespace) q.set('namespace', namespace);
   return get<VerifyReport>(auth, `/v1/verify?${q}`, signal);
 }
