@@ -18,7 +18,7 @@ import { login } from '../../cli/src/login.js';
 import { trail } from '../../cli/src/trail.js';
 import { TestBrowser } from '../harness/browser.js';
 import { CLI_CLIENT_ID, makeSigningKey, startProvider, type TestProvider } from '../harness/oidc-provider.js';
-import { call, type Reply } from './http.js';
+import { call, metric, type Reply } from './http.js';
 
 const PAYMENTS_WRITER = 'writer-token-payments-0123456789';
 const BILLING_WRITER = 'writer-token-billing-0123456789';
@@ -185,6 +185,14 @@ describe('refused with a 401 that names the problem', () => {
     expect(res.headers['www-authenticate']).toBe('Bearer realm="byline"');
     expect(res.text).not.toContain(token);
   };
+
+  it('each refusal is counted by its reason', async () => {
+    const series = 'byline_collector_auth_refusals_total{reason="unauthenticated"}';
+    const count = async () => metric((await call(collector.port, 'GET', '/metrics')).text, series) ?? Number.NaN;
+    const before = await count();
+    await refused(await signed({ groups: ['auditors'], exp: now() - 60 }), /has expired/);
+    expect(await count()).toBe(before + 1);
+  });
 
   it('a token from another issuer', async () => {
     const other = await makeSigningKey('evil-1');

@@ -158,6 +158,22 @@ describe.skipIf(!browser)('OIDC sign-in in the trail viewer (chromium)', () => {
     await page.browserContext().close();
   }, 120_000);
 
+  test('a person who cancels at the provider is told so, and signed in nowhere', async () => {
+    const { page } = await newPage();
+    await page.goto(`${collectorUrl}/ui/?namespace=payments`);
+    await page.waitForSelector('button.issuer');
+    await Promise.all([page.waitForNavigation(), page.click('button.issuer')]);
+    await page.waitForSelector('a[href$="/abort"]');
+    await Promise.all([page.waitForNavigation(), page.click('a[href$="/abort"]')]);
+    await page.waitForSelector('.signin [role=alert]');
+    expect(await page.$eval('.signin [role=alert]', (e) => e.textContent)).toBe(
+      `Sign-in did not complete: ${op.issuer} answered access_denied (End-User aborted interaction)`,
+    );
+    expect(page.url()).toBe(`${collectorUrl}/ui/?namespace=payments`);
+    expect(await page.evaluate(() => sessionStorage.getItem('byline.oidcSession'))).toBeNull();
+    await page.browserContext().close();
+  });
+
   test("a token from another issuer, pasted, is refused with the collector's reason", async () => {
     const { page } = await newPage();
     const rogue = await makeSigningKey('rogue');

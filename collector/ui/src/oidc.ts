@@ -102,12 +102,21 @@ export async function completeSignIn(): Promise<void> {
   // Code and state leave the address bar (and history) whatever happens next.
   history.replaceState(null, '', `${location.pathname}${pending.returnTo}`);
   const config = await discover(pending);
-  const tokens = await client.authorizationCodeGrant(config, back, {
-    pkceCodeVerifier: pending.verifier,
-    expectedState: pending.state,
-    expectedNonce: pending.nonce,
-    idTokenExpected: true,
-  });
+  let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+  try {
+    tokens = await client.authorizationCodeGrant(config, back, {
+      pkceCodeVerifier: pending.verifier,
+      expectedState: pending.state,
+      expectedNonce: pending.nonce,
+      idTokenExpected: true,
+    });
+  } catch (e) {
+    // The issuer's own words when it sent an error back (the person cancelled, a client misconfigured).
+    const { error, error_description: why } = e as { error?: unknown; error_description?: unknown };
+    if (typeof error === 'string')
+      throw new Error(`${pending.issuer} answered ${error}${why ? ` (${String(why)})` : ''}`);
+    throw e;
+  }
   const claims = tokens.claims()!;
   const name = [claims.email, claims.preferred_username, claims.sub].find((c) => typeof c === 'string' && c !== '');
   const kept: Session = {
