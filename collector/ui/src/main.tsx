@@ -2,137 +2,18 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './viewer.css';
-import { pastedToken, type TokenSource } from './api.js';
 import { readState, type ViewState, writeState } from './filters.js';
 import { timeZoneLabel } from './format.js';
-import { beginSignIn, completeSignIn, isSignInReturn, oidcToken, signInIssuers, type ViewerIssuer } from './oidc.js';
+import { SignIn, useSignIn } from './sign-in.js';
 import { ApprovalView, IdentityView, SearchView, SessionView, type ViewProps } from './views.js';
-
-function SignIn({
-  message,
-  issuers,
-  onSignIn,
-}: {
-  message: string;
-  issuers: readonly ViewerIssuer[];
-  onSignIn: () => void;
-}) {
-  const [token, setToken] = useState('');
-  const [leaving, setLeaving] = useState('');
-  return (
-    <main class="signin">
-      <h1>Byline trail</h1>
-      {message ? (
-        <p class="error" role="alert">
-          {message}
-        </p>
-      ) : null}
-      {issuers.length > 0 ? (
-        <section aria-label="Sign in with your identity provider" class="issuers">
-          {issuers.map((i) => (
-            <button
-              type="button"
-              class="issuer"
-              disabled={leaving !== ''}
-              onClick={() => {
-                setLeaving(i.issuer);
-                beginSignIn(i).catch((e: Error) => {
-                  setLeaving('');
-                  alert(`Cannot reach ${i.issuer}: ${e.message}`);
-                });
-              }}
-            >
-              Sign in with {i.issuer}
-            </button>
-          ))}
-          <p class="hint">
-            Your identity provider's ID token is kept in this tab's session storage and sent only to this collector.
-          </p>
-        </section>
-      ) : null}
-      <form
-        aria-label="Sign in with a reader token"
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (!token.trim()) return;
-          oidcToken.signOut();
-          pastedToken.set(token);
-          onSignIn();
-        }}
-      >
-        <label for="token">Reader token</label>
-        <input
-          id="token"
-          type="password"
-          autocomplete="off"
-          value={token}
-          onInput={(e) => setToken((e.target as HTMLInputElement).value)}
-        />
-        <p class="hint">
-          Kept in this tab's session storage only, sent to this collector as a bearer token, never put in a link.
-        </p>
-        <button type="submit">Sign in</button>
-      </form>
-    </main>
-  );
-}
-
-/** The token to send: a valid OIDC sign-in, else a pasted token, else none. */
-function currentAuth(): TokenSource | null {
-  if (oidcToken.token() !== null) return oidcToken;
-  if (!oidcToken.active() && pastedToken.token() !== null) return pastedToken;
-  return null;
-}
-
-/** Why a person who signed in with OIDC is asked to sign in again. */
-function expiredMessage(): string {
-  const who = oidcToken.who();
-  return who
-    ? `Your sign-in as ${who.name} with ${who.issuer} has expired. Sign in again to go on.`
-    : 'Your sign-in has expired. Sign in again to go on.';
-}
 
 const VIEWS = { search: SearchView, session: SessionView, identity: IdentityView, approval: ApprovalView };
 
 function App() {
   const [state, setState] = useState<ViewState>(() => readState(location.search));
-  const [auth, setAuth] = useState<TokenSource | null>(() => (isSignInReturn() ? null : currentAuth()));
-  const [returning, setReturning] = useState(isSignInReturn);
-  const [authMessage, setAuthMessage] = useState(() =>
-    oidcToken.active() && currentAuth() === null && !isSignInReturn() ? expiredMessage() : '',
-  );
-  const [issuers, setIssuers] = useState<ViewerIssuer[]>([]);
+  // Back from the issuer: the URL is the one before sign-in again.
+  const signIn = useSignIn(() => setState(readState(location.search)));
   const zone = timeZoneLabel();
-
-  useEffect(() => {
-    void signInIssuers().then(setIssuers);
-    if (!returning) return;
-    completeSignIn().then(
-      () => {
-        setState(readState(location.search));
-        setAuthMessage('');
-        setAuth(currentAuth());
-        setReturning(false);
-      },
-      (e: Error) => {
-        setAuthMessage(`Sign-in did not complete: ${e.message}`);
-        setReturning(false);
-      },
-    );
-  }, []);
-
-  // An OIDC sign-in ends when its token does: then the person is asked to sign in again.
-  useEffect(() => {
-    if (auth !== oidcToken) return;
-    const timer = setTimeout(
-      () => {
-        setAuthMessage(expiredMessage());
-        setAuth(null);
-      },
-      Math.max(0, oidcToken.remainingMs()),
-    );
-    return () => clearTimeout(timer);
-  }, [auth]);
 
   useEffect(() => {
     const onPop = () => setState(readState(location.search));
@@ -159,7 +40,7 @@ function App() {
     };
   }, []);
 
-  if (returning) {
+  if (signIn.returning) {
     return (
       <main class="signin">
         <h1>Byline trail</h1>
@@ -167,39 +48,14 @@ function App() {
       </main>
     );
   }
-  if (auth === null) {
-    return (
-      <SignIn
-        message={authMessage}
-        issuers={issuers}
-        onSignIn={() => {
-          setAuthMessage('');
-          setAuth(currentAuth());
-        }}
-      />
-    );
+  if (signIn.auth === null) {
+    return <SignIn message={signIn.message} issuers={signIn.issuers} onSignIn={signIn.signedIn} />;
   }
   const navigate = (next: ViewState) => {
     history.pushState(null, '', writeState(next) || location.pathname);
     setState(next);
   };
-  const who = auth === oidcToken ? oidcToken.who() : null;
-  const signOut = () => {
-    oidcToken.signOut();
-    pastedToken.signOut();
-    setAuth(null);
-  };
-  const props: ViewProps = {
-    auth,
-    state,
-    zone,
-    navigate,
-    onAuthError: (message) => {
-      const expired = auth === oidcToken && oidcToken.token() === null;
-      signOut();
-      setAuthMessage(expired ? expiredMessage() : `The collector refused the token: ${message}`);
-    },
-  };
+  const props: ViewProps = { auth: signIn.auth, state, zone, navigate, onAuthError: signIn.refused };
   const View = VIEWS[state.view];
   return (
     <>
@@ -213,12 +69,12 @@ function App() {
           </a>
         </nav>
         <span class="zone-label">Times in {zone}</span>
-        {who ? (
-          <span class="who" title={who.issuer}>
-            Signed in as {who.name}
+        {signIn.who ? (
+          <span class="who" title={signIn.who.issuer}>
+            Signed in as {signIn.who.name}
           </span>
         ) : null}
-        <button type="button" onClick={signOut}>
+        <button type="button" onClick={signIn.signOut}>
           Sign out
         </button>
       </header>
