@@ -64,6 +64,8 @@ export interface ProviderOptions {
   tokenTtl?: number;
   /** Registers the viewer's client with this redirect (the collector's `/ui/`); its origin may call the token endpoint (CORS). */
   viewerRedirectUri?: string;
+  /** The viewer's client may use refresh tokens (it gets one at sign-in). */
+  viewerRefreshTokens?: boolean;
 }
 
 export async function startProvider(options: ProviderOptions): Promise<TestProvider> {
@@ -86,7 +88,7 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
     });
     port = (s.address() as AddressInfo).port;
     issuer = `https://127.0.0.1:${port}`;
-    const provider = makeProvider(issuer, state.key, accounts, ttl, options.viewerRedirectUri);
+    const provider = makeProvider(issuer, state.key, accounts, ttl, options);
     s.on('request', provider.callback());
     server = s;
   }
@@ -125,7 +127,7 @@ function makeProvider(
   key: SigningKey,
   accounts: Map<string, AccountClaims>,
   ttl: number,
-  viewerRedirectUri: string | undefined,
+  { viewerRedirectUri, viewerRefreshTokens }: ProviderOptions,
 ): Provider {
   const viewer = viewerRedirectUri
     ? [
@@ -133,7 +135,7 @@ function makeProvider(
           client_id: VIEWER_CLIENT_ID,
           token_endpoint_auth_method: 'none' as const,
           application_type: 'web' as const,
-          grant_types: ['authorization_code'],
+          grant_types: ['authorization_code', ...(viewerRefreshTokens ? ['refresh_token'] : [])],
           response_types: ['code' as const],
           redirect_uris: [viewerRedirectUri],
         },

@@ -3,7 +3,8 @@
  * against a real OpenID provider (oidc-provider over HTTPS; chromium trusts exactly its certificate)
  * and a real collector whose `auth.oidc.readers` gives ada one namespace. A person signs in through
  * the provider's own login and consent pages (authorization code + PKCE), sees that namespace's
- * events and not another's, and is asked to sign in again when the token expires. The RBAC case
+ * events and not another's; the token is renewed with the refresh token before it expires, and the
+ * person is asked to sign in again when it cannot be. The RBAC case
  * (SubjectAccessReview against a real API server) is test/kube/viewer-oidc-rbac.test.ts.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -35,6 +36,7 @@ const op: TestProvider = await startProvider({
   dir,
   tokenTtl: TOKEN_TTL,
   viewerRedirectUri: `${collectorUrl}/ui/`,
+  viewerRefreshTokens: true,
   accounts: { 'ada-0001': { email: 'ada@example.com', email_verified: true, groups: ['payments-team'] } },
 });
 
@@ -139,24 +141,38 @@ describe.skipIf(!browser)('OIDC sign-in in the trail viewer (chromium)', () => {
     await page.browserContext().close();
   }, 60_000);
 
-  test('when the token expires the person is asked to sign in again, and can', async () => {
+  test('the token is renewed before it expires; when the issuer will not renew it, the person is asked to sign in again', async () => {
     const { page } = await newPage();
     await page.goto(`${collectorUrl}/ui/?namespace=payments`);
     await signIn(page);
     expect(await loadStatus(page)).toBe('7 events');
+    const session = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('byline.oidcSession') ?? 'null'));
+    const first = (await session()) as { idToken: string; expiresAtMs: number; refreshToken?: string };
+    expect(first.refreshToken).toEqual(expect.any(String));
 
-    await page.waitForSelector('.signin [role=alert]', { timeout: (TOKEN_TTL + 10) * 1000 });
+    // Past the first token's expiry, still signed in: the page renewed it with the refresh token.
+    await new Promise((r) => setTimeout(r, first.expiresAtMs - Date.now() + 1000));
+    const renewed = (await session()) as { idToken: string; expiresAtMs: number };
+    expect(renewed.idToken).not.toBe(first.idToken);
+    expect(renewed.expiresAtMs).toBeGreaterThan(Date.now());
+    await page.reload();
+    expect(await loadStatus(page)).toBe('7 events');
+    expect(await page.$eval('header .who', (e) => e.textContent)).toBe('Signed in as ada@example.com');
+
+    // The issuer forgets its grants (restarted without storage): no renewal, a clear prompt instead.
+    await op.restart();
+    await page.waitForSelector('.signin [role=alert]', { timeout: TOKEN_TTL * 1000 });
     expect(await page.$eval('.signin [role=alert]', (e) => e.textContent)).toBe(
       `Your sign-in as ada@example.com with ${op.issuer} has expired. Sign in again to go on.`,
     );
     await page.screenshot({ path: join(SHOTS, 'oidc-expired.png'), fullPage: true });
 
-    // Still signed in at the provider: back with a fresh token, on the same search.
+    // Signing in again brings the person back to the same search.
     await signIn(page);
     expect(await loadStatus(page)).toBe('7 events');
     expect(page.url()).toBe(`${collectorUrl}/ui/?namespace=payments`);
     await page.browserContext().close();
-  }, 120_000);
+  }, 150_000);
 
   test('a person who cancels at the provider is told so, and signed in nowhere', async () => {
     const { page } = await newPage();

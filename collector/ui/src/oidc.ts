@@ -4,7 +4,8 @@
  * readers in `sign-in.json`; the browser talks to the issuer directly (discovery and the token
  * endpoint; the page's CSP allows exactly those origins). The ID token is the reader's bearer token,
  * kept in this tab's session storage with its expiry; the collector verifies it on every call.
- * When it expires the viewer asks the person to sign in again (`expired()`), never silently uses it.
+ * Before it expires the viewer renews it with the refresh token when the issuer gave one (`renew`);
+ * otherwise, or when that fails, it asks the person to sign in again. An expired token is never sent.
  */
 import * as client from 'openid-client';
 import type { TokenSource } from './api.js';
@@ -17,10 +18,15 @@ export interface ViewerIssuer {
 
 interface Session {
   issuer: string;
+  clientId: string;
+  scopes: string;
   idToken: string;
+  /** Kept only when the issuer gave one (a client allowed the refresh_token grant). */
+  refreshToken?: string;
   expiresAtMs: number;
   /** What the person is called (email, preferred_username or subject), for the header. */
   name: string;
+  subject: string;
 }
 
 /** What a sign-in in flight needs back when the issuer redirects here. */
@@ -117,15 +123,46 @@ export async function completeSignIn(): Promise<void> {
       throw new Error(`${pending.issuer} answered ${error}${why ? ` (${String(why)})` : ''}`);
     throw e;
   }
-  const claims = tokens.claims()!;
+  keep({ issuer: pending.issuer, clientId: pending.clientId, scopes: pending.scopes }, tokens);
+}
+
+type Tokens = client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+
+function keep(issuer: ViewerIssuer, tokens: Tokens, previous?: Session): void {
+  const claims = tokens.claims();
+  if (!tokens.id_token || !claims) throw new Error(`${issuer.issuer} returned no ID token`);
+  // A renewal is for the same person (openid-client has checked its issuer and audience).
+  if (previous && claims.sub !== previous.subject) throw new Error(`${issuer.issuer} renewed another subject`);
   const name = [claims.email, claims.preferred_username, claims.sub].find((c) => typeof c === 'string' && c !== '');
+  const refreshToken = tokens.refresh_token ?? previous?.refreshToken;
   const kept: Session = {
-    issuer: pending.issuer,
-    idToken: tokens.id_token!,
+    ...issuer,
+    idToken: tokens.id_token,
     expiresAtMs: claims.exp * 1000,
     name: String(name),
+    subject: claims.sub,
+    ...(refreshToken ? { refreshToken } : {}),
   };
   sessionStorage.setItem(SESSION, JSON.stringify(kept));
+}
+
+/**
+ * A fresh ID token with the refresh token, without leaving the page. False when there is none or
+ * the issuer refuses it (revoked, its session ended): the person is then asked to sign in again.
+ */
+export async function renew(): Promise<boolean> {
+  const s = session();
+  if (!s?.refreshToken) return false;
+  try {
+    const config = await discover(s);
+    const tokens = await client.refreshTokenGrant(config, s.refreshToken);
+    keep(s, tokens, s);
+    return true;
+  } catch {
+    const { refreshToken: _, ...without } = s;
+    sessionStorage.setItem(SESSION, JSON.stringify(without));
+    return false;
+  }
 }
 
 export const oidcToken = {

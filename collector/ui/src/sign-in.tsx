@@ -1,12 +1,23 @@
 /**
  * Who the viewer is signed in as, and the page that signs a person in: "Sign in with <issuer>"
  * for each issuer the collector trusts (OIDC, oidc.ts) and a pasted reader token. `useSignIn`
- * completes an issuer's redirect back, and ends an OIDC sign-in when its token expires, asking
- * the person to sign in again.
+ * completes an issuer's redirect back, renews an OIDC token before it expires when the issuer gave
+ * a refresh token, and otherwise ends the sign-in then, asking the person to sign in again.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { pastedToken, type TokenSource } from './api.js';
-import { beginSignIn, completeSignIn, isSignInReturn, oidcToken, signInIssuers, type ViewerIssuer } from './oidc.js';
+import {
+  beginSignIn,
+  completeSignIn,
+  isSignInReturn,
+  oidcToken,
+  renew,
+  signInIssuers,
+  type ViewerIssuer,
+} from './oidc.js';
+
+/** Renew this long before the token may no longer be sent, so no request meets it expired. */
+const RENEW_AHEAD_MS = 15_000;
 
 export function SignIn({
   message,
@@ -132,18 +143,30 @@ export function useSignIn(onReturn: () => void): SignInState {
     );
   }, []);
 
-  // An OIDC sign-in ends when its token does: then the person is asked to sign in again.
+  // Shortly before an OIDC token expires it is renewed (a refresh token) or the person is asked
+  // to sign in again. `renewals` re-arms the timer for the renewed token.
+  const [renewals, setRenewals] = useState(0);
   useEffect(() => {
     if (auth !== oidcToken) return;
+    let live = true;
     const timer = setTimeout(
       () => {
-        setMessage(expiredMessage());
-        setAuth(null);
+        void renew().then((renewed) => {
+          if (!live) return;
+          if (renewed) setRenewals((n) => n + 1);
+          else {
+            setMessage(expiredMessage());
+            setAuth(null);
+          }
+        });
       },
-      Math.max(0, oidcToken.remainingMs()),
+      Math.max(0, oidcToken.remainingMs() - RENEW_AHEAD_MS),
     );
-    return () => clearTimeout(timer);
-  }, [auth]);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [auth, renewals]);
 
   const signOut = () => {
     oidcToken.signOut();
