@@ -4,10 +4,11 @@
  * signs in at a real OpenID provider in Debian's chromium and sees the namespace a RoleBinding for
  * `oidc:ada@example.com` grants, not the one bound to the Kubernetes user `ada@example.com`; a group
  * bound cluster-wide (`oidc:auditors`) reads every namespace; names that would reach Kubernetes'
- * own (`system:masters`) are refused with a 401.
+ * own (`system:masters`) are refused with a 401; sidecars' tokens still write when the cluster's own
+ * service-account issuer is (mistakenly) listed for readers.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crds } from '@byline/api';
@@ -23,6 +24,7 @@ import { SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../collector/http.js';
+import { SERVICE_ACCOUNT_ISSUER } from '../harness/kube.js';
 import { freePort } from '../harness/net.js';
 import { startProvider, type TestProvider, VIEWER_CLIENT_ID } from '../harness/oidc-provider.js';
 import { eventually } from '../harness/sidecar.js';
@@ -113,6 +115,14 @@ beforeAll(async () => {
     body: binding('kube-ada-reads', [user('ada@example.com'), group('payments-team')]),
   });
   await rbac.createClusterRoleBinding({ body: binding(role, [group('oidc:auditors'), group('auditors-unprefixed')]) });
+  // Reads the service-account issuer's discovery document (system:service-account-issuer-discovery).
+  const bearerTokenFile = join(dir, 'discovery.token');
+  const discovery = await core.createNamespacedServiceAccountToken({
+    name: 'agent',
+    namespace: granted,
+    body: { spec: { audiences: [SERVICE_ACCOUNT_ISSUER], expirationSeconds: 3600 } },
+  });
+  writeFileSync(bearerTokenFile, discovery.status!.token);
 
   collector = await startCollector(
     {
@@ -123,6 +133,16 @@ beforeAll(async () => {
         oidc: {
           issuers: [
             { issuer: op.issuer, audiences: [VIEWER_CLIENT_ID], caFile: op.caFile, viewerClientId: VIEWER_CLIENT_ID },
+            // The cluster's own service-account issuer listed too (a mistake, but a possible one): the
+            // sidecars' tokens below must still write, reviewed by the API server.
+            {
+              issuer: SERVICE_ACCOUNT_ISSUER,
+              discoveryUrl: `${plane.server}/.well-known/openid-configuration`,
+              audiences: ['byline-readers'],
+              caFile: plane.caFile,
+              bearerTokenFile,
+              nameClaim: 'sub',
+            },
           ],
         },
       },

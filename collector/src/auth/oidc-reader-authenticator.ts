@@ -5,8 +5,8 @@
  * authorized as `byline trail` is: by RBAC through SubjectAccessReview (cluster-wide, else per
  * namespace a query names) when the collector has an API server, else by `auth.oidc.readers`.
  *
- * A token that is no JWT, or (with Kubernetes configured) names an issuer not listed here, is not
- * this authenticator's business: the next one (TokenReview) decides. OIDC tokens only read.
+ * A token that is no JWT, or (with Kubernetes configured) names an issuer not listed here, or is
+ * sent to write, is not this authenticator's business: the next one (TokenReview) decides.
  * Positive answers are reused, keyed by the token's SHA-256, until shortly before it expires or for
  * `cacheSeconds`; refusals never are. Tokens are never logged.
  */
@@ -15,7 +15,7 @@ import type { CollectorOidcIssuerConfig, OidcReaderRuleConfig } from '@byline/ap
 import { OidcTokenError, type VerifiedToken } from '@byline/api/oidc';
 import { decodeJwt } from 'jose';
 import type { Logger } from 'pino';
-import type { Authenticator, NamespaceAccess, Principal, Refusal, RefusalReason } from './authenticator.js';
+import type { Authenticator, NamespaceAccess, Principal, Purpose, Refusal, RefusalReason } from './authenticator.js';
 import type { KubeReviewer } from './kube-reviewer.js';
 import { TRAIL_RESOURCE } from './kubernetes-authenticator.js';
 import { readerNames } from './oidc-reader-names.js';
@@ -59,7 +59,10 @@ export class OidcReaderAuthenticator implements Authenticator {
     this.deferOtherIssuers = 'rbac' in options.authorization;
   }
 
-  async authenticate(token: string): Promise<Principal | Refusal | null> {
+  async authenticate(token: string, purpose: Purpose): Promise<Principal | Refusal | null> {
+    // OIDC tokens only read. A writer's token is never this authenticator's, even from a listed
+    // issuer (say the cluster's own service-account issuer): TokenReview or static tokens decide.
+    if (purpose === 'write') return null;
     let iss: unknown;
     try {
       iss = decodeJwt(token).iss;
