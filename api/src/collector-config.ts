@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Static, Type as T } from '@sinclair/typebox';
 import { IdentityKind, MAX_EVENT_BYTES } from './audit-event.js';
+import { CollectorOidc, checkCollectorOidc } from './collector-oidc-config.js';
 import { HostPort, LogConfig, Strict } from './config-parts.js';
 import { resolveStoreUrl } from './config-paths.js';
 import { loadConfigFile } from './load-config.js';
@@ -56,11 +57,12 @@ export const KubernetesAuth = T.Object(
   Strict,
 );
 
-/** Static tokens, Kubernetes, or both (static tokens are looked up first). */
+/** Static tokens, Kubernetes, OIDC readers, or several (static tokens are looked up first, then OIDC). */
 export const CollectorAuth = T.Object(
   {
     static: T.Optional(T.Array(StaticToken, { minItems: 1 })),
     kubernetes: T.Optional(KubernetesAuth),
+    oidc: T.Optional(CollectorOidc),
   },
   Strict,
 );
@@ -209,6 +211,7 @@ export function resolveStaticTokens(config: CollectorConfig, what = 'collector c
   if (config.auth.static === undefined && config.auth.kubernetes === undefined) {
     throw new ValidationError(what, ['auth: give "static" tokens, "kubernetes", or both']);
   }
+  if (config.auth.oidc) checkCollectorOidc(config.auth.oidc, config.auth.kubernetes !== undefined, what);
   (config.auth.static ?? []).forEach((entry, i) => {
     const field = `auth.static[${i}]`;
     let token: string | undefined;

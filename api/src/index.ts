@@ -2,6 +2,7 @@ export * from './audit-event.js';
 export * from './canonical-json.js';
 export * from './chain.js';
 export * from './collector-config.js';
+export * from './collector-oidc-config.js';
 export * from './config-paths.js';
 export {
   APPROVE_VERB,

@@ -37,14 +37,18 @@ export class CollectorUnavailable extends Error {}
 export class CollectorClient {
   private readonly token: string;
 
+  /** `token`: a file holding the reader token (--token-file), or the token itself (byline login's). */
   constructor(
     private readonly base: string,
-    tokenFile: string,
+    token: string | { token: string },
   ) {
-    try {
-      this.token = readFileSync(tokenFile, 'utf8').trim();
-    } catch (e) {
-      throw new Error(`cannot read --token-file ${tokenFile}: ${(e as Error).message}`);
+    if (typeof token === 'object') this.token = token.token;
+    else {
+      try {
+        this.token = readFileSync(token, 'utf8').trim();
+      } catch (e) {
+        throw new Error(`cannot read --token-file ${token}: ${(e as Error).message}`);
+      }
     }
     if (!/^https?:\/\//.test(base))
       throw new Error(`--collector must be an http:// or https:// URL, got ${JSON.stringify(base)}`);

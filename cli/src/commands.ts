@@ -36,6 +36,12 @@ const KUBE_ACCESS: Record<string, OptionSpec> = {
   namespace: { type: 'string', short: 'n', arg: 'NS', description: "default: the kubeconfig context's" },
 };
 
+/** Whose `byline login` token to use (byline env/connect, and byline trail --login). */
+const LOGIN_TOKEN: Record<string, OptionSpec> = {
+  issuer: { type: 'string', arg: 'URL', description: 'whose token (default: the last byline login)' },
+  'client-id': { type: 'string', arg: 'ID', description: 'with --issuer' },
+};
+
 /** byline env and byline connect: where the route's gateway listener is, and whose token to use. */
 const ROUTE_ACCESS: Record<string, OptionSpec> = {
   host: { type: 'string', arg: 'HOST', description: "the gateway's host for this route" },
@@ -48,8 +54,7 @@ const ROUTE_ACCESS: Record<string, OptionSpec> = {
     description: 'default verify-full; the token never travels in clear',
   },
   sslrootcert: { type: 'string', arg: 'FILE', description: "the gateway's CA, when not in the system store" },
-  issuer: { type: 'string', arg: 'URL', description: 'whose token (default: the last byline login)' },
-  'client-id': { type: 'string', arg: 'ID', description: 'with --issuer' },
+  ...LOGIN_TOKEN,
 };
 const ROUTE_NOTES =
   'Routes can be described once in $XDG_CONFIG_HOME/byline/routes.yaml:\n' +
@@ -207,9 +212,16 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'trail',
     summary: 'who ran what: events from the collector, as a table or JSON lines',
-    synopsis: '--collector URL --token-file FILE [filters] [--limit N] [--format table|json] [--follow]',
+    synopsis: '--collector URL (--token-file FILE | --login) [filters] [--limit N] [--format table|json] [--follow]',
     options: {
       ...COLLECTOR_ACCESS,
+      login: {
+        type: 'boolean',
+        default: false,
+        description:
+          'instead of --token-file, the ID token of byline login (refreshed when expired), for a collector that trusts its issuer (auth.oidc)',
+      },
+      ...LOGIN_TOKEN,
       identity: { type: 'string', arg: 'NAME', description: 'only events of this identity' },
       namespace: {
         type: 'string',

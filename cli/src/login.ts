@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { caFetch } from '@byline/sidecar';
+import { caFetch } from '@byline/api/oidc';
 import * as client from 'openid-client';
 import { type OptionValues, UsageError } from './command-table.js';
 import { type CachedTokens, configDir, loadTokens, saveTokens } from './token-cache.js';

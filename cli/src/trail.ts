@@ -7,6 +7,21 @@ import { type ChainMarker, CollectorClient } from './collector-client.js';
 import { type OptionValues, UsageError } from './command-table.js';
 import { followTrail } from './trail-follow.js';
 
+/** The ID token of byline login (--issuer/--client-id, else the last login), refreshed when expired. */
+async function loginToken(values: Partial<Record<string, string>>): Promise<string> {
+  // Loaded only with --login: openid-client is no cost to a reader with a token file.
+  const { defaultLogin, freshPassword } = await import('./login.js');
+  const last = defaultLogin();
+  const issuer = values.issuer ?? last?.issuer;
+  const clientId = values['client-id'] ?? (values.issuer === undefined ? last?.clientId : undefined);
+  if (!issuer || !clientId) {
+    throw new UsageError(
+      '--login: no byline login to take a token from; run byline login, or give --issuer and --client-id',
+    );
+  }
+  return freshPassword(issuer, clientId);
+}
+
 /** Runs with the values parsed from the command table's `trail` entry; `signal` ends a --follow. */
 export async function trail(
   options: OptionValues,
@@ -14,7 +29,10 @@ export async function trail(
   signal?: AbortSignal,
 ): Promise<number> {
   const values = options as Partial<Record<string, string>>;
-  if (!values.collector || !values['token-file']) throw new UsageError('--collector and --token-file are required');
+  if (!values.collector) throw new UsageError('--collector is required');
+  if ((values['token-file'] === undefined) === (options.login !== true)) {
+    throw new UsageError('give exactly one of --token-file FILE and --login (the token of byline login)');
+  }
   if (values.format !== 'table' && values.format !== 'json')
     throw new UsageError(`--format must be table or json, got ${values.format}`);
   for (const t of ['since', 'until'] as const) {
@@ -26,7 +44,7 @@ export async function trail(
   if (!(limit > 0) || !Number.isInteger(limit === Number.POSITIVE_INFINITY ? 1 : limit)) {
     throw new UsageError(`--limit must be a positive whole number, got ${JSON.stringify(values.limit)}`);
   }
-  const client = new CollectorClient(values.collector, values['token-file']);
+  const client = new CollectorClient(values.collector, values['token-file'] ?? { token: await loginToken(values) });
   const filters = {
     identity: values.identity,
     namespace: values.namespace,

@@ -16,6 +16,7 @@ import { authenticatorFor } from './auth/from-config.js';
 import { type ExportTuning, startExporters } from './export/start-exporters.js';
 import { createCollectorServer } from './http/server.js';
 import { reloadTlsEvery } from './http/tls-reload.js';
+import { uiSettingsFor } from './http/ui-sign-in.js';
 import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
 import { startRetention } from './retention/retention-runner.js';
@@ -98,6 +99,7 @@ export async function startCollector(
         );
       },
       ...(receipts ? { receipts } : {}),
+      ui: uiSettingsFor(config),
       shutdown: shutdown.signal,
     },
     tls,

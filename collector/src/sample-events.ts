@@ -6,6 +6,8 @@ import { type ChainedEvent, ChainWriter, type UnchainedEvent, uuidv7 } from '@by
 
 export interface SampleOptions {
   identity?: string;
+  /** `identity.namespace` (default null: a static identity placed nowhere). */
+  namespace?: string | null;
   route?: string;
   database?: string | null;
   /** Milliseconds since the epoch of the first event; each next one is 1 ms later. */
@@ -84,8 +86,8 @@ export class SampleStream {
       identity: {
         kind: 'agent' as const,
         name: o.identity ?? 'billing-agent',
-        // What a static identity with no placement configured writes: the fields a static token vouches for.
-        namespace: null,
+        // What a static identity writes: the fields a static token vouches for (no placement by default).
+        namespace: o.namespace ?? null,
         pod: null,
         serviceAccount: null,
         source: 'static' as const,

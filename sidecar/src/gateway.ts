@@ -15,6 +15,7 @@ import {
   gatewayConfigRules,
   type SidecarConfig,
 } from '@byline/api';
+import { OidcVerifier, type VerifierOptions } from '@byline/api/oidc';
 import pino, { type Logger } from 'pino';
 import { trustOf } from './collector-ca.js';
 import { gatewayPolicies } from './identity/gateway-policies.js';
@@ -22,7 +23,6 @@ import type { IdentitySource } from './identity/identity-source.js';
 import { KubernetesIdentity } from './identity/kubernetes-identity.js';
 import { OidcAuthenticator } from './identity/oidc-authenticator.js';
 import type { ListedOidcIdentity } from './identity/oidc-claims.js';
-import { OidcVerifier, type VerifierOptions } from './identity/oidc-verifier.js';
 import { StatementAnalyzer } from './policy/analyzer.js';
 import { type RunningSidecar, type SidecarOptions, startSidecar } from './sidecar.js';
 

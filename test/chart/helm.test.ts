@@ -6,7 +6,13 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GatewayConfigSchema, gatewayConfigRules, validate } from '@byline/api';
+import {
+  CollectorConfigSchema,
+  checkCollectorOidc,
+  GatewayConfigSchema,
+  gatewayConfigRules,
+  validate,
+} from '@byline/api';
 import {
   APPROVAL_WEBHOOK_CONFIGURATION_NAME,
   desiredApprovalWebhookConfiguration,
@@ -279,7 +285,7 @@ interface PodSpec {
   priorityClassName?: string;
   imagePullSecrets?: unknown;
   containers: { args: string[]; env?: unknown[]; readinessProbe?: unknown }[];
-  volumes?: { name: string; secret?: unknown }[];
+  volumes?: { name: string; secret?: unknown; configMap?: unknown }[];
 }
 function operatorPod(m: Manifest[]): PodSpec {
   const d = find(m, 'Deployment').find((x) => x.metadata.name.endsWith('-operator')) as unknown as {
@@ -453,5 +459,56 @@ describe('webhook configurations owned by the release', () => {
         },
       ]);
     }
+  });
+});
+
+describe('OIDC trail readers', () => {
+  it('are off by default: the collector config has no auth.oidc and nothing is mounted for it', () => {
+    const m = render(helmBin, { release: 'byline', namespace: 'byline' });
+    expect((collectorConfig(m).auth as Record<string, unknown>).oidc).toBeUndefined();
+    expect((collectorPod(m).volumes ?? []).map((v) => v.name)).not.toContain('oidc-ca');
+  });
+
+  it('renders the issuers into a config the collector accepts (RBAC decides), with their CA ConfigMap mounted', () => {
+    const m = render(helmBin, { release: 'byline', namespace: 'byline', valuesFiles: ['gateway.yaml'] });
+    const config = validate(CollectorConfigSchema, collectorConfig(m), 'rendered collector config');
+    expect(config.auth.oidc).toEqual({
+      issuers: [
+        {
+          issuer: 'https://login.example.com',
+          audiences: ['byline-viewer', 'byline'],
+          viewerClientId: 'byline-viewer',
+          caFile: '/etc/byline/oidc-ca/ca.crt',
+        },
+      ],
+    });
+    expect(() => checkCollectorOidc(config.auth.oidc!, config.auth.kubernetes !== undefined)).not.toThrow();
+    const pod = collectorPod(m);
+    expect(pod.volumes?.find((v) => v.name === 'oidc-ca')).toEqual({
+      name: 'oidc-ca',
+      configMap: { name: 'login-ca' },
+    });
+  });
+
+  it('refuses an issuer that is not https, or a field the collector does not know', () => {
+    expect(
+      lint(
+        'collector.auth.oidc.issuers[0].issuer=http://login.example.com',
+        'collector.auth.oidc.issuers[0].audiences[0]=a',
+      ).ok,
+    ).toBe(false);
+    expect(
+      lint(
+        'collector.auth.oidc.issuers[0].issuer=https://login.example.com',
+        'collector.auth.oidc.issuers[0].audiences[0]=a',
+        'collector.auth.oidc.issuers[0].readers=x',
+      ).ok,
+    ).toBe(false);
+    expect(
+      lint(
+        'collector.auth.oidc.issuers[0].issuer=https://login.example.com',
+        'collector.auth.oidc.issuers[0].audiences[0]=a',
+      ).ok,
+    ).toBe(true);
   });
 });

@@ -19,6 +19,8 @@ import { issueCert, makeCa } from './certs.js';
 export const CLI_CLIENT_ID = 'byline-cli';
 export const CI_CLIENT_ID = 'byline-ci';
 export const CI_CLIENT_SECRET = 'ci-secret-0123456789abcdef';
+/** The trail viewer's public client (authorization code + PKCE from the browser), when asked for. */
+export const VIEWER_CLIENT_ID = 'byline-viewer';
 /** The audience of client-credentials access tokens (a JWT access token for the gateway). */
 export const GATEWAY_AUDIENCE = 'byline-gateway';
 
@@ -46,6 +48,8 @@ export async function makeSigningKey(kid: string): Promise<SigningKey> {
 export interface TestProvider {
   issuer: string;
   caFile: string;
+  /** The server's own certificate (for a browser told to trust exactly it). */
+  certFile: string;
   ca: Buffer;
   key: SigningKey;
   accounts: Map<string, AccountClaims>;
@@ -58,6 +62,10 @@ export interface ProviderOptions {
   accounts?: Record<string, AccountClaims>;
   /** Lifetime of ID and access tokens, seconds (default 600). */
   tokenTtl?: number;
+  /** Registers the viewer's client with this redirect (the collector's `/ui/`); its origin may call the token endpoint (CORS). */
+  viewerRedirectUri?: string;
+  /** The viewer's client may use refresh tokens (it gets one at sign-in). */
+  viewerRefreshTokens?: boolean;
 }
 
 export async function startProvider(options: ProviderOptions): Promise<TestProvider> {
@@ -80,7 +88,7 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
     });
     port = (s.address() as AddressInfo).port;
     issuer = `https://127.0.0.1:${port}`;
-    const provider = makeProvider(issuer, state.key, accounts, ttl);
+    const provider = makeProvider(issuer, state.key, accounts, ttl, options);
     s.on('request', provider.callback());
     server = s;
   }
@@ -99,6 +107,7 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
       return issuer;
     },
     caFile: caPath,
+    certFile,
     ca: readFileSync(caPath),
     get key() {
       return state.key;
@@ -113,9 +122,28 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
   };
 }
 
-function makeProvider(issuer: string, key: SigningKey, accounts: Map<string, AccountClaims>, ttl: number): Provider {
+function makeProvider(
+  issuer: string,
+  key: SigningKey,
+  accounts: Map<string, AccountClaims>,
+  ttl: number,
+  { viewerRedirectUri, viewerRefreshTokens }: ProviderOptions,
+): Provider {
+  const viewer = viewerRedirectUri
+    ? [
+        {
+          client_id: VIEWER_CLIENT_ID,
+          token_endpoint_auth_method: 'none' as const,
+          application_type: 'web' as const,
+          grant_types: ['authorization_code', ...(viewerRefreshTokens ? ['refresh_token'] : [])],
+          response_types: ['code' as const],
+          redirect_uris: [viewerRedirectUri],
+        },
+      ]
+    : [];
   const provider = new Provider(issuer, {
     clients: [
+      ...viewer,
       {
         client_id: CLI_CLIENT_ID,
         token_endpoint_auth_method: 'none',

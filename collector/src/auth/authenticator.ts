@@ -38,7 +38,13 @@ export type IdentitiesIn = (namespace: string) => Promise<readonly ListedIdentit
 
 export type Principal =
   | { kind: 'writer'; identity: WriterIdentity; identitiesIn?: IdentitiesIn }
-  | { kind: 'reader'; subject: string; namespaces?: NamespaceAccess };
+  | {
+      kind: 'reader';
+      subject: string;
+      namespaces?: NamespaceAccess;
+      /** What decided the namespaces, for refusals: RBAC (default), or the collector's `auth.oidc.readers`. */
+      grantedBy?: 'rbac' | 'readers-rules';
+    };
 
 /** What the endpoint needs the token for. */
 export type Purpose = 'write' | 'read';

@@ -64,20 +64,24 @@ export async function requireNamespace(reader: Reader, namespace: string | undef
     );
   }
   if (!access.allowed) {
+    const why =
+      reader.grantedBy === 'readers-rules'
+        ? 'no auth.oidc.readers rule lets it'
+        : 'RBAC does not allow "get" on "auditevents.byline.dev" there';
     throw new HttpError(
       403,
-      `"${reader.subject}" may not read the trail of namespace "${namespace}": RBAC does not allow "get" on ` +
-        `"auditevents.byline.dev" there${access.reason ? ` (${access.reason})` : ''}`,
+      `"${reader.subject}" may not read the trail of namespace "${namespace}": ${why}${access.reason ? ` (${access.reason})` : ''}`,
       { reason: 'reader-denied' },
     );
   }
 }
 
 function namespacedReaderRefused(reader: Reader, what: string): HttpError {
-  return new HttpError(
-    403,
-    `"${reader.subject}" may not read the trail of every namespace: RBAC does not allow "get" on ` +
-      `"auditevents.byline.dev" cluster-wide (a ClusterRoleBinding does); with a RoleBinding in a namespace, ${what}`,
-    { reason: 'reader-denied' },
-  );
+  const why =
+    reader.grantedBy === 'readers-rules'
+      ? 'its auth.oidc.readers rules name only some namespaces; '
+      : 'RBAC does not allow "get" on "auditevents.byline.dev" cluster-wide (a ClusterRoleBinding does); with a RoleBinding in a namespace, ';
+  return new HttpError(403, `"${reader.subject}" may not read the trail of every namespace: ${why}${what}`, {
+    reason: 'reader-denied',
+  });
 }

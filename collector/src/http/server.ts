@@ -19,6 +19,7 @@ import type { EventStore } from '../store/types.js';
 import { handleEvidence } from './evidence.js';
 import { HttpError, sendError, sendJson, sendText } from './respond.js';
 import { handleUi, isUiPath } from './ui-assets.js';
+import type { UiSettings } from './ui-sign-in.js';
 import { handleVerify } from './verify.js';
 import { handleWhoami } from './whoami.js';
 
@@ -31,6 +32,8 @@ export interface ServerDeps extends PolicyDeps, Pick<FollowDeps, 'followPollMs' 
   maxBatchEvents: number;
   /** Signs a receipt for every key a sidecar registers (config `receipts`). */
   receipts?: ReceiptSigner;
+  /** The viewer's OIDC sign-in and CSP (none without `auth.oidc`). */
+  ui?: UiSettings;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, deps: ServerDeps) => Promise<void>;
@@ -67,8 +70,8 @@ const ROUTES: Record<string, Record<string, Handler>> = {
 
 /** The trail viewer: every path under /ui/ (one route label in the metrics). */
 const UI_ROUTE: Record<string, Handler> = {
-  GET: (req, res, url) => handleUi(req, res, url),
-  HEAD: (req, res, url) => handleUi(req, res, url),
+  GET: (req, res, url, deps) => handleUi(req, res, url, deps.ui),
+  HEAD: (req, res, url, deps) => handleUi(req, res, url, deps.ui),
 };
 
 export function createCollectorServer(deps: ServerDeps, tls?: { cert: Buffer; key: Buffer }): Server {

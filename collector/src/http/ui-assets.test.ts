@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { isUiPath, loadUiAssets, locateUiDir, UI_CSP } from './ui-assets.js';
+import { isUiPath, loadUiAssets, locateUiDir } from './ui-assets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'byline-ui-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,7 +31,6 @@ describe('the viewer assets', () => {
     expect(assets.get('index.html')!.headers).toMatchObject({
       'Content-Type': 'text/html; charset=utf-8',
       'Cache-Control': 'no-cache',
-      'Content-Security-Policy': UI_CSP,
     });
     expect(assets.get('viewer-ABC123.js')!.headers['Cache-Control']).toBe('public, max-age=31536000, immutable');
   });

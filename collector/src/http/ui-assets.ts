@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpError } from './respond.js';
+import { type UiSettings, uiCsp } from './ui-sign-in.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** cli/dist/{chunks,commands}/x.js → cli/dist/ui; collector/src/http/x.ts → cli/dist/ui. */
@@ -23,13 +24,13 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
-/** Only our own scripts, styles and API; no framing, no forms posting elsewhere, no plugins. */
-export const UI_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/** The CSP without OIDC sign-in: only our own scripts, styles and API. */
+export const UI_CSP = uiCsp();
+
+/** The settings of a collector that offers no OIDC sign-in. */
+export const NO_SIGN_IN: UiSettings = { csp: UI_CSP, signIn: Buffer.from(JSON.stringify({ issuers: [] })) };
 
 const SECURITY_HEADERS = {
-  'Content-Security-Policy': UI_CSP,
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
@@ -65,10 +66,27 @@ export async function loadUiAssets(dir: string): Promise<Map<string, Asset>> {
   return assets;
 }
 
-export async function handleUi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+export async function handleUi(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  settings: UiSettings = NO_SIGN_IN,
+): Promise<void> {
   if (url.pathname === '/ui') {
     res.writeHead(308, { Location: `/ui/${url.search}`, 'Content-Length': 0 });
     res.end();
+    return;
+  }
+  if (url.pathname === '/ui/sign-in.json') {
+    // From the config, not the build: which issuers the viewer offers.
+    res.writeHead(200, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'Content-Security-Policy': settings.csp,
+      ...SECURITY_HEADERS,
+      'Content-Length': settings.signIn.length,
+    });
+    res.end(req.method === 'HEAD' ? undefined : settings.signIn);
     return;
   }
   loaded ??= (async () => {
@@ -83,6 +101,10 @@ export async function handleUi(req: IncomingMessage, res: ServerResponse, url: U
   const name = url.pathname === '/ui/' ? 'index.html' : url.pathname.slice('/ui/'.length);
   const asset = assets.get(name);
   if (!asset) throw new HttpError(404, `no such viewer asset: ${url.pathname}`);
-  res.writeHead(200, { ...asset.headers, 'Content-Length': asset.body.length });
+  res.writeHead(200, {
+    ...asset.headers,
+    'Content-Security-Policy': settings.csp,
+    'Content-Length': asset.body.length,
+  });
   res.end(req.method === 'HEAD' ? undefined : asset.body);
 }

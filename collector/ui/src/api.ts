@@ -2,9 +2,8 @@
  * Talks to the collector that served the page (same origin). Every call carries the reader's
  * bearer token; the collector authorizes each one as it does for `byline trail`.
  *
- * Sign-in is a `TokenSource`: today a reader token pasted once and kept in session storage (gone
- * when the tab closes, never in the URL). OIDC sign-in (authorization code + PKCE) is another
- * source behind the same interface.
+ * Sign-in is a `TokenSource`: a reader token pasted once and kept in session storage (gone when
+ * the tab closes, never in the URL), or an OIDC sign-in (authorization code + PKCE, oidc.ts).
  */
 import type { Row } from './events.js';
 
@@ -103,8 +102,10 @@ export interface VerifyReport {
 
 export const MAX_VERIFY_STREAMS = 100;
 
-export function verifyStreams(auth: TokenSource, streams: readonly string[], signal: AbortSignal) {
+/** A reader of some namespaces names the one it looks at: the collector checks only streams within it. */
+export function verifyStreams(auth: TokenSource, streams: readonly string[], signal: AbortSignal, namespace?: string) {
   const q = new URLSearchParams();
   for (const s of streams.slice(0, MAX_VERIFY_STREAMS)) q.append('stream', s);
+  if (namespace) q.set('namespace', namespace);
   return get<VerifyReport>(auth, `/v1/verify?${q}`, signal);
 }

@@ -2,53 +2,17 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './viewer.css';
-import { pastedToken } from './api.js';
 import { readState, type ViewState, writeState } from './filters.js';
 import { timeZoneLabel } from './format.js';
+import { SignIn, useSignIn } from './sign-in.js';
 import { ApprovalView, IdentityView, SearchView, SessionView, type ViewProps } from './views.js';
-
-function SignIn({ message, onSignIn }: { message: string; onSignIn: () => void }) {
-  const [token, setToken] = useState('');
-  return (
-    <main class="signin">
-      <h1>Byline trail</h1>
-      <form
-        aria-label="Sign in"
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (!token.trim()) return;
-          pastedToken.set(token);
-          onSignIn();
-        }}
-      >
-        <label for="token">Reader token</label>
-        <input
-          id="token"
-          type="password"
-          autocomplete="off"
-          value={token}
-          onInput={(e) => setToken((e.target as HTMLInputElement).value)}
-        />
-        <p class="hint">
-          Kept in this tab's session storage only, sent to this collector as a bearer token, never put in a link.
-        </p>
-        {message ? (
-          <p class="error" role="alert">
-            {message}
-          </p>
-        ) : null}
-        <button type="submit">Sign in</button>
-      </form>
-    </main>
-  );
-}
 
 const VIEWS = { search: SearchView, session: SessionView, identity: IdentityView, approval: ApprovalView };
 
 function App() {
   const [state, setState] = useState<ViewState>(() => readState(location.search));
-  const [signedIn, setSignedIn] = useState(() => pastedToken.token() !== null);
-  const [authMessage, setAuthMessage] = useState('');
+  // Back from the issuer: the URL is the one before sign-in again.
+  const signIn = useSignIn(() => setState(readState(location.search)));
   const zone = timeZoneLabel();
 
   useEffect(() => {
@@ -76,32 +40,22 @@ function App() {
     };
   }, []);
 
-  if (!signedIn) {
+  if (signIn.returning) {
     return (
-      <SignIn
-        message={authMessage}
-        onSignIn={() => {
-          setAuthMessage('');
-          setSignedIn(true);
-        }}
-      />
+      <main class="signin">
+        <h1>Byline trail</h1>
+        <p role="status">Signing in…</p>
+      </main>
     );
+  }
+  if (signIn.auth === null) {
+    return <SignIn message={signIn.message} issuers={signIn.issuers} onSignIn={signIn.signedIn} />;
   }
   const navigate = (next: ViewState) => {
     history.pushState(null, '', writeState(next) || location.pathname);
     setState(next);
   };
-  const props: ViewProps = {
-    auth: pastedToken,
-    state,
-    zone,
-    navigate,
-    onAuthError: (message) => {
-      pastedToken.signOut();
-      setAuthMessage(`The collector refused the token: ${message}`);
-      setSignedIn(false);
-    },
-  };
+  const props: ViewProps = { auth: signIn.auth, state, zone, navigate, onAuthError: signIn.refused };
   const View = VIEWS[state.view];
   return (
     <>
@@ -115,13 +69,12 @@ function App() {
           </a>
         </nav>
         <span class="zone-label">Times in {zone}</span>
-        <button
-          type="button"
-          onClick={() => {
-            pastedToken.signOut();
-            setSignedIn(false);
-          }}
-        >
+        {signIn.who ? (
+          <span class="who" title={signIn.who.issuer}>
+            Signed in as {signIn.who.name}
+          </span>
+        ) : null}
+        <button type="button" onClick={signIn.signOut}>
           Sign out
         </button>
       </header>

@@ -113,7 +113,9 @@ function useEvents(auth: TokenSource, state: ViewState, onAuthError: (message: s
       abort.signal,
     ).catch((e: Error) => {
       if (abort.signal.aborted) return;
-      if (e instanceof ApiError && (e.status === 401 || e.status === 403)) onAuthError(e.message);
+      // 401: the token is no good (expired, revoked): sign in again. 403 is about this view (a
+      // namespace RBAC does not grant): shown here, the sign-in stays.
+      if (e instanceof ApiError && e.status === 401) onAuthError(e.message);
       setLoaded((l) => ({ ...l, done: true, error: e }));
     });
     return () => abort.abort();
@@ -139,7 +141,17 @@ function LoadStatus({ loaded }: { loaded: Loaded }) {
 }
 
 /** The chain status of the streams behind what is on screen, checked by the collector. */
-function ChainBadge({ auth, rows, done }: { auth: TokenSource; rows: readonly Row[]; done: boolean }) {
+function ChainBadge({
+  auth,
+  rows,
+  done,
+  namespace,
+}: {
+  auth: TokenSource;
+  rows: readonly Row[];
+  done: boolean;
+  namespace: string | undefined;
+}) {
   const streams = done ? [...new Set(rows.map((r) => r.stream))].sort() : [];
   const key = streams.join('\n');
   const [report, setReport] = useState<VerifyReport | Error | null>(null);
@@ -147,7 +159,7 @@ function ChainBadge({ auth, rows, done }: { auth: TokenSource; rows: readonly Ro
     setReport(null);
     if (streams.length === 0) return;
     const abort = new AbortController();
-    verifyStreams(auth, streams, abort.signal).then(setReport, (e: Error) => {
+    verifyStreams(auth, streams, abort.signal, namespace).then(setReport, (e: Error) => {
       if (!abort.signal.aborted) setReport(e);
     });
     return () => abort.abort();
@@ -310,7 +322,7 @@ export function SearchView(props: ViewProps) {
         zone={props.zone}
         onSearch={(filters) => props.navigate({ view: 'search', subject: '', filters })}
       />
-      <Toolbar loaded={loaded} auth={props.auth} name="byline-trail" />
+      <Toolbar loaded={loaded} auth={props.auth} namespace={props.state.filters.namespace} name="byline-trail" />
       <VirtualTable label="Events" rows={loaded.rows} columns={SEARCH_COLUMNS} onOpen={open} />
       <p class="hint">
         Rows: ↑ ↓ Page Up/Down Home End to move, Enter to open the session. At most {MAX_ROWS.toLocaleString('en')} rows
@@ -320,11 +332,21 @@ export function SearchView(props: ViewProps) {
   );
 }
 
-function Toolbar({ loaded, auth, name }: { loaded: Loaded; auth: TokenSource; name: string }) {
+function Toolbar({
+  loaded,
+  auth,
+  name,
+  namespace,
+}: {
+  loaded: Loaded;
+  auth: TokenSource;
+  name: string;
+  namespace: string | undefined;
+}) {
   return (
     <div class="toolbar">
       <LoadStatus loaded={loaded} />
-      <ChainBadge auth={auth} rows={loaded.rows} done={loaded.done && !loaded.error} />
+      <ChainBadge auth={auth} rows={loaded.rows} done={loaded.done && !loaded.error} namespace={namespace} />
       <Exports rows={loaded.rows} done={loaded.done} name={name} />
     </div>
   );
@@ -356,7 +378,12 @@ export function SessionView(props: ViewProps) {
           <dd>{[first.session.applicationName, first.session.client].filter(Boolean).join(' from ')}</dd>
         </dl>
       ) : null}
-      <Toolbar loaded={{ ...loaded, rows }} auth={props.auth} name={`session-${props.state.subject}`} />
+      <Toolbar
+        loaded={{ ...loaded, rows }}
+        auth={props.auth}
+        namespace={props.state.filters.namespace}
+        name={`session-${props.state.subject}`}
+      />
       <VirtualTable label="Statements of the session, in order" rows={rows} columns={SESSION_COLUMNS} />
     </main>
   );
@@ -376,7 +403,12 @@ export function IdentityView(props: ViewProps) {
           : `The last ${IDENTITY_WINDOW_DAYS} days`}
         {props.state.filters.until ? `, until ${formatTime(props.state.filters.until)}` : ''} ({props.zone})
       </p>
-      <Toolbar loaded={loaded} auth={props.auth} name={`identity-${props.state.subject}`} />
+      <Toolbar
+        loaded={loaded}
+        auth={props.auth}
+        namespace={props.state.filters.namespace}
+        name={`identity-${props.state.subject}`}
+      />
       <div class="panels">
         <section aria-labelledby="h-sessions">
           <h2 id="h-sessions">Recent sessions</h2>
@@ -458,7 +490,12 @@ export function ApprovalView(props: ViewProps) {
             : '—'}
         </dd>
       </dl>
-      <Toolbar loaded={loaded} auth={props.auth} name={`approval-${props.state.subject}`} />
+      <Toolbar
+        loaded={loaded}
+        auth={props.auth}
+        namespace={props.state.filters.namespace}
+        name={`approval-${props.state.subject}`}
+      />
       <h2>What ran under it ({s.statements.length})</h2>
       <VirtualTable label="Statements run under the approval" rows={s.statements} columns={SEARCH_COLUMNS} />
     </main>

@@ -1,10 +1,10 @@
 import { canonicalJson } from '@byline/api';
+import { OidcTokenError, type VerifiedToken } from '@byline/api/oidc';
 import { describe, expect, it } from 'vitest';
 import { Authorizer } from '../policy/authorizer.js';
 import { PolicyEngine } from '../policy/engine.js';
 import type { GatewayPolicies, SignedInAs } from './gateway-policies.js';
 import { OidcAuthenticator } from './oidc-authenticator.js';
-import { OidcTokenError, type VerifiedToken } from './oidc-verifier.js';
 
 const ISSUER = 'https://login.example.com';
 const NOW = 1_800_000_000_000;
@@ -12,6 +12,7 @@ const NOW = 1_800_000_000_000;
 const verified = (over: Partial<VerifiedToken> = {}): VerifiedToken => ({
   claims: { issuer: ISSUER, subject: 'ada-0001', email: 'ada@example.com', groups: ['dba'] },
   name: 'ada@example.com',
+  nameFromClaim: true,
   jti: 'j-1',
   sid: null,
   expiresAtMs: NOW + 600_000,

@@ -5,10 +5,10 @@
  * the policy of that AgentIdentity (GatewayPolicies), and without one it is refused (fail closed).
  */
 import type { AuditIdentity } from '@byline/api';
+import { OidcTokenError, type OidcVerifier, type VerifiedToken } from '@byline/api/oidc';
 import type { ClientAuthenticator, ClientAuthResult } from './client-auth.js';
 import type { GatewayPolicies } from './gateway-policies.js';
 import { type ListedOidcIdentity, oidcClaimFor } from './oidc-claims.js';
-import { OidcTokenError, type OidcVerifier, type VerifiedToken } from './oidc-verifier.js';
 
 export interface OidcAuthenticatorOptions {
   verifier: Pick<OidcVerifier, 'verify'>;

@@ -6,14 +6,9 @@
  * token acts as nobody: the gateway never guesses. Pure.
  */
 
-/** What the verifier established about a token (everything here was checked, nothing is raw). */
-export interface VerifiedClaims {
-  issuer: string;
-  subject: string;
-  /** The email claim, only when the issuer vouches for it (email_verified, or trusted by config). */
-  email: string | null;
-  groups: readonly string[];
-}
+import type { VerifiedClaims } from '@byline/api/oidc';
+
+export type { VerifiedClaims };
 
 /** The parts of an AgentIdentity this needs, as listed from the API server (untrusted shape). */
 export interface ListedOidcIdentity {

@@ -1,6 +1,7 @@
 /**
- * Verifies the OIDC token a gateway client sends as its password: an ID token, or a JWT access
- * token for a configured audience, from one of the trusted issuers. Discovery through
+ * Verifies an OIDC token from one of the trusted issuers: an ID token, or a JWT access token for a
+ * configured audience. The gateway gets it as a client's password, the collector as a trail
+ * reader's bearer token; both verify it exactly the same way. Discovery through
  * openid-client, keys and signatures through jose; nothing hand-written about JWTs.
  *
  * Caching, so that no connection costs a round trip to the issuer: each issuer's discovery
@@ -11,8 +12,6 @@
  * away until they expire, and after that no token is accepted until it answers again.
  */
 import { readFileSync } from 'node:fs';
-import type { OidcIssuerConfig } from '@byline/api';
-import { DEFAULT_CLOCK_TOLERANCE_SECONDS, TOKEN_ALGORITHMS } from '@byline/api';
 import {
   createRemoteJWKSet,
   decodeJwt,
@@ -22,13 +21,24 @@ import {
   jwtVerify,
 } from 'jose';
 import * as client from 'openid-client';
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS, type OidcIssuerConfig, TOKEN_ALGORITHMS } from '../gateway-config.js';
 import { caFetch, type FetchLike } from './ca-fetch.js';
-import type { VerifiedClaims } from './oidc-claims.js';
+
+/** What the verifier established about a token (everything here was checked, nothing is raw). */
+export interface VerifiedClaims {
+  issuer: string;
+  subject: string;
+  /** The email claim, only when the issuer vouches for it (email_verified, or trusted by config). */
+  email: string | null;
+  groups: readonly string[];
+}
 
 export interface VerifiedToken {
   claims: VerifiedClaims;
-  /** The configured name claim's value (email, preferred_username or sub). */
+  /** The configured name claim's value (email, preferred_username or sub); the subject when it has none. */
   name: string;
+  /** False when `name` is the subject standing in for a missing (or unverified) name claim. */
+  nameFromClaim: boolean;
   jti: string | null;
   sid: string | null;
   /** The token's exp, in ms since the epoch. */
@@ -56,6 +66,10 @@ export interface VerifierOptions {
   retryMs?: number;
   /** Read the CA file named by an issuer (injected for tests; the file system by default). */
   readCa?: (path: string) => Buffer;
+  /** Who verifies, in refusals: "this gateway" (default), "this collector". */
+  service?: string;
+  /** What carried the token, in refusals: "the password" (default), "the bearer token". */
+  carrier?: string;
 }
 
 const ACCEPTABLE = new Set<string>(TOKEN_ALGORITHMS);
@@ -74,7 +88,7 @@ class TrustedIssuer {
 
   constructor(
     readonly config: OidcIssuerConfig,
-    private readonly options: Required<Omit<VerifierOptions, 'readCa'>> & { readCa: (path: string) => Buffer },
+    private readonly options: Required<VerifierOptions>,
   ) {
     let ca: Buffer | undefined;
     try {
@@ -116,7 +130,9 @@ class TrustedIssuer {
       this.config.discoveryUrl ?? `${this.config.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
     );
     const options: Parameters<typeof client.discovery>[4] = { timeout: 10 };
-    if (this.fetch) options[client.customFetch] = this.fetch;
+    const fetch = this.fetch;
+    // openid-client's body type is narrower than the DOM's RequestInit (seen when a browser build type-checks this).
+    if (fetch) options[client.customFetch] = (url, init) => fetch(url, init as RequestInit);
     const configuration = await client.discovery(url, this.config.audiences[0]!, undefined, undefined, options);
     const metadata = configuration.serverMetadata();
     // openid-client checks the issuer only when it builds the well-known URL itself; check it always.
@@ -150,7 +166,7 @@ class TrustedIssuer {
         requiredClaims: ['sub', 'exp', 'aud'],
       }));
     } catch (e) {
-      throw refusal(this.config.issuer, e);
+      throw refusal(this.config.issuer, this.options.service, e);
     }
     const subject = payload.sub!;
     const emailClaim = typeof payload.email === 'string' ? payload.email : null;
@@ -163,6 +179,7 @@ class TrustedIssuer {
     return {
       claims: { issuer: this.config.issuer, subject, email, groups },
       name: typeof named === 'string' && named !== '' ? named : subject,
+      nameFromClaim: typeof named === 'string' && named !== '',
       jti: typeof payload.jti === 'string' ? payload.jti : null,
       sid: typeof payload.sid === 'string' ? payload.sid : null,
       expiresAtMs: (payload.exp as number) * 1000,
@@ -180,12 +197,12 @@ function reason(e: unknown): string {
 }
 
 /** jose's errors, turned into a sentence for the client and the audit event. */
-function refusal(issuer: string, e: unknown): OidcTokenError {
+function refusal(issuer: string, service: string, e: unknown): OidcTokenError {
   const from = `token from issuer "${issuer}"`;
   if (e instanceof errors.JWTExpired) return new OidcTokenError('invalid', `the ${from} has expired`);
   if (e instanceof errors.JWTClaimValidationFailed) {
     if (e.claim === 'nbf') return new OidcTokenError('invalid', `the ${from} is not valid yet (nbf)`);
-    if (e.claim === 'aud') return new OidcTokenError('invalid', `the ${from} is not meant for this gateway (aud)`);
+    if (e.claim === 'aud') return new OidcTokenError('invalid', `the ${from} is not meant for ${service} (aud)`);
     return new OidcTokenError('invalid', `the ${from} has an unacceptable "${e.claim}" claim (${e.reason})`);
   }
   if (e instanceof errors.JOSEAlgNotAllowed)
@@ -205,6 +222,7 @@ function refusal(issuer: string, e: unknown): OidcTokenError {
 
 export class OidcVerifier {
   private readonly issuers = new Map<string, TrustedIssuer>();
+  private readonly carrier: string;
 
   constructor(issuers: readonly OidcIssuerConfig[], options: VerifierOptions = {}) {
     const resolved = {
@@ -213,7 +231,10 @@ export class OidcVerifier {
       jwksMaxAgeMs: options.jwksMaxAgeMs ?? 600_000,
       retryMs: options.retryMs ?? 5_000,
       readCa: options.readCa ?? ((path: string) => readFileSync(path)),
+      service: options.service ?? 'this gateway',
+      carrier: options.carrier ?? 'the password',
     };
+    this.carrier = resolved.carrier;
     for (const config of issuers) this.issuers.set(config.issuer, new TrustedIssuer(config, resolved));
   }
 
@@ -238,7 +259,7 @@ export class OidcVerifier {
     } catch {
       throw new OidcTokenError(
         'malformed',
-        'the password is not a signed JWT (send an OIDC ID token or JWT access token)',
+        `${this.carrier} is not a signed JWT (send an OIDC ID token or JWT access token)`,
       );
     }
     const issuer = typeof iss === 'string' ? this.issuers.get(iss) : undefined;
