@@ -1,6 +1,6 @@
 export type { SessionInfo } from './audit/event-builder.js';
 export type { AuditSink } from './audit/sink.js';
-export { type GatewayOptions, sidecarConfigFor, startGateway } from './gateway.js';
+export { type GatewayOptions, type RunningGateway, sidecarConfigFor, startGateway } from './gateway.js';
 export { caFetch, type FetchLike } from './identity/ca-fetch.js';
 export type { ClientAuthenticator, ClientAuthResult } from './identity/client-auth.js';
 export type { IdentitySource } from './identity/identity-source.js';

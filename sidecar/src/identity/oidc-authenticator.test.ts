@@ -26,12 +26,13 @@ const identities = [
 ];
 
 const AUTHORIZER = new Authorizer(new PolicyEngine(), null);
+const LEASE = { onRevoked() {}, release() {} };
 /** Who policies were asked for, in order. */
 const asked: [SignedInAs, string][] = [];
 const policies: Pick<GatewayPolicies, 'authorizerFor'> = {
   authorizerFor: async (identity, person) => {
     asked.push([identity, person]);
-    return AUTHORIZER;
+    return { authorizer: AUTHORIZER, lease: LEASE };
   },
 };
 
@@ -67,6 +68,7 @@ describe('OidcAuthenticator', () => {
       },
       endsAtMs: NOW + 600_000 + 300_000,
       authorizer: AUTHORIZER,
+      lease: LEASE,
     });
     // The policy is the claiming identity's, and denials name the person.
     expect(asked.at(-1)).toEqual([{ name: 'dbas', namespace: 'payments', kind: 'human' }, 'ada@example.com']);

@@ -77,16 +77,16 @@ export class OidcAuthenticator implements ClientAuthenticator {
       };
     }
     const identity = oidcIdentity(token, claim.identity);
-    const authorizer = await this.options.policies.authorizerFor(claim.identity, token.name);
-    if ('error' in authorizer) {
+    const grant = await this.options.policies.authorizerFor(claim.identity, token.name);
+    if ('error' in grant) {
       // 57P03 (cannot connect now): the person is allowed in, the policy to hold them to is missing.
-      return { ok: false, sqlstate: '57P03', message: authorizer.error, identity };
+      return { ok: false, sqlstate: '57P03', message: grant.error, identity };
     }
     const now = (this.options.now ?? Date.now)();
     const endsAtMs =
       this.options.maxSessionAgeMs !== null
         ? now + this.options.maxSessionAgeMs
         : token.expiresAtMs + this.options.graceMs;
-    return { ok: true, identity, endsAtMs, authorizer };
+    return { ok: true, identity, endsAtMs, authorizer: grant.authorizer, lease: grant.lease };
   }
 }
