@@ -463,7 +463,7 @@ describe('identities that go, or that nobody uses', () => {
   const nextError = (client: pg.Client) =>
     new Promise<{ code?: string; message: string }>((resolve) => client.once('error', resolve));
 
-  it('a person whose AgentIdentity is deleted loses access at once: the open session ends (FATAL 28000 naming why, recorded, its transaction rolled back), the gateway stops following it; re-created, they sign in again', async () => {
+  it('a person whose AgentIdentity is deleted loses access at once: the open session ends (FATAL 28000 naming why, recorded, its transaction rolled back), the gateway stops following it; re-created, they sign in again; edited to stop claiming them, the session ends too', async () => {
     await identity('erin', {
       kind: 'human',
       oidc: [{ issuer: op.issuer, subject: people.erin.sub }],
@@ -483,8 +483,13 @@ describe('identities that go, or that nobody uses', () => {
     const deleted = await rest('DELETE', `${API}/agentidentities/erin`);
     expect(deleted.status, statusMessage(deleted)).toBe(200);
     const fatal = await Promise.race([ended, new Promise<null>((r) => setTimeout(() => r(null), 10_000).unref())]);
-    const why = `byline: access withdrawn: the policy of AgentIdentity ${ns}/erin, which this session signed in as, is gone (the collector answered 404: AgentIdentity ${ns}/erin no longer exists)`;
-    expect(fatal).toMatchObject({ code: '28000', message: why });
+    // Whichever notices first: the collector's 404 for its policy, or the gateway's own watch of identities.
+    const why = [
+      `byline: access withdrawn: the policy of AgentIdentity ${ns}/erin, which this session signed in as, is gone (the collector answered 404: AgentIdentity ${ns}/erin no longer exists)`,
+      `byline: access withdrawn: AgentIdentity ${ns}/erin, which this session signed in as, no longer claims this person (subject "${people.erin.sub}" of issuer "${op.issuer}" is claimed by no AgentIdentity (add { issuer, subject | email | group } to the spec.oidc of one))`,
+    ];
+    expect(fatal?.code).toBe('28000');
+    expect(why).toContain(fatal?.message);
     await erin.end().catch(() => {});
     await eventually(async () => {
       if (gw.policyStreams().includes(`${ns}/erin`)) throw new Error('still following erin');
@@ -497,7 +502,7 @@ describe('identities that go, or that nobody uses', () => {
     const erinsEvents = (await events()).filter((e) => e.identity.name === people.erin.email);
     expect(erinsEvents.at(-1)).toMatchObject({
       type: 'session.end',
-      result: { status: 'error', sqlstate: '28000', error: why.slice('byline: '.length) },
+      result: { status: 'error', sqlstate: '28000', error: fatal!.message.slice('byline: '.length) },
     });
 
     // Re-created under the same name: the next sign-in follows its policy afresh.
@@ -507,12 +512,25 @@ describe('identities that go, or that nobody uses', () => {
       routes: [{ name: 'orders-db', access: 'read' }],
     });
     const again = await eventually(() => signIn('erin'), 10_000);
-    try {
-      expect(await attempt(again, 'INSERT INTO orders VALUES (501)')).toMatchObject({ code: '42501' });
-      expect(gw.policyStreams()).toContain(`${ns}/erin`);
-    } finally {
-      await again.end();
-    }
+    const endedAgain = nextError(again);
+    expect(await attempt(again, 'INSERT INTO orders VALUES (501)')).toMatchObject({ code: '42501' });
+    expect(gw.policyStreams()).toContain(`${ns}/erin`);
+
+    // Not deleted but edited: the identity stops claiming erin (the collector still serves its policy).
+    const edited = await rest('PATCH', `${API}/agentidentities/erin`, {
+      contentType: 'application/merge-patch+json',
+      body: { spec: { oidc: [{ issuer: op.issuer, subject: 'someone-else' }] } },
+    });
+    expect(edited.status, statusMessage(edited)).toBe(200);
+    const unclaimed = await Promise.race([
+      endedAgain,
+      new Promise<null>((r) => setTimeout(() => r(null), 10_000).unref()),
+    ]);
+    expect(unclaimed).toMatchObject({
+      code: '28000',
+      message: `byline: access withdrawn: AgentIdentity ${ns}/erin, which this session signed in as, no longer claims this person (subject "${people.erin.sub}" of issuer "${op.issuer}" is claimed by no AgentIdentity (add { issuer, subject | email | group } to the spec.oidc of one))`,
+    });
+    await again.end().catch(() => {});
   });
 
   it('an identity no session has held for policyIdleMs is let go; the next sign-in follows it afresh, and is refused (57P03) while the collector cannot serve it', async () => {
