@@ -32,6 +32,8 @@ export interface GatewayOptions extends Omit<SidecarOptions, 'clientAuth'> {
   verifier?: VerifierOptions;
   /** How long a sign-in waits for its identity's first policy from the collector (default 5 s). */
   firstPolicyWaitMs?: number;
+  /** How long an identity's policy is followed with no session signed in as it (default 5 min). */
+  policyIdleMs?: number;
   /** The policy clients' retry pace (default: 250 ms doubling to 2 s). */
   policyBackoff?: { baseMs?: number; capMs?: number };
 }
@@ -53,7 +55,12 @@ export function sidecarConfigFor(config: GatewayConfig): SidecarConfig {
   return out;
 }
 
-export async function startGateway(config: GatewayConfig, options: GatewayOptions): Promise<RunningSidecar> {
+export interface RunningGateway extends RunningSidecar {
+  /** The AgentIdentities (`<namespace>/<name>`) whose policy the gateway follows now. */
+  policyStreams(): string[];
+}
+
+export async function startGateway(config: GatewayConfig, options: GatewayOptions): Promise<RunningGateway> {
   const problems = gatewayConfigRules(config);
   if (problems.length > 0) throw new Error(`invalid gateway config:\n  - ${problems.join('\n  - ')}`);
   const logger = options.logger ?? pino({ level: config.log?.level ?? 'info', base: { component: 'gateway' } });
@@ -71,6 +78,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     analyzer: await StatementAnalyzer.create(),
     logger,
     ...(options.firstPolicyWaitMs !== undefined ? { firstPolicyWaitMs: options.firstPolicyWaitMs } : {}),
+    ...(options.policyIdleMs !== undefined ? { idleMs: options.policyIdleMs } : {}),
     ...(options.policyBackoff ? { backoff: options.policyBackoff } : {}),
   });
   const trusted = config.oidc.identityNamespaces === undefined ? null : new Set(config.oidc.identityNamespaces);
@@ -82,7 +90,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     maxSessionAgeMs: config.oidc.maxSessionAge === undefined ? null : durationMs(config.oidc.maxSessionAge),
     graceMs: durationMs(config.oidc.sessionGrace ?? DEFAULT_SESSION_GRACE),
   });
-  const { verifier: _v, identities: _i, firstPolicyWaitMs: _w, policyBackoff: _b, ...sidecarOptions } = options;
+  const {
+    verifier: _v,
+    identities: _i,
+    firstPolicyWaitMs: _w,
+    policyIdleMs: _d,
+    policyBackoff: _b,
+    ...sidecarOptions
+  } = options;
   let running: RunningSidecar;
   try {
     const identity = await writerIdentity(config, logger, options);
@@ -102,7 +117,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     await closeProxy();
     await policies.stop();
   };
-  return running;
+  return Object.assign(running, { policyStreams: () => policies.following() });
 }
 
 /**

@@ -8,7 +8,7 @@ export {
 } from '@byline/api/oidc';
 export type { SessionInfo } from './audit/event-builder.js';
 export type { AuditSink } from './audit/sink.js';
-export { type GatewayOptions, sidecarConfigFor, startGateway } from './gateway.js';
+export { type GatewayOptions, type RunningGateway, sidecarConfigFor, startGateway } from './gateway.js';
 export type { ClientAuthenticator, ClientAuthResult } from './identity/client-auth.js';
 export type { IdentitySource } from './identity/identity-source.js';
 export { KubernetesIdentity, type KubernetesIdentityOptions } from './identity/kubernetes-identity.js';

@@ -84,6 +84,10 @@ describe('helm lint', () => {
     ['gateway.enabled=true', '/gateway/config/routes'],
     ['gateway.service.type=ExternalName', '/gateway/service/type'],
     ['gateway.tls.secretname=x', "additional properties 'secretname' not allowed"],
+    [
+      'gateway.enabled=true,gateway.tls.secretName=t,gateway.config.routes[0].name=r,gateway.config.routes[0].listen=:5432,gateway.config.routes[0].access=reed',
+      '/gateway/config/routes/0/access',
+    ],
   ])('refuses %s, naming the value', (set, message) => {
     const result = lint(set);
     expect(result.ok).toBe(false);
@@ -244,6 +248,35 @@ describe('names, labels and options', () => {
     }
   });
 
+  it('names the collector port by its scheme everywhere (Service, container, probes, NetworkPolicy, ServiceMonitor), with appProtocol', () => {
+    for (const [set, scheme] of [
+      [[], 'https'],
+      [['collector.tls.mode=disabled'], 'http'],
+    ] as const) {
+      const m = render(helmBin, {
+        release: 'byline',
+        namespace: 'b',
+        set: [...set, 'metrics.serviceMonitor.enabled=true'],
+      });
+      const service = find(m, 'Service', 'byline-collector')[0] as unknown as { spec: { ports: unknown[] } };
+      expect(service.spec.ports, scheme).toEqual([
+        { name: scheme, appProtocol: scheme, port: 8080, targetPort: scheme },
+      ]);
+      const container = collectorPod(m).containers[0]!;
+      expect(container.ports).toEqual([{ name: scheme, containerPort: 8080 }]);
+      expect(container.readinessProbe).toMatchObject({ httpGet: { port: scheme } });
+      expect(container.livenessProbe).toMatchObject({ httpGet: { port: scheme } });
+      const policy = find(m, 'NetworkPolicy', 'byline-collector')[0] as unknown as {
+        spec: { ingress: { ports: unknown[] }[] };
+      };
+      expect(policy.spec.ingress[0]?.ports).toEqual([{ port: scheme, protocol: 'TCP' }]);
+      const monitor = find(m, 'ServiceMonitor', 'byline-collector')[0] as unknown as {
+        spec: { endpoints: { port: string }[] };
+      };
+      expect(monitor.spec.endpoints[0]?.port).toBe(scheme);
+    }
+  });
+
   it('collector.tls.mode=disabled: plain HTTP, no TLS Secret anywhere', () => {
     const m = render(helmBin, { release: 'byline', namespace: 'b', set: ['collector.tls.mode=disabled'] });
     const args = operatorPod(m).containers[0]?.args ?? [];
@@ -284,7 +317,13 @@ interface PodSpec {
   affinity?: unknown;
   priorityClassName?: string;
   imagePullSecrets?: unknown;
-  containers: { args: string[]; env?: unknown[]; readinessProbe?: unknown }[];
+  containers: {
+    args: string[];
+    env?: unknown[];
+    ports?: unknown[];
+    readinessProbe?: unknown;
+    livenessProbe?: unknown;
+  }[];
   volumes?: { name: string; secret?: unknown; configMap?: unknown }[];
 }
 function operatorPod(m: Manifest[]): PodSpec {
@@ -351,6 +390,25 @@ describe('the gateway', () => {
     };
     const ca = deployment.spec.template.spec.volumes.find((v) => v.name === 'collector-ca');
     expect(ca?.secret).toEqual({ secretName: 'byline-collector-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] });
+  });
+
+  it("does not tighten people's access unless a route sets access: the AgentIdentity each person signed in as decides", () => {
+    const routesOf = (m: Manifest[]) => {
+      const secret = find(m, 'Secret', 'byline-gateway-config')[0] as unknown as {
+        stringData: { 'gateway.yaml': string };
+      };
+      return validate(GatewayConfigSchema, parseYaml(secret.stringData['gateway.yaml']), 'rendered', gatewayConfigRules)
+        .routes;
+    };
+    for (const route of routesOf(gateway())) expect(route).not.toHaveProperty('access');
+    // Set, it is rendered as given: a ceiling on everyone through the gateway.
+    const capped = render(helmBin, {
+      release: 'byline',
+      namespace: 'byline',
+      valuesFiles: ['gateway.yaml'],
+      set: ['gateway.config.routes[0].access=read'],
+    });
+    expect(routesOf(capped)[0]?.access).toBe('read');
   });
 
   it('mounts the TLS Secret, the route credential and a collector-audience token; exposes each route port', () => {

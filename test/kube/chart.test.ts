@@ -243,6 +243,24 @@ describe('the chart on a real API server', () => {
     expect(res.status, statusMessage(res)).toBe(201);
   });
 
+  it('names the collector Service port by the scheme it serves (https, appProtocol https), the Deployment port it targets too', async () => {
+    const service = (await ok('GET', `/api/v1/namespaces/${namespace}/services/${release}-byline-collector`)) as {
+      spec: { ports: { name: string; appProtocol?: string; targetPort: unknown }[] };
+    };
+    expect(service.spec.ports.map(({ name, appProtocol, targetPort }) => ({ name, appProtocol, targetPort }))).toEqual([
+      { name: 'https', appProtocol: 'https', targetPort: 'https' },
+    ]);
+    const deployment = (await ok(
+      'GET',
+      `/apis/apps/v1/namespaces/${namespace}/deployments/${release}-byline-collector`,
+    )) as {
+      spec: { template: { spec: { containers: { ports: { name: string }[]; readinessProbe: unknown }[] } } };
+    };
+    const [container] = deployment.spec.template.spec.containers;
+    expect(container?.ports.map((p) => p.name)).toEqual(['https']);
+    expect(container?.readinessProbe).toMatchObject({ httpGet: { port: 'https', scheme: 'HTTPS' } });
+  });
+
   it('after uninstall nothing is left that refuses pods: an ordinary pod in a labelled namespace is created', async () => {
     // helm uninstall: every rendered object goes (the PVC carries helm.sh/resource-policy: keep),
     // the operator's Deployment with them, so the process stops.

@@ -210,7 +210,8 @@ test('the operator issues the collector certificate; the injected sidecar reache
   expect(whoami).toMatchObject({ ok: true, identity: { name: IDENTITY, namespace: ns, pod: 'tls-1' } });
 
   sidecar = await startSidecar(config, { logger, signal: AbortSignal.timeout(30_000) });
-  const client = new pg.Client({ host: '127.0.0.1', port: listenPort, user: IDENTITY, database: 'postgres' });
+  // The route's role: an injected sidecar takes no other user name (its route names none for the env).
+  const client = new pg.Client({ host: '127.0.0.1', port: listenPort, user: AUTH_USERS.scram, database: 'postgres' });
   await client.connect();
   await client.query("select 'through tls' as v");
   await client.end();

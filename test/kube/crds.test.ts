@@ -298,7 +298,20 @@ const refusals: [string, Obj, RegExp][] = [
   [
     'env host == env port',
     route('bad-route', { env: { host: 'PGHOST', port: 'PGHOST' } }),
-    /spec\.env: Invalid value: env\.host, env\.port and env\.url must name different variables/,
+    /spec\.env: Invalid value: env\.host, env\.port, env\.url and env\.user must name different variables/,
+  ],
+  [
+    'env user == env url',
+    route('bad-route', {
+      credentials: { username: 'app', secretRef: { name: 's' } },
+      env: { url: 'PGUSER', user: 'PGUSER' },
+    }),
+    /spec\.env: Invalid value: env\.host, env\.port, env\.url and env\.user must name different variables/,
+  ],
+  [
+    'env.user without credentials.username',
+    route('bad-route', { env: { user: 'PGUSER' } }),
+    /spec\.env\.user: Invalid value: env\.user names the role in credentials\.username: give credentials\.username too/,
   ],
   [
     'an env name that is not a variable name',

@@ -5,7 +5,9 @@
  * webhook rendered (only the mount paths are where this test puts the files the kubelet would
  * mount), with the token the kubelet would mount (TokenRequest, audience byline.dev, bound to the
  * pod), against a real Postgres and a collector that reviews tokens against the same API server.
- * The trail then names the AgentIdentity, its namespace, service account and pod.
+ * The trail then names the AgentIdentity, its namespace, service account and pod. The agent's env
+ * names the route's role, the only user name its sidecar takes (28000 for any other) unless the pod
+ * opts out with byline.dev/accept-any-user.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -102,9 +104,9 @@ beforeAll(async () => {
       metadata: { name: 'orders-db' },
       spec: {
         upstream: { host: '127.0.0.1', port: db.port, database: 'postgres', sslMode: 'disable' },
-        credentials: { secretRef: { name: 'orders-db-app' } },
+        credentials: { username: AUTH_USERS.scram, secretRef: { name: 'orders-db-app' } },
         listenPort,
-        env: { host: 'PGHOST', port: 'PGPORT', url: 'DATABASE_URL' },
+        env: { host: 'PGHOST', port: 'PGPORT', url: 'DATABASE_URL', user: 'PGUSER' },
       },
     },
   });
@@ -167,9 +169,13 @@ afterAll(async () => {
 });
 
 /** Creates a pod through the API, retrying while the webhook's caches catch up. */
-async function createPod(name: string, serviceAccountName: string): Promise<V1Pod> {
+async function createPod(
+  name: string,
+  serviceAccountName: string,
+  annotations: Record<string, string> = {},
+): Promise<V1Pod> {
   const body: V1Pod = {
-    metadata: { name, annotations: { 'byline.dev/inject': 'true' } },
+    metadata: { name, annotations: { 'byline.dev/inject': 'true', ...annotations } },
     spec: {
       serviceAccountName,
       containers: [
@@ -178,6 +184,42 @@ async function createPod(name: string, serviceAccountName: string): Promise<V1Po
     },
   };
   return core.createNamespacedPod({ namespace: ns, body });
+}
+
+/** The injected sidecar's config as the webhook rendered it, at the paths where this test puts what the kubelet would mount. */
+async function sidecarConfigOf(stored: V1Pod, under: string): Promise<SidecarConfig> {
+  const proxy = stored.spec!.initContainers!.find((c) => c.name === 'byline-proxy')!;
+  const rendered = JSON.parse(proxy.env!.find((e) => e.name === 'BYLINE_SIDECAR_CONFIG')!.value!) as SidecarConfig;
+  const mounts = join(dir, under);
+  mkdirSync(join(mounts, 'token'), { recursive: true });
+  mkdirSync(join(mounts, 'routes/orders-db'), { recursive: true });
+  writeFileSync(join(mounts, 'token/token'), await token(IDENTITY, ['byline.dev'], stored));
+  // Only the password: the route names its role, so the webhook mounts no username key.
+  writeFileSync(join(mounts, 'routes/orders-db/password'), TEST_PASSWORD);
+  const remount = (text: string) =>
+    text
+      .replaceAll('/var/run/byline/token', join(mounts, 'token'))
+      .replaceAll('/var/run/byline/routes', join(mounts, 'routes'))
+      .replaceAll('/var/spool/byline', join(dir, `${under}-spool`))
+      .replaceAll('0.0.0.0:9187', '127.0.0.1:0');
+  return validate(
+    SidecarConfigSchema,
+    JSON.parse(remount(JSON.stringify(rendered))),
+    'rendered config',
+    sidecarConfigRules,
+  );
+}
+
+/** What connecting gives: the refusal's SQLSTATE and message, or 'connected'. */
+async function refusalOf(client: pg.Client): Promise<'connected' | { code?: string; message: string }> {
+  try {
+    await client.connect();
+    await client.end();
+    return 'connected';
+  } catch (e) {
+    const { code, message } = e as { code?: string; message: string };
+    return { code, message };
+  }
 }
 
 describe('end to end on the real API server', () => {
@@ -201,38 +243,28 @@ describe('end to end on the real API server', () => {
       expect.arrayContaining([
         { name: 'PGHOST', value: '127.0.0.1' },
         { name: 'PGPORT', value: String(listenPort) },
-        { name: 'DATABASE_URL', value: `postgres://${IDENTITY}@127.0.0.1:${listenPort}/postgres?sslmode=disable` },
+        { name: 'PGUSER', value: AUTH_USERS.scram },
+        {
+          name: 'DATABASE_URL',
+          value: `postgres://${AUTH_USERS.scram}@127.0.0.1:${listenPort}/postgres?sslmode=disable`,
+        },
       ]),
     );
     expect(app.volumeMounts ?? []).toEqual([]);
     expect(JSON.parse(stored.metadata!.annotations!['byline.dev/injected']!)).toMatchObject({ identity: IDENTITY });
 
     // What the kubelet would mount: the projected token and the route's Secret, at paths of this test.
-    const rendered = JSON.parse(proxy.env!.find((e) => e.name === 'BYLINE_SIDECAR_CONFIG')!.value!) as SidecarConfig;
-    const mounts = join(dir, 'mounts');
-    mkdirSync(join(mounts, 'token'), { recursive: true });
-    mkdirSync(join(mounts, 'routes/orders-db'), { recursive: true });
-    writeFileSync(join(mounts, 'token/token'), await token(IDENTITY, ['byline.dev'], stored));
-    writeFileSync(join(mounts, 'routes/orders-db/username'), AUTH_USERS.scram);
-    writeFileSync(join(mounts, 'routes/orders-db/password'), TEST_PASSWORD);
-    const remount = (text: string) =>
-      text
-        .replaceAll('/var/run/byline/token', join(mounts, 'token'))
-        .replaceAll('/var/run/byline/routes', join(mounts, 'routes'))
-        .replaceAll('/var/spool/byline', join(dir, 'spool'))
-        .replaceAll('0.0.0.0:9187', '127.0.0.1:0');
-    const config = validate(
-      SidecarConfigSchema,
-      JSON.parse(remount(JSON.stringify(rendered))),
-      'rendered config',
-      sidecarConfigRules,
-    );
+    const config = await sidecarConfigOf(stored, 'mounts');
     expect(config.routes[0]!.listen).toBe(`127.0.0.1:${listenPort}`);
     sidecar = await startSidecar(config, { logger });
 
-    const client = new pg.Client({
-      connectionString: `postgres://${IDENTITY}@127.0.0.1:${listenPort}/postgres?sslmode=disable`,
+    // The agent connects with the URL its env was given; another user name is refused before Postgres.
+    const url = app.env!.find((e) => e.name === 'DATABASE_URL')!.value!;
+    expect(await refusalOf(new pg.Client({ connectionString: url.replace(AUTH_USERS.scram, 'postgres') }))).toEqual({
+      code: '28000',
+      message: `byline: route "orders-db" logs in as user "${AUTH_USERS.scram}", not "postgres": connect as "${AUTH_USERS.scram}"`,
     });
+    const client = new pg.Client({ connectionString: url });
     await client.connect();
     await client.query('create table if not exists customers (id int, email text)');
     await client.query('insert into customers values ($1, $2)', [1, 'a@example.com']);
@@ -271,6 +303,20 @@ describe('end to end on the real API server', () => {
     expect(intruder.status).toBe(403);
     const defaultAudience = await post(await token(IDENTITY, []));
     expect(defaultAudience.status).toBe(401);
+  });
+
+  test('a pod that opts out with byline.dev/accept-any-user: "true" gets a sidecar that takes any user name, and still logs in as the role', async () => {
+    const optedOut = await createPod('billing-2', IDENTITY, { 'byline.dev/accept-any-user': 'true' });
+    const config = await sidecarConfigOf(optedOut, 'mounts-2');
+    expect(config.routes[0]!.credentials).toMatchObject({ username: AUTH_USERS.scram, acceptAnyUser: true });
+    await sidecar?.close();
+    sidecar = await startSidecar(config, { logger });
+    const client = new pg.Client({
+      connectionString: `postgres://baked-in-name@127.0.0.1:${listenPort}/postgres?sslmode=disable`,
+    });
+    await client.connect();
+    expect((await client.query('select current_user as u')).rows).toEqual([{ u: AUTH_USERS.scram }]);
+    await client.end();
   });
 
   test('a pod asking for injection without an AgentIdentity for its service account is refused', async () => {

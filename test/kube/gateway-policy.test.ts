@@ -6,7 +6,9 @@
  * an Approval for one person's identity unlocks their statement and never another's in its window,
  * and stops counting at its expiry by the gateway's clock; a group-claimed identity has its own
  * policy; with the collector away the last policy is kept, and an identity never served one is
- * refused at sign-in (fail closed).
+ * refused at sign-in (fail closed). A person whose AgentIdentity is deleted loses their open sessions
+ * at once (FATAL, recorded) and the gateway stops following it; an identity no session holds is let
+ * go after a while and followed afresh at the next sign-in (fail closed until its policy is back).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AuditEvent, crds, type GatewayConfig } from '@byline/api';
 import { GATEWAY_WRITER_RBAC_RULES, type RunningCollector, startCollector } from '@byline/collector';
-import { type RunningSidecar, startGateway } from '@byline/sidecar';
+import { type RunningGateway, startGateway } from '@byline/sidecar';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import pino from 'pino';
@@ -41,7 +43,8 @@ let db: TestPostgres;
 let op: TestProvider;
 let watch: IdentityWatch;
 let collector: RunningCollector;
-let gw: RunningSidecar;
+let gw: RunningGateway;
+let config: GatewayConfig;
 let gatewayToken: string;
 let agentToken: string;
 const eventsFile = join(dir, 'events.jsonl');
@@ -51,6 +54,7 @@ const people = {
   bob: { sub: 'bob-0002', email: 'bob@example.com' },
   carol: { sub: 'carol-0003', email: 'carol@example.com', groups: ['auditors'] },
   dave: { sub: 'dave-0004', email: 'dave@example.com' },
+  erin: { sub: 'erin-0005', email: 'erin@example.com' },
 };
 type Person = keyof typeof people;
 
@@ -103,10 +107,10 @@ async function token(person: Person): Promise<string> {
 }
 
 /** A psql-like session through the gateway: the person's token is the password. */
-async function signIn(person: Person): Promise<pg.Client> {
+async function signIn(person: Person, through: RunningGateway = gw): Promise<pg.Client> {
   const client = new pg.Client({
     host: '127.0.0.1',
-    port: gw.routes[0]!.port,
+    port: through.routes[0]!.port,
     user: person,
     database: 'postgres',
     password: await token(person),
@@ -222,7 +226,7 @@ beforeAll(async () => {
   const tokenFile = join(dir, 'gateway.token');
   writeFileSync(passwordFile, `${db.password}\n`);
   writeFileSync(tokenFile, gatewayToken);
-  const config: GatewayConfig = {
+  config = {
     routes: [
       {
         name: 'orders-db',
@@ -451,5 +455,138 @@ describe('per-person policy at the gateway', () => {
     });
     const reported = markers.flatMap((m) => (m.incident as { events: { id: string }[] }).events.map((e) => e.id));
     expect(reported.sort()).toEqual(dead.map((e) => e.id).sort());
+  });
+});
+
+describe('identities that go, or that nobody uses', () => {
+  /** The FATAL a server sends an idle pg client arrives as an 'error' event. */
+  const nextError = (client: pg.Client) =>
+    new Promise<{ code?: string; message: string }>((resolve) => client.once('error', resolve));
+
+  it('a person whose AgentIdentity is deleted loses access at once: the open session ends (FATAL 28000 naming why, recorded, its transaction rolled back), the gateway stops following it; re-created, they sign in again; edited to stop claiming them, the session ends too', async () => {
+    await identity('erin', {
+      kind: 'human',
+      oidc: [{ issuer: op.issuer, subject: people.erin.sub }],
+      routes: [{ name: 'orders-db', access: 'readWrite' }],
+    });
+    await eventually(async () => {
+      if (!watch.list().some((i) => i.metadata?.namespace === ns && i.metadata.name === 'erin'))
+        throw new Error('erin not watched yet');
+    }, 10_000);
+    const erin = await signIn('erin');
+    const ended = nextError(erin);
+    await erin.query('BEGIN');
+    await erin.query('INSERT INTO orders VALUES (500)');
+    expect(gw.policyStreams()).toContain(`${ns}/erin`);
+
+    // Hostile: the session stays open, idle inside a transaction, and waits for nobody to notice.
+    const deleted = await rest('DELETE', `${API}/agentidentities/erin`);
+    expect(deleted.status, statusMessage(deleted)).toBe(200);
+    const fatal = await Promise.race([ended, new Promise<null>((r) => setTimeout(() => r(null), 10_000).unref())]);
+    // Whichever notices first: the collector's 404 for its policy, or the gateway's own watch of identities.
+    const why = [
+      `byline: access withdrawn: the policy of AgentIdentity ${ns}/erin, which this session signed in as, is gone (the collector answered 404: AgentIdentity ${ns}/erin no longer exists)`,
+      `byline: access withdrawn: AgentIdentity ${ns}/erin, which this session signed in as, no longer claims this person (subject "${people.erin.sub}" of issuer "${op.issuer}" is claimed by no AgentIdentity (add { issuer, subject | email | group } to the spec.oidc of one))`,
+    ];
+    expect(fatal?.code).toBe('28000');
+    expect(why).toContain(fatal?.message);
+    await erin.end().catch(() => {});
+    await eventually(async () => {
+      if (gw.policyStreams().includes(`${ns}/erin`)) throw new Error('still following erin');
+    }, 5000);
+
+    const admin = db.client();
+    await admin.connect();
+    expect((await admin.query('SELECT count(*)::int AS n FROM orders WHERE id = 500')).rows).toEqual([{ n: 0 }]);
+    await admin.end();
+    const erinsEvents = (await events()).filter((e) => e.identity.name === people.erin.email);
+    expect(erinsEvents.at(-1)).toMatchObject({
+      type: 'session.end',
+      result: { status: 'error', sqlstate: '28000', error: fatal!.message.slice('byline: '.length) },
+    });
+
+    // Re-created under the same name: the next sign-in follows its policy afresh.
+    await identity('erin', {
+      kind: 'human',
+      oidc: [{ issuer: op.issuer, subject: people.erin.sub }],
+      routes: [{ name: 'orders-db', access: 'read' }],
+    });
+    const again = await eventually(() => signIn('erin'), 10_000);
+    const endedAgain = nextError(again);
+    expect(await attempt(again, 'INSERT INTO orders VALUES (501)')).toMatchObject({ code: '42501' });
+    expect(gw.policyStreams()).toContain(`${ns}/erin`);
+
+    // Not deleted but edited: the identity stops claiming erin (the collector still serves its policy).
+    const edited = await rest('PATCH', `${API}/agentidentities/erin`, {
+      contentType: 'application/merge-patch+json',
+      body: { spec: { oidc: [{ issuer: op.issuer, subject: 'someone-else' }] } },
+    });
+    expect(edited.status, statusMessage(edited)).toBe(200);
+    const unclaimed = await Promise.race([
+      endedAgain,
+      new Promise<null>((r) => setTimeout(() => r(null), 10_000).unref()),
+    ]);
+    expect(unclaimed).toMatchObject({
+      code: '28000',
+      message: `byline: access withdrawn: AgentIdentity ${ns}/erin, which this session signed in as, no longer claims this person (subject "${people.erin.sub}" of issuer "${op.issuer}" is claimed by no AgentIdentity (add { issuer, subject | email | group } to the spec.oidc of one))`,
+    });
+    await again.end().catch(() => {});
+  });
+
+  it('an identity no session has held for policyIdleMs is let go; the next sign-in follows it afresh, and is refused (57P03) while the collector cannot serve it', async () => {
+    const quiet = await startGateway(
+      {
+        ...config,
+        audit: { ...config.audit, spoolDir: join(dir, 'spool-idle'), sinks: [config.audit.sinks[0]!] },
+      },
+      {
+        identities: () => watch.list(),
+        logger: logger(),
+        firstPolicyWaitMs: 2000,
+        policyIdleMs: 800,
+        policyBackoff: { baseMs: 100, capMs: 500 },
+      },
+    );
+    try {
+      const bob = await signIn('bob', quiet);
+      try {
+        // An open session holds its identity however long it is idle.
+        await new Promise((r) => setTimeout(r, 1600));
+        expect(quiet.policyStreams()).toEqual([`${ns}/bob`]);
+        expect(await attempt(bob, 'INSERT INTO orders VALUES (600)')).toBe('ok');
+      } finally {
+        await bob.end();
+      }
+      await eventually(async () => {
+        if (quiet.policyStreams().length > 0) throw new Error(`still following ${quiet.policyStreams()}`);
+      }, 5000);
+      const back = await signIn('bob', quiet);
+      expect(quiet.policyStreams()).toEqual([`${ns}/bob`]);
+      await back.end();
+      await eventually(async () => {
+        if (quiet.policyStreams().length > 0) throw new Error(`still following ${quiet.policyStreams()}`);
+      }, 5000);
+
+      // Let go means forgotten: with the collector away, nothing stale lets bob in.
+      const port = collector.port;
+      await collector.close();
+      try {
+        const refused = await signIn('bob', quiet).then(
+          async (c) => {
+            await c.end();
+            return null;
+          },
+          (e: { code?: string; message: string }) => e,
+        );
+        expect(refused).toMatchObject({
+          code: '57P03',
+          message: `byline: the gateway has no policy for AgentIdentity ${ns}/bob yet (the collector has not served one); nothing runs without it, retry shortly`,
+        });
+      } finally {
+        collector = await startTheCollector(`127.0.0.1:${port}`);
+      }
+    } finally {
+      await quiet.close();
+    }
   });
 });

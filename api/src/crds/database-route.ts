@@ -43,6 +43,17 @@ const EnvName = T.String({
   description: 'An environment variable name.',
 });
 
+/** CEL: no two of these optional fields hold the same name. */
+function distinctEnvNames(fields: string[]): string {
+  const pairs: string[] = [];
+  for (let i = 0; i < fields.length; i++)
+    for (let j = i + 1; j < fields.length; j++) {
+      const [a, b] = [fields[i], fields[j]];
+      pairs.push(`!(has(self.${a}) && has(self.${b}) && self.${a} == self.${b})`);
+    }
+  return pairs.join(' && ');
+}
+
 export const DatabaseRouteSpec = T.Object(
   {
     upstream: T.Object(
@@ -85,6 +96,15 @@ export const DatabaseRouteSpec = T.Object(
     ),
     credentials: T.Object(
       {
+        username: T.Optional(
+          T.String({
+            minLength: 1,
+            maxLength: 63,
+            description:
+              'The database role the sidecar logs in as. When given, the Secret needs only the password, the ' +
+              "agent's env.url (and env.user) name this role, and the sidecar refuses any other user name (28000).",
+          }),
+        ),
         secretRef: T.Object(
           {
             name: K8sName('Secret in the same namespace with the database username and password.'),
@@ -110,14 +130,18 @@ export const DatabaseRouteSpec = T.Object(
           host: T.Optional(EnvName),
           port: T.Optional(EnvName),
           url: T.Optional(EnvName),
+          user: T.Optional({
+            ...EnvName,
+            description: 'A variable set to credentials.username (e.g. PGUSER), for clients that read PGHOST/PGPORT.',
+          }),
         },
         {
           additionalProperties: false,
-          description: 'App-container variables pointed at the sidecar (e.g. PGHOST, PGPORT, DATABASE_URL).',
+          description: 'App-container variables pointed at the sidecar (e.g. PGHOST, PGPORT, DATABASE_URL, PGUSER).',
           'x-kubernetes-validations': [
             cel(
-              '!(has(self.host) && has(self.port) && self.host == self.port) && !(has(self.host) && has(self.url) && self.host == self.url) && !(has(self.port) && has(self.url) && self.port == self.url)',
-              'env.host, env.port and env.url must name different variables',
+              distinctEnvNames(['host', 'port', 'url', 'user']),
+              'env.host, env.port, env.url and env.user must name different variables',
             ),
           ],
         },
@@ -138,6 +162,11 @@ export const DatabaseRouteSpec = T.Object(
         "self.upstream.sslMode != 'verify-full' || !(self.upstream.host.matches('^[0-9.]+$') || self.upstream.host.contains(':'))",
         'upstream.sslMode verify-full checks the host name: upstream.host must be a DNS name, not an IP address',
         '.upstream.host',
+      ),
+      cel(
+        '!(has(self.env) && has(self.env.user)) || has(self.credentials.username)',
+        'env.user names the role in credentials.username: give credentials.username too',
+        '.env.user',
       ),
     ],
   },

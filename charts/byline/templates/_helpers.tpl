@@ -58,6 +58,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- if ne .Values.collector.tls.mode "disabled" }}true{{ end }}
 {{- end }}
 
+{{/* The collector's port name, by its scheme (https unless TLS is off): meshes and probes read the protocol from it. */}}
+{{- define "byline.collector.portName" -}}
+{{ if include "byline.collectorTls" . }}https{{ else }}http{{ end }}
+{{- end }}
+
 {{/* The Secret with the collector's tls.crt, tls.key (and ca.crt). */}}
 {{- define "byline.collectorTlsSecret" -}}
 {{ .Values.collector.tls.secretName | default (printf "%s-tls" (include "byline.collector.name" .)) }}

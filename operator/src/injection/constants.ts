@@ -16,6 +16,11 @@ export const INJECT_ANNOTATION = 'byline.dev/inject';
 /** Pod annotation recording what was injected: JSON `{ identity, routes, version }`. */
 export const INJECTED_ANNOTATION = 'byline.dev/injected';
 /** Pod annotation that accepts `shareProcessNamespace: true` (the app could then read the sidecar's files). */
+/**
+ * "true": the sidecar takes any client user name (for agents whose user name is baked in); without
+ * it, only the route's role, which the webhook puts in the agent's DATABASE_URL (and env.user).
+ */
+export const ACCEPT_ANY_USER_ANNOTATION = 'byline.dev/accept-any-user';
 export const ALLOW_SHARED_PROCESS_NAMESPACE_ANNOTATION = 'byline.dev/allow-shared-process-namespace';
 export const INJECTED_ANNOTATION_VERSION = 1;
 /** Pod annotation naming a PersistentVolumeClaim to hold the spool instead of an emptyDir. */

@@ -105,14 +105,17 @@ function expectedEnv(input: InjectionInput): Map<string, string> {
   const env = new Map<string, string>();
   for (const { name } of identity.spec.routes) {
     const route = input.routes.find((r) => r.metadata.name === name)!;
-    const { host, port, url } = route.spec.env ?? {};
+    const { host, port, url, user } = route.spec.env ?? {};
+    const role = route.spec.credentials.username;
     const listen = route.spec.listenPort;
     if (host) env.set(host, '127.0.0.1');
     if (port) env.set(port, String(listen));
+    if (user && role) env.set(user, role);
     if (url) {
+      // The role when the route names it; else the identity's name (which only an opted-out sidecar takes).
       env.set(
         url,
-        `postgres://${identity.metadata.name}@127.0.0.1:${listen}/${route.spec.upstream.database}?sslmode=disable`,
+        `postgres://${encodeURIComponent(role ?? identity.metadata.name)}@127.0.0.1:${listen}/${route.spec.upstream.database}?sslmode=disable`,
       );
     }
   }
@@ -206,7 +209,11 @@ describe('applying the patch to the pod', () => {
     const configText = sidecar?.env?.find((e) => e.name === 'BYLINE_SIDECAR_CONFIG')?.value;
     const config = validate(SidecarConfigSchema, JSON.parse(configText ?? 'null'), 'rendered sidecar config');
     const identity = input.identities.find((i) => i.metadata.name === result.identity)!;
-    expect(config).toEqual(renderSidecarConfig(identity, routes, input.options));
+    const acceptAnyUser = input.pod.metadata?.annotations?.['byline.dev/accept-any-user'] === 'true';
+    expect(config).toEqual(renderSidecarConfig(identity, routes, input.options, acceptAnyUser));
+    // Only a pod that opted out takes any user name; otherwise the one the agent's env names.
+    for (const r of config.routes)
+      expect(r.credentials.mode === 'inject' && r.credentials.acceptAnyUser).toBe(acceptAnyUser || undefined);
 
     const annotation = JSON.parse(pod.metadata?.annotations?.['byline.dev/injected'] ?? 'null');
     expect(annotation).toEqual({
@@ -275,7 +282,6 @@ describe('renderSidecarConfig', () => {
             mode: 'inject',
             usernameFile: '/var/run/byline/routes/orders-db/db-user',
             passwordFile: '/var/run/byline/routes/orders-db/db-password',
-            acceptAnyUser: true,
           },
         },
       ],
@@ -326,7 +332,6 @@ describe('renderSidecarConfig', () => {
       mode: 'inject',
       usernameFile: '/var/run/byline/routes/warehouse/username',
       passwordFile: '/var/run/byline/routes/warehouse/password',
-      acceptAnyUser: true,
     });
   });
 
@@ -338,6 +343,31 @@ describe('renderSidecarConfig', () => {
 
 /** Variations on the plain case that need no golden of their own. */
 describe('mutatePod decisions', () => {
+  it("the sidecar takes only the user name the agent's env gives: the route's role when it names one; any name only by the pod's opt-in", () => {
+    const credentialsOf = (input: InjectionInput) => {
+      const pod = applyPatch(input.pod, mutatePod(input).patch);
+      const proxy = pod.spec!.initContainers!.find((c) => c.name === 'byline-proxy')!;
+      const text = proxy.env!.find((e) => e.name === 'BYLINE_SIDECAR_CONFIG')!.value!;
+      return validate(SidecarConfigSchema, JSON.parse(text), 'rendered').routes[0]!.credentials;
+    };
+    const plain = load('inject-one-route');
+    expect(credentialsOf(plain)).not.toHaveProperty('acceptAnyUser');
+    const named = load('inject-route-names-role');
+    expect(credentialsOf(named)).toEqual({
+      mode: 'inject',
+      username: 'app_user',
+      passwordFile: '/var/run/byline/routes/orders-db/password',
+    });
+    const optedOut = load('inject-one-route');
+    optedOut.pod.metadata!.annotations = {
+      ...optedOut.pod.metadata!.annotations,
+      'byline.dev/accept-any-user': 'true',
+    };
+    expect(credentialsOf(optedOut)).toMatchObject({ acceptAnyUser: true });
+    optedOut.pod.metadata!.annotations['byline.dev/accept-any-user'] = 'false';
+    expect(credentialsOf(optedOut)).not.toHaveProperty('acceptAnyUser');
+  });
+
   const base = () => load('inject-one-route');
   const withRoute = (input: InjectionInput, change: (spec: DatabaseRoute['spec']) => void) => {
     change(input.routes[0]!.spec);

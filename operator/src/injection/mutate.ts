@@ -12,6 +12,7 @@
 import { DEFAULT_DRAIN_SECONDS, problemsOf, type SidecarConfig, SidecarConfigSchema } from '@byline/api';
 import type { V1Container, V1EnvVar, V1PodSpec } from '@kubernetes/client-node';
 import {
+  ACCEPT_ANY_USER_ANNOTATION,
   ALLOW_SHARED_PROCESS_NAMESPACE_ANNOTATION,
   DEFAULT_SERVICE_ACCOUNT,
   INJECT_ANNOTATION,
@@ -196,7 +197,14 @@ export function mutatePod(input: InjectionInput): InjectionResult {
 
   const settings = sidecarSettings(annotations, options.sidecar);
   if ('problem' in settings) return refuse('InvalidSidecarSettings', settings.problem);
-  const config = renderConfig(identity, routes, options, settings.maxSpoolBytes);
+  const acceptAnyUser = annotations[ACCEPT_ANY_USER_ANNOTATION];
+  if (acceptAnyUser !== undefined && acceptAnyUser !== 'true' && acceptAnyUser !== 'false') {
+    return refuse(
+      'InvalidSidecarSettings',
+      `annotation ${ACCEPT_ANY_USER_ANNOTATION}: ${JSON.stringify(acceptAnyUser)} is neither "true" nor "false"`,
+    );
+  }
+  const config = renderConfig(identity, routes, options, settings.maxSpoolBytes, acceptAnyUser === 'true');
   const problems = problemsOf(SidecarConfigSchema, config);
   if (problems.length > 0) {
     return refuse(
@@ -274,7 +282,7 @@ function markerOf(spec: V1PodSpec, annotations: Record<string, string>): string 
 function findEnvClash(routes: ResolvedRoute[]): string | undefined {
   const owner = new Map<string, string>();
   for (const r of routes) {
-    for (const name of [r.env.host, r.env.port, r.env.url]) {
+    for (const name of [r.env.host, r.env.port, r.env.url, r.env.user]) {
       if (!name) continue;
       const other = owner.get(name);
       if (other === r.name) return `DatabaseRoute "${r.name}" sets ${name} twice`;

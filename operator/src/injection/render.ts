@@ -32,6 +32,7 @@ export function renderConfig(
   routes: ResolvedRoute[],
   options: InjectionOptions,
   maxSpoolBytes = options.sidecar?.maxSpoolBytes ?? DEFAULT_SPOOL_BYTES,
+  acceptAnyUser = false,
 ) {
   // Inline, so that no Secret has to exist in (or be readable from) the agent's namespace.
   const ca = options.collectorCaPem ? { caPem: options.collectorCaPem } : {};
@@ -49,11 +50,13 @@ export function renderConfig(
       },
       credentials: {
         mode: 'inject' as const,
-        usernameFile: `${routeDir(r.name)}/${r.secretRef.usernameKey}`,
+        ...(r.username !== undefined
+          ? { username: r.username }
+          : { usernameFile: `${routeDir(r.name)}/${r.secretRef.usernameKey}` }),
         passwordFile: `${routeDir(r.name)}/${r.secretRef.passwordKey}`,
-        // The agent's DATABASE_URL names its identity, not the role in the Secret (which the agent
-        // must not need to know): any requested user name logs in as the route's role.
-        acceptAnyUser: true,
+        // Only a user name other than the role is refused (28000): the agent's env names the role
+        // (renderAppEnv). A pod whose agent has its own name baked in opts out by annotation.
+        ...(acceptAnyUser ? { acceptAnyUser: true } : {}),
       },
     })),
     audit: {
@@ -75,13 +78,14 @@ export function renderSidecarConfig(
   identity: AgentIdentity,
   routes: DatabaseRoute[],
   options: InjectionOptions,
+  acceptAnyUser = false,
 ): SidecarConfig {
   const resolved = routes.map((route) => {
     const r = resolveRoute(route);
     if ('problems' in r) throw new Error(`DatabaseRoute "${route.metadata?.name}": ${r.problems.join('; ')}`);
     return r;
   });
-  return renderConfig(identity, resolved, options);
+  return renderConfig(identity, resolved, options, undefined, acceptAnyUser);
 }
 
 /**
@@ -109,7 +113,10 @@ export function renderVolumes(routes: ResolvedRoute[], spoolClaim?: string, spoo
   for (const r of routes) {
     // Only the two keys the sidecar reads; a missing key then fails the pod's start with the kubelet's
     // message rather than the sidecar's.
-    const keys = [...new Set([r.secretRef.usernameKey, r.secretRef.passwordKey])];
+    const keys =
+      r.username !== undefined
+        ? [r.secretRef.passwordKey]
+        : [...new Set([r.secretRef.usernameKey, r.secretRef.passwordKey])];
     volumes.push({
       name: routeVolume(r.name),
       secret: { secretName: r.secretRef.name, items: keys.map((key) => ({ key, path: key })) },
@@ -181,9 +188,13 @@ export function renderAppEnv(identityName: string, routes: ResolvedRoute[]): V1E
     const port = String(r.listenPort);
     if (r.env.host) env.push({ name: r.env.host, value: LOOPBACK });
     if (r.env.port) env.push({ name: r.env.port, value: port });
+    if (r.env.user && r.username !== undefined) env.push({ name: r.env.user, value: r.username });
     if (r.env.url) {
-      // The user is informational: the sidecar injects the real role. No TLS on the loopback hop.
-      const url = `postgres://${encodeURIComponent(identityName)}@${LOOPBACK}:${port}/${encodeURIComponent(r.upstream.database)}?sslmode=disable`;
+      // The role the sidecar logs in as, which is the only user name it takes (unless the pod opted
+      // out); a route that does not name it leaves the identity's name, which such a sidecar refuses
+      // with 28000 naming the role. No TLS on the loopback hop.
+      const user = r.username ?? identityName;
+      const url = `postgres://${encodeURIComponent(user)}@${LOOPBACK}:${port}/${encodeURIComponent(r.upstream.database)}?sslmode=disable`;
       env.push({ name: r.env.url, value: url });
     }
   }

@@ -16,9 +16,11 @@ export interface ResolvedRoute {
     sslMode: 'disable' | 'prefer' | 'require' | 'verify-full';
     caSecretRef?: { name: string; key: string };
   };
+  /** The role, when the DatabaseRoute names it (credentials.username); else only the Secret knows it. */
+  username?: string;
   secretRef: { name: string; usernameKey: string; passwordKey: string };
   listenPort: number;
-  env: { host?: string; port?: string; url?: string };
+  env: { host?: string; port?: string; url?: string; user?: string };
 }
 
 type Loose = Record<string, unknown>;
@@ -71,6 +73,9 @@ export function resolveRoute(route: DatabaseRoute): ResolvedRoute | { problems: 
   ] as const) {
     if (key !== undefined && !safeKey(key)) problems.push(`${field}: "${key}" is not a usable Secret key`);
   }
+  // The API server's CEL says so too; a cache or a test may hand over objects it never checked.
+  if (s.env?.user !== undefined && s.credentials.username === undefined)
+    problems.push('spec.env.user names the role in spec.credentials.username: give spec.credentials.username too');
   if (problems.length > 0) return { problems };
   return {
     name,
@@ -81,6 +86,7 @@ export function resolveRoute(route: DatabaseRoute): ResolvedRoute | { problems: 
       sslMode: s.upstream.sslMode,
       ...(caSecretRef ? { caSecretRef: { name: caSecretRef.name, key: caSecretRef.key ?? 'ca.crt' } } : {}),
     },
+    ...(s.credentials.username !== undefined ? { username: s.credentials.username } : {}),
     secretRef: { name: secretRef.name, usernameKey, passwordKey },
     listenPort: s.listenPort,
     env: { ...s.env },

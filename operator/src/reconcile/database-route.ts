@@ -4,7 +4,8 @@
  *
  *   spec unusable by the injector (resolveRoute's problems)        → Ready=False InvalidSpec
  *   credentials Secret absent                                       → Ready=False SecretNotFound
- *   credentials Secret lacks usernameKey and/or passwordKey         → Ready=False SecretKeyMissing (names the keys)
+ *   credentials Secret lacks usernameKey and/or passwordKey         → Ready=False SecretKeyMissing (names the keys;
+ *                                                                     usernameKey is not read when credentials.username is set)
  *   upstream.caSecretRef set, that Secret absent                    → Ready=False CASecretNotFound
  *   CA Secret present but without its key                           → Ready=False CASecretKeyMissing
  *   otherwise                                                       → Ready=True  Valid
@@ -53,7 +54,10 @@ export function evaluateRoute(route: DatabaseRoute, secret: SecretLookup): Route
   const { secretRef } = resolved;
   const credentials = secret(namespace, secretRef.name);
   if (!credentials) return ready('SecretNotFound', `Secret "${secretRef.name}" not found in namespace "${namespace}"`);
-  const missing = [secretRef.usernameKey, secretRef.passwordKey].filter((k) => !hasKey(credentials, k));
+  // A route that names its role (credentials.username) reads only the password from the Secret.
+  const keys =
+    resolved.username !== undefined ? [secretRef.passwordKey] : [secretRef.usernameKey, secretRef.passwordKey];
+  const missing = keys.filter((k) => !hasKey(credentials, k));
   if (missing.length > 0) {
     return ready(
       'SecretKeyMissing',

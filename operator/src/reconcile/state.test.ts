@@ -86,6 +86,19 @@ describe('the DatabaseRoute state machine', () => {
     expect(evaluateRoute(bad, secrets()).reason).toBe('InvalidSpec');
   });
 
+  it('a route naming its role (credentials.username) needs only the password in its Secret; env.user without it is InvalidSpec', () => {
+    const named = route('orders-db', {
+      credentials: { username: 'app_user', secretRef: { name: 's', usernameKey: 'username', passwordKey: 'password' } },
+    });
+    expect(evaluateRoute(named, secrets(secret('s', ['password']))).reason).toBe('Valid');
+    expect(evaluateRoute(named, secrets(secret('s', ['username']))).message).toContain('"password"');
+    const unnamed = route('orders-db', { env: { user: 'PGUSER' } });
+    expect(evaluateRoute(unnamed, secrets(secret('orders-db-app', ['username', 'password'])))).toMatchObject({
+      reason: 'InvalidSpec',
+      message: 'spec.env.user names the role in spec.credentials.username: give spec.credentials.username too',
+    });
+  });
+
   it('keeps only the key names of a Secret', () => {
     const kept = secretKeysOnly({ metadata: { name: 's', namespace: NS }, data: { password: 'c2VjcmV0' } });
     expect(kept.data).toEqual({ password: '' });

@@ -8,9 +8,19 @@
 import type { AuditIdentity } from '@byline/api';
 import type { Authorizer } from '../policy/authorizer.js';
 
+/**
+ * The hold a session keeps on what let it in (the gateway: the policy of the AgentIdentity its
+ * person signed in as). Released when the session ends, so what no session holds can be let go.
+ */
+export interface SessionLease {
+  /** `listener` is called at most once, when that access is withdrawn; the session must then end. */
+  onRevoked(listener: (reason: string) => void): void;
+  release(): void;
+}
+
 export type ClientAuthResult =
   /** `authorizer`: the policy of the session (the AgentIdentity the person signed in as). */
-  | { ok: true; identity: AuditIdentity; endsAtMs: number | null; authorizer: Authorizer }
+  | { ok: true; identity: AuditIdentity; endsAtMs: number | null; authorizer: Authorizer; lease: SessionLease }
   | { ok: false; sqlstate: string; message: string; identity: AuditIdentity | null };
 
 export interface ClientAuthenticator {

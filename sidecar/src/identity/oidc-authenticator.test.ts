@@ -5,6 +5,7 @@ import { Authorizer } from '../policy/authorizer.js';
 import { PolicyEngine } from '../policy/engine.js';
 import type { GatewayPolicies, SignedInAs } from './gateway-policies.js';
 import { OidcAuthenticator } from './oidc-authenticator.js';
+import type { ListedOidcIdentity } from './oidc-claims.js';
 
 const ISSUER = 'https://login.example.com';
 const NOW = 1_800_000_000_000;
@@ -27,12 +28,13 @@ const identities = [
 ];
 
 const AUTHORIZER = new Authorizer(new PolicyEngine(), null);
+const LEASE = { onRevoked() {}, release() {} };
 /** Who policies were asked for, in order. */
 const asked: [SignedInAs, string][] = [];
 const policies: Pick<GatewayPolicies, 'authorizerFor'> = {
   authorizerFor: async (identity, person) => {
     asked.push([identity, person]);
-    return AUTHORIZER;
+    return { authorizer: AUTHORIZER, lease: LEASE };
   },
 };
 
@@ -68,6 +70,8 @@ describe('OidcAuthenticator', () => {
       },
       endsAtMs: NOW + 600_000 + 300_000,
       authorizer: AUTHORIZER,
+      // The policy's lease, wrapped to follow the claim while the session is open.
+      lease: expect.objectContaining({ identity: 'payments/dbas' }),
     });
     // The policy is the claiming identity's, and denials name the person.
     expect(asked.at(-1)).toEqual([{ name: 'dbas', namespace: 'payments', kind: 'human' }, 'ada@example.com']);
@@ -126,5 +130,66 @@ describe('OidcAuthenticator', () => {
         throw new TypeError('bug');
       }).authenticate('token'),
     ).rejects.toThrow('bug');
+  });
+});
+
+describe('OidcAuthenticator: open sessions follow the claims', () => {
+  const ada = {
+    metadata: { name: 'ada', namespace: 'payments' },
+    spec: { kind: 'human', oidc: [{ issuer: ISSUER, subject: 'ada-0001' }] },
+  };
+  const dbas = identities[0]!;
+
+  async function signedIn(list: { current: ListedOidcIdentity[] }) {
+    const auth = new OidcAuthenticator({
+      verifier: { verify: async () => verified() },
+      identities: () => list.current,
+      policies,
+      requireTls: true,
+      maxSessionAgeMs: null,
+      graceMs: 300_000,
+      claimCheckMs: 10,
+      now: () => NOW,
+    });
+    const r = await auth.authenticate('token');
+    if (!r.ok) throw new Error(r.message);
+    const revoked: string[] = [];
+    r.lease.onRevoked((reason) => revoked.push(reason));
+    return { lease: r.lease, revoked };
+  }
+  const tick = () => new Promise((r) => setTimeout(r, 60));
+
+  it('a person no identity claims any more loses the open session, with the reason', async () => {
+    const list = { current: [ada, dbas] };
+    const { revoked, lease } = await signedIn(list);
+    await tick();
+    expect(revoked).toEqual([]);
+    list.current = []; // ada's identity deleted, the group one too
+    await tick();
+    expect(revoked).toEqual([
+      'access withdrawn: AgentIdentity payments/ada, which this session signed in as, no longer claims this person (subject "ada-0001" of issuer "https://login.example.com" is claimed by no AgentIdentity (add { issuer, subject | email | group } to the spec.oidc of one))',
+    ]);
+    lease.release();
+  });
+
+  it('claimed by another identity now (the subject entry removed, a group still matches): the session ends too, once', async () => {
+    const list = { current: [ada, dbas] };
+    const { revoked, lease } = await signedIn(list);
+    list.current = [{ ...ada, spec: { ...ada.spec, oidc: [{ issuer: ISSUER, subject: 'someone-else' }] } }, dbas];
+    await tick();
+    await tick();
+    expect(revoked).toEqual([
+      'access withdrawn: AgentIdentity payments/dbas claims this person now, not payments/ada, which this session signed in as; sign in again',
+    ]);
+    lease.release();
+  });
+
+  it('a released session is no longer checked', async () => {
+    const list = { current: [ada] };
+    const { revoked, lease } = await signedIn(list);
+    lease.release();
+    list.current = [];
+    await tick();
+    expect(revoked).toEqual([]);
   });
 });

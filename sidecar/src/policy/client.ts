@@ -8,7 +8,9 @@
  *   - the collector going away keeps the last policy (approvals still expire by the engine's clock);
  *   - a document that does not parse or validate is rejected: the previous policy stays, the
  *     rejection is logged and counted, and the next poll waits past that version and reports it
- *     (`rejected=<version>`) so the collector counts it too (version skew shows on its side).
+ *     (`rejected=<version>`) so the collector counts it too (version skew shows on its side);
+ *   - with `onGone` (a gateway's client for one AgentIdentity): a 404 or 410 means the collector no
+ *     longer has that identity, so the client stops asking and reports why, instead of polling forever.
  */
 import type { Logger } from 'pino';
 import { trustOf } from '../collector-ca.js';
@@ -27,6 +29,8 @@ export interface PolicyClientOptions {
   engine: PolicyEngine;
   /** A gateway's: the AgentIdentity (`<namespace>/<name>`) whose policy this client follows. */
   identity?: string;
+  /** The collector answered 404/410 (the identity is gone): the client has stopped; `reason` is the answer. */
+  onGone?: (reason: string) => void;
   /** Per document received: applied, or rejected (kept the previous one). For the metric. */
   onUpdate?: (result: 'applied' | 'rejected') => void;
   backoff?: { baseMs?: number; capMs?: number };
@@ -42,6 +46,8 @@ export class PolicyClient {
   /** A rejected version not yet reported to the collector. */
   #rejected: string | null = null;
   #stopped = false;
+  /** Why the client stopped on its own (the collector answered 404/410 with `onGone` set). */
+  #gone: string | null = null;
   readonly #abort = new AbortController();
   #wake: (() => void) | null = null;
   #firstApplied!: () => void;
@@ -56,10 +62,16 @@ export class PolicyClient {
 
   /** Resolves once the first valid policy is applied; rejects if stopped (or `signal` aborts) before. */
   static async start(options: PolicyClientOptions, signal?: AbortSignal): Promise<PolicyClient> {
-    options.logger.info(
-      { collector: options.url },
-      'waiting for this sidecar’s policy; every statement is denied until it arrives',
-    );
+    if (options.identity === undefined)
+      options.logger.info(
+        { collector: options.url },
+        'waiting for this sidecar’s policy; every statement is denied until it arrives',
+      );
+    else
+      options.logger.info(
+        { collector: options.url, agentIdentity: options.identity },
+        `gateway: waiting for the policy of AgentIdentity ${options.identity}; sign-ins as it are refused until it arrives`,
+      );
     const client = new PolicyClient(options);
     const onAbort = () => client.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -68,7 +80,8 @@ export class PolicyClient {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    if (client.#applied === null) throw new Error('stopped before a policy arrived');
+    if (client.#applied === null)
+      throw new Error(client.#gone === null ? 'stopped before a policy arrived' : client.#gone);
     return client;
   }
 
@@ -145,6 +158,13 @@ export class PolicyClient {
           } else await this.#sleep(++attempt);
           break;
         case 'failed':
+          if ((answer.status === 404 || answer.status === 410) && this.options.onGone) {
+            this.#stopped = true;
+            this.#gone = answer.error;
+            logger.warn({ reason: answer.error }, 'the collector no longer serves this policy; not asking again');
+            this.options.onGone(answer.error);
+            return;
+          }
           lastError = this.#failed(answer.error, lastError);
           await this.#sleep(++attempt);
           break;

@@ -32,7 +32,7 @@ import type { AuditPipeline } from '../audit/pipeline.js';
 import type { AuthzDecision, RecordSink, StatementRecord } from '../capture/records.js';
 import type { Prepared } from '../capture/sql-prepared.js';
 import { StatementTracker } from '../capture/statement-tracker.js';
-import type { ClientAuthenticator } from '../identity/client-auth.js';
+import type { ClientAuthenticator, SessionLease } from '../identity/client-auth.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { Authorizer } from '../policy/authorizer.js';
 import { denialResponse } from '../policy/denial.js';
@@ -139,6 +139,8 @@ export class ProxySession implements RecordSink {
   private endsAtMs: number | null = null;
   private authenticating = false;
   private ageTimer: NodeJS.Timeout | null = null;
+  /** With clientAuth: the session's hold on the policy that let it in, released when it ends. */
+  private lease: SessionLease | null = null;
   /** The route's, or with clientAuth the signed-in person's (the gateway: per connection). */
   private authorizer: Authorizer;
 
@@ -525,7 +527,10 @@ export class ProxySession implements RecordSink {
       this.fatalToClient('XX000', `internal error while authenticating: ${(e as Error).message}`);
       return;
     }
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closed') {
+      if (result.ok) result.lease.release();
+      return;
+    }
     if (!result.ok) {
       this.ctx.metrics.clientAuthRefused.inc({ sqlstate: result.sqlstate });
       if (result.identity) {
@@ -538,9 +543,16 @@ export class ProxySession implements RecordSink {
     this.clientIdentity = result.identity;
     this.authorizer = result.authorizer;
     this.endsAtMs = result.endsAtMs;
+    this.lease = result.lease;
+    result.lease.onRevoked(this.onAccessRevoked);
     this.log.info({ identity: result.identity.name }, 'client authenticated');
     void this.connect();
   }
+
+  /** What let the client in was withdrawn (the gateway: its AgentIdentity is gone): the session ends now. */
+  private readonly onAccessRevoked = (reason: string): void => {
+    this.fatalToClient('28000', reason);
+  };
 
   private readonly onSessionAge = (): void => {
     this.ageTimer = null;
@@ -835,6 +847,8 @@ export class ProxySession implements RecordSink {
     this.phase = 'closed';
     this.relay.close();
     this.clearAuthTimer();
+    this.lease?.release();
+    this.lease = null;
     if (wasReady) this.ctx.metrics.sessions.dec();
     if (this.login?.issuedKey) this.ctx.cancels.release(this.login.issuedKey);
     const upstream = this.upstream;
