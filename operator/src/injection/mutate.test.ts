@@ -211,9 +211,12 @@ describe('applying the patch to the pod', () => {
     const identity = input.identities.find((i) => i.metadata.name === result.identity)!;
     const acceptAnyUser = input.pod.metadata?.annotations?.['byline.dev/accept-any-user'] === 'true';
     expect(config).toEqual(renderSidecarConfig(identity, routes, input.options, acceptAnyUser));
-    // Only a pod that opted out takes any user name; otherwise the one the agent's env names.
-    for (const r of config.routes)
-      expect(r.credentials.mode === 'inject' && r.credentials.acceptAnyUser).toBe(acceptAnyUser || undefined);
+    // Only a pod that opted out, or a route that does not name its role (the agent's env cannot name
+    // it then), takes any user name; otherwise only the role the agent's env names.
+    for (const [i, r] of config.routes.entries()) {
+      const namesRole = routes[i]!.spec.credentials?.username !== undefined;
+      expect(r.credentials.mode === 'inject' && r.credentials.acceptAnyUser).toBe(acceptAnyUser || !namesRole || undefined);
+    }
 
     const annotation = JSON.parse(pod.metadata?.annotations?.['byline.dev/injected'] ?? 'null');
     expect(annotation).toEqual({
@@ -282,6 +285,7 @@ describe('renderSidecarConfig', () => {
             mode: 'inject',
             usernameFile: '/var/run/byline/routes/orders-db/db-user',
             passwordFile: '/var/run/byline/routes/orders-db/db-password',
+            acceptAnyUser: true,
           },
         },
       ],
@@ -332,6 +336,8 @@ describe('renderSidecarConfig', () => {
       mode: 'inject',
       usernameFile: '/var/run/byline/routes/warehouse/username',
       passwordFile: '/var/run/byline/routes/warehouse/password',
+      // The route does not name its role, so the agent's env cannot either.
+      acceptAnyUser: true,
     });
   });
 
@@ -343,22 +349,24 @@ describe('renderSidecarConfig', () => {
 
 /** Variations on the plain case that need no golden of their own. */
 describe('mutatePod decisions', () => {
-  it("the sidecar takes only the user name the agent's env gives: the route's role when it names one; any name only by the pod's opt-in", () => {
+  it("the sidecar takes only the user name the agent's env gives: the route's role when it names one; any name by the pod's opt-in or when the route does not name its role", () => {
     const credentialsOf = (input: InjectionInput) => {
       const pod = applyPatch(input.pod, mutatePod(input).patch);
       const proxy = pod.spec!.initContainers!.find((c) => c.name === 'byline-proxy')!;
       const text = proxy.env!.find((e) => e.name === 'BYLINE_SIDECAR_CONFIG')!.value!;
       return validate(SidecarConfigSchema, JSON.parse(text), 'rendered').routes[0]!.credentials;
     };
-    const plain = load('inject-one-route');
-    expect(credentialsOf(plain)).not.toHaveProperty('acceptAnyUser');
+    // The role lives only in the Secret, which the webhook does not read: the agent's env cannot name
+    // it, so refusing other names would refuse every agent of such a route.
+    const unnamed = load('inject-one-route');
+    expect(credentialsOf(unnamed)).toMatchObject({ acceptAnyUser: true });
     const named = load('inject-route-names-role');
     expect(credentialsOf(named)).toEqual({
       mode: 'inject',
       username: 'app_user',
       passwordFile: '/var/run/byline/routes/orders-db/password',
     });
-    const optedOut = load('inject-one-route');
+    const optedOut = load('inject-route-names-role');
     optedOut.pod.metadata!.annotations = {
       ...optedOut.pod.metadata!.annotations,
       'byline.dev/accept-any-user': 'true',

@@ -54,9 +54,11 @@ export function renderConfig(
           ? { username: r.username }
           : { usernameFile: `${routeDir(r.name)}/${r.secretRef.usernameKey}` }),
         passwordFile: `${routeDir(r.name)}/${r.secretRef.passwordKey}`,
-        // Only a user name other than the role is refused (28000): the agent's env names the role
-        // (renderAppEnv). A pod whose agent has its own name baked in opts out by annotation.
-        ...(acceptAnyUser ? { acceptAnyUser: true } : {}),
+        // A route that names its role takes only that user name (28000 for any other): the agent's
+        // env names the role (renderAppEnv). A pod whose agent has its own name baked in opts out by
+        // annotation. A route that does not name it cannot put it in the agent's env (the webhook does
+        // not read Secrets), so its sidecar takes any user name, as before the field existed.
+        ...(acceptAnyUser || r.username === undefined ? { acceptAnyUser: true } : {}),
       },
     })),
     audit: {
@@ -191,8 +193,8 @@ export function renderAppEnv(identityName: string, routes: ResolvedRoute[]): V1E
     if (r.env.user && r.username !== undefined) env.push({ name: r.env.user, value: r.username });
     if (r.env.url) {
       // The role the sidecar logs in as, which is the only user name it takes (unless the pod opted
-      // out); a route that does not name it leaves the identity's name, which such a sidecar refuses
-      // with 28000 naming the role. No TLS on the loopback hop.
+      // out); a route that does not name it leaves the identity's name, which its sidecar accepts
+      // and records as session.dbUser while logging in as the role. No TLS on the loopback hop.
       const user = r.username ?? identityName;
       const url = `postgres://${encodeURIComponent(user)}@${LOOPBACK}:${port}/${encodeURIComponent(r.upstream.database)}?sslmode=disable`;
       env.push({ name: r.env.url, value: url });
