@@ -48,7 +48,7 @@ function session(id: string): SessionInfo {
 
 function record(seq: number, text: string): StatementRecord {
   return {
-    kind: 'simple',
+    kind: 'query',
     receivedAt: Date.now(),
     startedAt: 0,
     text,
