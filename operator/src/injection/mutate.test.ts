@@ -215,7 +215,9 @@ describe('applying the patch to the pod', () => {
     // it then), takes any user name; otherwise only the role the agent's env names.
     for (const [i, r] of config.routes.entries()) {
       const namesRole = routes[i]!.spec.credentials?.username !== undefined;
-      expect(r.credentials.mode === 'inject' && r.credentials.acceptAnyUser).toBe(acceptAnyUser || !namesRole || undefined);
+      expect(r.credentials.mode === 'inject' && r.credentials.acceptAnyUser).toBe(
+        acceptAnyUser || !namesRole || undefined,
+      );
     }
 
     const annotation = JSON.parse(pod.metadata?.annotations?.['byline.dev/injected'] ?? 'null');
