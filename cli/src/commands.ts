@@ -188,6 +188,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'Q',
         description: 'maxSpoolBytes (default 1Gi); the spool emptyDir gets a sizeLimit 64Mi above it',
       },
+      'sidecar-node-options': {
+        type: 'string',
+        arg: 'FLAGS',
+        description:
+          'the injected sidecar\'s NODE_OPTIONS, V8 heap sizing only (default --max-semi-space-size=4; "" for none)',
+      },
       'sidecar-image-pull-secret': {
         type: 'string',
         arg: 'NAME',

@@ -5,10 +5,12 @@
  * SIGUSR2 starts a measurement; the next SIGUSR2 writes { maxMs, p99Ms, p50Ms, gc } to
  * $BYLINE_BENCH_LOOP_DELAY_FILE and stops it. `gc`: pauses by kind (minor = scavenge, major =
  * mark-compact, incremental/weak = their steps), each { count, totalMs, maxMs }: a loop delay
- * of several ms with a GC pause of the same size beside it is the collector's.
+ * of several ms with a GC pause of the same size beside it is the collector's. `newSpaceMiB`: the
+ * young generation's size at the end (what --max-semi-space-size bounds).
  */
 import { writeFileSync } from 'node:fs';
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const GC_KINDS = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -50,6 +52,7 @@ if (file) {
         p99Ms: ms(histogram.percentile(99)),
         p50Ms: ms(histogram.percentile(50)),
         gc,
+        newSpaceMiB: (getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 2 ** 20,
       }),
     );
     histogram = null;

@@ -70,6 +70,8 @@ interface LoopDelay {
   p50Ms: number;
   /** GC pauses during the run by kind (minor, major, incremental, weak): test/bench/loop-delay.mjs. */
   gc?: Record<string, { count: number; totalMs: number; maxMs: number }>;
+  /** V8's new space at the end of the run, MiB (bounded by --max-semi-space-size). */
+  newSpaceMiB?: number;
 }
 
 interface RunResult {
@@ -735,9 +737,11 @@ function peakRss(rootPid: number): { pid: number; command: string; kib: number }
 // ---- report -------------------------------------------------------------------------------------
 
 /** The longest minor and major GC pause of a run, in ms. */
-function gcSummary(gc: NonNullable<LoopDelay['gc']>): string {
+/** Longest minor/major pause, then scavenges' total ms and V8's new space (MiB) at the end. */
+function gcSummary(gc: NonNullable<LoopDelay['gc']>, newSpaceMiB?: number): string {
   const max = (kind: string) => gc[kind]?.maxMs.toFixed(1) ?? '0';
-  return `${max('minor')}/${max('major')}`;
+  const minorTotal = (gc.minor?.totalMs ?? 0).toFixed(0);
+  return `${max('minor')}/${max('major')} Σ${minorTotal} new ${newSpaceMiB?.toFixed(0) ?? '?'}`;
 }
 
 function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof peakRss>][]): void {
@@ -778,7 +782,7 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       r.preemptedPerTx?.toFixed(2) ?? '—',
       r.cpuWaitUs?.toFixed(1) ?? '—',
       r.loopDelay ? `${r.loopDelay.maxMs.toFixed(1)}/${r.loopDelay.p99Ms.toFixed(2)}` : '',
-      r.loopDelay?.gc ? gcSummary(r.loopDelay.gc) : '',
+      r.loopDelay?.gc ? gcSummary(r.loopDelay.gc, r.loopDelay.newSpaceMiB) : '',
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -804,7 +808,7 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
   console.log(
     '\nevent-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution in the sidecar during each run ' +
       '(an idle loop reads about 1 ms: the sampling interval); GC max: the longest pause, minor (scavenge) / ' +
-      'major (mark-compact); preempted/tx: involuntary context switches of the proxy per transaction; ' +
+      "major (mark-compact), Σ all scavenges (ms), new: V8's new space at the end (MiB); preempted/tx: involuntary context switches of the proxy per transaction; " +
       'waited for CPU: time its main thread was runnable but had no core (a loaded machine, not the proxy)',
   );
   for (const [name, rss] of sidecarRss) {
@@ -877,7 +881,7 @@ async function main(): Promise<void> {
     const added = (v: number, d: number | undefined) => (d === undefined ? '' : ` (+${(v - d).toFixed(0)})`);
     const loop = l.loopDelay
       ? `; loop delay max ${l.loopDelay.maxMs.toFixed(1)} ms, p99 ${l.loopDelay.p99Ms.toFixed(2)} ms` +
-        (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc)} ms` : '')
+        (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc, l.loopDelay.newSpaceMiB)}` : '')
       : '';
     const waited =
       l.cpuWaitShare === undefined ? '' : `; waited for a core ${(100 * l.cpuWaitShare).toFixed(1)}% of the run`;

@@ -190,7 +190,7 @@ describe('names, labels and options', () => {
     // The injected sidecar's defaults travel as operator flags.
     const args = spec.containers[0]?.args.join(' ');
     expect(args).toContain(
-      '--sidecar-cpu-request 25m --sidecar-memory-request 48Mi --sidecar-memory-limit 128Mi --sidecar-spool-size 256Mi --sidecar-image-pull-secret registry-creds',
+      '--sidecar-cpu-request 25m --sidecar-memory-request 48Mi --sidecar-memory-limit 128Mi --sidecar-spool-size 256Mi --sidecar-node-options=--max-semi-space-size=4 --sidecar-image-pull-secret registry-creds',
     );
     // The store password comes from the existing Secret, never from values.
     const collector = find(m, 'Deployment', 'audit-byline-collector')[0] as unknown as {

@@ -31,6 +31,7 @@ export async function run(values: OptionValues): Promise<number> {
         memoryRequest: str('sidecar-memory-request'),
         memoryLimit: str('sidecar-memory-limit'),
         spoolSize: str('sidecar-spool-size'),
+        nodeOptions: str('sidecar-node-options'),
       },
       sidecarImagePullSecrets: (values['sidecar-image-pull-secret'] as string[] | undefined) ?? [],
       logger,

@@ -20,7 +20,7 @@ import {
   TOKEN_VOLUME,
 } from './constants.js';
 import { type ResolvedRoute, resolveRoute } from './routes.js';
-import { DEFAULT_SIDECAR_RESOURCES, DEFAULT_SPOOL_BYTES } from './sidecar-settings.js';
+import { DEFAULT_SIDECAR_NODE_OPTIONS, DEFAULT_SIDECAR_RESOURCES, DEFAULT_SPOOL_BYTES } from './sidecar-settings.js';
 import type { AgentIdentity, DatabaseRoute, InjectionOptions } from './types.js';
 
 /**
@@ -163,7 +163,7 @@ export function renderSidecarContainer(
     ...(options.imagePullPolicy ? { imagePullPolicy: options.imagePullPolicy } : {}),
     restartPolicy: 'Always',
     args: ['sidecar', '--config-env', SIDECAR_CONFIG_ENV],
-    env: [{ name: SIDECAR_CONFIG_ENV, value: JSON.stringify(config) }],
+    env: [{ name: SIDECAR_CONFIG_ENV, value: JSON.stringify(config) }, ...nodeOptionsEnv(options)],
     ports: [{ name: 'byline-metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
     // The app's containers start only once this succeeds, so they find the proxy listening. The
     // kubelet probes the pod's IP, where only the metrics listener is: its /readyz answers 200
@@ -181,6 +181,12 @@ export function renderSidecarContainer(
     volumeMounts: renderMounts(routes),
   };
   return container;
+}
+
+/** NODE_OPTIONS for the sidecar: the operator's (heap sizing only, checked at its start) or the default. */
+function nodeOptionsEnv(options: InjectionOptions): V1EnvVar[] {
+  const value = options.sidecar?.nodeOptions ?? DEFAULT_SIDECAR_NODE_OPTIONS;
+  return value ? [{ name: 'NODE_OPTIONS', value }] : [];
 }
 
 /** The variables app containers get, per route, in the identity's route order. */

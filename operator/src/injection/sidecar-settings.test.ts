@@ -4,7 +4,12 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type InjectionInput, mutatePod } from './mutate.js';
-import { parseByteQuantity, sidecarDefaultsFrom, sidecarSettings } from './sidecar-settings.js';
+import {
+  DEFAULT_SIDECAR_NODE_OPTIONS,
+  parseByteQuantity,
+  sidecarDefaultsFrom,
+  sidecarSettings,
+} from './sidecar-settings.js';
 import { applyPatch } from './testing.js';
 
 const load = (name: string) =>
@@ -71,6 +76,7 @@ describe('sidecarDefaultsFrom (the operator flags)', () => {
     expect(sidecarDefaultsFrom({ cpuLimit: '500m', spoolSize: '256Mi' })).toEqual({
       resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m' } },
       maxSpoolBytes: 256 * 1024 ** 2,
+      nodeOptions: DEFAULT_SIDECAR_NODE_OPTIONS,
     });
     expect(sidecarDefaultsFrom({ memoryRequest: '64 MB' })).toEqual({
       problem: '--sidecar-memory-request: "64 MB" is not a memory quantity like 128Mi',
@@ -78,6 +84,33 @@ describe('sidecarDefaultsFrom (the operator flags)', () => {
     expect(sidecarDefaultsFrom({ spoolSize: '10' })).toEqual({
       problem: '--sidecar-spool-size: "10" is not a size of at least 64Ki like 512Mi',
     });
+  });
+});
+
+describe('--sidecar-node-options', () => {
+  it('takes V8 heap sizing, or nothing for Node defaults', () => {
+    expect(sidecarDefaultsFrom({ nodeOptions: ' --max-semi-space-size=2  --max-old-space-size=96 ' })).toMatchObject({
+      nodeOptions: '--max-semi-space-size=2 --max-old-space-size=96',
+    });
+    expect(sidecarDefaultsFrom({ nodeOptions: '' })).toMatchObject({ nodeOptions: '' });
+  });
+
+  it('refuses anything that would load code, open a port or is not heap sizing, naming it', () => {
+    for (const bad of [
+      '--require=/tmp/x.js',
+      '--import=data:text/javascript,1',
+      '--inspect=0.0.0.0:9229',
+      '--max-semi-space-size=4 --inspect',
+      '--max-semi-space-size=4;--inspect',
+      '--max-semi-space-size=0',
+      '--single-threaded-gc',
+      '-r /tmp/x.js',
+    ]) {
+      const got = sidecarDefaultsFrom({ nodeOptions: bad });
+      expect(got, bad).toMatchObject({
+        problem: expect.stringMatching(/^--sidecar-node-options: ".+" is not allowed/),
+      });
+    }
   });
 });
 
@@ -92,6 +125,16 @@ describe('injection with sidecar settings', () => {
   const sidecarOf = (pod: V1Pod | undefined) => pod?.spec?.initContainers?.find((c) => c.name === 'byline-proxy');
   const configOf = (pod: V1Pod | undefined) =>
     JSON.parse(sidecarOf(pod)?.env?.find((e) => e.name === 'BYLINE_SIDECAR_CONFIG')?.value ?? 'null');
+
+  it("runs the sidecar with the operator's NODE_OPTIONS: the default, another, or none", () => {
+    const nodeOptionsOf = (pod: V1Pod | undefined) => sidecarOf(pod)?.env?.filter((e) => e.name === 'NODE_OPTIONS');
+    expect(nodeOptionsOf(inject({}).pod)).toEqual([{ name: 'NODE_OPTIONS', value: DEFAULT_SIDECAR_NODE_OPTIONS }]);
+    const other = '--max-semi-space-size=2';
+    expect(nodeOptionsOf(inject({}, { sidecar: { nodeOptions: other } }).pod)).toEqual([
+      { name: 'NODE_OPTIONS', value: other },
+    ]);
+    expect(nodeOptionsOf(inject({}, { sidecar: { nodeOptions: '' } }).pod)).toEqual([]);
+  });
 
   it('sizes the sidecar and its spool from the pod annotations over the operator defaults', () => {
     const { pod } = inject(

@@ -1,6 +1,12 @@
 /**
- * Between the forward path and the sinks: collects finished records from every session, and once
- * per event-loop turn shapes them into events, chains them and hands the batch to the sinks.
+ * Between the forward path and the sinks: collects finished records from every session, and in
+ * batches shapes them into events, chains them and hands the batch to the sinks.
+ *
+ * Shaping waits on a short timer rather than running in the turn right after an answer: there it
+ * sat between the answer and the client's next statement, which at one client arrives in exactly
+ * that gap. Durability is unchanged (the begin record is durable before forwarding; shaping only
+ * writes the outcome); the wait is bounded in time (SHAPE_DELAY_MS) and size (SHAPE_BATCH_MAX), and
+ * a batch keeps arrival order.
  */
 import type { UnchainedEvent } from '@byline/api';
 import { uuidv7 } from '@byline/api';
@@ -24,11 +30,18 @@ type Pending =
     }
   | { incident: UnchainedEvent };
 
+/** The longest a finished record waits to be shaped. */
+export const SHAPE_DELAY_MS = 2;
+/** A batch this large is shaped in the next turn instead of waiting for the timer. */
+export const SHAPE_BATCH_MAX = 256;
+
 export class AuditPipeline {
   readonly chain: EventChain;
   private readonly counters: StatementCounters | null;
   private pending: Pending[] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private readonly drainNow = (): void => this.drain();
   /** Events handed to the sinks so far. */
   eventsWritten = 0;
 
@@ -76,13 +89,22 @@ export class AuditPipeline {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.drain());
+    if (this.pending.length >= SHAPE_BATCH_MAX) {
+      this.immediate ??= setImmediate(this.drainNow);
+      return;
+    }
+    this.timer ??= setTimeout(this.drainNow, SHAPE_DELAY_MS);
   }
 
   private drain(): void {
-    this.scheduled = false;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.immediate) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
+    }
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
