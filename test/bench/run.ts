@@ -521,7 +521,10 @@ interface Sidecar {
   entry: Managed;
   /** exec → first 200 from /readyz, and resident memory after a second of idling. */
   readyMs: number;
+  /** Resident memory 1 s after /readyz, before any client connected (the SQL parser not loaded yet). */
   idleRssKib: number;
+  /** The same after the first client connected and left (the parser loaded by then). */
+  connectedIdleRssKib: number;
 }
 
 const COLLECTOR_TOKEN = 'bench-writer-0123456789abcdef';
@@ -646,9 +649,12 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
     { env: { ...process.env, BYLINE_BENCH_LOOP_DELAY_FILE: delayFile } },
   );
   let readyMs: number;
+  let idleRssKib = Number.NaN;
   try {
     await waitForReady(metricsPort, entry, log);
     readyMs = performance.now() - execAt;
+    await sleep(1000);
+    if (entry.child.pid !== undefined) idleRssKib = rssKib(entry.child.pid);
     await waitForPort(port, entry, name, log);
   } catch (err) {
     banner(`SKIPPED ${name}: ${err instanceof Error ? err.message : String(err)}`);
@@ -663,7 +669,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   };
   const pid = entry.child.pid;
   await sleep(1000);
-  const idleRssKib = pid === undefined ? Number.NaN : rssKib(pid);
+  const connectedIdleRssKib = pid === undefined ? Number.NaN : rssKib(pid);
   const loopDelay = {
     start: () => signal(entry, 'SIGUSR2'),
     stop: async (): Promise<LoopDelay | undefined> => {
@@ -682,6 +688,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
     entry,
     readyMs,
     idleRssKib,
+    connectedIdleRssKib,
   };
 }
 
@@ -890,10 +897,12 @@ async function main(): Promise<void> {
         `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}, max ${(l.maxUs / 1000).toFixed(1)} ms${loop}${waited}`,
     );
   }
-  console.log('\nsidecar start: exec → /readyz 200, and resident memory after 1 s idle');
+  console.log(
+    '\nsidecar start: exec → /readyz 200; resident memory 1 s after ready (no client yet), and 1 s after a first connection (SQL parser loaded)',
+  );
   for (const s of sidecars)
     console.log(
-      `  ${s.target.name.padEnd(15)} ready ${s.readyMs.toFixed(0)} ms, idle RSS ${(s.idleRssKib / 1024).toFixed(1)} MiB`,
+      `  ${s.target.name.padEnd(15)} ready ${s.readyMs.toFixed(0)} ms, idle RSS ${(s.idleRssKib / 1024).toFixed(1)} MiB, after a connection ${(s.connectedIdleRssKib / 1024).toFixed(1)} MiB`,
     );
   if (ONLY !== null) {
     // A selection (profiling, a baseline): the pgbench figures only.
