@@ -107,3 +107,52 @@ describe('the identity column of byline_event_tables, on a store of schema versi
     }
   });
 });
+
+describe('SQLite migration 5: insertion order moves from byline_event_order into the events table', () => {
+  test('every event keeps its position, and a position past retired events is never handed out again', async () => {
+    const path = join(dir, 'v4.db');
+    const db = new Database(path);
+    for (let v = 0; v < 4; v++) db.exec(SQLITE_MIGRATIONS[v]!);
+    db.pragma('user_version = 4');
+    const insertEvent = db.prepare(`INSERT INTO byline_events VALUES (${new Array(15).fill('?').join(', ')})`);
+    for (const e of written) insertEvent.run(...oldRows(e).event);
+    // The order table's trigger numbered them 1..24; retire the newest two (ords 23 and 24).
+    const newest = written.slice(-2).map((e) => e.id);
+    db.prepare('DELETE FROM byline_events WHERE id IN (?, ?)').run(...newest);
+    const before = db.prepare('SELECT event_id AS id, ord FROM byline_event_order ORDER BY ord').all();
+    expect(db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'byline_event_order'").get()).toEqual({
+      seq: written.length,
+    });
+    db.close();
+
+    const store = await openStore(`sqlite:${path}`);
+    try {
+      const page = await store.follow({}, { tx: '0', ord: 0 }, 100);
+      expect(page.events.map((e) => e.key.id)).toEqual(before.map((r) => (r as { id: string }).id));
+      expect(page.position).toEqual({ tx: '0', ord: written.length });
+      const from5 = await store.follow({}, { tx: '0', ord: 5 }, 100);
+      expect(from5.events.map((e) => e.key.id)).toEqual(written.slice(5, -2).map((e) => e.id));
+      // A new event comes after the retired ones' positions: a follower standing there still gets it.
+      const next = events('agent-c');
+      await store.insertBatch(next, new Date());
+      const after = await store.follow({}, { tx: '0', ord: written.length }, 100);
+      expect(after.events.map((e) => e.key.id)).toEqual(next.map((e) => e.id));
+      expect(after.position.ord).toBe(written.length + next.length);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(path, { readonly: true });
+    const tables = check.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'trigger')").all();
+    expect(tables.map((t) => (t as { name: string }).name)).not.toContain('byline_event_order');
+    check.close();
+  });
+
+  test('a new SQLite store has 16 KiB pages', async () => {
+    const path = join(dir, 'new.db');
+    const store = await openStore(`sqlite:${path}`);
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.pragma('page_size', { simple: true })).toBe(16384);
+    check.close();
+  });
+});

@@ -137,4 +137,51 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX byline_event_tables_identity
     ON byline_event_tables (name, identity_name, time_us, stream, chain_seq, event_id);
   `,
+  `
+  -- Insertion order becomes the events table's own rowid (ord, AUTOINCREMENT: never reused, even
+  -- after retention deletes the newest rows), replacing byline_event_order and its triggers: a table,
+  -- its index and a trigger fewer to run per event, and about 100 bytes less per event.
+  CREATE TABLE byline_events_v5 (
+    id            TEXT NOT NULL UNIQUE,
+    time_us       INTEGER NOT NULL,
+    event_type    TEXT NOT NULL,
+    identity_name TEXT NOT NULL,
+    session_id    TEXT NOT NULL,
+    session_seq   INTEGER NOT NULL,
+    route         TEXT NOT NULL,
+    database_name TEXT,
+    stream        TEXT NOT NULL,
+    chain_seq     INTEGER NOT NULL,
+    chain_prev    TEXT,
+    chain_hash    TEXT NOT NULL,
+    approval_name TEXT,
+    received_at   TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    ord           INTEGER PRIMARY KEY AUTOINCREMENT
+  );
+  INSERT INTO byline_events_v5 (id, time_us, event_type, identity_name, session_id, session_seq, route,
+      database_name, stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event, ord)
+    SELECT e.id, e.time_us, e.event_type, e.identity_name, e.session_id, e.session_seq, e.route, e.database_name,
+      e.stream, e.chain_seq, e.chain_prev, e.chain_hash, e.approval_name, e.received_at, e.event, o.ord
+    FROM byline_events e LEFT JOIN byline_event_order o ON o.event_id = e.id ORDER BY o.ord NULLS LAST, e.rowid;
+  -- Carry over the highest ord ever handed out (rows holding it may have been retired).
+  UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'byline_event_order'), 0))
+    WHERE name = 'byline_events_v5';
+  INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'byline_events_v5', seq FROM sqlite_sequence WHERE name = 'byline_event_order'
+      AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'byline_events_v5');
+  DROP TRIGGER byline_events_ordered;
+  DROP TRIGGER byline_events_unordered;
+  DROP TABLE byline_event_order;
+  DELETE FROM sqlite_sequence WHERE name = 'byline_event_order';
+  DROP TABLE byline_events;
+  ALTER TABLE byline_events_v5 RENAME TO byline_events;
+  CREATE INDEX byline_events_order ON byline_events (time_us, stream, chain_seq, id);
+  CREATE INDEX byline_events_chain ON byline_events (stream, chain_seq);
+  CREATE INDEX byline_events_identity ON byline_events (identity_name, time_us);
+  CREATE INDEX byline_events_session ON byline_events (session_id, time_us);
+  CREATE INDEX byline_events_route ON byline_events (route, time_us);
+  CREATE INDEX byline_events_database ON byline_events (database_name, time_us);
+  CREATE INDEX byline_events_approval ON byline_events (approval_name, time_us) WHERE approval_name IS NOT NULL;
+  `,
 ];
