@@ -4,7 +4,9 @@
  *   npm run bench:scale -- [--events N] [--store sqlite|postgres] [--keep DIR]
  *
  * The store is filled through the store's own insert path (chain planning, ownership, idempotent
- * ids; batches of 500 per stream as shippers send them) with events chained by ChainWriter, with
+ * ids; every stream's recent events as one batch of at most 500, all streams' batches handed over
+ * together as concurrent shippers' requests are, so the store commits them in groups) with events
+ * chained by ChainWriter, with
  * skewed distributions: a few busy agents and a long tail, a few hot tables and many rarely
  * touched ones, 30 days of traffic that follows the working day. Parsing and verifying the HTTP
  * body is not part of the build (`npm run bench` measures that path); the build rate printed is
@@ -37,6 +39,8 @@ if (!Number.isInteger(EVENTS) || EVENTS < 10_000) throw new Error('--events must
 if (STORE !== 'sqlite' && STORE !== 'postgres') throw new Error('--store must be sqlite or postgres');
 
 const BATCH = 500;
+/** Events generated between two rounds of shipping (all streams' pending events go out together). */
+const FLUSH_EVENTS = 5000;
 const DAYS = 30;
 const T0 = Date.UTC(2026, 9, 1);
 const IDENTITIES = 200;
@@ -199,9 +203,19 @@ async function build(store: EventStore): Promise<void> {
   const sidecars: Sidecar[][] = Array.from({ length: IDENTITIES }, (_, i) =>
     Array.from({ length: 1 + (i % 4) }, () => new Sidecar(identityName(i))),
   );
-  const flush = async (s: Sidecar) => {
-    await store.insertBatch(s.pending, new Date(), { owner: `agents/${s.identity}` });
-    s.pending.length = 0;
+  const waiting = new Set<Sidecar>();
+  let pendingEvents = 0;
+  // Every shipper with events sends them at once, as the collector sees them: many small recent
+  // batches arriving together, which the store commits in groups. A batch of one stream covers
+  // the last few minutes of its traffic, so rows land near the recent end of every index.
+  const flushAll = async () => {
+    const batches = [...waiting].map((s) => {
+      const events = s.pending.splice(0);
+      return store.insertBatch(events, new Date(), { owner: `agents/${s.identity}` });
+    });
+    waiting.clear();
+    pendingEvents = 0;
+    await Promise.all(batches);
   };
   const writtenBefore = bytesWritten();
   const started = process.hrtime.bigint();
@@ -215,7 +229,9 @@ async function build(store: EventStore): Promise<void> {
       const pods = sidecars[pickIdentity()]!;
       const s = pods[Math.floor(random() * pods.length)]!;
       s.next(t);
-      if (s.pending.length === BATCH) await flush(s);
+      waiting.add(s);
+      pendingEvents += 1;
+      if (pendingEvents === FLUSH_EVENTS || s.pending.length === BATCH) await flushAll();
     }
     const now = process.hrtime.bigint();
     if (now - lastReport > 10_000_000_000n) {
@@ -225,7 +241,7 @@ async function build(store: EventStore): Promise<void> {
       console.log(`  built ${done.toLocaleString('en')} events, ${rate.toFixed(0)} events/s (generation + store)`);
     }
   }
-  for (const pods of sidecars) for (const s of pods) if (s.pending.length > 0) await flush(s);
+  await flushAll();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const written = bytesWritten() - writtenBefore;
   if (STORE === 'sqlite' && written > 0) {

@@ -396,7 +396,9 @@ describe.each(backends)('%s store', (backend, make) => {
       { accepted: 0, duplicates: 3, markers: [], resolved: 0 },
     ]);
     expect(await all(store)).toHaveLength(8);
-    expect(await all(store, { stream: theirs.stream })).toEqual([...firstOfTheirs, ...laterOfTheirs].map((e) => e.json));
+    expect(await all(store, { stream: theirs.stream })).toEqual(
+      [...firstOfTheirs, ...laterOfTheirs].map((e) => e.json),
+    );
     expect(await store.streamHead(mine.stream)).toMatchObject({ seq: 2 });
   });
 

@@ -147,12 +147,12 @@ describe('SQLite migration 5: insertion order moves from byline_event_order into
     check.close();
   });
 
-  test('a new SQLite store has 16 KiB pages', async () => {
+  test('a new SQLite store has 8 KiB pages', async () => {
     const path = join(dir, 'new.db');
     const store = await openStore(`sqlite:${path}`);
     await store.close();
     const check = new Database(path, { readonly: true });
-    expect(check.pragma('page_size', { simple: true })).toBe(16384);
+    expect(check.pragma('page_size', { simple: true })).toBe(8192);
     check.close();
   });
 });

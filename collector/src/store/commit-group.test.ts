@@ -37,11 +37,11 @@ describe('CommitGroup', () => {
     expect(settled.map((s) => (s as PromiseRejectedResult).reason?.message)).toEqual(['disk full', 'disk full']);
   });
 
-  test('a group holds at most maxJobs batches; the rest follow in the next call, in order', async () => {
+  test('a group holds batches up to a weight; the rest follow in the next call, in order; a heavy one goes alone', async () => {
     const r = recorder();
-    const group = new CommitGroup(r.write, 2);
-    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((j) => group.submit(j)));
-    expect(r.groups).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    const group = new CommitGroup(r.write, (j) => j.length, 4);
+    await Promise.all(['a', 'bb', 'c', 'dd', 'eeeeee', 'f'].map((j) => group.submit(j)));
+    expect(r.groups).toEqual([['a', 'bb', 'c'], ['dd'], ['eeeeee'], ['f']]);
   });
 
   test('batches arriving while an asynchronous group is being written form the next group', async () => {

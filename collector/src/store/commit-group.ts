@@ -25,8 +25,9 @@ export class CommitGroup<J, R> {
   constructor(
     /** Writes `jobs` in one transaction; one Settled per job, in order. Throwing fails every job. */
     private readonly writeAll: (jobs: J[]) => Settled<R>[] | Promise<Settled<R>[]>,
-    /** At most this many jobs per group; more wait for the next one. */
-    private readonly maxJobs = 64,
+    /** A job's weight (its events), and the most a group holds: more wait for the next group. */
+    private readonly weigh: (job: J) => number = () => 1,
+    private readonly maxWeight = 64,
   ) {}
 
   submit(job: J): Promise<R> {
@@ -50,10 +51,20 @@ export class CommitGroup<J, R> {
     await this.running;
   }
 
+  /** How many of the waiting jobs the next group takes: at least one, however heavy. */
+  private groupLength(): number {
+    let weight = 0;
+    for (let i = 0; i < this.waiting.length; i++) {
+      weight += this.weigh(this.waiting[i]!.job);
+      if (weight > this.maxWeight) return Math.max(1, i);
+    }
+    return this.waiting.length;
+  }
+
   private async flush(): Promise<void> {
     this.scheduled = false;
     while (this.waiting.length > 0) {
-      const group = this.waiting.splice(0, this.maxJobs);
+      const group = this.waiting.splice(0, this.groupLength());
       let settled: Settled<R>[];
       try {
         settled = await this.writeAll(group.map((w) => w.job));
