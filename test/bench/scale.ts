@@ -329,6 +329,15 @@ function sqliteSize(path: string): number {
   return [path, `${path}-wal`, `${path}-shm`].reduce((sum, f) => sum + (existsSync(f) ? statSync(f).size : 0), 0);
 }
 
+function storedEvents(path: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM byline_events').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `scale benchmark: ${EVENTS.toLocaleString('en')} events on ${STORE}, ${IDENTITIES} identities, ${TABLES} tables, ${DAYS} days`,
@@ -352,7 +361,7 @@ async function main(): Promise<void> {
     }
     const store = await openStore(url);
     try {
-      if (reuse) console.log(`  reusing ${url.slice(7)}`);
+      if (reuse) console.log(`  reusing ${url.slice(7)} (${storedEvents(url.slice(7)).toLocaleString('en')} events)`);
       else await build(store);
       if (pg) {
         const c = pg.client('scale');
@@ -365,16 +374,24 @@ async function main(): Promise<void> {
       await store.close();
     }
     let bytes: number;
+    let stored: number;
     if (pg) {
       const c = pg.client('scale');
       await c.connect();
       bytes = Number((await c.query("SELECT pg_database_size('scale') AS b")).rows[0].b);
+      stored = Number((await c.query('SELECT count(*) AS n FROM byline_events')).rows[0].n);
       await c.end();
-    } else bytes = sqliteSize(url.slice('sqlite:'.length));
-    const perMillion = bytes / (EVENTS / 1e6);
+    } else {
+      const path = url.slice('sqlite:'.length);
+      bytes = sqliteSize(path);
+      stored = storedEvents(path);
+    }
+    // Per event stored, not per event asked for: a reused store may be one whose build was cut short.
+    const perMillion = bytes / (stored / 1e6);
     console.log(
-      `\n  size on disk: ${(bytes / 2 ** 30).toFixed(2)} GiB, ${(perMillion / 2 ** 30).toFixed(2)} GiB per million events` +
-        (EVENTS < 10_000_000 ? ` (10 million would take about ${((perMillion * 10) / 2 ** 30).toFixed(1)} GiB)` : ''),
+      `\n  size on disk: ${(bytes / 2 ** 30).toFixed(2)} GiB for ${stored.toLocaleString('en')} events, ` +
+        `${(perMillion / 2 ** 30).toFixed(2)} GiB per million events` +
+        (stored < 10_000_000 ? ` (10 million would take about ${((perMillion * 10) / 2 ** 30).toFixed(1)} GiB)` : ''),
     );
   } finally {
     await pg?.stop();
