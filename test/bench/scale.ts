@@ -88,9 +88,12 @@ const tableName = (i: number) => (i % 7 === 0 ? `billing.t${i}` : `public.t${i}`
 
 /** A working-day shape: three quarters of the traffic between 08:00 and 18:00 UTC. */
 function timeAt(fraction: number): number {
-  const day = Math.floor(fraction * DAYS);
-  const inDay = random();
-  const hour = inDay < 0.75 ? 8 + random() * 10 : random() < 0.5 ? random() * 8 : 18 + random() * 6;
+  const days = fraction * DAYS;
+  const day = Math.floor(days);
+  // Through the inverse of the day's shape, so that times grow with `fraction`: events reach a
+  // collector in time order, and a store is built as it would be, at the recent end of its indexes.
+  const q = days - day;
+  const hour = q < 0.125 ? (q / 0.125) * 8 : q < 0.875 ? 8 + ((q - 0.125) / 0.75) * 10 : 18 + ((q - 0.875) / 0.125) * 6;
   return T0 + day * 86_400_000 + Math.floor(hour * 3_600_000);
 }
 
@@ -224,7 +227,7 @@ async function build(store: EventStore): Promise<void> {
   const CHUNK = 20_000;
   for (let made = 0; made < EVENTS; made += CHUNK) {
     const n = Math.min(CHUNK, EVENTS - made);
-    const times = Array.from({ length: n }, (_, k) => timeAt((made + k) / EVENTS)).sort((a, b) => a - b);
+    const times = Array.from({ length: n }, (_, k) => timeAt((made + k + random()) / EVENTS)).sort((a, b) => a - b);
     for (const t of times) {
       const pods = sidecars[pickIdentity()]!;
       const s = pods[Math.floor(random() * pods.length)]!;
