@@ -263,7 +263,9 @@ interface Kind {
 }
 
 const hour = 3_600_000_000;
-const someTime = () => (T0 + Math.floor(random() * DAYS * 86_400_000)) * 1000;
+/** The stored events' time span (µs): 30 days for a full build, less for a store whose build was cut short. */
+const span = { fromUs: T0 * 1000, toUs: (T0 + DAYS * 86_400_000) * 1000 };
+const someTime = () => span.fromUs + Math.floor(random() * (span.toUs - span.fromUs));
 const KINDS: Kind[] = [
   { name: 'identity (busy or long tail)', filter: () => ({ identity: identityName(pickIdentity()) }) },
   { name: 'identity (long tail only)', filter: () => ({ identity: identityName(100 + Math.floor(random() * 100)) }) },
@@ -332,6 +334,18 @@ function sqliteSize(path: string): number {
   return [path, `${path}-wal`, `${path}-shm`].reduce((sum, f) => sum + (existsSync(f) ? statSync(f).size : 0), 0);
 }
 
+/** The time of the newest stored event, found by halving the range (the store answers oldest first). */
+async function lastTime(store: EventStore, fromUs: number): Promise<number> {
+  let lo = fromUs;
+  let hi = (T0 + DAYS * 86_400_000) * 1000 + 1;
+  while (hi - lo > 60_000_000) {
+    const mid = Math.floor((lo + hi) / 2);
+    if ((await store.query({ sinceUs: mid }, 1)).events.length > 0) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function storedEvents(path: string): number {
   const db = new Database(path, { readonly: true });
   try {
@@ -371,6 +385,12 @@ async function main(): Promise<void> {
         await c.connect();
         await c.query('VACUUM ANALYZE');
         await c.end();
+      }
+      const first = await store.query({}, 1);
+      const last = first.events[0] ? await lastTime(store, first.events[0].key.timeUs) : undefined;
+      if (first.events[0] && last !== undefined) {
+        span.fromUs = first.events[0].key.timeUs;
+        span.toUs = last;
       }
       await measureQueries(store);
     } finally {
