@@ -102,6 +102,8 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
+    // Each batch of a group commit is a savepoint, whose journal is a temporary file unless kept in memory.
+    this.db.pragma('temp_store = MEMORY');
     // Many streams' batches overlap in time, so each batch writes all over the recent end of the
     // time-ordered indexes. A page cache that holds that working set spares reading it back for
     // every batch, and a longer WAL lets a page changed by many batches reach the file once.
