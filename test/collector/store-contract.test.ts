@@ -391,10 +391,10 @@ describe.each(backends)('%s store', (backend, make) => {
     expect((settled[1] as PromiseRejectedResult).reason).toBeInstanceOf(StreamOwnerError);
     // The retry of the first batch in the same group is a duplicate of it, and the chain links across the group.
     expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : undefined))).toEqual([
-      { accepted: 3, duplicates: 0, markers: [], resolved: 0 },
+      { accepted: 3, duplicates: 0, markers: [], resolved: 0, retired: 0 },
       undefined,
-      { accepted: 3, duplicates: 0, markers: [], resolved: 0 },
-      { accepted: 0, duplicates: 3, markers: [], resolved: 0 },
+      { accepted: 3, duplicates: 0, markers: [], resolved: 0, retired: 0 },
+      { accepted: 0, duplicates: 3, markers: [], resolved: 0, retired: 0 },
     ]);
     expect(await all(store)).toHaveLength(8);
     expect(await all(store, { stream: theirs.stream })).toEqual(
