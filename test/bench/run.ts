@@ -909,16 +909,22 @@ async function main(): Promise<void> {
     if (results.some((r) => r.failed)) process.exitCode = 1;
     return;
   }
-  console.log('\ncollector ingest (20000 events in batches of 500 over HTTP, one collector in this process):');
+  console.log(
+    '\ncollector ingest (100000 events in batches of 500 over HTTP from 4 shippers at once, one collector in this process; `npm run bench:ingest` runs this part alone):',
+  );
   const { measureIngest } = await import('@byline/collector');
   const sqlite = await measureIngest(`sqlite:${join(tempDir(), 'bench-trail.db')}`);
-  console.log(`  sqlite      ${sqlite.eventsPerSecond.toFixed(0)} events/s`);
+  console.log(
+    `  sqlite      ${sqlite.eventsPerSecond.toFixed(0)} events/s, ${sqlite.cpuUsPerEvent.toFixed(1)} µs CPU per event`,
+  );
   const admin = pg.client();
   await admin.connect();
   await admin.query('CREATE DATABASE bench_trail');
   await admin.end();
   const postgresStore = await measureIngest(pg.url('bench_trail'));
-  console.log(`  postgresql  ${postgresStore.eventsPerSecond.toFixed(0)} events/s`);
+  console.log(
+    `  postgresql  ${postgresStore.eventsPerSecond.toFixed(0)} events/s, ${postgresStore.cpuUsPerEvent.toFixed(1)} µs CPU per event (the collector's process only)`,
+  );
   const core = await measureCore();
   console.log("\nthe sidecar's pure core, without sockets (CPU per pgbench transaction, one thread):");
   for (const f of core) {

@@ -4,7 +4,9 @@
  *   npm run bench:scale -- [--events N] [--store sqlite|postgres] [--keep DIR]
  *
  * The store is filled through the store's own insert path (chain planning, ownership, idempotent
- * ids; batches of 500 per stream as shippers send them) with events chained by ChainWriter, with
+ * ids; every stream's recent events as one batch of at most 500, all streams' batches handed over
+ * together as concurrent shippers' requests are, so the store commits them in groups) with events
+ * chained by ChainWriter, with
  * skewed distributions: a few busy agents and a long tail, a few hot tables and many rarely
  * touched ones, 30 days of traffic that follows the working day. Parsing and verifying the HTTP
  * body is not part of the build (`npm run bench` measures that path); the build rate printed is
@@ -37,6 +39,8 @@ if (!Number.isInteger(EVENTS) || EVENTS < 10_000) throw new Error('--events must
 if (STORE !== 'sqlite' && STORE !== 'postgres') throw new Error('--store must be sqlite or postgres');
 
 const BATCH = 500;
+/** Events generated between two rounds of shipping (all streams' pending events go out together). */
+const FLUSH_EVENTS = 5000;
 const DAYS = 30;
 const T0 = Date.UTC(2026, 9, 1);
 const IDENTITIES = 200;
@@ -84,9 +88,12 @@ const tableName = (i: number) => (i % 7 === 0 ? `billing.t${i}` : `public.t${i}`
 
 /** A working-day shape: three quarters of the traffic between 08:00 and 18:00 UTC. */
 function timeAt(fraction: number): number {
-  const day = Math.floor(fraction * DAYS);
-  const inDay = random();
-  const hour = inDay < 0.75 ? 8 + random() * 10 : random() < 0.5 ? random() * 8 : 18 + random() * 6;
+  const days = fraction * DAYS;
+  const day = Math.floor(days);
+  // Through the inverse of the day's shape, so that times grow with `fraction`: events reach a
+  // collector in time order, and a store is built as it would be, at the recent end of its indexes.
+  const q = days - day;
+  const hour = q < 0.125 ? (q / 0.125) * 8 : q < 0.875 ? 8 + ((q - 0.125) / 0.75) * 10 : 18 + ((q - 0.875) / 0.125) * 6;
   return T0 + day * 86_400_000 + Math.floor(hour * 3_600_000);
 }
 
@@ -199,9 +206,19 @@ async function build(store: EventStore): Promise<void> {
   const sidecars: Sidecar[][] = Array.from({ length: IDENTITIES }, (_, i) =>
     Array.from({ length: 1 + (i % 4) }, () => new Sidecar(identityName(i))),
   );
-  const flush = async (s: Sidecar) => {
-    await store.insertBatch(s.pending, new Date(), { owner: `agents/${s.identity}` });
-    s.pending.length = 0;
+  const waiting = new Set<Sidecar>();
+  let pendingEvents = 0;
+  // Every shipper with events sends them at once, as the collector sees them: many small recent
+  // batches arriving together, which the store commits in groups. A batch of one stream covers
+  // the last few minutes of its traffic, so rows land near the recent end of every index.
+  const flushAll = async () => {
+    const batches = [...waiting].map((s) => {
+      const events = s.pending.splice(0);
+      return store.insertBatch(events, new Date(), { owner: `agents/${s.identity}` });
+    });
+    waiting.clear();
+    pendingEvents = 0;
+    await Promise.all(batches);
   };
   const writtenBefore = bytesWritten();
   const started = process.hrtime.bigint();
@@ -210,12 +227,14 @@ async function build(store: EventStore): Promise<void> {
   const CHUNK = 20_000;
   for (let made = 0; made < EVENTS; made += CHUNK) {
     const n = Math.min(CHUNK, EVENTS - made);
-    const times = Array.from({ length: n }, (_, k) => timeAt((made + k) / EVENTS)).sort((a, b) => a - b);
+    const times = Array.from({ length: n }, (_, k) => timeAt((made + k + random()) / EVENTS)).sort((a, b) => a - b);
     for (const t of times) {
       const pods = sidecars[pickIdentity()]!;
       const s = pods[Math.floor(random() * pods.length)]!;
       s.next(t);
-      if (s.pending.length === BATCH) await flush(s);
+      waiting.add(s);
+      pendingEvents += 1;
+      if (pendingEvents === FLUSH_EVENTS || s.pending.length === BATCH) await flushAll();
     }
     const now = process.hrtime.bigint();
     if (now - lastReport > 10_000_000_000n) {
@@ -225,7 +244,7 @@ async function build(store: EventStore): Promise<void> {
       console.log(`  built ${done.toLocaleString('en')} events, ${rate.toFixed(0)} events/s (generation + store)`);
     }
   }
-  for (const pods of sidecars) for (const s of pods) if (s.pending.length > 0) await flush(s);
+  await flushAll();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const written = bytesWritten() - writtenBefore;
   if (STORE === 'sqlite' && written > 0) {
@@ -244,7 +263,9 @@ interface Kind {
 }
 
 const hour = 3_600_000_000;
-const someTime = () => (T0 + Math.floor(random() * DAYS * 86_400_000)) * 1000;
+/** The stored events' time span (µs): 30 days for a full build, less for a store whose build was cut short. */
+const span = { fromUs: T0 * 1000, toUs: (T0 + DAYS * 86_400_000) * 1000 };
+const someTime = () => span.fromUs + Math.floor(random() * (span.toUs - span.fromUs));
 const KINDS: Kind[] = [
   { name: 'identity (busy or long tail)', filter: () => ({ identity: identityName(pickIdentity()) }) },
   { name: 'identity (long tail only)', filter: () => ({ identity: identityName(100 + Math.floor(random() * 100)) }) },
@@ -313,6 +334,27 @@ function sqliteSize(path: string): number {
   return [path, `${path}-wal`, `${path}-shm`].reduce((sum, f) => sum + (existsSync(f) ? statSync(f).size : 0), 0);
 }
 
+/** The time of the newest stored event, found by halving the range (the store answers oldest first). */
+async function lastTime(store: EventStore, fromUs: number): Promise<number> {
+  let lo = fromUs;
+  let hi = (T0 + DAYS * 86_400_000) * 1000 + 1;
+  while (hi - lo > 60_000_000) {
+    const mid = Math.floor((lo + hi) / 2);
+    if ((await store.query({ sinceUs: mid }, 1)).events.length > 0) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function storedEvents(path: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM byline_events').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `scale benchmark: ${EVENTS.toLocaleString('en')} events on ${STORE}, ${IDENTITIES} identities, ${TABLES} tables, ${DAYS} days`,
@@ -336,7 +378,7 @@ async function main(): Promise<void> {
     }
     const store = await openStore(url);
     try {
-      if (reuse) console.log(`  reusing ${url.slice(7)}`);
+      if (reuse) console.log(`  reusing ${url.slice(7)} (${storedEvents(url.slice(7)).toLocaleString('en')} events)`);
       else await build(store);
       if (pg) {
         const c = pg.client('scale');
@@ -344,21 +386,35 @@ async function main(): Promise<void> {
         await c.query('VACUUM ANALYZE');
         await c.end();
       }
+      const first = await store.query({}, 1);
+      const last = first.events[0] ? await lastTime(store, first.events[0].key.timeUs) : undefined;
+      if (first.events[0] && last !== undefined) {
+        span.fromUs = first.events[0].key.timeUs;
+        span.toUs = last;
+      }
       await measureQueries(store);
     } finally {
       await store.close();
     }
     let bytes: number;
+    let stored: number;
     if (pg) {
       const c = pg.client('scale');
       await c.connect();
       bytes = Number((await c.query("SELECT pg_database_size('scale') AS b")).rows[0].b);
+      stored = Number((await c.query('SELECT count(*) AS n FROM byline_events')).rows[0].n);
       await c.end();
-    } else bytes = sqliteSize(url.slice('sqlite:'.length));
-    const perMillion = bytes / (EVENTS / 1e6);
+    } else {
+      const path = url.slice('sqlite:'.length);
+      bytes = sqliteSize(path);
+      stored = storedEvents(path);
+    }
+    // Per event stored, not per event asked for: a reused store may be one whose build was cut short.
+    const perMillion = bytes / (stored / 1e6);
     console.log(
-      `\n  size on disk: ${(bytes / 2 ** 30).toFixed(2)} GiB, ${(perMillion / 2 ** 30).toFixed(2)} GiB per million events` +
-        (EVENTS < 10_000_000 ? ` (10 million would take about ${((perMillion * 10) / 2 ** 30).toFixed(1)} GiB)` : ''),
+      `\n  size on disk: ${(bytes / 2 ** 30).toFixed(2)} GiB for ${stored.toLocaleString('en')} events, ` +
+        `${(perMillion / 2 ** 30).toFixed(2)} GiB per million events` +
+        (stored < 10_000_000 ? ` (10 million would take about ${((perMillion * 10) / 2 ** 30).toFixed(1)} GiB)` : ''),
     );
   } finally {
     await pg?.stop();

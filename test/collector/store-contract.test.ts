@@ -372,6 +372,37 @@ describe.each(backends)('%s store', (backend, make) => {
     );
   });
 
+  test('batches arriving together are each all-or-nothing: a refused one stores nothing, the others everything', async () => {
+    const store = await fresh();
+    const mine = new SampleStream();
+    const theirs = new SampleStream();
+    await store.insertBatch(ingest(mine.take(2)), new Date(), { owner: 'static:billing-agent' });
+    const firstOfTheirs = ingest(theirs.take(3));
+    const refusedBatch = ingest([...new SampleStream().take(2), ...mine.take(1)]);
+    const laterOfTheirs = ingest(theirs.take(3));
+    // Handed over in one turn, as several shippers' requests finishing together are.
+    const settled = await Promise.allSettled([
+      store.insertBatch(firstOfTheirs, new Date(), { owner: 'static:billing-agent' }),
+      store.insertBatch(refusedBatch, new Date(), { owner: 'static:intruder' }),
+      store.insertBatch(laterOfTheirs, new Date(), { owner: 'static:billing-agent' }),
+      store.insertBatch(firstOfTheirs, new Date(), { owner: 'static:billing-agent' }),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((settled[1] as PromiseRejectedResult).reason).toBeInstanceOf(StreamOwnerError);
+    // The retry of the first batch in the same group is a duplicate of it, and the chain links across the group.
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : undefined))).toEqual([
+      { accepted: 3, duplicates: 0, markers: [], resolved: 0, retired: 0 },
+      undefined,
+      { accepted: 3, duplicates: 0, markers: [], resolved: 0, retired: 0 },
+      { accepted: 0, duplicates: 3, markers: [], resolved: 0, retired: 0 },
+    ]);
+    expect(await all(store)).toHaveLength(8);
+    expect(await all(store, { stream: theirs.stream })).toEqual(
+      [...firstOfTheirs, ...laterOfTheirs].map((e) => e.json),
+    );
+    expect(await store.streamHead(mine.stream)).toMatchObject({ seq: 2 });
+  });
+
   test('signed heads register their key once and come back as evidence, with the head seq and every marker', async () => {
     const store = await fresh();
     const s = new SampleStream();

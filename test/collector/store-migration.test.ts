@@ -59,15 +59,21 @@ const written = [...events('agent-a'), ...events('agent-b')];
 const expected = written.filter((e) => e.identity === 'agent-b' && e.tables.includes('orders')).map((e) => e.json);
 
 /** Events stored before the text and class indexes existed are found through them after migrating. */
-async function foundThroughNewIndexes(store: EventStore): Promise<void> {
+async function foundThroughNewIndexes(store: EventStore, stored = written): Promise<void> {
   const text = (e: IngestEvent) => (JSON.parse(e.json) as AuditEvent).statement?.text ?? '';
-  const ledger = written.filter((e) => text(e).includes('billing.ledger')).map((e) => e.json);
-  const ddl = written.filter((e) => (JSON.parse(e.json) as AuditEvent).statement?.class === 'ddl').map((e) => e.json);
+  const ledger = stored.filter((e) => text(e).includes('billing.ledger')).map((e) => e.json);
+  const ddl = stored.filter((e) => (JSON.parse(e.json) as AuditEvent).statement?.class === 'ddl').map((e) => e.json);
+  const status = (e: IngestEvent) => (JSON.parse(e.json) as AuditEvent).result?.status;
+  const errors = stored.filter((e) => status(e) === 'error').map((e) => e.json);
+  const ok = stored.filter((e) => status(e) === 'ok').map((e) => e.json);
   expect(ledger.length).toBeGreaterThan(0);
   expect(ddl.length).toBeGreaterThan(0);
+  expect(ok.length).toBeGreaterThan(0);
   const json = async (filter: EventFilter) => (await store.query(filter, 5000)).events.map((e) => e.json).sort();
   expect(await json({ text: 'billing.ledger' })).toEqual(ledger.sort());
   expect(await json({ statementClass: 'ddl' })).toEqual(ddl.sort());
+  expect(await json({ status: 'ok' })).toEqual(ok.sort());
+  expect(await json({ status: 'error' })).toEqual(errors.sort());
 }
 
 describe('the identity column of byline_event_tables, on a store of schema version 2', () => {
@@ -129,5 +135,64 @@ describe('the identity column of byline_event_tables, on a store of schema versi
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('SQLite migration 5: insertion order moves from byline_event_order into the events table', () => {
+  test('every event keeps its position, and a position past retired events is never handed out again', async () => {
+    const path = join(dir, 'v4.db');
+    const db = new Database(path);
+    for (let v = 0; v < 4; v++) db.exec(SQLITE_MIGRATIONS[v]!);
+    db.pragma('user_version = 4');
+    const insertEvent = db.prepare(`INSERT INTO byline_events VALUES (${new Array(15).fill('?').join(', ')})`);
+    for (const e of written) insertEvent.run(...oldRows(e).event);
+    // The order table's trigger numbered them 1..24; retire the newest two (ords 23 and 24).
+    const newest = written.slice(-2).map((e) => e.id);
+    db.prepare('DELETE FROM byline_events WHERE id IN (?, ?)').run(...newest);
+    const before = db.prepare('SELECT event_id AS id, ord FROM byline_event_order ORDER BY ord').all();
+    expect(db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'byline_event_order'").get()).toEqual({
+      seq: written.length,
+    });
+    db.close();
+
+    const store = await openStore(`sqlite:${path}`);
+    try {
+      const page = await store.follow({}, { tx: '0', ord: 0 }, 100);
+      expect(page.events.map((e) => e.key.id)).toEqual(before.map((r) => (r as { id: string }).id));
+      expect(page.position).toEqual({ tx: '0', ord: written.length });
+      const from5 = await store.follow({}, { tx: '0', ord: 5 }, 100);
+      expect(from5.events.map((e) => e.key.id)).toEqual(written.slice(5, -2).map((e) => e.id));
+      // A new event comes after the retired ones' positions: a follower standing there still gets it.
+      const next = events('agent-c');
+      await store.insertBatch(next, new Date());
+      const after = await store.follow({}, { tx: '0', ord: written.length }, 100);
+      expect(after.events.map((e) => e.key.id)).toEqual(next.map((e) => e.id));
+      expect(after.position.ord).toBe(written.length + next.length);
+      // Class, status and text of the events stored before are filled in and indexed by the migrations.
+      await foundThroughNewIndexes(store, [...written.slice(0, -2), ...next]);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(path);
+    const tables = check.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'trigger')").all();
+    expect(tables.map((t) => (t as { name: string }).name)).not.toContain('byline_event_order');
+    // Deleting events (retention) takes their text out of the text index too.
+    const matches = check.prepare('SELECT count(*) AS n FROM byline_event_text WHERE byline_event_text MATCH ?');
+    const ledger = '"billing.ledger"';
+    expect((matches.get(ledger) as { n: number }).n).toBeGreaterThan(0);
+    check
+      .prepare("DELETE FROM byline_events WHERE json_extract(event, '$.statement.text') LIKE '%billing.ledger%'")
+      .run();
+    expect((matches.get(ledger) as { n: number }).n).toBe(0);
+    check.close();
+  });
+
+  test('a new SQLite store has 8 KiB pages', async () => {
+    const path = join(dir, 'new.db');
+    const store = await openStore(`sqlite:${path}`);
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.pragma('page_size', { simple: true })).toBe(8192);
+    check.close();
   });
 });

@@ -136,6 +136,8 @@ export function toIngest(e: AuditEvent, timeUs: number, json: string): IngestEve
     prev: e.chain.prev,
     hash: e.chain.hash,
     approval: e.authz?.approval?.name ?? null,
+    statementClass: e.statement?.class ?? null,
+    status: e.result?.status ?? null,
     tables: tables ? [...new Set(tables)] : [],
     json,
   };

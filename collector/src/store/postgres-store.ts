@@ -7,7 +7,8 @@
  * so replicas writing the same stream take turns and each sees the other's committed work. The
  * unique `id` with `ON CONFLICT DO NOTHING` stays the last line of defence for idempotency.
  *
- * Each batch is a handful of round trips whatever its size: rows go in as arrays through unnest().
+ * Each batch is a handful of round trips whatever its size: events and their table rows go in by
+ * COPY, the rest as arrays through unnest().
  */
 import type { Retirement, SignedHead, StreamEvidence } from '@byline/api';
 import pg from 'pg';
@@ -22,6 +23,7 @@ import {
   type FollowPosition,
   type FollowSource,
 } from './follow-types.js';
+import { copyIn, copyRow } from './postgres-copy.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { buildEventQuery } from './query-sql.js';
 import {
@@ -74,6 +76,26 @@ const toMarker = (r: MarkerRecord): ChainMarker => ({
   detectedAt: r.detected_at.toISOString(),
   resolvedAt: r.resolved_at ? r.resolved_at.toISOString() : null,
 });
+
+const EVENT_COLUMNS = [
+  'id',
+  'time_us',
+  'event_type',
+  'identity_name',
+  'session_id',
+  'session_seq',
+  'route',
+  'database_name',
+  'stream',
+  'chain_seq',
+  'chain_prev',
+  'chain_hash',
+  'approval_name',
+  'received_at',
+  'event',
+];
+const TABLE_COLUMNS = ['name', 'time_us', 'stream', 'chain_seq', 'event_id', 'identity_name'];
+const UNIQUE_VIOLATION = '23505';
 
 /** A store error the caller may retry as is (a concurrent writer got in the way). */
 export class RetryableStoreError extends Error {}
@@ -160,57 +182,39 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
       const writes = await this.plan(c, fresh);
       const rows = [...fresh.values()].flat();
       if (rows.length > 0) {
-        const inserted = await c.query(
-          `INSERT INTO byline_events (id, time_us, event_type, identity_name, session_id, session_seq, route,
-             database_name, stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event)
-           SELECT id, time_us, event_type, identity_name, session_id, session_seq, route, database_name, stream,
-             chain_seq, chain_prev, chain_hash, approval_name, $14, j.event
-           FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-             $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY
-             AS r(id, time_us, event_type, identity_name, session_id, session_seq, route, database_name, stream,
-               chain_seq, chain_prev, chain_hash, approval_name, n)
-           JOIN json_array_elements_text($15::json) WITH ORDINALITY AS j(event, n) USING (n)
-           ON CONFLICT (id) DO NOTHING`,
-          [
-            rows.map((e) => e.id),
-            rows.map((e) => e.timeUs),
-            rows.map((e) => e.type),
-            rows.map((e) => e.identity),
-            rows.map((e) => e.sessionId),
-            rows.map((e) => e.sessionSeq),
-            rows.map((e) => e.route),
-            rows.map((e) => e.database),
-            rows.map((e) => e.stream),
-            rows.map((e) => e.seq),
-            rows.map((e) => e.prev),
-            rows.map((e) => e.hash),
-            rows.map((e) => e.approval),
-            receivedAt,
-            // The texts as one JSON array: serialized natively, where pg's text[] literal would
-            // escape every quote of every event in JavaScript (most of this path's CPU and garbage).
-            JSON.stringify(rows.map((e) => e.json)),
-          ],
-        );
-        if (inserted.rowCount !== rows.length) {
+        const at = receivedAt.toISOString();
+        let events = '';
+        let tables = '';
+        for (const e of rows) {
+          events += copyRow([
+            e.id,
+            e.timeUs,
+            e.type,
+            e.identity,
+            e.sessionId,
+            e.sessionSeq,
+            e.route,
+            e.database,
+            e.stream,
+            e.seq,
+            e.prev,
+            e.hash,
+            e.approval,
+            at,
+            e.json,
+          ]);
+          for (const name of e.tables) tables += copyRow([name, e.timeUs, e.stream, e.seq, e.id, e.identity]);
+        }
+        try {
+          await copyIn(c, 'byline_events', EVENT_COLUMNS, events);
+        } catch (e) {
           // Only an id reused across streams by two concurrent batches can get here: retry sees it stored.
-          throw new RetryableStoreError('another replica stored some of these events at the same moment; retry');
+          if ((e as { code?: string }).code === UNIQUE_VIOLATION) {
+            throw new RetryableStoreError('another replica stored some of these events at the same moment; retry');
+          }
+          throw e;
         }
-        const tables = rows.flatMap((e) => e.tables.map((name) => ({ name, e })));
-        if (tables.length > 0) {
-          await c.query(
-            `INSERT INTO byline_event_tables (name, time_us, stream, chain_seq, event_id, identity_name)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[])
-             ON CONFLICT DO NOTHING`,
-            [
-              tables.map((t) => t.name),
-              tables.map((t) => t.e.timeUs),
-              tables.map((t) => t.e.stream),
-              tables.map((t) => t.e.seq),
-              tables.map((t) => t.e.id),
-              tables.map((t) => t.e.identity),
-            ],
-          );
-        }
+        if (tables.length > 0) await copyIn(c, 'byline_event_tables', TABLE_COLUMNS, tables);
       }
 
       const planned = markerRows(writes, conflicts);

@@ -5,8 +5,8 @@
  * A `table` filter drives the query from the side table, whose key carries the same sort columns,
  * so that query walks an index in order too.
  *
- * `statementClass` and `status` read the stored event itself through the very expression an index
- * of the schema is built on, so they are indexed too. `text` (a substring) is looked up in the text
+ * `statementClass` and `status` are indexed too: SQLite keeps them as columns the insert fills,
+ * PostgreSQL reads the stored event through the very expression its index is built on. `text` (a substring) is looked up in the text
  * index — SQLite's FTS5 trigram table, PostgreSQL's pg_trgm GIN index through LIKE — and then
  * checked exactly; a text shorter than a trigram is checked on the events the other filters walk.
  */
@@ -24,6 +24,15 @@ function eventField(dialect: Dialect, path: readonly string[]): string {
   return dialect === 'sqlite'
     ? `json_extract(e.event, '$.${path.join('.')}')`
     : `((e.event)::jsonb #>> '{${path.join(',')}}')`;
+}
+
+/** statement.class and result.status: SQLite's columns, or PostgreSQL's indexed expressions. */
+function classField(dialect: Dialect): string {
+  return dialect === 'sqlite' ? 'e.statement_class' : eventField(dialect, ['statement', 'class']);
+}
+
+function statusField(dialect: Dialect): string {
+  return dialect === 'sqlite' ? 'e.result_status' : eventField(dialect, ['result', 'status']);
 }
 
 export interface QueryOptions {
@@ -93,7 +102,7 @@ export function buildEventQuery(
 }
 
 /**
- * The class, status and text conditions, on the expressions the schema indexes. `lookUpText`: find
+ * The class, status and text conditions, on the columns and expressions the schema indexes. `lookUpText`: find
  * text matches through the text index first (SQLite: the trigram table); without it the text is
  * only checked on the events the rest of the query walks (the follow API walks insertion order).
  */
@@ -104,9 +113,8 @@ export function statementConditions(
   lookUpText: boolean,
 ): string[] {
   const where: string[] = [];
-  if (filter.statementClass !== undefined)
-    where.push(`${eventField(dialect, ['statement', 'class'])} = ${p(filter.statementClass)}`);
-  if (filter.status !== undefined) where.push(`${eventField(dialect, ['result', 'status'])} = ${p(filter.status)}`);
+  if (filter.statementClass !== undefined) where.push(`${classField(dialect)} = ${p(filter.statementClass)}`);
+  if (filter.status !== undefined) where.push(`${statusField(dialect)} = ${p(filter.status)}`);
   if (filter.text !== undefined) where.push(...textConditions(dialect, filter.text, p, lookUpText));
   return where;
 }
@@ -136,8 +144,6 @@ function textConditions(dialect: Dialect, text: string, p: (v: unknown) => strin
   // The rows holding the text's trigrams in a row, then checked exactly anyway, so the answer
   // never depends on the tokenizer. (Placeholders bind in the order they appear: the phrase first.)
   const phrase = textPhrase(text);
-  const indexed =
-    `e.id IN (SELECT o.event_id FROM byline_event_text JOIN byline_event_order o ON o.ord = byline_event_text.rowid` +
-    ` WHERE byline_event_text MATCH ${p(phrase)})`;
+  const indexed = `e.ord IN (SELECT rowid FROM byline_event_text WHERE byline_event_text MATCH ${p(phrase)})`;
   return [indexed, exact()];
 }

@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { IngestEvent } from './types.js';
 
-/** 64 rows × 15 columns stays far below SQLite's limit of 32766 bound values per statement. */
+/** 64 rows × 17 columns stays far below SQLite's limit of 32766 bound values per statement. */
 const MAX_ROWS = 64;
 
 class MultiRowInsert {
@@ -46,19 +46,21 @@ class MultiRowInsert {
 
 /** Rows of `byline_events`. */
 export class EventRows {
+  private static readonly COLUMNS = 17;
   private readonly insert: MultiRowInsert;
 
   constructor(db: Database.Database) {
     this.insert = new MultiRowInsert(
       db,
       `INSERT INTO byline_events (id, time_us, event_type, identity_name, session_id, session_seq, route,
-         database_name, stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event) VALUES`,
-      15,
+         database_name, stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event,
+         statement_class, result_status) VALUES`,
+      EventRows.COLUMNS,
     );
   }
 
   write(events: readonly IngestEvent[], receivedAt: string): number {
-    const v: unknown[] = new Array(events.length * 15);
+    const v: unknown[] = new Array(events.length * EventRows.COLUMNS);
     let i = 0;
     for (const e of events) {
       v[i++] = e.id;
@@ -76,6 +78,8 @@ export class EventRows {
       v[i++] = e.approval;
       v[i++] = receivedAt;
       v[i++] = e.json;
+      v[i++] = e.statementClass;
+      v[i++] = e.status;
     }
     return this.insert.run(v);
   }

@@ -138,32 +138,74 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     ON byline_event_tables (name, identity_name, time_us, stream, chain_seq, event_id);
   `,
   `
-  -- Indexed filters on what only the event itself holds. statement.class and result.status:
-  -- expression indexes the query's json_extract(e.event, …) matches, carrying the sort key so a
-  -- filtered query walks them in order. statement.text by substring: an FTS5 trigram index
-  -- (case-sensitive, as the filter is) keyed by the event's insertion order, kept by the triggers
-  -- that keep byline_event_order, so the insert path needs no change.
-  CREATE INDEX byline_events_class
-    ON byline_events (json_extract(event, '$.statement.class'), time_us, stream, chain_seq, id);
-  CREATE INDEX byline_events_status
-    ON byline_events (json_extract(event, '$.result.status'), time_us, stream, chain_seq, id);
+  -- Insertion order becomes the events table's own rowid (ord, AUTOINCREMENT: never reused, even
+  -- after retention deletes the newest rows), replacing byline_event_order and its triggers: a table,
+  -- its index and a trigger fewer to run per event, and about 100 bytes less per event.
+  CREATE TABLE byline_events_v5 (
+    id            TEXT NOT NULL UNIQUE,
+    time_us       INTEGER NOT NULL,
+    event_type    TEXT NOT NULL,
+    identity_name TEXT NOT NULL,
+    session_id    TEXT NOT NULL,
+    session_seq   INTEGER NOT NULL,
+    route         TEXT NOT NULL,
+    database_name TEXT,
+    stream        TEXT NOT NULL,
+    chain_seq     INTEGER NOT NULL,
+    chain_prev    TEXT,
+    chain_hash    TEXT NOT NULL,
+    approval_name TEXT,
+    received_at   TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    ord           INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- statement.class and result.status, copied from the event at insert for the filters to index
+    statement_class TEXT,
+    result_status   TEXT
+  );
+  INSERT INTO byline_events_v5 (id, time_us, event_type, identity_name, session_id, session_seq, route,
+      database_name, stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event, ord,
+      statement_class, result_status)
+    SELECT e.id, e.time_us, e.event_type, e.identity_name, e.session_id, e.session_seq, e.route, e.database_name,
+      e.stream, e.chain_seq, e.chain_prev, e.chain_hash, e.approval_name, e.received_at, e.event, o.ord,
+      json_extract(e.event, '$.statement.class'), json_extract(e.event, '$.result.status')
+    FROM byline_events e LEFT JOIN byline_event_order o ON o.event_id = e.id ORDER BY o.ord NULLS LAST, e.rowid;
+  -- Carry over the highest ord ever handed out (rows holding it may have been retired).
+  UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'byline_event_order'), 0))
+    WHERE name = 'byline_events_v5';
+  INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'byline_events_v5', seq FROM sqlite_sequence WHERE name = 'byline_event_order'
+      AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'byline_events_v5');
+  DROP TRIGGER byline_events_ordered;
+  DROP TRIGGER byline_events_unordered;
+  DROP TABLE byline_event_order;
+  DELETE FROM sqlite_sequence WHERE name = 'byline_event_order';
+  DROP TABLE byline_events;
+  ALTER TABLE byline_events_v5 RENAME TO byline_events;
+  CREATE INDEX byline_events_order ON byline_events (time_us, stream, chain_seq, id);
+  CREATE INDEX byline_events_chain ON byline_events (stream, chain_seq);
+  CREATE INDEX byline_events_identity ON byline_events (identity_name, time_us);
+  CREATE INDEX byline_events_session ON byline_events (session_id, time_us);
+  CREATE INDEX byline_events_route ON byline_events (route, time_us);
+  CREATE INDEX byline_events_database ON byline_events (database_name, time_us);
+  CREATE INDEX byline_events_approval ON byline_events (approval_name, time_us) WHERE approval_name IS NOT NULL;
+  `,
+  `
+  -- Indexed filters on what only the event itself holds. statement.class and result.status: the
+  -- columns the insert path fills from the event it parsed, indexed with the sort key so a filtered
+  -- query walks them in order. statement.text by substring: an FTS5 trigram index (case-sensitive,
+  -- as the filter is) keyed by the event's ord, fed and cleaned by triggers on the events table.
+  CREATE INDEX byline_events_class ON byline_events (statement_class, time_us, stream, chain_seq, id);
+  CREATE INDEX byline_events_status ON byline_events (result_status, time_us, stream, chain_seq, id);
   CREATE VIRTUAL TABLE byline_event_text
     USING fts5(text, content='', contentless_delete=1, tokenize='trigram case_sensitive 1');
   INSERT INTO byline_event_text (rowid, text)
-    SELECT o.ord, json_extract(e.event, '$.statement.text')
-    FROM byline_event_order o JOIN byline_events e ON e.id = o.event_id
-    WHERE json_extract(e.event, '$.statement.text') IS NOT NULL;
-  -- The insert-order trigger indexes the text too: within it, last_insert_rowid() is the ord just
-  -- handed out, and NEW.event is at hand (no lookup of the event by id).
-  DROP TRIGGER byline_events_ordered;
-  CREATE TRIGGER byline_events_ordered AFTER INSERT ON byline_events
+    SELECT ord, json_extract(event, '$.statement.text') FROM byline_events
+    WHERE event_type = 'statement' AND json_extract(event, '$.statement.text') IS NOT NULL;
+  CREATE TRIGGER byline_event_text_indexed AFTER INSERT ON byline_events WHEN NEW.event_type = 'statement'
   BEGIN
-    INSERT INTO byline_event_order (event_id) VALUES (NEW.id);
-    INSERT INTO byline_event_text (rowid, text)
-      SELECT last_insert_rowid(), json_extract(NEW.event, '$.statement.text')
-      WHERE NEW.event_type = 'statement';
+    INSERT INTO byline_event_text (rowid, text) VALUES (NEW.ord, json_extract(NEW.event, '$.statement.text'));
   END;
-  CREATE TRIGGER byline_event_text_unindexed AFTER DELETE ON byline_event_order
+  CREATE TRIGGER byline_event_text_unindexed AFTER DELETE ON byline_events WHEN OLD.event_type = 'statement'
   BEGIN
     DELETE FROM byline_event_text WHERE rowid = OLD.ord;
   END;

@@ -20,6 +20,10 @@ export interface IngestEvent {
   hash: string;
   /** `authz.approval.name`, if any. */
   approval: string | null;
+  /** `statement.class`, if any: a column of its own so the filter on it needs no JSON lookup. */
+  statementClass: string | null;
+  /** `result.status`, if any (likewise). */
+  status: string | null;
   /** `statement.tables`, without repeats. */
   tables: string[];
   /** The line as the sidecar sent it (canonical JSON); stored and returned verbatim. */
