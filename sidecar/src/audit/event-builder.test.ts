@@ -1,9 +1,10 @@
 import { AuditEventSchema, ChainWriter, canonicalJson, isValid, type UnchainedEvent } from '@byline/api';
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { ResultRecord, StatementRecord } from '../capture/records.js';
+import type { ResultRecord } from '../capture/records.js';
 import { TableExtractor } from '../sql/tables.js';
 import { SCS_OFF } from '../sql/tokenizer.js';
 import { EventBuilder, type SessionInfo, splitMismatch } from './event-builder.js';
+import { ok, record } from './record-fixtures.js';
 
 let tables: TableExtractor;
 beforeAll(async () => {
@@ -19,33 +20,6 @@ function session(): SessionInfo {
     dbUser: 'app',
     applicationName: 'app',
     nextSeq: 1,
-  };
-}
-
-const ok = (tag: string, rows: number | null): ResultRecord => ({
-  status: 'ok',
-  tag,
-  rows,
-  sqlstate: null,
-  error: null,
-  copy: false,
-  durationUs: 10,
-});
-
-function record(partial: Partial<StatementRecord>): StatementRecord {
-  return {
-    kind: 'query',
-    receivedAt: Date.parse('2026-11-27T10:00:00.000Z'),
-    startedAt: 0,
-    text: '',
-    preparedName: null,
-    params: null,
-    applicationName: null,
-    results: [],
-    notExecuted: null,
-    seq: 1,
-    unrecorded: false,
-    ...partial,
   };
 }
 

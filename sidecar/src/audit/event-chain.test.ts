@@ -1,11 +1,12 @@
 import { type AuditEvent, ChainWriter, canonicalJson, type UnchainedEvent, verifyStream } from '@byline/api';
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { AuthzDecision, ResultRecord, StatementRecord } from '../capture/records.js';
+import type { AuthzDecision } from '../capture/records.js';
 import { TableExtractor } from '../sql/tables.js';
 import { SCS_OFF } from '../sql/tokenizer.js';
 import { EventBuilder, type SessionInfo } from './event-builder.js';
 import { EventChain } from './event-chain.js';
 import { incidentEvent } from './incident-event.js';
+import { ok, record } from './record-fixtures.js';
 
 let tables: TableExtractor;
 beforeAll(async () => {
@@ -28,33 +29,6 @@ const session = (): SessionInfo => ({
   applicationName: 'app \u2028 \ud800',
   nextSeq: 0,
 });
-
-const ok = (tag: string, rows: number | null): ResultRecord => ({
-  status: 'ok',
-  tag,
-  rows,
-  sqlstate: null,
-  error: null,
-  copy: false,
-  durationUs: 10,
-});
-
-function record(partial: Partial<StatementRecord>): StatementRecord {
-  return {
-    kind: 'query',
-    receivedAt: Date.parse('2026-11-27T10:00:00.000Z'),
-    startedAt: 0,
-    text: '',
-    preparedName: null,
-    params: null,
-    applicationName: null,
-    results: [],
-    notExecuted: null,
-    seq: 1,
-    unrecorded: false,
-    ...partial,
-  };
-}
 
 const deny: AuthzDecision = {
   allow: false,
