@@ -31,6 +31,8 @@ const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 /** Node/V8 flags for the sidecars only (e.g. `--max-semi-space-size=2`), to weigh memory against throughput. */
 const SIDECAR_NODE_FLAGS = (process.env.BENCH_SIDECAR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** What the image's entrypoint gives node (image/Containerfile), so the sidecars run as in a pod. */
+const IMAGE_NODE_FLAGS = ['--liftoff-only'];
 const RATE = process.env.BENCH_RATE ? positiveInt(process.env.BENCH_RATE, 0) : undefined;
 const LATENCY = process.env.BENCH_LATENCY !== '0';
 const THROUGHPUT = process.env.BENCH_THROUGHPUT !== '0';
@@ -636,6 +638,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   const entry = daemon(
     process.execPath,
     [
+      ...IMAGE_NODE_FLAGS,
       ...SIDECAR_NODE_FLAGS,
       ...cpuProfArgs(name),
       '--import',

@@ -73,7 +73,7 @@ describe.skipIf(skipReason !== undefined)('the container image', () => {
 
   test('the image config: numeric non-root user, node entrypoint, OCI labels; no shell; under the size goal', () => {
     expect(image.config.user).toBe(`${RUNTIME_UID}:${RUNTIME_UID}`);
-    expect(image.config.entrypoint).toEqual(['/usr/local/bin/node', '/app/bin/byline.mjs']);
+    expect(image.config.entrypoint).toEqual(['/usr/local/bin/node', '--liftoff-only', '/app/bin/byline.mjs']);
     expect(image.config.env).toContain('TMPDIR=/tmp');
     expect(image.config.labels['org.opencontainers.image.version']).toBe(version);
     expect(image.config.labels['org.opencontainers.image.source']).toMatch(/^https:\/\/github\.com\//);
