@@ -60,6 +60,28 @@ function streamOf(namespace: string | null, ages: number[]): ChainedEvent[] {
   });
 }
 
+/** Waits until a collector's retention pass has left `count` events in its store. */
+async function untilStored(store: EventStore, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await store.query({}, 10)).events.length !== count) {
+    if (Date.now() > deadline) throw new Error('retention never ran');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `byline verify` (the compiled CLI) over a SQLite store: its exit code and what it printed. */
+function verifyStore(path: string, ...extra: string[]): Promise<{ code: number; stdout: string }> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+  return promisify(execFile)(
+    process.execPath,
+    [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned', ...extra],
+    { cwd: root },
+  ).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+  );
+}
+
 function ingest(events: readonly ChainedEvent[]) {
   const first = events[0]!.event.identity;
   const parsed = parseBatch(
@@ -300,20 +322,12 @@ describe('the collector runs retention from its config', () => {
       { logger: pino({ level: 'silent' }) },
     );
     try {
-      const deadline = Date.now() + 10_000;
-      while ((await collector.store.query({}, 10)).events.length !== 1) {
-        if (Date.now() > deadline) throw new Error('retention never ran');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await untilStored(collector.store, 1);
     } finally {
       await collector.close();
     }
-    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned'],
-      { cwd: root },
-    );
+    const { code, stdout } = await verifyStore(path);
+    expect(code, stdout).toBe(0);
     expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
     expect(stdout).toContain('retired by retention');
     expect(stdout).toMatch(new RegExp(`stream ${old[0]!.event.chain.stream} seq 1–2: 2 events retired at `));
@@ -342,24 +356,11 @@ describe('a collector with a receipt key signs its checkpoints', () => {
       { logger: pino({ level: 'silent' }) },
     );
     try {
-      const deadline = Date.now() + 10_000;
-      while ((await collector.store.query({}, 10)).events.length !== 2) {
-        if (Date.now() > deadline) throw new Error('retention never ran');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await untilStored(collector.store, 2);
     } finally {
       await collector.close();
     }
-    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-    const verify = (...extra: string[]) =>
-      promisify(execFile)(
-        process.execPath,
-        [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned', ...extra],
-        { cwd: root },
-      ).then(
-        ({ stdout }) => ({ code: 0, stdout }),
-        (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
-      );
+    const verify = (...extra: string[]) => verifyStore(path, ...extra);
     expect(await verify(`--receipt-key=${receiptKey}`)).toMatchObject({ code: 0 });
 
     // An insider deletes the next (300-day-old) event too and moves the checkpoint over it: hash,
@@ -400,11 +401,7 @@ describe('a sidecar resending what retention already retired', () => {
       { logger: pino({ level: 'silent' }) },
     );
     try {
-      const deadline = Date.now() + 10_000;
-      while ((await collector.store.query({}, 10)).events.length !== 1) {
-        if (Date.now() > deadline) throw new Error('retention never ran');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await untilStored(collector.store, 1);
       // The sidecar never got the answer to its first batch, and sends it again.
       const r = await call(collector.port, 'POST', '/v1/events', { token: WRITER, body: ndjson(old) });
       expect(r.status, r.text).toBe(200);
@@ -416,12 +413,8 @@ describe('a sidecar resending what retention already retired', () => {
     } finally {
       await collector.close();
     }
-    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [join(root, 'cli/bin/byline.mjs'), 'verify', '--store', `sqlite:${path}`, '--allow-unsigned'],
-      { cwd: root },
-    );
+    const { code, stdout } = await verifyStore(path);
+    expect(code, stdout).toBe(0);
     expect(stdout).toMatch(/^intact chains: 1 events in 1 stream/);
   });
 });
