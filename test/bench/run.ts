@@ -14,7 +14,9 @@
  * per wake-up and a starved one reads one. BENCH_LATENCY=0 skips the one-client latency runs,
  * BENCH_THROUGHPUT=0 the 8-client runs (to profile the one-client run alone).
  * BENCH_QUERY='SQL' runs that statement (`:aid`, a random account id) instead of pgbench's -S
- * select, e.g. a range of 2000 rows to measure bulk results.
+ * select, e.g. a range of 2000 rows to measure bulk results. BENCH_STALLS_DIR=DIR keeps each
+ * run's stall attribution (test/bench/stall-probe.mjs) as DIR/TARGET-RUN.json, to line up with
+ * BENCH_CPU_PROF's profiles (test/bench/stall-attribution.mjs).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 import { measureCore } from './core.js';
+import { formatCauses, type StallSummary } from './stall-account.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
@@ -37,6 +40,7 @@ const RATE = process.env.BENCH_RATE ? positiveInt(process.env.BENCH_RATE, 0) : u
 const LATENCY = process.env.BENCH_LATENCY !== '0';
 const THROUGHPUT = process.env.BENCH_THROUGHPUT !== '0';
 const QUERY = process.env.BENCH_QUERY;
+const STALLS_DIR = process.env.BENCH_STALLS_DIR;
 const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
@@ -74,6 +78,20 @@ interface LoopDelay {
   gc?: Record<string, { count: number; totalMs: number; maxMs: number }>;
   /** V8's new space at the end of the run, MiB (bounded by --max-semi-space-size). */
   newSpaceMiB?: number;
+  /** The delays over 1 ms sorted into the process's own stalls and waits for a core. */
+  stalls?: StallSummary & { wakeups: number; originUs: number };
+}
+
+/** With BENCH_STALLS_DIR: keeps a run's stall attribution for test/bench/stall-attribution.mjs. */
+function keepStalls(target: TargetName, run: string, delay: LoopDelay | undefined): void {
+  if (STALLS_DIR && delay?.stalls)
+    writeFileSync(join(STALLS_DIR, `${target}-${run}.json`), JSON.stringify(delay.stalls));
+}
+
+/** "own max 2.3 ms · js 3/2.3/5 gc …" (count/max/Σ ms per cause), or '' without the probe. */
+function stallSummary(delay: LoopDelay | undefined): string {
+  const s = delay?.stalls;
+  return s ? `${s.ownMaxMs.toFixed(1)} · ${formatCauses(s.causes)}` : '';
 }
 
 interface RunResult {
@@ -380,6 +398,7 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
   }
   const delay = await target.loopDelay?.stop();
   if (delay) result.loopDelay = delay;
+  keepStalls(target.name, protocol, delay);
   return result;
 }
 
@@ -421,6 +440,7 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
     if (target.pid !== undefined)
       cpuWaitShare = (cpuWaitNs(target.pid) - waitBefore) / 1e6 / (performance.now() - startedAt);
     loopDelay = await target.loopDelay?.stop();
+    keepStalls(target.name, 'one-client', loopDelay);
   }
   // Each line: client_id transaction_no time_us script_no time_epoch time_us_part.
   const us: number[] = [];
@@ -773,11 +793,12 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       'waited for CPU µs/tx',
       'loop delay max/p99 ms',
       'GC max ms',
+      'own stall max ms · cause n/max/Σ ms',
     ],
   ];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '', '']);
+      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
@@ -793,6 +814,7 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       r.cpuWaitUs?.toFixed(1) ?? '—',
       r.loopDelay ? `${r.loopDelay.maxMs.toFixed(1)}/${r.loopDelay.p99Ms.toFixed(2)}` : '',
       r.loopDelay?.gc ? gcSummary(r.loopDelay.gc, r.loopDelay.newSpaceMiB) : '',
+      stallSummary(r.loopDelay),
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -819,7 +841,10 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
     '\nevent-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution in the sidecar during each run ' +
       '(an idle loop reads about 1 ms: the sampling interval); GC max: the longest pause, minor (scavenge) / ' +
       "major (mark-compact), Σ all scavenges (ms), new: V8's new space at the end (MiB); preempted/tx: involuntary context switches of the proxy per transaction; " +
-      'waited for CPU: time its main thread was runnable but had no core (a loaded machine, not the proxy)',
+      'waited for CPU: time its main thread was runnable but had no core (a loaded machine, not the proxy); ' +
+      'own stall: each probe wake-up (1 ms timer) more than 1 ms late, less the time the main thread waited for a core ' +
+      '(schedstat) across it — js: on the CPU, gc: a GC pause covers it, blocked: neither (a synchronous syscall), ' +
+      'sched: under 1 ms once the wait for a core is taken out (the machine, not the sidecar)',
   );
   for (const [name, rss] of sidecarRss) {
     console.log(`\n${name} peak RSS (VmHWM, sampled at the end):`);
@@ -891,7 +916,8 @@ async function main(): Promise<void> {
     const added = (v: number, d: number | undefined) => (d === undefined ? '' : ` (+${(v - d).toFixed(0)})`);
     const loop = l.loopDelay
       ? `; loop delay max ${l.loopDelay.maxMs.toFixed(1)} ms, p99 ${l.loopDelay.p99Ms.toFixed(2)} ms` +
-        (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc, l.loopDelay.newSpaceMiB)}` : '')
+        (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc, l.loopDelay.newSpaceMiB)}` : '') +
+        (l.loopDelay.stalls ? `; own stall max ${stallSummary(l.loopDelay)}` : '')
       : '';
     const waited =
       l.cpuWaitShare === undefined ? '' : `; waited for a core ${(100 * l.cpuWaitShare).toFixed(1)}% of the run`;
