@@ -7,7 +7,7 @@
  * mark-compact, incremental/weak = their steps), each { count, totalMs, maxMs }: a loop delay
  * of several ms with a GC pause of the same size beside it is the collector's. `newSpaceMiB`: the
  * young generation's size at the end (what --max-semi-space-size bounds). `stalls`: the same
- * delay sorted into the process's own stalls (JS, GC, blocked) and waits for a core
+ * delay sorted into true stalls (JS, GC on the CPU), sleeps (offcpu, gc-wait) and waits for a core
  * (test/bench/stall-account.mjs); BYLINE_BENCH_STALLS=0 leaves that probe out.
  */
 import { writeFileSync } from 'node:fs';

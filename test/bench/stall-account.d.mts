@@ -11,7 +11,8 @@ export interface Pause {
   startMs: number;
   endMs: number;
 }
-export type StallCause = 'js' | 'gc' | 'blocked' | 'sched';
+export type StallCause = 'js' | 'gc' | 'gc-wait' | 'offcpu' | 'sched';
+export declare const TRUE_STALL_CAUSES: StallCause[];
 export interface Stall {
   cause: StallCause;
   startMs: number;
@@ -32,6 +33,7 @@ export interface StallSummary {
   periodMs: number;
   delayMaxMs: number;
   ownMaxMs: number;
+  offMaxMs: number;
   causes: Partial<Record<StallCause, CauseTotals>>;
   stalls: Stall[];
 }

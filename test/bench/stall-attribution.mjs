@@ -33,6 +33,16 @@ const entry = (node) => {
     n = byId.get(parent.get(n.id));
   return name(n);
 };
+/** A frame with its two callers: `writeBuffer` alone does not say a socket's or a file's. */
+const stack = (node) => {
+  const names = [name(node)];
+  for (let n = node; names.length < 3 && parent.has(n.id); ) {
+    n = byId.get(parent.get(n.id));
+    if (n.callFrame.functionName === '(root)') break;
+    names.push(n.callFrame.functionName || '(anonymous)');
+  }
+  return names.join(' < ');
+};
 // Sample i covers [times[i], times[i + 1]).
 const times = [];
 let t = profile.startTime;
@@ -58,7 +68,7 @@ function samplesIn(fromUs, toUs) {
     const ms = (Math.min(times[i + 1], toUs) - times[i]) / 1000;
     const e = entry(node);
     entries.set(e, (entries.get(e) ?? 0) + ms);
-    const f = name(node);
+    const f = stack(node);
     frames.set(f, (frames.get(f) ?? 0) + ms);
   }
   return { entries, frames };
@@ -77,7 +87,9 @@ for (const file of stallFiles) {
   const run = JSON.parse(readFileSync(file, 'utf8'));
   for (const s of run.stalls)
     all.push({ ...s, file, ...samplesIn(run.originUs + s.startMs * 1000, run.originUs + s.endMs * 1000) });
-  console.log(`${file}: own max ${run.ownMaxMs.toFixed(1)} ms, delay max ${run.delayMaxMs.toFixed(1)} ms`);
+  console.log(
+    `${file}: true stall max ${run.ownMaxMs.toFixed(1)} ms, asleep max ${(run.offMaxMs ?? 0).toFixed(1)} ms, delay max ${run.delayMaxMs.toFixed(1)} ms`,
+  );
   for (const [cause, c] of Object.entries(run.causes))
     console.log(
       `  ${cause.padEnd(8)} ${String(c.count).padStart(5)}  max ${c.maxMs.toFixed(1).padStart(5)} ms  Σ ${c.totalMs.toFixed(0).padStart(5)} ms`,
