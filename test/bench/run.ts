@@ -759,10 +759,20 @@ async function startControl(): Promise<NonNullable<Target['loopDelay']> | undefi
     join(dir, 'control.log'),
     { env: { ...process.env, BYLINE_BENCH_LOOP_DELAY_FILE: delayFile } },
   );
-  await sleep(500);
-  return entry.child.exitCode === null && entry.child.signalCode === null
-    ? loopDelayClient(entry, delayFile)
-    : undefined;
+  // Signalled before loop-delay.mjs has its SIGUSR2 handler, it would be one measurement out of step.
+  for (let i = 0; i < 250 && !catchesSigusr2(entry.child.pid); i++) await sleep(20);
+  return catchesSigusr2(entry.child.pid) ? loopDelayClient(entry, delayFile) : undefined;
+}
+
+/** The process has a SIGUSR2 handler installed (/proc/PID/status SigCgt, signal 12). */
+function catchesSigusr2(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    const mask = /^SigCgt:\s+([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << 11n)) !== 0n;
+  } catch {
+    return false;
+  }
 }
 
 /** Statements the sidecar has recorded so far (its own counter), once it stops changing. */
