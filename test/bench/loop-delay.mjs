@@ -6,11 +6,14 @@
  * $BYLINE_BENCH_LOOP_DELAY_FILE and stops it. `gc`: pauses by kind (minor = scavenge, major =
  * mark-compact, incremental/weak = their steps), each { count, totalMs, maxMs }: a loop delay
  * of several ms with a GC pause of the same size beside it is the collector's. `newSpaceMiB`: the
- * young generation's size at the end (what --max-semi-space-size bounds).
+ * young generation's size at the end (what --max-semi-space-size bounds). `stalls`: the same
+ * delay sorted into true stalls (JS, GC on the CPU), sleeps (offcpu, gc-wait) and waits for a core
+ * (test/bench/stall-account.mjs); BYLINE_BENCH_STALLS=0 leaves that probe out.
  */
 import { writeFileSync } from 'node:fs';
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
+import { startStallProbe } from './stall-probe.mjs';
 
 const GC_KINDS = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -20,8 +23,10 @@ const GC_KINDS = {
 };
 
 const file = process.env.BYLINE_BENCH_LOOP_DELAY_FILE;
+const STALLS = process.env.BYLINE_BENCH_STALLS !== '0';
 if (file) {
   let histogram = null;
+  let probe = null;
   let gc = null;
   const observer = new PerformanceObserver((list) => {
     if (!gc) return;
@@ -40,6 +45,7 @@ if (file) {
       histogram.enable();
       gc = {};
       observer.observe({ entryTypes: ['gc'] });
+      if (STALLS) probe = startStallProbe();
       return;
     }
     histogram.disable();
@@ -53,8 +59,10 @@ if (file) {
         p50Ms: ms(histogram.percentile(50)),
         gc,
         newSpaceMiB: (getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 2 ** 20,
+        ...(probe ? { stalls: probe.stop() } : {}),
       }),
     );
+    probe = null;
     histogram = null;
     gc = null;
   });

@@ -14,7 +14,9 @@
  * per wake-up and a starved one reads one. BENCH_LATENCY=0 skips the one-client latency runs,
  * BENCH_THROUGHPUT=0 the 8-client runs (to profile the one-client run alone).
  * BENCH_QUERY='SQL' runs that statement (`:aid`, a random account id) instead of pgbench's -S
- * select, e.g. a range of 2000 rows to measure bulk results.
+ * select, e.g. a range of 2000 rows to measure bulk results. BENCH_STALLS_DIR=DIR keeps each
+ * run's stall attribution (test/bench/stall-probe.mjs) as DIR/TARGET-RUN.json, to line up with
+ * BENCH_CPU_PROF's profiles (test/bench/stall-attribution.mjs).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 import { measureCore } from './core.js';
+import { formatCauses, type StallSummary } from './stall-account.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
@@ -37,6 +40,7 @@ const RATE = process.env.BENCH_RATE ? positiveInt(process.env.BENCH_RATE, 0) : u
 const LATENCY = process.env.BENCH_LATENCY !== '0';
 const THROUGHPUT = process.env.BENCH_THROUGHPUT !== '0';
 const QUERY = process.env.BENCH_QUERY;
+const STALLS_DIR = process.env.BENCH_STALLS_DIR;
 const CLIENTS = 8;
 const THREADS = 2;
 const SCALE = 10;
@@ -74,7 +78,34 @@ interface LoopDelay {
   gc?: Record<string, { count: number; totalMs: number; maxMs: number }>;
   /** V8's new space at the end of the run, MiB (bounded by --max-semi-space-size). */
   newSpaceMiB?: number;
+  /** The delays over 1 ms sorted into the process's own stalls and waits for a core. */
+  stalls?: StallSummary & { wakeups: number; originUs: number };
 }
+
+/** With BENCH_STALLS_DIR: keeps a run's stall attribution for test/bench/stall-attribution.mjs. */
+function keepStalls(target: TargetName, run: string, delay: LoopDelay | undefined): void {
+  if (STALLS_DIR && delay?.stalls)
+    writeFileSync(join(STALLS_DIR, `${target}-${run}.json`), JSON.stringify(delay.stalls));
+}
+
+/** The longest true stall (js or gc: the main thread on the CPU), ms, or '' without the probe. */
+function trueStallMax(delay: LoopDelay | undefined): string {
+  return delay?.stalls ? delay.stalls.ownMaxMs.toFixed(1) : '';
+}
+
+/** One run's attribution line: the sidecar's causes (count/max/Σ ms), then the control's. */
+function attributionLine(label: string, delay: LoopDelay | undefined, controlDelay: LoopDelay | undefined): string {
+  if (!delay?.stalls) return '';
+  const control = controlDelay?.stalls ? ` | control: ${formatCauses(controlDelay.stalls.causes) || 'none'}` : '';
+  return `  ${label} ${formatCauses(delay.stalls.causes) || 'none'}${control}`;
+}
+
+const ATTRIBUTION_LEGEND =
+  'stall attribution: each wake-up of a 1 ms probe timer more than 1 ms late, less the time the main thread was ' +
+  'runnable without a core (schedstat), as cause count/max/Σ ms — js, gc: the main thread on the CPU (true stalls, the ' +
+  "sidecar's own); gc-wait: a GC pause with the main thread asleep (its helper threads without a core); offcpu: asleep, " +
+  'not queued (a synchronous syscall, another thread, the VM without a core); sched: under 1 ms once the wait for a core ' +
+  'is taken out. control: an idle node process with the same probe over the same run (what the machine alone causes).';
 
 interface RunResult {
   target: TargetName;
@@ -96,6 +127,8 @@ interface RunResult {
   /** µs per transaction the proxy's main thread was runnable but waiting for a core (schedstat). */
   cpuWaitUs?: number;
   loopDelay?: LoopDelay;
+  /** The idle control process's loop delay over the same run (startControl). */
+  control?: LoopDelay;
 }
 
 // ---- process and temp-dir bookkeeping, so nothing outlives the run ------------------------------
@@ -347,6 +380,7 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
   const preemptedBefore = target.pid === undefined ? 0 : involuntarySwitches(target.pid);
   const waitBefore = target.pid === undefined ? 0 : cpuWaitNs(target.pid);
   target.loopDelay?.start();
+  if (target.loopDelay) control?.start();
   try {
     const out = await pgbench([
       ...connectionArgs(target.port, BENCH_USER),
@@ -380,6 +414,9 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
   }
   const delay = await target.loopDelay?.stop();
   if (delay) result.loopDelay = delay;
+  keepStalls(target.name, protocol, delay);
+  const controlDelay = target.loopDelay ? await control?.stop() : undefined;
+  if (controlDelay) result.control = controlDelay;
   return result;
 }
 
@@ -391,13 +428,19 @@ interface Percentiles {
   loopDelay?: LoopDelay;
   /** Share of the run the proxy's main thread spent runnable but waiting for a core. */
   cpuWaitShare?: number;
+  control?: LoopDelay;
 }
+
+/** The idle control process (startControl), measured whenever a sidecar is. */
+let control: NonNullable<Target['loopDelay']> | undefined;
 
 /** One client, prepared protocol: per-transaction latencies from pgbench's log, p50 and p99. */
 async function oneClientLatency(target: Target, seconds: number): Promise<Percentiles | undefined> {
   const dir = tempDir();
   target.loopDelay?.start();
+  if (target.loopDelay) control?.start();
   let loopDelay: LoopDelay | undefined;
+  let controlDelay: LoopDelay | undefined;
   const waitBefore = target.pid === undefined ? 0 : cpuWaitNs(target.pid);
   const startedAt = performance.now();
   let cpuWaitShare: number | undefined;
@@ -421,6 +464,8 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
     if (target.pid !== undefined)
       cpuWaitShare = (cpuWaitNs(target.pid) - waitBefore) / 1e6 / (performance.now() - startedAt);
     loopDelay = await target.loopDelay?.stop();
+    keepStalls(target.name, 'one-client', loopDelay);
+    if (target.loopDelay) controlDelay = await control?.stop();
   }
   // Each line: client_id transaction_no time_us script_no time_epoch time_us_part.
   const us: number[] = [];
@@ -440,6 +485,7 @@ async function oneClientLatency(target: Target, seconds: number): Promise<Percen
     maxUs: us[us.length - 1]!,
     ...(loopDelay ? { loopDelay } : {}),
     ...(cpuWaitShare !== undefined ? { cpuWaitShare } : {}),
+    ...(controlDelay ? { control: controlDelay } : {}),
   };
 }
 
@@ -673,7 +719,19 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   const pid = entry.child.pid;
   await sleep(1000);
   const connectedIdleRssKib = pid === undefined ? Number.NaN : rssKib(pid);
-  const loopDelay = {
+  const loopDelay = loopDelayClient(entry, delayFile);
+  return {
+    target: { name, port, afterRun, loopDelay, ...(pid !== undefined ? { pid } : {}) },
+    entry,
+    readyMs,
+    idleRssKib,
+    connectedIdleRssKib,
+  };
+}
+
+/** Starts and stops test/bench/loop-delay.mjs in a process (SIGUSR2), reading what it wrote. */
+function loopDelayClient(entry: Managed, delayFile: string): NonNullable<Target['loopDelay']> {
+  return {
     start: () => signal(entry, 'SIGUSR2'),
     stop: async (): Promise<LoopDelay | undefined> => {
       rmSync(delayFile, { force: true });
@@ -686,13 +744,35 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
       }
     },
   };
-  return {
-    target: { name, port, afterRun, loopDelay, ...(pid !== undefined ? { pid } : {}) },
-    entry,
-    readyMs,
-    idleRssKib,
-    connectedIdleRssKib,
-  };
+}
+
+/**
+ * An idle node process with the same probe, measured during every sidecar run: the late wake-ups
+ * the loaded machine alone causes (its `offcpu` and `gc-wait` are the machine's, not a sidecar's).
+ */
+async function startControl(): Promise<NonNullable<Target['loopDelay']> | undefined> {
+  const dir = tempDir();
+  const delayFile = join(dir, 'loop-delay.json');
+  const entry = daemon(
+    process.execPath,
+    [...IMAGE_NODE_FLAGS, '--import', join(repoRoot, 'test/bench/loop-delay.mjs'), '-e', 'setInterval(() => {}, 1e9)'],
+    join(dir, 'control.log'),
+    { env: { ...process.env, BYLINE_BENCH_LOOP_DELAY_FILE: delayFile } },
+  );
+  // Signalled before loop-delay.mjs has its SIGUSR2 handler, it would be one measurement out of step.
+  for (let i = 0; i < 250 && !catchesSigusr2(entry.child.pid); i++) await sleep(20);
+  return catchesSigusr2(entry.child.pid) ? loopDelayClient(entry, delayFile) : undefined;
+}
+
+/** The process has a SIGUSR2 handler installed (/proc/PID/status SigCgt, signal 12). */
+function catchesSigusr2(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    const mask = /^SigCgt:\s+([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << 11n)) !== 0n;
+  } catch {
+    return false;
+  }
 }
 
 /** Statements the sidecar has recorded so far (its own counter), once it stops changing. */
@@ -773,11 +853,12 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       'waited for CPU µs/tx',
       'loop delay max/p99 ms',
       'GC max ms',
+      'true stall max ms',
     ],
   ];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '', '']);
+      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
@@ -793,6 +874,7 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       r.cpuWaitUs?.toFixed(1) ?? '—',
       r.loopDelay ? `${r.loopDelay.maxMs.toFixed(1)}/${r.loopDelay.p99Ms.toFixed(2)}` : '',
       r.loopDelay?.gc ? gcSummary(r.loopDelay.gc, r.loopDelay.newSpaceMiB) : '',
+      trueStallMax(r.loopDelay),
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -819,8 +901,15 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
     '\nevent-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution in the sidecar during each run ' +
       '(an idle loop reads about 1 ms: the sampling interval); GC max: the longest pause, minor (scavenge) / ' +
       "major (mark-compact), Σ all scavenges (ms), new: V8's new space at the end (MiB); preempted/tx: involuntary context switches of the proxy per transaction; " +
-      'waited for CPU: time its main thread was runnable but had no core (a loaded machine, not the proxy)',
+      'waited for CPU: time its main thread was runnable but had no core (a loaded machine, not the proxy); ' +
+      'true stall: the longest below',
   );
+  const attributed = results.filter((r) => r.loopDelay?.stalls);
+  if (attributed.length > 0) {
+    console.log(`\n${ATTRIBUTION_LEGEND}`);
+    for (const r of attributed)
+      console.log(attributionLine(`${r.target.padEnd(13)} ${r.protocol.padEnd(8)}`, r.loopDelay, r.control));
+  }
   for (const [name, rss] of sidecarRss) {
     console.log(`\n${name} peak RSS (VmHWM, sampled at the end):`);
     for (const p of rss) console.log(`  pid ${p.pid}  ${(p.kib / 1024).toFixed(1)} MiB  ${p.command}`);
@@ -851,6 +940,7 @@ async function main(): Promise<void> {
       targets.push(sidecar.target);
     }
   }
+  if (sidecars.length > 0 && process.env.BYLINE_BENCH_STALLS !== '0') control = await startControl();
 
   // Warm shared buffers and the page cache, so the first measured run is not the only cold one.
   await runPgbench(targets[0]!, 'simple', Math.min(3, SECONDS));
@@ -891,7 +981,8 @@ async function main(): Promise<void> {
     const added = (v: number, d: number | undefined) => (d === undefined ? '' : ` (+${(v - d).toFixed(0)})`);
     const loop = l.loopDelay
       ? `; loop delay max ${l.loopDelay.maxMs.toFixed(1)} ms, p99 ${l.loopDelay.p99Ms.toFixed(2)} ms` +
-        (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc, l.loopDelay.newSpaceMiB)}` : '')
+        (l.loopDelay.gc ? `, GC max minor/major ${gcSummary(l.loopDelay.gc, l.loopDelay.newSpaceMiB)}` : '') +
+        (l.loopDelay.stalls ? `; true stall max ${trueStallMax(l.loopDelay)} ms` : '')
       : '';
     const waited =
       l.cpuWaitShare === undefined ? '' : `; waited for a core ${(100 * l.cpuWaitShare).toFixed(1)}% of the run`;
@@ -899,6 +990,11 @@ async function main(): Promise<void> {
       `  ${l.target.padEnd(15)} p50 ${l.p50Us.toFixed(0)} µs${added(l.p50Us, direct?.p50Us)}, ` +
         `p99 ${l.p99Us.toFixed(0)} µs${added(l.p99Us, direct?.p99Us)}, max ${(l.maxUs / 1000).toFixed(1)} ms${loop}${waited}`,
     );
+  }
+  const attributedLatencies = latencies.filter((l) => l.loopDelay?.stalls);
+  if (attributedLatencies.length > 0) {
+    console.log('\none client, stall attribution (see above):');
+    for (const l of attributedLatencies) console.log(attributionLine(l.target.padEnd(13), l.loopDelay, l.control));
   }
   console.log(
     '\nsidecar start: exec → /readyz 200; resident memory 1 s after ready (no client yet), and 1 s after a first connection (SQL parser loaded)',

@@ -117,6 +117,31 @@ describe('AuditPipeline scheduling', () => {
     expect(sink.lines.at(-1)?.text).toBe(`SELECT ${SHAPE_BATCH_MAX - 1}`);
   });
 
+  test('no turn shapes more than SHAPE_BATCH_MAX records: a larger burst goes on in the next turns, in order', async () => {
+    const { sink, pipeline } = setup();
+    const s = session('flood');
+    const n = 3 * SHAPE_BATCH_MAX + 5;
+    for (let i = 0; i < n; i++) pipeline.statement(s, record(i, `SELECT ${i}`));
+    await nextTurn();
+    expect(sink.lines).toHaveLength(SHAPE_BATCH_MAX);
+    await nextTurn();
+    expect(sink.lines).toHaveLength(2 * SHAPE_BATCH_MAX);
+    for (let i = 0; i < 3; i++) await nextTurn();
+    expect(sink.batches.map((b) => b.groups.length)).toEqual([SHAPE_BATCH_MAX, SHAPE_BATCH_MAX, SHAPE_BATCH_MAX, 5]);
+    expect(sink.lines.map((l) => l.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(sink.lines.at(-1)?.text).toBe(`SELECT ${n - 1}`);
+  });
+
+  test('flush shapes a burst larger than one turn all at once', async () => {
+    const { sink, pipeline } = setup();
+    const n = 2 * SHAPE_BATCH_MAX + 1;
+    for (let i = 0; i < n; i++) pipeline.statement(session('big'), record(i, `SELECT ${i}`));
+    await pipeline.flush();
+    expect(sink.lines).toHaveLength(n);
+    await nextTurn();
+    expect(sink.lines).toHaveLength(n);
+  });
+
   test('flush shapes what is pending at once, and the timer then finds nothing to write twice', async () => {
     const { sink, pipeline } = setup();
     pipeline.statement(session('f'), record(0, 'SELECT 1'));
