@@ -143,6 +143,12 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
   legalComments: 'none',
+  // V8 keeps every module's source text on its heap, as two bytes a character once one character
+  // is not Latin-1 (a '…' in a comment doubled a 500 KiB chunk): without comments and indentation
+  // the sidecar holds 4 MiB less idle. Names stay, so stack traces read as the sources (and the
+  // linked source maps map them back).
+  minifyWhitespace: true,
+  minifySyntax: true,
 });
 // The collector serves the trail viewer from here (cli/dist/ui), also when run from sources.
 const viewer = await buildViewer({ build, outdir: join(outdir, 'ui') });
