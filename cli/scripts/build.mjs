@@ -115,6 +115,31 @@ const httpWithoutUndici = {
   },
 };
 
+/**
+ * prom-client requires @opentelemetry/api at load, for one thing: exemplars on its CPU counter,
+ * which we never enable. Evaluating the API costs every process with metrics 2.4 MiB of RSS, so
+ * prom-client gets a stand-in that requires the real package when a property is first read.
+ */
+const lazyOpenTelemetryForPromClient = {
+  name: 'lazy-opentelemetry-for-prom-client',
+  setup(build) {
+    build.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) =>
+      /[\\/]node_modules[\\/]prom-client[\\/]/.test(args.importer)
+        ? { path: '@opentelemetry/api', namespace: 'byline-lazy-otel' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'byline-lazy-otel' }, () => ({
+      contents: [
+        'let api;',
+        "const load = () => (api ??= require('@opentelemetry/api'));",
+        'module.exports = new Proxy({}, { get: (_, name) => load()[name] });',
+      ].join('\n'),
+      loader: 'js',
+      resolveDir: join(root, 'node_modules/prom-client'),
+    }));
+  },
+};
+
 const commands = readdirSync(join(cli, 'src/commands'))
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
   .map((f) => `src/commands/${f}`);
@@ -133,7 +158,7 @@ const result = await build({
   platform: 'node',
   target: 'node20.15',
   external: values['bundle-libraries'] ? NATIVE : EXTERNAL,
-  plugins: [httpWithoutUndici],
+  plugins: [httpWithoutUndici, lazyOpenTelemetryForPromClient],
   // Bundled CommonJS (pino, prom-client) calls require() for Node's built-in modules.
   banner: {
     js: "import { createRequire as __bylineRequire } from 'node:module'; const require = __bylineRequire(import.meta.url);",
@@ -143,6 +168,12 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
   legalComments: 'none',
+  // V8 keeps every module's source text on its heap, as two bytes a character once one character
+  // is not Latin-1 (a '…' in a comment doubled a 500 KiB chunk): without comments and indentation
+  // the sidecar holds 4 MiB less idle. Names stay, so stack traces read as the sources (and the
+  // linked source maps map them back).
+  minifyWhitespace: true,
+  minifySyntax: true,
 });
 // The collector serves the trail viewer from here (cli/dist/ui), also when run from sources.
 const viewer = await buildViewer({ build, outdir: join(outdir, 'ui') });

@@ -10,7 +10,9 @@ import {
   sidecarConfigRules,
   ValidationError,
 } from '@byline/api';
-import { type RunningSidecar, startSidecar } from '@byline/sidecar';
+// The sidecar's own module, not the package index: that also carries the gateway and its OIDC
+// libraries (jose, openid-client), which an ES import evaluates whether used or not.
+import { type RunningSidecar, startSidecar } from '@byline/sidecar/sidecar';
 import type { OptionValues } from '../command-table.js';
 import { serviceLogger, untilSignal } from '../service.js';
 

@@ -20,7 +20,12 @@ import {
   TOKEN_VOLUME,
 } from './constants.js';
 import { type ResolvedRoute, resolveRoute } from './routes.js';
-import { DEFAULT_SIDECAR_NODE_OPTIONS, DEFAULT_SIDECAR_RESOURCES, DEFAULT_SPOOL_BYTES } from './sidecar-settings.js';
+import {
+  DEFAULT_SIDECAR_NODE_OPTIONS,
+  DEFAULT_SIDECAR_RESOURCES,
+  DEFAULT_SPOOL_BYTES,
+  SIDECAR_MALLOC_ARENA_MAX,
+} from './sidecar-settings.js';
 import type { AgentIdentity, DatabaseRoute, InjectionOptions } from './types.js';
 
 /**
@@ -163,7 +168,11 @@ export function renderSidecarContainer(
     ...(options.imagePullPolicy ? { imagePullPolicy: options.imagePullPolicy } : {}),
     restartPolicy: 'Always',
     args: ['sidecar', '--config-env', SIDECAR_CONFIG_ENV],
-    env: [{ name: SIDECAR_CONFIG_ENV, value: JSON.stringify(config) }, ...nodeOptionsEnv(options)],
+    env: [
+      { name: SIDECAR_CONFIG_ENV, value: JSON.stringify(config) },
+      ...nodeOptionsEnv(options),
+      { name: 'MALLOC_ARENA_MAX', value: SIDECAR_MALLOC_ARENA_MAX },
+    ],
     ports: [{ name: 'byline-metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
     // The app's containers start only once this succeeds, so they find the proxy listening. The
     // kubelet probes the pod's IP, where only the metrics listener is: its /readyz answers 200

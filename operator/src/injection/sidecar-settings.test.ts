@@ -136,6 +136,14 @@ describe('injection with sidecar settings', () => {
     expect(nodeOptionsOf(inject({}, { sidecar: { nodeOptions: '' } }).pod)).toEqual([]);
   });
 
+  it('limits the sidecar to two malloc arenas, whatever its NODE_OPTIONS', () => {
+    const arenasOf = (pod: V1Pod | undefined) => sidecarOf(pod)?.env?.filter((e) => e.name === 'MALLOC_ARENA_MAX');
+    for (const nodeOptions of [undefined, '', '--max-semi-space-size=2']) {
+      const options = nodeOptions === undefined ? {} : { sidecar: { nodeOptions } };
+      expect(arenasOf(inject({}, options).pod)).toEqual([{ name: 'MALLOC_ARENA_MAX', value: '2' }]);
+    }
+  });
+
   it('sizes the sidecar and its spool from the pod annotations over the operator defaults', () => {
     const { pod } = inject(
       { 'byline.dev/spool-size': '256Mi', 'byline.dev/sidecar-memory-limit': '128Mi' },
