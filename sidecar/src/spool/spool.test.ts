@@ -726,6 +726,129 @@ describe('Spool', () => {
     await spool.close();
   });
 
+  test('events this process wrote ship from memory: the lines and positions the segment holds, nothing read back', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir);
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i <= 200; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      spool.flushPending();
+      pipeline.statement(s, r);
+      if (i % 20 === 0) await pipeline.flush();
+    }
+    await pipeline.flush();
+    const from = { segment: 1, offset: 0 };
+    const before = spool.bytesRead;
+    const shipped: string[] = [];
+    const positions: unknown[] = [];
+    for (let batch = await spool.readEvents(from, 8 * 1024); batch.lines.length > 0; ) {
+      shipped.push(...batch.lines);
+      positions.push(batch.next);
+      batch = await spool.readEvents(batch.next, 8 * 1024);
+    }
+    expect(spool.bytesRead - before).toBe(0);
+    expect(shipped.length).toBe(200);
+    const last = positions.at(-1);
+    await spool.close();
+    // The file holds the very same lines: read back after a restart (all of it from disk now).
+    const again = open(dir);
+    const fromDisk = await again.spool.readEvents(from, 1 << 30);
+    expect(again.spool.bytesRead).toBeGreaterThan(0);
+    expect(fromDisk.lines).toEqual(shipped);
+    expect(last).toEqual({ segment: 1, offset: readFileSync(join(dir, 'segment-000000000001.log')).length });
+    await again.spool.close();
+  });
+
+  test('a shipper behind by more than the memory bound reads the rest from disk: every event once, in order', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { recentBytes: 16 * 1024, segmentBytes: 64 * 1024 });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i <= 600; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      spool.flushPending();
+      pipeline.statement(s, r);
+      if (i % 25 === 0) await pipeline.flush();
+    }
+    await pipeline.flush();
+    const before = spool.bytesRead;
+    const seqs: number[] = [];
+    let reads = 0;
+    for (let batch = await spool.readEvents(spool.acknowledged, 8 * 1024); batch.lines.length > 0; reads++) {
+      for (const l of batch.lines) seqs.push((JSON.parse(l) as AuditEvent).chain.seq);
+      spool.acknowledge(batch.next, batch.lines.length);
+      batch = await spool.readEvents(spool.acknowledged, 8 * 1024);
+    }
+    expect(seqs).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+    expect(spool.bytesRead - before).toBeGreaterThan(0);
+    expect(reads).toBeGreaterThan(10);
+    // Caught up: what is written now ships from memory again.
+    const r = record(601, 'select 1', true);
+    spool.begin(s, r);
+    pipeline.statement(s, r);
+    await pipeline.flush();
+    const readBefore = spool.bytesRead;
+    const last = await spool.readEvents(spool.acknowledged, 8 * 1024);
+    expect(last.lines.map((l) => (JSON.parse(l) as AuditEvent).chain.seq)).toEqual([601]);
+    expect(spool.bytesRead).toBe(readBefore);
+    await spool.close();
+  });
+
+  test('strict durability starts the fsync when begin records are written, before anyone waits for it', async () => {
+    const dir = tempDir();
+    const { spool } = open(dir, { durability: 'strict' });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    spool.begin(s, record(1, 'select 1', false));
+    await new Promise<void>((resolve) => spool.writeThisTurn(() => resolve()));
+    expect(spool.beginsDurable).toBe(false);
+    const deadline = Date.now() + 5000;
+    while (!spool.beginsDurable && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(spool.beginsDurable).toBe(true);
+    // The result then passes at once.
+    let released = false;
+    spool.whenDurable(() => {
+      released = true;
+    });
+    expect(released).toBe(true);
+    await spool.close();
+  });
+
+  test('strict durability: events written after the begin records do not hold a result back', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { durability: 'strict' });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    const r = record(1, 'update t set x = $1 where id = 1', true);
+    spool.begin(s, r);
+    await new Promise<void>((resolve) => spool.writeThisTurn(() => resolve()));
+    await new Promise<void>((resolve) => spool.whenDurable(resolve));
+    // Another session's finished statement: its events go to the file, not yet fsynced.
+    pipeline.statement(s, r);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    spool.flushPending();
+    let released = false;
+    spool.whenDurable(() => {
+      released = true;
+    });
+    expect(released).toBe(true);
+    // A begin appended and not yet written is: it is written and waited for.
+    spool.begin(s, record(2, 'select 2', false));
+    let second = false;
+    const done = new Promise<void>((resolve) =>
+      spool.whenDurable(() => {
+        second = true;
+        resolve();
+      }),
+    );
+    expect(second).toBe(false);
+    await done;
+    await spool.close();
+  });
+
   test('strict durability runs the waiter only after an fsync', async () => {
     const dir = tempDir();
     const { spool } = open(dir, { durability: 'strict' });

@@ -11,9 +11,12 @@
  *    crash loses nothing, a machine crash may lose what the kernel had not flushed); `batch` —
  *    fsync at most 100 ms after a write (a machine crash loses at most the last 100 ms);
  *    `strict` — every statement's begin record is fsynced before its result reaches the client,
- *    one fsync serving every session waiting at that moment (group commit).
- *  - The shipper reads finished events back from disk, and only acknowledged segments that hold
- *    no unfinished statement are deleted. `maxSpoolBytes` bounds the whole backlog.
+ *    one fsync serving every session waiting at that moment (group commit); the fsync starts as
+ *    soon as the begin records are written, so it runs while Postgres executes the statements.
+ *  - The shipper sends the events this process has just written from memory (the same bytes, kept
+ *    once write(2) took them: recent-events.ts) and reads older ones back from disk (after a
+ *    restart, a backlog past the memory bound, a failed write). Only acknowledged segments that
+ *    hold no unfinished statement are deleted. `maxSpoolBytes` bounds the whole backlog.
  *
  * The parts: segment-log.ts (files, the one synchronous write, fsync/read/delete off the event
  * loop), recovery.ts (reading it back at start), backlog.ts (checkpoint, deletion, the bound),
@@ -36,6 +39,7 @@ import {
   type SessionRecord,
   sessionPayload,
 } from './payloads.js';
+import { RecentEvents } from './recent-events.js';
 import { type ByteRange, type DecodedRecord, decodeRecords, RecordType } from './record-codec.js';
 import { type RecoveredSpool, recover, type SpoolPosition } from './recovery.js';
 import { SegmentLog, segmentName } from './segment-log.js';
@@ -52,6 +56,8 @@ export interface SpoolOptions {
   maxBytes: number;
   /** A segment is closed and a new one begun past this size. */
   segmentBytes?: number;
+  /** Bytes of just-written events records kept in memory for shipping (0: always read the disk). */
+  recentBytes?: number;
   logger: Logger;
 }
 
@@ -62,6 +68,8 @@ const EVENTS_FLUSH_MS = 5;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Bytes read back at a time for shipping, at the least (twice the batch size asked for, when larger). */
 const READ_WINDOW_BYTES = 64 * 1024;
+/** Events records kept in memory for shipping, at most (a shipper further behind reads the disk). */
+const DEFAULT_RECENT_BYTES = 4 * 1024 * 1024;
 
 export class Spool implements AuditSink {
   readonly name: string;
@@ -91,6 +99,11 @@ export class Spool implements AuditSink {
   private readonly damage: DamageLedger;
   /** Events written and not yet acknowledged by the collector (or dead-lettered). */
   private unshippedEvents = 0;
+  private readonly recent: RecentEvents;
+  /** Begin records were appended since the last complete write. */
+  private beginsPending = false;
+  /** Where the last write holding begin records ended (a SegmentLog position): what strict waits for. */
+  private beginsWrittenTo = 0;
 
   private constructor(
     private readonly options: SpoolOptions,
@@ -101,7 +114,8 @@ export class Spool implements AuditSink {
     this.log = new SegmentLog(options.dir, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, options.logger);
     this.backlog = new Backlog(this.log, options.maxBytes, options.logger);
     this.damage = new DamageLedger(join(options.dir, 'quarantine'), options.logger);
-    if (options.durability === 'batch') this.log.onWritten = this.scheduleBatchSync;
+    this.recent = new RecentEvents(options.recentBytes ?? DEFAULT_RECENT_BYTES);
+    this.log.onWritten = this.afterWrite;
     this.log.onFull = () => this.openSegment(this.log.current.number + 1);
   }
 
@@ -122,6 +136,8 @@ export class Spool implements AuditSink {
     spool.beginSegment = r.beginSegment;
     spool.unshippedEvents = r.unshippedEvents;
     spool.openSegment(r.last === undefined ? 1 : r.last + 1);
+    // Only what this process writes is in memory; older events are read from their segments.
+    spool.recent.coverFrom({ segment: spool.log.current.number, offset: 0 });
     const recovered: RecoveredSpool = {
       stream,
       chain: r.chain,
@@ -155,13 +171,23 @@ export class Spool implements AuditSink {
     for (const s of this.activeSessions.values()) this.log.append(RecordType.session, JSON.stringify(s));
   }
 
-  private readonly scheduleBatchSync = (): void => {
+  private readonly afterWrite = (segment: number, base: number, written: number, complete: boolean): void => {
+    this.recent.written(segment, base, written, complete);
+    if (complete && this.beginsPending) {
+      this.beginsPending = false;
+      this.beginsWrittenTo = this.log.writtenBytes;
+      if (this.options.durability === 'strict') this.log.syncTo(this.beginsWrittenTo);
+    }
+    if (written > 0 && this.options.durability === 'batch') this.scheduleBatchSync();
+  };
+
+  private scheduleBatchSync(): void {
     if (this.syncTimer) return;
     this.syncTimer = setTimeout(() => {
       this.syncTimer = null;
       this.log.sync();
     }, BATCH_SYNC_MS);
-  };
+  }
 
   /**
    * Hands everything appended so far to the operating system. Call before forwarding: false
@@ -226,6 +252,7 @@ export class Spool implements AuditSink {
     ofSession.set(record.seq, this.log.current.number);
     this.log.current.openBegins += 1;
     this.log.append(RecordType.begin, beginPayload(session.id, record, this.decisionId));
+    this.beginsPending = true;
   }
 
   /**
@@ -252,7 +279,9 @@ export class Spool implements AuditSink {
       // The EventsHeader, written as a string (one per finished statement).
       const session = group.session;
       const header = `{"s":${session === null ? 'null' : JSON.stringify(session)},"q":${group.record},"n":${group.nextSeq},"w":${now}${group.ended ? ',"end":true' : ''}}`;
+      const at = this.log.pendingBytes;
       this.log.append(RecordType.events, `${header}\n${group.lines.join('\n')}`);
+      this.recent.append(at, this.log.pendingBytes, group.lines, now);
       this.unshippedEvents += group.lines.length;
       const ofSession = session === null ? undefined : this.beginSegment.get(session);
       if (ofSession && group.record !== null) {
@@ -285,10 +314,18 @@ export class Spool implements AuditSink {
 
   // ------------------------------------------------------------------ durability
 
-  /** Runs `then` once everything written so far is fsynced (strict mode's group commit). */
+  /**
+   * Runs `then` once every begin record so far is fsynced (strict mode's group commit). Events
+   * written since do not hold it back: only begin records must be durable before a result.
+   */
   whenDurable(then: () => void): void {
-    this.log.flush();
-    this.log.whenDurable(then);
+    if (this.beginsPending) this.log.flush();
+    this.log.whenDurableAt(this.beginsWrittenTo, then);
+  }
+
+  /** Every begin record appended so far is written and fsynced. */
+  get beginsDurable(): boolean {
+    return !this.beginsPending && this.log.syncedBytes >= this.beginsWrittenTo;
   }
 
   async flush(): Promise<void> {
@@ -332,14 +369,16 @@ export class Spool implements AuditSink {
 
   /**
    * Finished events from `from` on, at most `maxBytes` of them (at least one record), and the
-   * position after them. Reads the files (off the event loop), so what is shipped is exactly
-   * what is on disk.
+   * position after them: what this process wrote from memory when it still holds it from `from`
+   * on (the bytes the file holds, kept once written), else read from the files (off the event loop).
    */
   async readEvents(
     from: SpoolPosition,
     maxBytes: number,
   ): Promise<{ lines: string[]; next: SpoolPosition; oldestWrittenAt: number | null }> {
     this.log.flush();
+    const recent = this.recent.read(from, maxBytes);
+    if (recent) return recent;
     const lines: string[] = [];
     let oldest: number | null = null;
     let position = from;
@@ -427,6 +466,7 @@ export class Spool implements AuditSink {
    */
   acknowledge(to: SpoolPosition, events = 0): void {
     this.unshippedEvents = Math.max(0, this.unshippedEvents - events);
+    this.recent.acknowledged(to);
     this.backlog.acknowledge(to);
   }
 

@@ -1,0 +1,158 @@
+/**
+ * The events records this process has just written to the spool, kept in memory so that a
+ * shipper that keeps up sends them without reading the segment back (a read(2) copy, a CRC check,
+ * UTF-8 decoding and splitting per event, and a thread-pool hop per window, for bytes it already
+ * had as strings). The spool file stays the durable copy and the only source after a restart, for
+ * a backlog larger than the bound, and after a failed write.
+ *
+ * What it serves is what the file holds: an entry is registered only once its record has been
+ * written (write(2) returned for all of it), with its place in the segment, and the tail answers
+ * only for positions from `coveredFrom` on, past which it holds every events record written. Pure
+ * bookkeeping, no I/O.
+ */
+import type { SpoolPosition } from './recovery.js';
+
+/** One events record: its lines and where it lies in the spool. */
+interface Entry {
+  segment: number;
+  start: number;
+  end: number;
+  lines: string[];
+  writtenAt: number;
+}
+
+/** An events record appended and not yet written: where it lies in the append buffer. */
+interface Appended {
+  at: number;
+  end: number;
+  lines: string[];
+  writtenAt: number;
+}
+
+export interface ShipBatch {
+  lines: string[];
+  next: SpoolPosition;
+  oldestWrittenAt: number | null;
+}
+
+export function before(a: SpoolPosition, b: SpoolPosition): boolean {
+  return a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
+}
+
+function startsBefore(e: Entry, p: SpoolPosition): boolean {
+  return e.segment < p.segment || (e.segment === p.segment && e.start < p.offset);
+}
+
+export class RecentEvents {
+  private entries: Entry[] = [];
+  /** Entries before this index are gone (acknowledged or dropped); compacted now and then. */
+  private head = 0;
+  private appended: Appended[] = [];
+  /** Record bytes held in `entries` from `head` on. */
+  private heldBytes = 0;
+  /** Every events record at or after this position is in `entries`; null: none is (until a clean write). */
+  private coveredFrom: SpoolPosition | null = null;
+  /** Where the written bytes end: the answer's `next` when every entry was taken. */
+  private end: SpoolPosition = { segment: 0, offset: 0 };
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Events records from `at` on (a segment this process opened, nothing appended yet) will all be held. */
+  coverFrom(at: SpoolPosition): void {
+    this.coveredFrom = at;
+    this.end = at;
+  }
+
+  /**
+   * An events record was appended to the append buffer at [at, end) (offsets in the buffer's
+   * unwritten bytes).
+   */
+  append(at: number, end: number, lines: string[], writtenAt: number): void {
+    if (this.coveredFrom === null) return;
+    this.appended.push({ at, end, lines, writtenAt });
+  }
+
+  /**
+   * write(2) took `written` bytes of the append buffer into segment `segment` at `base`; `complete`:
+   * it took them all. Anything short of that (a full disk) and the tail stops answering until a
+   * write leaves nothing behind again: what was appended meanwhile is found on disk.
+   */
+  written(segment: number, base: number, written: number, complete: boolean): void {
+    if (!complete) {
+      this.coveredFrom = null;
+      this.appended.length = 0;
+      this.entries.length = 0;
+      this.head = 0;
+      this.heldBytes = 0;
+      return;
+    }
+    const end = { segment, offset: base + written };
+    this.end = end;
+    if (this.coveredFrom === null) {
+      // Everything appended so far is now in the file, before `end`.
+      this.coveredFrom = end;
+      return;
+    }
+    const appended = this.appended;
+    for (let i = 0; i < appended.length; i++) {
+      const a = appended[i]!;
+      this.entries.push({ segment, start: base + a.at, end: base + a.end, lines: a.lines, writtenAt: a.writtenAt });
+      this.heldBytes += a.end - a.at;
+    }
+    appended.length = 0;
+    // A shipper far behind (the collector away) reads the disk instead: drop the oldest.
+    while (this.heldBytes > this.maxBytes && this.head < this.entries.length) {
+      const dropped = this.entries[this.head++]!;
+      this.heldBytes -= dropped.end - dropped.start;
+      this.coveredFrom = { segment: dropped.segment, offset: dropped.end };
+    }
+    this.compact();
+  }
+
+  /**
+   * The events from `from` on, at most about `maxBytes` of them (whole records, at least one), as
+   * the segment read would give them; null when `from` lies before what the tail holds.
+   */
+  read(from: SpoolPosition, maxBytes: number): ShipBatch | null {
+    if (this.coveredFrom === null || before(from, this.coveredFrom)) return null;
+    const lines: string[] = [];
+    let i = this.head;
+    while (i < this.entries.length && startsBefore(this.entries[i]!, from)) i++;
+    let bytes = 0;
+    let oldest: number | null = null;
+    for (; i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      if (oldest === null) oldest = e.writtenAt;
+      for (let k = 0; k < e.lines.length; k++) lines.push(e.lines[k]!);
+      bytes += e.end - e.start;
+      if (bytes >= maxBytes) return { lines, next: { segment: e.segment, offset: e.end }, oldestWrittenAt: oldest };
+    }
+    return { lines, next: before(from, this.end) ? this.end : from, oldestWrittenAt: oldest };
+  }
+
+  /** The collector has everything before `to`: let those entries go. */
+  acknowledged(to: SpoolPosition): void {
+    while (this.head < this.entries.length) {
+      const e = this.entries[this.head]!;
+      if (e.segment > to.segment || (e.segment === to.segment && e.end > to.offset)) break;
+      this.heldBytes -= e.end - e.start;
+      this.head++;
+    }
+    this.compact();
+  }
+
+  /** Record bytes held (for tests and the bound). */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  private compact(): void {
+    if (this.head === this.entries.length) {
+      this.entries.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
