@@ -1,14 +1,24 @@
 import { describe, expect, test } from 'vitest';
+import { EventRun } from './event-run.js';
 import { RecentEvents } from './recent-events.js';
 
-/** Appends events records of `size` bytes each (one line apiece) and writes them in one write. */
-function writeRecords(tail: RecentEvents, segment: number, base: number, names: string[], size = 100): number {
+/** The one line of a 100-byte stand-in record for `name`. */
+const line = (name: string) => name.padEnd(90, '.');
+const linesOf = (...names: string[]) => names.map(line);
+
+/**
+ * Appends one 100-byte events record per name (a 10-byte stand-in for the frame and header, then
+ * its line) to a stand-in append buffer, and writes them all in one write at `base`.
+ */
+function writeRecords(tail: RecentEvents, segment: number, base: number, names: string[]): number {
+  const buf = Buffer.alloc(names.length * 100, 0x20);
   let at = 0;
   for (const name of names) {
-    tail.append(at, at + size, [name], 1000);
-    at += size;
+    buf.write(line(name), at + 10);
+    tail.append(at, at + 10, at + 100, 1000);
+    at += 100;
   }
-  tail.written(segment, base, at, true);
+  tail.written(segment, base, at, true, buf);
   return base + at;
 }
 
@@ -17,20 +27,28 @@ describe('recent events (shipping from memory)', () => {
     const tail = new RecentEvents(1 << 20);
     tail.coverFrom({ segment: 3, offset: 0 });
     const end = writeRecords(tail, 3, 40, ['a', 'b', 'c']);
-    expect(tail.read({ segment: 3, offset: 0 }, 1 << 20)).toEqual({
-      lines: ['a', 'b', 'c'],
-      next: { segment: 3, offset: end },
-      oldestWrittenAt: 1000,
-    });
+    const all = tail.read({ segment: 3, offset: 0 }, 1 << 20)!;
+    expect(all.events.lines).toEqual(linesOf('a', 'b', 'c'));
+    expect(all.events.body.toString()).toBe(`${linesOf('a', 'b', 'c').join('\n')}\n`);
+    expect(all).toMatchObject({ next: { segment: 3, offset: end }, oldestWrittenAt: 1000 });
     // Whole records up to the byte limit, at least one, and the next batch from where it stopped.
-    expect(tail.read({ segment: 3, offset: 0 }, 150)).toMatchObject({ lines: ['a', 'b'], next: { offset: 240 } });
-    expect(tail.read({ segment: 3, offset: 240 }, 1)).toMatchObject({ lines: ['c'], next: { offset: 340 } });
+    const first = tail.read({ segment: 3, offset: 0 }, 150)!;
+    expect([first.events.lines, first.next.offset]).toEqual([linesOf('a', 'b'), 240]);
+    const second = tail.read({ segment: 3, offset: 240 }, 1)!;
+    expect([second.events.lines, second.next.offset]).toEqual([linesOf('c'), 340]);
     // Nothing more: the position moves to the end of what was written (past begin records).
-    expect(tail.read({ segment: 3, offset: 340 }, 1)).toEqual({
-      lines: [],
-      next: { segment: 3, offset: 340 },
-      oldestWrittenAt: null,
-    });
+    const none = tail.read({ segment: 3, offset: 340 }, 1)!;
+    expect([none.events.count, none.next, none.oldestWrittenAt]).toEqual([0, { segment: 3, offset: 340 }, null]);
+  });
+
+  test('holds a copy: the append buffer may be reused once written', () => {
+    const tail = new RecentEvents(1 << 20);
+    tail.coverFrom({ segment: 1, offset: 0 });
+    const buf = Buffer.from('..........{"x":1}\n{"x":2}');
+    tail.append(0, 10, buf.length, 1);
+    tail.written(1, 0, buf.length, true, buf);
+    buf.fill(0);
+    expect(tail.read({ segment: 1, offset: 0 }, 1 << 20)?.events.lines).toEqual(['{"x":1}', '{"x":2}']);
   });
 
   test('a position before the covered one is for the disk to answer', () => {
@@ -39,18 +57,21 @@ describe('recent events (shipping from memory)', () => {
     tail.coverFrom({ segment: 5, offset: 0 });
     writeRecords(tail, 5, 0, ['a']);
     expect(tail.read({ segment: 4, offset: 900 }, 1)).toBeNull();
-    expect(tail.read({ segment: 5, offset: 0 }, 1)?.lines).toEqual(['a']);
+    expect(tail.read({ segment: 5, offset: 0 }, 1)?.events.lines).toEqual(linesOf('a'));
   });
 
   test('records appended but not yet written are not served; a roll-over keeps file order', () => {
     const tail = new RecentEvents(1 << 20);
     tail.coverFrom({ segment: 1, offset: 0 });
-    tail.append(0, 100, ['a'], 1);
-    expect(tail.read({ segment: 1, offset: 0 }, 1 << 20)?.lines).toEqual([]);
-    tail.written(1, 0, 100, true);
+    const buf = Buffer.alloc(100, 0x20);
+    buf.write('a', 10);
+    tail.append(0, 10, 11, 1);
+    expect(tail.read({ segment: 1, offset: 0 }, 1 << 20)?.events.lines).toEqual([]);
+    tail.written(1, 0, 100, true, buf);
     writeRecords(tail, 2, 30, ['b']);
-    expect(tail.read({ segment: 1, offset: 0 }, 1 << 20)?.lines).toEqual(['a', 'b']);
-    expect(tail.read({ segment: 1, offset: 100 }, 1 << 20)).toMatchObject({ lines: ['b'], next: { segment: 2 } });
+    expect(tail.read({ segment: 1, offset: 0 }, 1 << 20)?.events.lines).toEqual(['a', line('b')]);
+    expect(tail.read({ segment: 1, offset: 100 }, 1 << 20)).toMatchObject({ next: { segment: 2 } });
+    expect(tail.read({ segment: 1, offset: 100 }, 1 << 20)?.events.lines).toEqual(linesOf('b'));
   });
 
   test('acknowledged records are let go', () => {
@@ -60,7 +81,7 @@ describe('recent events (shipping from memory)', () => {
     expect(tail.bytes).toBe(300);
     tail.acknowledged({ segment: 1, offset: 200 });
     expect(tail.bytes).toBe(100);
-    expect(tail.read({ segment: 1, offset: 200 }, 1 << 20)?.lines).toEqual(['c']);
+    expect(tail.read({ segment: 1, offset: 200 }, 1 << 20)?.events.lines).toEqual(linesOf('c'));
   });
 
   test('past the bound the oldest go, and the disk answers for them: nothing is served twice or skipped', () => {
@@ -71,22 +92,37 @@ describe('recent events (shipping from memory)', () => {
     // a and b were dropped: from before c, the disk.
     expect(tail.read({ segment: 1, offset: 0 }, 1 << 20)).toBeNull();
     expect(tail.read({ segment: 1, offset: 100 }, 1 << 20)).toBeNull();
-    expect(tail.read({ segment: 1, offset: 200 }, 1 << 20)?.lines).toEqual(['c', 'd']);
+    expect(tail.read({ segment: 1, offset: 200 }, 1 << 20)?.events.lines).toEqual(linesOf('c', 'd'));
   });
 
   test('a failed or partial write stops it until a write leaves nothing behind', () => {
     const tail = new RecentEvents(1 << 20);
     tail.coverFrom({ segment: 1, offset: 0 });
     writeRecords(tail, 1, 0, ['a']);
-    tail.append(0, 100, ['b'], 1);
-    tail.written(1, 100, 40, false);
+    const buf = Buffer.alloc(200, 0x20);
+    tail.append(0, 10, 11, 1);
+    tail.written(1, 100, 40, false, buf);
     expect(tail.read({ segment: 1, offset: 100 }, 1 << 20)).toBeNull();
     // b is in the file only after the retry, so the disk answers for everything before that write's end.
-    tail.append(60, 160, ['c'], 1);
-    tail.written(1, 140, 120, true);
+    tail.append(60, 70, 71, 1);
+    tail.written(1, 140, 120, true, buf);
     expect(tail.read({ segment: 1, offset: 100 }, 1 << 20)).toBeNull();
-    expect(tail.read({ segment: 1, offset: 260 }, 1 << 20)?.lines).toEqual([]);
+    expect(tail.read({ segment: 1, offset: 260 }, 1 << 20)?.events.lines).toEqual([]);
     writeRecords(tail, 1, 260, ['d']);
-    expect(tail.read({ segment: 1, offset: 260 }, 1 << 20)?.lines).toEqual(['d']);
+    expect(tail.read({ segment: 1, offset: 260 }, 1 << 20)?.events.lines).toEqual(linesOf('d'));
+  });
+});
+
+describe('event run (the request body)', () => {
+  test('lines are found by their newlines; slices share the bytes; empty parts hold no line', () => {
+    const run = EventRun.fromParts([Buffer.from('{"a":"é"}\n{"b":2}'), Buffer.alloc(0), Buffer.from('{"c":3}')]);
+    expect(run.count).toBe(3);
+    expect(run.lines).toEqual(['{"a":"é"}', '{"b":2}', '{"c":3}']);
+    expect(run.bytes(0)).toBe(Buffer.byteLength('{"a":"é"}\n'));
+    const tail = run.slice(1, 3);
+    expect(tail.body.toString()).toBe('{"b":2}\n{"c":3}\n');
+    expect(tail.line(1)).toBe('{"c":3}');
+    expect(EventRun.fromLines([]).count).toBe(0);
+    expect(EventRun.fromLines(['x', 'y']).body.toString()).toBe('x\ny\n');
   });
 });

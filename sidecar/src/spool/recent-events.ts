@@ -1,36 +1,39 @@
 /**
  * The events records this process has just written to the spool, kept in memory so that a
  * shipper that keeps up sends them without reading the segment back (a read(2) copy, a CRC check,
- * UTF-8 decoding and splitting per event, and a thread-pool hop per window, for bytes it already
- * had as strings). The spool file stays the durable copy and the only source after a restart, for
- * a backlog larger than the bound, and after a failed write.
+ * UTF-8 decoding and splitting per event, and a thread-pool hop per window). The spool file stays
+ * the durable copy and the only source after a restart, for a backlog larger than the bound, and
+ * after a failed write.
  *
- * What it serves is what the file holds: an entry is registered only once its record has been
- * written (write(2) returned for all of it), with its place in the segment, and the tail answers
- * only for positions from `coveredFrom` on, past which it holds every events record written. Pure
- * bookkeeping, no I/O.
+ * What it serves is what the file holds: the lines' bytes are copied from the very bytes write(2)
+ * took (off the V8 heap, so holding them costs the garbage collector nothing), an entry is
+ * registered only once all of its record was written, with its place in the segment, and the tail
+ * answers only for positions from `coveredFrom` on, past which it holds every events record
+ * written. No I/O.
  */
+import { EventRun } from './event-run.js';
 import type { SpoolPosition } from './recovery.js';
 
-/** One events record: its lines and where it lies in the spool. */
+/** One events record: its lines' bytes and where the record lies in the spool. */
 interface Entry {
   segment: number;
   start: number;
   end: number;
-  lines: string[];
+  lines: Buffer;
   writtenAt: number;
 }
 
-/** An events record appended and not yet written: where it lies in the append buffer. */
+/** An events record appended and not yet written: where it and its lines lie in the append buffer. */
 interface Appended {
   at: number;
+  linesAt: number;
   end: number;
-  lines: string[];
   writtenAt: number;
 }
 
+/** Events read for shipping, and the position after them. */
 export interface ShipBatch {
-  lines: string[];
+  events: EventRun;
   next: SpoolPosition;
   oldestWrittenAt: number | null;
 }
@@ -64,20 +67,21 @@ export class RecentEvents {
   }
 
   /**
-   * An events record was appended to the append buffer at [at, end) (offsets in the buffer's
-   * unwritten bytes).
+   * An events record was appended to the append buffer at [at, end), its lines from `linesAt` on
+   * (offsets in the buffer's unwritten bytes).
    */
-  append(at: number, end: number, lines: string[], writtenAt: number): void {
+  append(at: number, linesAt: number, end: number, writtenAt: number): void {
     if (this.coveredFrom === null) return;
-    this.appended.push({ at, end, lines, writtenAt });
+    this.appended.push({ at, linesAt, end, writtenAt });
   }
 
   /**
-   * write(2) took `written` bytes of the append buffer into segment `segment` at `base`; `complete`:
-   * it took them all. Anything short of that (a full disk) and the tail stops answering until a
-   * write leaves nothing behind again: what was appended meanwhile is found on disk.
+   * write(2) took `written` bytes of the append buffer (`bytes`, valid during the call) into
+   * segment `segment` at `base`; `complete`: it took them all. Anything short of that (a full
+   * disk) and the tail stops answering until a write leaves nothing behind again: what was
+   * appended meanwhile is found on disk.
    */
-  written(segment: number, base: number, written: number, complete: boolean): void {
+  written(segment: number, base: number, written: number, complete: boolean, bytes: Buffer): void {
     if (!complete) {
       this.coveredFrom = null;
       this.appended.length = 0;
@@ -94,12 +98,22 @@ export class RecentEvents {
       return;
     }
     const appended = this.appended;
-    for (let i = 0; i < appended.length; i++) {
-      const a = appended[i]!;
-      this.entries.push({ segment, start: base + a.at, end: base + a.end, lines: a.lines, writtenAt: a.writtenAt });
-      this.heldBytes += a.end - a.at;
+    if (appended.length > 0) {
+      // One copy per write for all its records: the append buffer is reused.
+      let size = 0;
+      for (let i = 0; i < appended.length; i++) size += appended[i]!.end - appended[i]!.linesAt;
+      const copy = Buffer.allocUnsafe(size);
+      let pos = 0;
+      for (let i = 0; i < appended.length; i++) {
+        const a = appended[i]!;
+        const n = bytes.copy(copy, pos, a.linesAt, a.end);
+        const lines = copy.subarray(pos, pos + n);
+        pos += n;
+        this.entries.push({ segment, start: base + a.at, end: base + a.end, lines, writtenAt: a.writtenAt });
+        this.heldBytes += a.end - a.at;
+      }
+      appended.length = 0;
     }
-    appended.length = 0;
     // A shipper far behind (the collector away) reads the disk instead: drop the oldest.
     while (this.heldBytes > this.maxBytes && this.head < this.entries.length) {
       const dropped = this.entries[this.head++]!;
@@ -115,7 +129,7 @@ export class RecentEvents {
    */
   read(from: SpoolPosition, maxBytes: number): ShipBatch | null {
     if (this.coveredFrom === null || before(from, this.coveredFrom)) return null;
-    const lines: string[] = [];
+    const parts: Buffer[] = [];
     let i = this.head;
     while (i < this.entries.length && startsBefore(this.entries[i]!, from)) i++;
     let bytes = 0;
@@ -123,11 +137,21 @@ export class RecentEvents {
     for (; i < this.entries.length; i++) {
       const e = this.entries[i]!;
       if (oldest === null) oldest = e.writtenAt;
-      for (let k = 0; k < e.lines.length; k++) lines.push(e.lines[k]!);
+      parts.push(e.lines);
       bytes += e.end - e.start;
-      if (bytes >= maxBytes) return { lines, next: { segment: e.segment, offset: e.end }, oldestWrittenAt: oldest };
+      if (bytes >= maxBytes) {
+        return {
+          events: EventRun.fromParts(parts),
+          next: { segment: e.segment, offset: e.end },
+          oldestWrittenAt: oldest,
+        };
+      }
     }
-    return { lines, next: before(from, this.end) ? this.end : from, oldestWrittenAt: oldest };
+    return {
+      events: EventRun.fromParts(parts),
+      next: before(from, this.end) ? this.end : from,
+      oldestWrittenAt: oldest,
+    };
   }
 
   /** The collector has everything before `to`: let those entries go. */
@@ -141,7 +165,7 @@ export class RecentEvents {
     this.compact();
   }
 
-  /** Record bytes held (for tests and the bound). */
+  /** Record bytes held (the bound counts these). */
   get bytes(): number {
     return this.heldBytes;
   }

@@ -30,6 +30,8 @@ export const RecordType = {
 export type RecordTypeCode = (typeof RecordType)[keyof typeof RecordType];
 
 const HEADER = 9;
+/** Bytes before a record's payload (length, CRC, type). */
+export const RECORD_HEADER_BYTES = HEADER;
 /** A record larger than this is corruption, not data (statements are bounded by maxMessageBytes). */
 export const MAX_RECORD_BYTES = 1 << 30;
 

@@ -70,10 +70,11 @@ export class SegmentLog {
   /** Bytes read back from segments (for shipping). */
   bytesRead = 0;
   /**
-   * Called after each write(2) of appended bytes, failed ones too: `written` bytes went to segment
-   * `segment` at `base`; `complete`, nothing appended is left unwritten.
+   * Called after each write(2) of appended bytes, failed ones too: `written` bytes of `bytes` (a
+   * view valid during the call) went to segment `segment` at `base`; `complete`, nothing appended
+   * is left unwritten.
    */
-  onWritten: ((segment: number, base: number, written: number, complete: boolean) => void) | null = null;
+  onWritten: ((segment: number, base: number, written: number, complete: boolean, bytes: Buffer) => void) | null = null;
   /** Called when the current segment reaches its size (the spool opens the next one). */
   onFull: (() => void) | null = null;
 
@@ -142,7 +143,8 @@ export class SegmentLog {
     this.written += off;
     this.current.bytes += off;
     this.diskBytes += off;
-    this.onWritten?.(this.current.number, base, off, off === length);
+    // `bytes` still views what was written: consume() only moves what was not.
+    this.onWritten?.(this.current.number, base, off, off === length, bytes);
     if (this.current.bytes >= this.segmentBytes && !this.opening) this.onFull?.();
     return this.writeError === null;
   }

@@ -67,7 +67,9 @@ function record(seq: number, text: string, done: boolean): StatementRecord {
 }
 
 async function allEvents(spool: Spool): Promise<AuditEvent[]> {
-  return (await spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).lines.map((l) => JSON.parse(l) as AuditEvent);
+  return (await spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).events.lines.map(
+    (l) => JSON.parse(l) as AuditEvent,
+  );
 }
 
 describe('record codec', () => {
@@ -173,7 +175,7 @@ describe('Spool', () => {
     expect(verifyStream(events)).toBeUndefined();
     const { next } = await spool.readEvents(spool.acknowledged, 1 << 30);
     spool.acknowledge(next);
-    expect((await spool.readEvents(spool.acknowledged, 1 << 30)).lines).toEqual([]);
+    expect((await spool.readEvents(spool.acknowledged, 1 << 30)).events.lines).toEqual([]);
     await spool.close();
     expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(next);
   });
@@ -422,14 +424,14 @@ describe('Spool', () => {
       pipeline.statement(s, r);
     }
     await pipeline.flush();
-    const { lines } = await spool.readEvents(spool.acknowledged, 1 << 30);
+    const { lines } = (await spool.readEvents(spool.acknowledged, 1 << 30)).events;
     expect(lines).toHaveLength(30);
     // Acknowledge one event at a time, as a shipper of small batches does, a turn apart.
     let position = spool.acknowledged;
     const started = Date.now();
     for (let i = 0; i < 30; i++) {
       const next = await spool.readEvents(position, 1);
-      spool.acknowledge(next.next, next.lines.length);
+      spool.acknowledge(next.next, next.events.lines.length);
       position = next.next;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -440,7 +442,7 @@ describe('Spool', () => {
     await spool.close();
     // A restart ships from there: nothing acknowledged is shipped again.
     const again = open(dir);
-    expect((await again.spool.readEvents(again.spool.acknowledged, 1 << 30)).lines).toEqual([]);
+    expect((await again.spool.readEvents(again.spool.acknowledged, 1 << 30)).events.lines).toEqual([]);
     await again.spool.close();
   });
 
@@ -459,11 +461,11 @@ describe('Spool', () => {
     expect(segments()).toBeGreaterThan(3);
     // A first, small acknowledgement: the next one within the interval would wait...
     const first = await spool.readEvents(spool.acknowledged, 1);
-    spool.acknowledge(first.next, first.lines.length);
+    spool.acknowledge(first.next, first.events.lines.length);
     await new Promise((resolve) => setTimeout(resolve, 50));
     // ...but this one crosses segments: written and the old segments deleted well within it.
     const rest = await spool.readEvents(spool.acknowledged, 1 << 30);
-    spool.acknowledge(rest.next, rest.lines.length);
+    spool.acknowledge(rest.next, rest.events.lines.length);
     const deadline = Date.now() + CHECKPOINT_INTERVAL_MS / 2;
     while (segments() > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(segments()).toBe(1);
@@ -559,7 +561,7 @@ describe('Spool', () => {
     writeFileSync(path, buf);
     const reports: unknown[] = [];
     first.spool.onDamage = (r) => reports.push(r);
-    const before = (await first.spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).lines.length;
+    const before = (await first.spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).events.lines.length;
     await first.spool.readEvents({ segment: 0, offset: 0 }, 1 << 30);
     expect(reports).toEqual([expect.objectContaining({ segment, start: victim.start, end: victim.end })]);
     expect(before).toBe(39);
@@ -704,15 +706,15 @@ describe('Spool', () => {
     expect(segmentBytes).toBeGreaterThan(2_000_000);
     const before = spool.bytesRead;
     const first = await spool.readEvents(spool.acknowledged, 16 * 1024);
-    expect(first.lines.length).toBeGreaterThan(0);
+    expect(first.events.lines.length).toBeGreaterThan(0);
     expect(spool.bytesRead - before).toBeLessThan(300 * 1024);
     // Batch after batch to the end: every event once, in chain order, none lost at a window's edge.
     const shipped: AuditEvent[] = [];
     let batch = first;
     let reads = 1;
-    while (batch.lines.length > 0) {
-      for (const l of batch.lines) shipped.push(JSON.parse(l) as AuditEvent);
-      spool.acknowledge(batch.next, batch.lines.length);
+    while (batch.events.lines.length > 0) {
+      for (const l of batch.events.lines) shipped.push(JSON.parse(l) as AuditEvent);
+      spool.acknowledge(batch.next, batch.events.lines.length);
       batch = await spool.readEvents(spool.acknowledged, 16 * 1024);
       reads += 1;
     }
@@ -743,8 +745,8 @@ describe('Spool', () => {
     const before = spool.bytesRead;
     const shipped: string[] = [];
     const positions: unknown[] = [];
-    for (let batch = await spool.readEvents(from, 8 * 1024); batch.lines.length > 0; ) {
-      shipped.push(...batch.lines);
+    for (let batch = await spool.readEvents(from, 8 * 1024); batch.events.lines.length > 0; ) {
+      shipped.push(...batch.events.lines);
       positions.push(batch.next);
       batch = await spool.readEvents(batch.next, 8 * 1024);
     }
@@ -756,7 +758,7 @@ describe('Spool', () => {
     const again = open(dir);
     const fromDisk = await again.spool.readEvents(from, 1 << 30);
     expect(again.spool.bytesRead).toBeGreaterThan(0);
-    expect(fromDisk.lines).toEqual(shipped);
+    expect(fromDisk.events.lines).toEqual(shipped);
     expect(last).toEqual({ segment: 1, offset: readFileSync(join(dir, 'segment-000000000001.log')).length });
     await again.spool.close();
   });
@@ -777,9 +779,9 @@ describe('Spool', () => {
     const before = spool.bytesRead;
     const seqs: number[] = [];
     let reads = 0;
-    for (let batch = await spool.readEvents(spool.acknowledged, 8 * 1024); batch.lines.length > 0; reads++) {
-      for (const l of batch.lines) seqs.push((JSON.parse(l) as AuditEvent).chain.seq);
-      spool.acknowledge(batch.next, batch.lines.length);
+    for (let batch = await spool.readEvents(spool.acknowledged, 8 * 1024); batch.events.lines.length > 0; reads++) {
+      for (const l of batch.events.lines) seqs.push((JSON.parse(l) as AuditEvent).chain.seq);
+      spool.acknowledge(batch.next, batch.events.lines.length);
       batch = await spool.readEvents(spool.acknowledged, 8 * 1024);
     }
     expect(seqs).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
@@ -792,7 +794,7 @@ describe('Spool', () => {
     await pipeline.flush();
     const readBefore = spool.bytesRead;
     const last = await spool.readEvents(spool.acknowledged, 8 * 1024);
-    expect(last.lines.map((l) => (JSON.parse(l) as AuditEvent).chain.seq)).toEqual([601]);
+    expect(last.events.lines.map((l) => (JSON.parse(l) as AuditEvent).chain.seq)).toEqual([601]);
     expect(spool.bytesRead).toBe(readBefore);
     await spool.close();
   });

@@ -31,6 +31,7 @@ import type { AuditSink, EventBatch } from '../audit/sink.js';
 import type { AuthzDecision, StatementRecord } from '../capture/records.js';
 import { Backlog } from './backlog.js';
 import { DamageLedger, type SpoolDamageReport } from './damage.js';
+import { EventRun } from './event-run.js';
 import {
   beginPayload,
   decisionJson,
@@ -39,8 +40,8 @@ import {
   type SessionRecord,
   sessionPayload,
 } from './payloads.js';
-import { RecentEvents } from './recent-events.js';
-import { type ByteRange, type DecodedRecord, decodeRecords, RecordType } from './record-codec.js';
+import { RecentEvents, type ShipBatch } from './recent-events.js';
+import { type ByteRange, type DecodedRecord, decodeRecords, RECORD_HEADER_BYTES, RecordType } from './record-codec.js';
 import { type RecoveredSpool, recover, type SpoolPosition } from './recovery.js';
 import { SegmentLog, segmentName } from './segment-log.js';
 
@@ -171,8 +172,14 @@ export class Spool implements AuditSink {
     for (const s of this.activeSessions.values()) this.log.append(RecordType.session, JSON.stringify(s));
   }
 
-  private readonly afterWrite = (segment: number, base: number, written: number, complete: boolean): void => {
-    this.recent.written(segment, base, written, complete);
+  private readonly afterWrite = (
+    segment: number,
+    base: number,
+    written: number,
+    complete: boolean,
+    bytes: Buffer,
+  ): void => {
+    this.recent.written(segment, base, written, complete, bytes);
     if (complete && this.beginsPending) {
       this.beginsPending = false;
       this.beginsWrittenTo = this.log.writtenBytes;
@@ -281,7 +288,8 @@ export class Spool implements AuditSink {
       const header = `{"s":${session === null ? 'null' : JSON.stringify(session)},"q":${group.record},"n":${group.nextSeq},"w":${now}${group.ended ? ',"end":true' : ''}}`;
       const at = this.log.pendingBytes;
       this.log.append(RecordType.events, `${header}\n${group.lines.join('\n')}`);
-      this.recent.append(at, this.log.pendingBytes, group.lines, now);
+      // The lines follow the frame header and the events header line.
+      this.recent.append(at, at + RECORD_HEADER_BYTES + Buffer.byteLength(header) + 1, this.log.pendingBytes, now);
       this.unshippedEvents += group.lines.length;
       const ofSession = session === null ? undefined : this.beginSegment.get(session);
       if (ofSession && group.record !== null) {
@@ -372,14 +380,13 @@ export class Spool implements AuditSink {
    * position after them: what this process wrote from memory when it still holds it from `from`
    * on (the bytes the file holds, kept once written), else read from the files (off the event loop).
    */
-  async readEvents(
-    from: SpoolPosition,
-    maxBytes: number,
-  ): Promise<{ lines: string[]; next: SpoolPosition; oldestWrittenAt: number | null }> {
+  async readEvents(from: SpoolPosition, maxBytes: number): Promise<ShipBatch> {
     this.log.flush();
     const recent = this.recent.read(from, maxBytes);
     if (recent) return recent;
-    const lines: string[] = [];
+    // The lines' bytes as the records hold them (CRC-checked), not decoded and encoded again.
+    const parts: Buffer[] = [];
+    const done = () => ({ events: EventRun.fromParts(parts), next: position, oldestWrittenAt: oldest });
     let oldest: number | null = null;
     let position = from;
     let bytes = 0;
@@ -391,26 +398,27 @@ export class Spool implements AuditSink {
       let start = number === position.segment ? position.offset : 0;
       for (;;) {
         if (start >= state.bytes) break;
-        const { records, cut } = await this.readWindow(number, start, state.bytes, current, maxBytes);
+        const { records, cut, buf } = await this.readWindow(number, start, state.bytes, current, maxBytes);
         for (const r of records) {
           if (r.type === RecordType.events) {
             const nl = r.payload.indexOf('\n');
             if (oldest === null) oldest = (JSON.parse(r.payload.slice(0, nl)) as EventsHeader).w;
-            for (const line of r.payload.slice(nl + 1).split('\n')) lines.push(line);
+            const linesAt = buf.indexOf(0x0a, r.start + RECORD_HEADER_BYTES);
+            if (linesAt !== -1 && linesAt < r.end) parts.push(buf.subarray(linesAt + 1, r.end));
             bytes += r.end - r.start;
           }
           position = { segment: number, offset: start + r.end };
-          if (bytes >= maxBytes) return { lines, next: position, oldestWrittenAt: oldest };
+          if (bytes >= maxBytes) return done();
         }
         if (!cut) break;
         // The window ended inside the segment: that is enough for one batch, or (only begin and
         // session records in it so far) read on.
-        if (lines.length > 0) return { lines, next: position, oldestWrittenAt: oldest };
+        if (parts.length > 0) return done();
         start = position.offset;
       }
       if (!current) position = { segment: number + 1, offset: 0 };
     }
-    return { lines, next: position, oldestWrittenAt: oldest };
+    return done();
   }
 
   /**
@@ -425,7 +433,7 @@ export class Spool implements AuditSink {
     segmentEnd: number,
     current: boolean,
     maxBytes: number,
-  ): Promise<{ records: DecodedRecord[]; cut: boolean }> {
+  ): Promise<{ records: DecodedRecord[]; cut: boolean; buf: Buffer }> {
     let end = Math.min(segmentEnd, start + Math.max(READ_WINDOW_BYTES, 2 * maxBytes));
     let buf = await this.log.read(number, start, end);
     let decoded = decodeRecords(buf);
@@ -440,7 +448,7 @@ export class Spool implements AuditSink {
     // the last record: neither is damage (a cut record is read whole by the next window).
     if (validEnd < buf.length && !current && !cut) damaged.push({ start: validEnd, end: buf.length });
     if (damaged.length > 0) await this.reportDamage(number, start, damaged, records);
-    return { records, cut };
+    return { records, cut, buf };
   }
 
   /** Damage met while shipping (ranges and records relative to `base`): reported once each. */
