@@ -57,13 +57,22 @@ export class RecentEvents {
   private coveredFrom: SpoolPosition | null = null;
   /** Where the written bytes end: the answer's `next` when every entry was taken. */
   private end: SpoolPosition = { segment: 0, offset: 0 };
+  /**
+   * The shipper fell further behind than the bound: nothing is held (copying what would only be
+   * dropped again costs the forward path) until the spool sees it near the end and covers again.
+   */
+  suspended = false;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(readonly maxBytes: number) {}
 
-  /** Events records from `at` on (a segment this process opened, nothing appended yet) will all be held. */
+  /**
+   * Events records from `at` on (the end of what is written, with nothing appended and not yet
+   * written) will all be held.
+   */
   coverFrom(at: SpoolPosition): void {
     this.coveredFrom = at;
     this.end = at;
+    this.suspended = false;
   }
 
   /**
@@ -90,8 +99,10 @@ export class RecentEvents {
       this.heldBytes = 0;
       return;
     }
+    if (this.suspended) this.appended.length = 0;
     const end = { segment, offset: base + written };
     this.end = end;
+    if (this.suspended) return;
     if (this.coveredFrom === null) {
       // Everything appended so far is now in the file, before `end`.
       this.coveredFrom = end;
@@ -114,12 +125,8 @@ export class RecentEvents {
       }
       appended.length = 0;
     }
-    // A shipper far behind (the collector away) reads the disk instead: drop the oldest.
-    while (this.heldBytes > this.maxBytes && this.head < this.entries.length) {
-      const dropped = this.entries[this.head++]!;
-      this.heldBytes -= dropped.end - dropped.start;
-      this.coveredFrom = { segment: dropped.segment, offset: dropped.end };
-    }
+    // A shipper this far behind (the collector away or slow) reads the disk instead.
+    if (this.heldBytes > this.maxBytes) this.suspend();
     this.compact();
   }
 
@@ -152,6 +159,14 @@ export class RecentEvents {
       next: before(from, this.end) ? this.end : from,
       oldestWrittenAt: oldest,
     };
+  }
+
+  private suspend(): void {
+    this.suspended = true;
+    this.coveredFrom = null;
+    this.entries.length = 0;
+    this.head = 0;
+    this.heldBytes = 0;
   }
 
   /** The collector has everything before `to`: let those entries go. */

@@ -67,7 +67,7 @@ const BATCH_SYNC_MS = 100;
 const MAX_SEGMENT_DECISIONS = 4096;
 const EVENTS_FLUSH_MS = 5;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-/** Bytes read back at a time for shipping, at the least (twice the batch size asked for, when larger). */
+/** Bytes read back at a time for shipping beyond the batch size asked for (begin records take room too). */
 const READ_WINDOW_BYTES = 64 * 1024;
 /** Events records kept in memory for shipping, at most (a shipper further behind reads the disk). */
 const DEFAULT_RECENT_BYTES = 4 * 1024 * 1024;
@@ -386,7 +386,10 @@ export class Spool implements AuditSink {
     if (recent) return recent;
     // The lines' bytes as the records hold them (CRC-checked), not decoded and encoded again.
     const parts: Buffer[] = [];
-    const done = () => ({ events: EventRun.fromParts(parts), next: position, oldestWrittenAt: oldest });
+    const done = (): ShipBatch => {
+      this.coverAgainNear(position);
+      return { events: EventRun.fromParts(parts), next: position, oldestWrittenAt: oldest };
+    };
     let oldest: number | null = null;
     let position = from;
     let bytes = 0;
@@ -401,10 +404,11 @@ export class Spool implements AuditSink {
         const { records, cut, buf } = await this.readWindow(number, start, state.bytes, current, maxBytes);
         for (const r of records) {
           if (r.type === RecordType.events) {
-            const nl = r.payload.indexOf('\n');
-            if (oldest === null) oldest = (JSON.parse(r.payload.slice(0, nl)) as EventsHeader).w;
-            const linesAt = buf.indexOf(0x0a, r.start + RECORD_HEADER_BYTES);
-            if (linesAt !== -1 && linesAt < r.end) parts.push(buf.subarray(linesAt + 1, r.end));
+            const headerAt = r.start + RECORD_HEADER_BYTES;
+            const nl = buf.indexOf(0x0a, headerAt);
+            const linesAt = nl === -1 || nl >= r.end ? r.end : nl + 1;
+            if (oldest === null) oldest = (JSON.parse(buf.toString('utf8', headerAt, linesAt)) as EventsHeader).w;
+            if (linesAt < r.end) parts.push(buf.subarray(linesAt, r.end));
             bytes += r.end - r.start;
           }
           position = { segment: number, offset: start + r.end };
@@ -422,6 +426,18 @@ export class Spool implements AuditSink {
   }
 
   /**
+   * A shipper reading the disk that has come within half the memory bound of the end: what is
+   * written from here on ships from memory again (only with nothing appended and not yet written,
+   * so that everything after the position is seen being written).
+   */
+  private coverAgainNear(position: SpoolPosition): void {
+    const current = this.log.current;
+    if (!this.recent.suspended || this.log.pendingBytes > 0 || position.segment !== current.number) return;
+    if (current.bytes - position.offset > this.recent.maxBytes / 2) return;
+    this.recent.coverFrom({ segment: current.number, offset: current.bytes });
+  }
+
+  /**
    * The whole records of segment `number` from `start` in one read window, not the rest of the
    * segment: a collector that fell behind must not make every batch read (and check) the whole
    * backlog again. A window that holds no whole record (one larger than it, or damage) reads the
@@ -434,14 +450,17 @@ export class Spool implements AuditSink {
     current: boolean,
     maxBytes: number,
   ): Promise<{ records: DecodedRecord[]; cut: boolean; buf: Buffer }> {
-    let end = Math.min(segmentEnd, start + Math.max(READ_WINDOW_BYTES, 2 * maxBytes));
+    let end = Math.min(segmentEnd, start + maxBytes + READ_WINDOW_BYTES);
     let buf = await this.log.read(number, start, end);
-    let decoded = decodeRecords(buf);
+    // Framing and CRCs only: shipping takes the events' bytes, not their text.
+    let decoded = decodeRecords(buf, 0, false);
     if (end < segmentEnd && decoded.records.length === 0) {
       end = segmentEnd;
       buf = await this.log.read(number, start, end);
-      decoded = decodeRecords(buf);
+      decoded = decodeRecords(buf, 0, false);
     }
+    // Damage is rare: then the text, which reporting it reads.
+    if (decoded.damaged.length > 0) decoded = decodeRecords(buf);
     const { records, damaged, validEnd } = decoded;
     const cut = end < segmentEnd;
     // The segment being written may end in a record still being written, and a window may cut
