@@ -118,6 +118,14 @@ describe('recent events (shipping from memory)', () => {
   });
 });
 
+test('a write that does not account for what was appended stops it rather than guess or throw', () => {
+  const tail = new RecentEvents(1 << 20);
+  tail.coverFrom({ segment: 1, offset: 0 });
+  tail.append(0, 10, 500, 1);
+  expect(() => tail.written(1, 0, 100, true, Buffer.alloc(100))).not.toThrow();
+  expect(tail.read({ segment: 1, offset: 0 }, 1 << 20)).toBeNull();
+});
+
 describe('event run (the request body)', () => {
   test('lines are found by their newlines; slices share the bytes; empty parts hold no line', () => {
     const run = EventRun.fromParts([Buffer.from('{"a":"é"}\n{"b":2}'), Buffer.alloc(0), Buffer.from('{"c":3}')]);

@@ -109,6 +109,12 @@ export class RecentEvents {
       return;
     }
     const appended = this.appended;
+    // Every appended record lies within what was written (the buffer is only consumed by writes);
+    // if that ever failed to hold, the disk answers rather than memory guessing.
+    if (appended.length > 0 && appended[appended.length - 1]!.end > written) {
+      this.written(segment, base, written, false, bytes);
+      return;
+    }
     if (appended.length > 0) {
       // One copy per write for all its records: the append buffer is reused.
       let size = 0;
