@@ -42,6 +42,9 @@ export function before(a: SpoolPosition, b: SpoolPosition): boolean {
   return a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
 }
 
+/** Size of the buffers the lines are copied into. */
+const SLAB_BYTES = 256 * 1024;
+
 function startsBefore(e: Entry, p: SpoolPosition): boolean {
   return e.segment < p.segment || (e.segment === p.segment && e.start < p.offset);
 }
@@ -51,6 +54,9 @@ export class RecentEvents {
   /** Entries before this index are gone (acknowledged or dropped); compacted now and then. */
   private head = 0;
   private appended: Appended[] = [];
+  /** Where copies go, and how much of it is used. */
+  private slab = Buffer.alloc(0);
+  private slabAt = 0;
   /** Record bytes held in `entries` from `head` on. */
   private heldBytes = 0;
   /** Every events record at or after this position is in `entries`; null: none is (until a clean write). */
@@ -116,16 +122,20 @@ export class RecentEvents {
       return;
     }
     if (appended.length > 0) {
-      // One copy per write for all its records: the append buffer is reused.
+      // Copied (the append buffer is reused) into a slab shared by many writes: one allocation
+      // per SLAB_BYTES, not per write; a slab goes once no entry views it.
       let size = 0;
       for (let i = 0; i < appended.length; i++) size += appended[i]!.end - appended[i]!.linesAt;
-      const copy = Buffer.allocUnsafe(size);
-      let pos = 0;
+      if (this.slabAt + size > this.slab.length) {
+        this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, size));
+        this.slabAt = 0;
+      }
+      const slab = this.slab;
       for (let i = 0; i < appended.length; i++) {
         const a = appended[i]!;
-        const n = bytes.copy(copy, pos, a.linesAt, a.end);
-        const lines = copy.subarray(pos, pos + n);
-        pos += n;
+        const at = this.slabAt;
+        this.slabAt += bytes.copy(slab, at, a.linesAt, a.end);
+        const lines = slab.subarray(at, this.slabAt);
         this.entries.push({ segment, start: base + a.at, end: base + a.end, lines, writtenAt: a.writtenAt });
         this.heldBytes += a.end - a.at;
       }
