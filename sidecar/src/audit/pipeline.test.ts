@@ -73,11 +73,13 @@ function setup() {
 describe('AuditPipeline scheduling', () => {
   test('a finished statement is not shaped in the turns right after its answer, but within SHAPE_DELAY_MS', async () => {
     const { sink, pipeline } = setup();
+    const started = performance.now();
     pipeline.statement(session('s1'), record(0, 'SELECT 1'));
     // The client's next statement arrives in these turns: shaping must not sit in front of it.
     await nextTurn();
     await nextTurn();
-    expect(sink.batches).toHaveLength(0);
+    // (On a starved machine the two turns can outlast the delay, and then the timer rightly fired.)
+    if (performance.now() - started < SHAPE_DELAY_MS) expect(sink.batches).toHaveLength(0);
     await sleep(SHAPE_DELAY_MS + 20);
     expect(sink.lines.map((l) => l.text)).toEqual(['SELECT 1']);
   });

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { EventRun } from '../spool/event-run.js';
 import { type Answer, classifyAnswer, deliver } from './deliver.js';
 
 /** A collector stand-in that refuses any batch holding a line in `bad`, and counts requests. */
@@ -13,7 +14,8 @@ function collector(bad: Set<string>, limit = Number.POSITIVE_INFINITY) {
       return requests;
     },
     ports: {
-      async send(lines: readonly string[]): Promise<Answer> {
+      async send(events: EventRun): Promise<Answer> {
+        const lines = events.lines;
         requests++;
         if (lines.length > limit) return { kind: 'refused', status: 413, message: 'too many', identity: false };
         if (lines.some((l) => bad.has(l))) return { kind: 'refused', status: 400, message: 'schema', identity: false };
@@ -27,7 +29,7 @@ function collector(bad: Set<string>, limit = Number.POSITIVE_INFINITY) {
   };
 }
 
-const lines = (n: number) => Array.from({ length: n }, (_, i) => `e${i}`);
+const lines = (n: number) => EventRun.fromLines(Array.from({ length: n }, (_, i) => `e${i}`));
 
 describe('deliver', () => {
   test('one bad event among 500: only it is dead-lettered, the 499 others are stored, in few requests', async () => {
@@ -49,14 +51,14 @@ describe('deliver', () => {
   test('chunks respect maxBatchBytes and maxBatchEvents, and an event larger than the byte limit goes alone', async () => {
     const sent: number[] = [];
     const ports = {
-      async send(l: readonly string[]): Promise<Answer> {
-        sent.push(l.length);
+      async send(l: EventRun): Promise<Answer> {
+        sent.push(l.count);
         return { kind: 'ok' };
       },
       async deadLetter() {},
     };
     await deliver(
-      ['a'.repeat(50), 'b'.repeat(200), 'c', 'd', 'e', 'f'],
+      EventRun.fromLines(['a'.repeat(50), 'b'.repeat(200), 'c', 'd', 'e', 'f']),
       { maxBatchBytes: 100, maxBatchEvents: 3 },
       ports,
     );

@@ -1,3 +1,5 @@
+import type { EventRun } from '../spool/event-run.js';
+
 /**
  * Delivering a run of events to the collector, as the shipper's pure core (the HTTP request and
  * the dead-letter store are passed in): chunks within the batch limits, and a refusal that
@@ -55,32 +57,32 @@ export interface DeliverLimits {
 }
 
 export interface DeliverPorts {
-  send(lines: readonly string[]): Promise<Answer>;
+  send(events: EventRun): Promise<Answer>;
   /** Keeps a refused event out of the way, durably, and records that it did. */
   deadLetter(line: string, refusal: Extract<Answer, { kind: 'refused' }>): Promise<void>;
 }
 
 /**
- * Sends `lines` in chunks; resolves `ok` when every event was stored or dead-lettered, or with the
+ * Sends `events` in chunks; resolves `ok` when every event was stored or dead-lettered, or with the
  * retry answer that stopped it (earlier chunks stay stored: the collector ignores repeats).
  */
 export async function deliver(
-  lines: readonly string[],
+  events: EventRun,
   limits: DeliverLimits,
   ports: DeliverPorts,
 ): Promise<Answer & { kind: 'ok' | 'retry' }> {
   let start = 0;
-  while (start < lines.length) {
+  while (start < events.count) {
     let end = start;
     let bytes = 0;
     // At least one event per chunk, whatever its size.
-    while (end < lines.length && end - start < limits.maxBatchEvents) {
-      const size = Buffer.byteLength(lines[end]!, 'utf8') + 1;
+    while (end < events.count && end - start < limits.maxBatchEvents) {
+      const size = events.bytes(end);
       if (end > start && bytes + size > limits.maxBatchBytes) break;
       bytes += size;
       end++;
     }
-    const answer = await sendNarrowing(lines, start, end, ports);
+    const answer = await sendNarrowing(events, start, end, ports);
     if (answer.kind !== 'ok') return answer;
     start = end;
   }
@@ -88,19 +90,19 @@ export async function deliver(
 }
 
 async function sendNarrowing(
-  lines: readonly string[],
+  events: EventRun,
   lo: number,
   hi: number,
   ports: DeliverPorts,
 ): Promise<Answer & { kind: 'ok' | 'retry' }> {
-  const answer = await ports.send(lines.slice(lo, hi));
+  const answer = await ports.send(events.slice(lo, hi));
   if (answer.kind !== 'refused') return answer;
   if (hi - lo === 1) {
-    await ports.deadLetter(lines[lo]!, answer);
+    await ports.deadLetter(events.line(lo), answer);
     return { kind: 'ok' };
   }
   const mid = lo + Math.ceil((hi - lo) / 2);
-  const first = await sendNarrowing(lines, lo, mid, ports);
+  const first = await sendNarrowing(events, lo, mid, ports);
   if (first.kind !== 'ok') return first;
-  return sendNarrowing(lines, mid, hi, ports);
+  return sendNarrowing(events, mid, hi, ports);
 }

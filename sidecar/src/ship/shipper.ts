@@ -1,5 +1,6 @@
 /**
- * Ships finished events from the spool to the collector: batches read back from disk, POSTed as
+ * Ships finished events from the spool to the collector: batches taken from the spool (from memory
+ * while the shipper keeps up, else read back from disk) as the bytes the spool holds, POSTed as
  * NDJSON, retried with exponential backoff and full jitter, and the spool's checkpoint advanced
  * only once the collector has acknowledged a batch. At least once; the collector stores each
  * event id once.
@@ -16,6 +17,7 @@ import type { Logger } from 'pino';
 import { StreamSigner } from '../audit/stream-signer.js';
 import { type CollectorTrust, collectorCa } from '../collector-ca.js';
 import type { SidecarMetrics } from '../metrics.js';
+import type { EventRun } from '../spool/event-run.js';
 import type { Spool } from '../spool/spool.js';
 import { DeadLetterStore } from './dead-letter.js';
 import { type Answer, classifyAnswer, deliver, type RetryReason } from './deliver.js';
@@ -111,8 +113,8 @@ export class Shipper {
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { lines } = await this.spool.readEvents(this.spool.acknowledged, 1);
-      if (lines.length === 0) return true;
+      const { events } = await this.spool.readEvents(this.spool.acknowledged, 1);
+      if (events.count === 0) return true;
       if (Date.now() > deadline) return false;
       // Hurry an idle shipper along; one backing off from failures keeps its pace.
       if (this.failures === 0) this.wake?.();
@@ -148,9 +150,9 @@ export class Shipper {
   /** Ships the next batch: true when it was acknowledged, false to back off and retry. */
   private async shipOnce(): Promise<boolean> {
     const from = this.spool.acknowledged;
-    const { lines, next, oldestWrittenAt } = await this.spool.readEvents(from, this.maxBatchBytes);
+    const { events, next, oldestWrittenAt } = await this.spool.readEvents(from, this.maxBatchBytes);
     this.metrics.oldestUnshipped.set(oldestWrittenAt === null ? 0 : (Date.now() - oldestWrittenAt) / 1000);
-    if (lines.length === 0) {
+    if (events.count === 0) {
       this.lastBatchEvents = 0;
       // Only begin, session or chain records so far: nothing to send, but move past them.
       if (next.segment !== from.segment || next.offset !== from.offset) this.spool.acknowledge(next);
@@ -160,14 +162,14 @@ export class Shipper {
     this.deadInBatch = 0;
     this.refreshedInBatch = false;
     const answer = await deliver(
-      lines,
+      events,
       { maxBatchBytes: this.maxBatchBytes, maxBatchEvents: this.maxBatchEvents },
       { send: (batch) => this.post(batch), deadLetter: (line, refusal) => this.deadLetter(line, refusal) },
     );
     if (answer.kind !== 'ok') return false;
-    this.spool.acknowledge(next, lines.length);
-    this.lastBatchEvents = lines.length;
-    this.metrics.eventsShipped.inc(lines.length - this.deadInBatch);
+    this.spool.acknowledge(next, events.count);
+    this.lastBatchEvents = events.count;
+    this.metrics.eventsShipped.inc(events.count - this.deadInBatch);
     this.metrics.unshippedEvents.set(this.spool.unshipped);
     if (this.failures > 0) this.logger.info({ after: this.failures }, 'collector reachable again; shipping resumed');
     this.failures = 0;
@@ -225,7 +227,7 @@ export class Shipper {
     });
   }
 
-  private async post(lines: readonly string[]): Promise<Answer> {
+  private async post(events: EventRun): Promise<Answer> {
     this.metrics.shipAttempts.inc();
     let token: string;
     try {
@@ -238,7 +240,7 @@ export class Shipper {
         ),
       );
     }
-    const body = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+    const body = events.body;
     const send = this.endpoint.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve) => {
       const req = send(
@@ -251,7 +253,7 @@ export class Shipper {
             authorization: `Bearer ${token}`,
             'content-type': 'application/x-ndjson',
             'content-length': body.length,
-            [SIGNED_HEAD_HEADER]: this.signer.headerFor(lines),
+            [SIGNED_HEAD_HEADER]: this.signer.headerFor([events.line(events.count - 1)]),
           },
         },
         (res) => {

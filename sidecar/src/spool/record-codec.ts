@@ -30,6 +30,8 @@ export const RecordType = {
 export type RecordTypeCode = (typeof RecordType)[keyof typeof RecordType];
 
 const HEADER = 9;
+/** Bytes before a record's payload (length, CRC, type). */
+export const RECORD_HEADER_BYTES = HEADER;
 /** A record larger than this is corruption, not data (statements are bounded by maxMessageBytes). */
 export const MAX_RECORD_BYTES = 1 << 30;
 
@@ -85,11 +87,13 @@ function resync(buf: Buffer, from: number): number {
 /**
  * Every whole record in `buf` from `offset` on. Damaged ranges in the middle are skipped and
  * listed; `validEnd` is where the last whole record ends (`validEnd < buf.length`: a torn or
- * damaged tail with nothing valid after it).
+ * damaged tail with nothing valid after it). `text` false: payloads are left undecoded ('') for a
+ * caller that takes the bytes from `buf` itself.
  */
 export function decodeRecords(
   buf: Buffer,
   offset = 0,
+  text = true,
 ): { records: DecodedRecord[]; damaged: ByteRange[]; validEnd: number } {
   const records: DecodedRecord[] = [];
   const damaged: ByteRange[] = [];
@@ -105,7 +109,7 @@ export function decodeRecords(
     }
     records.push({
       type: buf[pos + 8] as RecordTypeCode,
-      payload: buf.toString('utf8', pos + 9, end),
+      payload: text ? buf.toString('utf8', pos + 9, end) : '',
       start: pos,
       end,
     });

@@ -56,6 +56,8 @@ export class SegmentLog {
   /** Bytes handed to write(2) and bytes known durable, counted across segments. */
   private written = 0;
   private synced = 0;
+  /** A position syncTo asked to make durable. */
+  private wanted = 0;
   /** Rolled-over segments still to be fsynced and closed, with the position they end at. */
   private retiring: { fd: number; at: number }[] = [];
   private syncing = false;
@@ -67,8 +69,12 @@ export class SegmentLog {
   writeCalls = 0;
   /** Bytes read back from segments (for shipping). */
   bytesRead = 0;
-  /** Called after each flush that wrote bytes (the batch-mode fsync timer). */
-  onWritten: (() => void) | null = null;
+  /**
+   * Called after each write(2) of appended bytes, failed ones too: `written` bytes of `bytes` (a
+   * view valid during the call) went to segment `segment` at `base`; `complete`, nothing appended
+   * is left unwritten.
+   */
+  onWritten: ((segment: number, base: number, written: number, complete: boolean, bytes: Buffer) => void) | null = null;
   /** Called when the current segment reaches its size (the spool opens the next one). */
   onFull: (() => void) | null = null;
 
@@ -133,21 +139,47 @@ export class SegmentLog {
       this.writeError = e as Error;
     }
     this.out.consume(off);
+    const base = this.current.bytes;
     this.written += off;
     this.current.bytes += off;
     this.diskBytes += off;
-    if (off > 0) this.onWritten?.();
+    // `bytes` still views what was written: consume() only moves what was not.
+    this.onWritten?.(this.current.number, base, off, off === length, bytes);
     if (this.current.bytes >= this.segmentBytes && !this.opening) this.onFull?.();
     return this.writeError === null;
   }
 
+  /** Bytes handed to write(2) so far, across segments: a position for whenDurableAt and syncTo. */
+  get writtenBytes(): number {
+    return this.written;
+  }
+
+  /** Bytes known durable (fsynced), across segments. */
+  get syncedBytes(): number {
+    return this.synced;
+  }
+
   /** Runs `then` once everything written so far is durable (strict mode's group commit). */
   whenDurable(then: () => void): void {
-    if (this.synced >= this.written) {
+    this.whenDurableAt(this.written, then);
+  }
+
+  /** Runs `then` once the first `at` bytes written are durable. */
+  whenDurableAt(at: number, then: () => void): void {
+    if (this.synced >= at) {
       then();
       return;
     }
-    this.waiters.push({ at: this.written, run: then });
+    this.waiters.push({ at, run: then });
+    this.sync();
+  }
+
+  /**
+   * Makes the first `at` bytes written durable without anyone waiting yet (strict mode starts the
+   * fsync of begin records as they are written, so it runs while Postgres executes them).
+   */
+  syncTo(at: number): void {
+    if (at > this.wanted) this.wanted = at;
     this.sync();
   }
 
@@ -193,7 +225,7 @@ export class SegmentLog {
       this.waiters.length = kept;
       for (const w of ready) w.run();
     }
-    if (this.retiring.length > 0 || this.waiters.length > 0) this.sync();
+    if (this.retiring.length > 0 || this.waiters.length > 0 || this.wanted > this.synced) this.sync();
   }
 
   /**

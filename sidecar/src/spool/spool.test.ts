@@ -67,7 +67,9 @@ function record(seq: number, text: string, done: boolean): StatementRecord {
 }
 
 async function allEvents(spool: Spool): Promise<AuditEvent[]> {
-  return (await spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).lines.map((l) => JSON.parse(l) as AuditEvent);
+  return (await spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).events.lines.map(
+    (l) => JSON.parse(l) as AuditEvent,
+  );
 }
 
 describe('record codec', () => {
@@ -173,7 +175,7 @@ describe('Spool', () => {
     expect(verifyStream(events)).toBeUndefined();
     const { next } = await spool.readEvents(spool.acknowledged, 1 << 30);
     spool.acknowledge(next);
-    expect((await spool.readEvents(spool.acknowledged, 1 << 30)).lines).toEqual([]);
+    expect((await spool.readEvents(spool.acknowledged, 1 << 30)).events.lines).toEqual([]);
     await spool.close();
     expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toEqual(next);
   });
@@ -422,14 +424,14 @@ describe('Spool', () => {
       pipeline.statement(s, r);
     }
     await pipeline.flush();
-    const { lines } = await spool.readEvents(spool.acknowledged, 1 << 30);
+    const { lines } = (await spool.readEvents(spool.acknowledged, 1 << 30)).events;
     expect(lines).toHaveLength(30);
     // Acknowledge one event at a time, as a shipper of small batches does, a turn apart.
     let position = spool.acknowledged;
     const started = Date.now();
     for (let i = 0; i < 30; i++) {
       const next = await spool.readEvents(position, 1);
-      spool.acknowledge(next.next, next.lines.length);
+      spool.acknowledge(next.next, next.events.lines.length);
       position = next.next;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -440,7 +442,7 @@ describe('Spool', () => {
     await spool.close();
     // A restart ships from there: nothing acknowledged is shipped again.
     const again = open(dir);
-    expect((await again.spool.readEvents(again.spool.acknowledged, 1 << 30)).lines).toEqual([]);
+    expect((await again.spool.readEvents(again.spool.acknowledged, 1 << 30)).events.lines).toEqual([]);
     await again.spool.close();
   });
 
@@ -459,11 +461,11 @@ describe('Spool', () => {
     expect(segments()).toBeGreaterThan(3);
     // A first, small acknowledgement: the next one within the interval would wait...
     const first = await spool.readEvents(spool.acknowledged, 1);
-    spool.acknowledge(first.next, first.lines.length);
+    spool.acknowledge(first.next, first.events.lines.length);
     await new Promise((resolve) => setTimeout(resolve, 50));
     // ...but this one crosses segments: written and the old segments deleted well within it.
     const rest = await spool.readEvents(spool.acknowledged, 1 << 30);
-    spool.acknowledge(rest.next, rest.lines.length);
+    spool.acknowledge(rest.next, rest.events.lines.length);
     const deadline = Date.now() + CHECKPOINT_INTERVAL_MS / 2;
     while (segments() > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(segments()).toBe(1);
@@ -559,7 +561,7 @@ describe('Spool', () => {
     writeFileSync(path, buf);
     const reports: unknown[] = [];
     first.spool.onDamage = (r) => reports.push(r);
-    const before = (await first.spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).lines.length;
+    const before = (await first.spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).events.lines.length;
     await first.spool.readEvents({ segment: 0, offset: 0 }, 1 << 30);
     expect(reports).toEqual([expect.objectContaining({ segment, start: victim.start, end: victim.end })]);
     expect(before).toBe(39);
@@ -704,15 +706,15 @@ describe('Spool', () => {
     expect(segmentBytes).toBeGreaterThan(2_000_000);
     const before = spool.bytesRead;
     const first = await spool.readEvents(spool.acknowledged, 16 * 1024);
-    expect(first.lines.length).toBeGreaterThan(0);
+    expect(first.events.lines.length).toBeGreaterThan(0);
     expect(spool.bytesRead - before).toBeLessThan(300 * 1024);
     // Batch after batch to the end: every event once, in chain order, none lost at a window's edge.
     const shipped: AuditEvent[] = [];
     let batch = first;
     let reads = 1;
-    while (batch.lines.length > 0) {
-      for (const l of batch.lines) shipped.push(JSON.parse(l) as AuditEvent);
-      spool.acknowledge(batch.next, batch.lines.length);
+    while (batch.events.lines.length > 0) {
+      for (const l of batch.events.lines) shipped.push(JSON.parse(l) as AuditEvent);
+      spool.acknowledge(batch.next, batch.events.lines.length);
       batch = await spool.readEvents(spool.acknowledged, 16 * 1024);
       reads += 1;
     }
@@ -723,6 +725,131 @@ describe('Spool', () => {
     expect(spool.bytesRead - before).toBeLessThan(segmentBytes * 4);
     expect(reads).toBeGreaterThan(20);
     await spool.settled();
+    await spool.close();
+  });
+
+  test('events this process wrote ship from memory: the lines and positions the segment holds, nothing read back', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir);
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i <= 200; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      spool.flushPending();
+      pipeline.statement(s, r);
+      if (i % 20 === 0) await pipeline.flush();
+    }
+    await pipeline.flush();
+    const from = { segment: 1, offset: 0 };
+    const before = spool.bytesRead;
+    const shipped: string[] = [];
+    const positions: unknown[] = [];
+    for (let batch = await spool.readEvents(from, 8 * 1024); batch.events.lines.length > 0; ) {
+      shipped.push(...batch.events.lines);
+      positions.push(batch.next);
+      batch = await spool.readEvents(batch.next, 8 * 1024);
+    }
+    expect(spool.bytesRead - before).toBe(0);
+    expect(shipped.length).toBe(200);
+    const last = positions.at(-1);
+    await spool.close();
+    // The file holds the very same lines: read back after a restart (all of it from disk now).
+    const again = open(dir);
+    const fromDisk = await again.spool.readEvents(from, 1 << 30);
+    expect(again.spool.bytesRead).toBeGreaterThan(0);
+    expect(fromDisk.events.lines).toEqual(shipped);
+    expect(last).toEqual({ segment: 1, offset: readFileSync(join(dir, 'segment-000000000001.log')).length });
+    await again.spool.close();
+  });
+
+  test('a shipper behind by more than the memory bound reads the rest from disk: every event once, in order', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { recentBytes: 16 * 1024, segmentBytes: 64 * 1024 });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    for (let i = 1; i <= 600; i++) {
+      const r = record(i, `update t set x = $1 where id = ${i}`, true);
+      spool.begin(s, r);
+      spool.flushPending();
+      pipeline.statement(s, r);
+      if (i % 25 === 0) await pipeline.flush();
+    }
+    await pipeline.flush();
+    const before = spool.bytesRead;
+    const seqs: number[] = [];
+    let reads = 0;
+    for (let more = true; more; reads++) {
+      // As the shipper does: past the last events too (begin records), once nothing is left.
+      const batch = await spool.readEvents(spool.acknowledged, 8 * 1024);
+      for (const l of batch.events.lines) seqs.push((JSON.parse(l) as AuditEvent).chain.seq);
+      spool.acknowledge(batch.next, batch.events.count);
+      more = batch.events.count > 0;
+    }
+    expect(seqs).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+    expect(spool.bytesRead - before).toBeGreaterThan(0);
+    expect(reads).toBeGreaterThan(10);
+    // Caught up: what is written now ships from memory again.
+    const r = record(601, 'select 1', true);
+    spool.begin(s, r);
+    pipeline.statement(s, r);
+    await pipeline.flush();
+    const readBefore = spool.bytesRead;
+    const last = await spool.readEvents(spool.acknowledged, 8 * 1024);
+    expect(last.events.lines.map((l) => (JSON.parse(l) as AuditEvent).chain.seq)).toEqual([601]);
+    expect(spool.bytesRead).toBe(readBefore);
+    await spool.close();
+  });
+
+  test('strict durability starts the fsync when begin records are written, before anyone waits for it', async () => {
+    const dir = tempDir();
+    const { spool } = open(dir, { durability: 'strict' });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    spool.begin(s, record(1, 'select 1', false));
+    await new Promise<void>((resolve) => spool.writeThisTurn(() => resolve()));
+    expect(spool.beginsDurable).toBe(false);
+    const deadline = Date.now() + 5000;
+    while (!spool.beginsDurable && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(spool.beginsDurable).toBe(true);
+    // The result then passes at once.
+    let released = false;
+    spool.whenDurable(() => {
+      released = true;
+    });
+    expect(released).toBe(true);
+    await spool.close();
+  });
+
+  test('strict durability: events written after the begin records do not hold a result back', async () => {
+    const dir = tempDir();
+    const { spool, pipeline } = open(dir, { durability: 'strict' });
+    const s = session('s1');
+    spool.sessionStarted(s);
+    const r = record(1, 'update t set x = $1 where id = 1', true);
+    spool.begin(s, r);
+    await new Promise<void>((resolve) => spool.writeThisTurn(() => resolve()));
+    await new Promise<void>((resolve) => spool.whenDurable(resolve));
+    // Another session's finished statement: its events go to the file, not yet fsynced.
+    pipeline.statement(s, r);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    spool.flushPending();
+    let released = false;
+    spool.whenDurable(() => {
+      released = true;
+    });
+    expect(released).toBe(true);
+    // A begin appended and not yet written is: it is written and waited for.
+    spool.begin(s, record(2, 'select 2', false));
+    let second = false;
+    const done = new Promise<void>((resolve) =>
+      spool.whenDurable(() => {
+        second = true;
+        resolve();
+      }),
+    );
+    expect(second).toBe(false);
+    await done;
     await spool.close();
   });
 

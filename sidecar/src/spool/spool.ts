@@ -11,9 +11,12 @@
  *    crash loses nothing, a machine crash may lose what the kernel had not flushed); `batch` —
  *    fsync at most 100 ms after a write (a machine crash loses at most the last 100 ms);
  *    `strict` — every statement's begin record is fsynced before its result reaches the client,
- *    one fsync serving every session waiting at that moment (group commit).
- *  - The shipper reads finished events back from disk, and only acknowledged segments that hold
- *    no unfinished statement are deleted. `maxSpoolBytes` bounds the whole backlog.
+ *    one fsync serving every session waiting at that moment (group commit); the fsync starts as
+ *    soon as the begin records are written, so it runs while Postgres executes the statements.
+ *  - The shipper sends the events this process has just written from memory (the same bytes, kept
+ *    once write(2) took them: recent-events.ts) and reads older ones back from disk (after a
+ *    restart, a backlog past the memory bound, a failed write). Only acknowledged segments that
+ *    hold no unfinished statement are deleted. `maxSpoolBytes` bounds the whole backlog.
  *
  * The parts: segment-log.ts (files, the one synchronous write, fsync/read/delete off the event
  * loop), recovery.ts (reading it back at start), backlog.ts (checkpoint, deletion, the bound),
@@ -28,6 +31,7 @@ import type { AuditSink, EventBatch } from '../audit/sink.js';
 import type { AuthzDecision, StatementRecord } from '../capture/records.js';
 import { Backlog } from './backlog.js';
 import { DamageLedger, type SpoolDamageReport } from './damage.js';
+import { EventRun } from './event-run.js';
 import {
   beginPayload,
   decisionJson,
@@ -36,7 +40,8 @@ import {
   type SessionRecord,
   sessionPayload,
 } from './payloads.js';
-import { type ByteRange, type DecodedRecord, decodeRecords, RecordType } from './record-codec.js';
+import { RecentEvents, type ShipBatch } from './recent-events.js';
+import { type ByteRange, type DecodedRecord, decodeRecords, RECORD_HEADER_BYTES, RecordType } from './record-codec.js';
 import { type RecoveredSpool, recover, type SpoolPosition } from './recovery.js';
 import { SegmentLog, segmentName } from './segment-log.js';
 
@@ -52,6 +57,8 @@ export interface SpoolOptions {
   maxBytes: number;
   /** A segment is closed and a new one begun past this size. */
   segmentBytes?: number;
+  /** Bytes of just-written events records kept in memory for shipping (0: always read the disk). */
+  recentBytes?: number;
   logger: Logger;
 }
 
@@ -60,8 +67,10 @@ const BATCH_SYNC_MS = 100;
 const MAX_SEGMENT_DECISIONS = 4096;
 const EVENTS_FLUSH_MS = 5;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-/** Bytes read back at a time for shipping, at the least (twice the batch size asked for, when larger). */
+/** Bytes read back at a time for shipping beyond the batch size asked for (begin records take room too). */
 const READ_WINDOW_BYTES = 64 * 1024;
+/** Events records kept in memory for shipping, at most (a shipper further behind reads the disk). */
+const DEFAULT_RECENT_BYTES = 4 * 1024 * 1024;
 
 export class Spool implements AuditSink {
   readonly name: string;
@@ -91,6 +100,11 @@ export class Spool implements AuditSink {
   private readonly damage: DamageLedger;
   /** Events written and not yet acknowledged by the collector (or dead-lettered). */
   private unshippedEvents = 0;
+  private readonly recent: RecentEvents;
+  /** Begin records were appended since the last complete write. */
+  private beginsPending = false;
+  /** Where the last write holding begin records ended (a SegmentLog position): what strict waits for. */
+  private beginsWrittenTo = 0;
 
   private constructor(
     private readonly options: SpoolOptions,
@@ -101,7 +115,8 @@ export class Spool implements AuditSink {
     this.log = new SegmentLog(options.dir, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, options.logger);
     this.backlog = new Backlog(this.log, options.maxBytes, options.logger);
     this.damage = new DamageLedger(join(options.dir, 'quarantine'), options.logger);
-    if (options.durability === 'batch') this.log.onWritten = this.scheduleBatchSync;
+    this.recent = new RecentEvents(options.recentBytes ?? DEFAULT_RECENT_BYTES);
+    this.log.onWritten = this.afterWrite;
     this.log.onFull = () => this.openSegment(this.log.current.number + 1);
   }
 
@@ -122,6 +137,8 @@ export class Spool implements AuditSink {
     spool.beginSegment = r.beginSegment;
     spool.unshippedEvents = r.unshippedEvents;
     spool.openSegment(r.last === undefined ? 1 : r.last + 1);
+    // Only what this process writes is in memory; older events are read from their segments.
+    spool.recent.coverFrom({ segment: spool.log.current.number, offset: 0 });
     const recovered: RecoveredSpool = {
       stream,
       chain: r.chain,
@@ -155,13 +172,29 @@ export class Spool implements AuditSink {
     for (const s of this.activeSessions.values()) this.log.append(RecordType.session, JSON.stringify(s));
   }
 
-  private readonly scheduleBatchSync = (): void => {
+  private readonly afterWrite = (
+    segment: number,
+    base: number,
+    written: number,
+    complete: boolean,
+    bytes: Buffer,
+  ): void => {
+    this.recent.written(segment, base, written, complete, bytes);
+    if (complete && this.beginsPending) {
+      this.beginsPending = false;
+      this.beginsWrittenTo = this.log.writtenBytes;
+      if (this.options.durability === 'strict') this.log.syncTo(this.beginsWrittenTo);
+    }
+    if (written > 0 && this.options.durability === 'batch') this.scheduleBatchSync();
+  };
+
+  private scheduleBatchSync(): void {
     if (this.syncTimer) return;
     this.syncTimer = setTimeout(() => {
       this.syncTimer = null;
       this.log.sync();
     }, BATCH_SYNC_MS);
-  };
+  }
 
   /**
    * Hands everything appended so far to the operating system. Call before forwarding: false
@@ -226,6 +259,7 @@ export class Spool implements AuditSink {
     ofSession.set(record.seq, this.log.current.number);
     this.log.current.openBegins += 1;
     this.log.append(RecordType.begin, beginPayload(session.id, record, this.decisionId));
+    this.beginsPending = true;
   }
 
   /**
@@ -252,7 +286,10 @@ export class Spool implements AuditSink {
       // The EventsHeader, written as a string (one per finished statement).
       const session = group.session;
       const header = `{"s":${session === null ? 'null' : JSON.stringify(session)},"q":${group.record},"n":${group.nextSeq},"w":${now}${group.ended ? ',"end":true' : ''}}`;
+      const at = this.log.pendingBytes;
       this.log.append(RecordType.events, `${header}\n${group.lines.join('\n')}`);
+      // The lines follow the frame header and the events header line.
+      this.recent.append(at, at + RECORD_HEADER_BYTES + Buffer.byteLength(header) + 1, this.log.pendingBytes, now);
       this.unshippedEvents += group.lines.length;
       const ofSession = session === null ? undefined : this.beginSegment.get(session);
       if (ofSession && group.record !== null) {
@@ -285,10 +322,18 @@ export class Spool implements AuditSink {
 
   // ------------------------------------------------------------------ durability
 
-  /** Runs `then` once everything written so far is fsynced (strict mode's group commit). */
+  /**
+   * Runs `then` once every begin record so far is fsynced (strict mode's group commit). Events
+   * written since do not hold it back: only begin records must be durable before a result.
+   */
   whenDurable(then: () => void): void {
-    this.log.flush();
-    this.log.whenDurable(then);
+    if (this.beginsPending) this.log.flush();
+    this.log.whenDurableAt(this.beginsWrittenTo, then);
+  }
+
+  /** Every begin record appended so far is written and fsynced. */
+  get beginsDurable(): boolean {
+    return !this.beginsPending && this.log.syncedBytes >= this.beginsWrittenTo;
   }
 
   async flush(): Promise<void> {
@@ -332,15 +377,19 @@ export class Spool implements AuditSink {
 
   /**
    * Finished events from `from` on, at most `maxBytes` of them (at least one record), and the
-   * position after them. Reads the files (off the event loop), so what is shipped is exactly
-   * what is on disk.
+   * position after them: what this process wrote from memory when it still holds it from `from`
+   * on (the bytes the file holds, kept once written), else read from the files (off the event loop).
    */
-  async readEvents(
-    from: SpoolPosition,
-    maxBytes: number,
-  ): Promise<{ lines: string[]; next: SpoolPosition; oldestWrittenAt: number | null }> {
+  async readEvents(from: SpoolPosition, maxBytes: number): Promise<ShipBatch> {
     this.log.flush();
-    const lines: string[] = [];
+    const recent = this.recent.read(from, maxBytes);
+    if (recent) return recent;
+    // The lines' bytes as the records hold them (CRC-checked), not decoded and encoded again.
+    const parts: Buffer[] = [];
+    const done = (): ShipBatch => {
+      this.coverAgainNear(position);
+      return { events: EventRun.fromParts(parts), next: position, oldestWrittenAt: oldest };
+    };
     let oldest: number | null = null;
     let position = from;
     let bytes = 0;
@@ -352,26 +401,40 @@ export class Spool implements AuditSink {
       let start = number === position.segment ? position.offset : 0;
       for (;;) {
         if (start >= state.bytes) break;
-        const { records, cut } = await this.readWindow(number, start, state.bytes, current, maxBytes);
+        const { records, cut, buf } = await this.readWindow(number, start, state.bytes, current, maxBytes);
         for (const r of records) {
           if (r.type === RecordType.events) {
-            const nl = r.payload.indexOf('\n');
-            if (oldest === null) oldest = (JSON.parse(r.payload.slice(0, nl)) as EventsHeader).w;
-            for (const line of r.payload.slice(nl + 1).split('\n')) lines.push(line);
+            const headerAt = r.start + RECORD_HEADER_BYTES;
+            const nl = buf.indexOf(0x0a, headerAt);
+            const linesAt = nl === -1 || nl >= r.end ? r.end : nl + 1;
+            if (oldest === null) oldest = (JSON.parse(buf.toString('utf8', headerAt, linesAt)) as EventsHeader).w;
+            if (linesAt < r.end) parts.push(buf.subarray(linesAt, r.end));
             bytes += r.end - r.start;
           }
           position = { segment: number, offset: start + r.end };
-          if (bytes >= maxBytes) return { lines, next: position, oldestWrittenAt: oldest };
+          if (bytes >= maxBytes) return done();
         }
         if (!cut) break;
         // The window ended inside the segment: that is enough for one batch, or (only begin and
         // session records in it so far) read on.
-        if (lines.length > 0) return { lines, next: position, oldestWrittenAt: oldest };
+        if (parts.length > 0) return done();
         start = position.offset;
       }
       if (!current) position = { segment: number + 1, offset: 0 };
     }
-    return { lines, next: position, oldestWrittenAt: oldest };
+    return done();
+  }
+
+  /**
+   * A shipper reading the disk that has come within half the memory bound of the end: what is
+   * written from here on ships from memory again (only with nothing appended and not yet written,
+   * so that everything after the position is seen being written).
+   */
+  private coverAgainNear(position: SpoolPosition): void {
+    const current = this.log.current;
+    if (!this.recent.suspended || this.log.pendingBytes > 0 || position.segment !== current.number) return;
+    if (current.bytes - position.offset > this.recent.maxBytes / 2) return;
+    this.recent.coverFrom({ segment: current.number, offset: current.bytes });
   }
 
   /**
@@ -386,22 +449,25 @@ export class Spool implements AuditSink {
     segmentEnd: number,
     current: boolean,
     maxBytes: number,
-  ): Promise<{ records: DecodedRecord[]; cut: boolean }> {
-    let end = Math.min(segmentEnd, start + Math.max(READ_WINDOW_BYTES, 2 * maxBytes));
+  ): Promise<{ records: DecodedRecord[]; cut: boolean; buf: Buffer }> {
+    let end = Math.min(segmentEnd, start + maxBytes + READ_WINDOW_BYTES);
     let buf = await this.log.read(number, start, end);
-    let decoded = decodeRecords(buf);
+    // Framing and CRCs only: shipping takes the events' bytes, not their text.
+    let decoded = decodeRecords(buf, 0, false);
     if (end < segmentEnd && decoded.records.length === 0) {
       end = segmentEnd;
       buf = await this.log.read(number, start, end);
-      decoded = decodeRecords(buf);
+      decoded = decodeRecords(buf, 0, false);
     }
+    // Damage is rare: then the text, which reporting it reads.
+    if (decoded.damaged.length > 0) decoded = decodeRecords(buf);
     const { records, damaged, validEnd } = decoded;
     const cut = end < segmentEnd;
     // The segment being written may end in a record still being written, and a window may cut
     // the last record: neither is damage (a cut record is read whole by the next window).
     if (validEnd < buf.length && !current && !cut) damaged.push({ start: validEnd, end: buf.length });
     if (damaged.length > 0) await this.reportDamage(number, start, damaged, records);
-    return { records, cut };
+    return { records, cut, buf };
   }
 
   /** Damage met while shipping (ranges and records relative to `base`): reported once each. */
@@ -427,6 +493,7 @@ export class Spool implements AuditSink {
    */
   acknowledge(to: SpoolPosition, events = 0): void {
     this.unshippedEvents = Math.max(0, this.unshippedEvents - events);
+    this.recent.acknowledged(to);
     this.backlog.acknowledge(to);
   }
 
