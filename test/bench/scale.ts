@@ -224,13 +224,18 @@ async function build(store: EventStore): Promise<void> {
   // batches arriving together, which the store commits in groups. A batch of one stream covers
   // the last few minutes of its traffic, so rows land near the recent end of every index.
   const flushAll = async () => {
-    const batches = [...waiting].map((s) => {
-      const events = s.pending.splice(0);
-      return store.insertBatch(events, new Date(), { owner: `agents/${s.identity}` });
-    });
+    const batches = [...waiting].map((s) => ({ s, events: s.pending.splice(0) }));
     waiting.clear();
     pendingEvents = 0;
-    await Promise.all(batches);
+    // PostgreSQL: as many batches at once as the store has connections (a batch waiting longer
+    // than the pool's 10 s for one fails); SQLite commits all of them in groups.
+    const lanes = STORE === 'postgres' ? 4 : batches.length;
+    let next = 0;
+    const lane = async () => {
+      for (let b = batches[next++]; b; b = batches[next++])
+        await store.insertBatch(b.events, new Date(), { owner: `agents/${b.s.identity}` });
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
   };
   const writtenBefore = bytesWritten();
   const started = process.hrtime.bigint();
