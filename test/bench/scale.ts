@@ -1,7 +1,7 @@
 /**
  * `npm run bench:scale`: builds a large trail store and times the queries `byline trail` runs on it.
  *
- *   npm run bench:scale -- [--events N] [--store sqlite|postgres] [--keep DIR]
+ *   npm run bench:scale -- [--events N] [--store sqlite|postgres] [--keep DIR] [--bulk]
  *
  * The store is filled through the store's own insert path (chain planning, ownership, idempotent
  * ids; every stream's recent events as one batch of at most 500, all streams' batches handed over
@@ -15,16 +15,25 @@
  * Then each trail query (identity, table, time range, and combinations) is run with random
  * arguments: the first page of 100 and up to four later pages through the keyset cursor; p50 and
  * p99 per query kind. Last, the size on disk per million events. A seeded generator makes runs
- * comparable. With --keep DIR the SQLite file stays there and a later run over the same DIR and N
- * only queries it.
+ * comparable. With --keep DIR the SQLite file (or the PostgreSQL server's files) stays there and a
+ * later run over the same DIR and N only queries it.
+ *
+ * --bulk (PostgreSQL): the same insert path, but with the events' and table rows' secondary indexes
+ * dropped during the build and made again afterwards by CREATE INDEX, and larger batches (up to
+ * 10 000 events per stream): the rows are exactly those ingest stores, built many times faster on
+ * two shared cores. Indexes made in one go are packed tighter than indexes grown event by event,
+ * so the size it prints is a lower bound for the indexes (a build without --bulk gives the grown size).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { ChainWriter, type UnchainedEvent, uuidv7 } from '@byline/api';
 import type { IngestEvent } from '@byline/collector';
 import { type CursorKey, type EventFilter, type EventStore, openStore, toIngest } from '@byline/collector';
 import Database from 'better-sqlite3';
+import pgClient from 'pg';
+import { verify } from '../../cli/src/verify.js';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 
 const args = process.argv.slice(2);
@@ -35,12 +44,15 @@ const arg = (name: string) => {
 const EVENTS = Number(arg('events') ?? 10_000_000);
 const STORE = arg('store') ?? 'sqlite';
 const KEEP = arg('keep');
+const BULK = args.includes('--bulk');
 if (!Number.isInteger(EVENTS) || EVENTS < 10_000) throw new Error('--events must be an integer of at least 10000');
 if (STORE !== 'sqlite' && STORE !== 'postgres') throw new Error('--store must be sqlite or postgres');
+if (BULK && STORE !== 'postgres') throw new Error('--bulk is for --store postgres');
 
-const BATCH = 500;
+/** Events per stream and batch. */
+const BATCH = BULK ? 10_000 : 500;
 /** Events generated between two rounds of shipping (all streams' pending events go out together). */
-const FLUSH_EVENTS = 5000;
+const FLUSH_EVENTS = BULK ? 200_000 : 5000;
 const DAYS = 30;
 const T0 = Date.UTC(2026, 9, 1);
 const IDENTITIES = 200;
@@ -212,13 +224,18 @@ async function build(store: EventStore): Promise<void> {
   // batches arriving together, which the store commits in groups. A batch of one stream covers
   // the last few minutes of its traffic, so rows land near the recent end of every index.
   const flushAll = async () => {
-    const batches = [...waiting].map((s) => {
-      const events = s.pending.splice(0);
-      return store.insertBatch(events, new Date(), { owner: `agents/${s.identity}` });
-    });
+    const batches = [...waiting].map((s) => ({ s, events: s.pending.splice(0) }));
     waiting.clear();
     pendingEvents = 0;
-    await Promise.all(batches);
+    // PostgreSQL: as many batches at once as the store has connections (a batch waiting longer
+    // than the pool's 10 s for one fails); SQLite commits all of them in groups.
+    const lanes = STORE === 'postgres' ? 4 : batches.length;
+    let next = 0;
+    const lane = async () => {
+      for (let b = batches[next++]; b; b = batches[next++])
+        await store.insertBatch(b.events, new Date(), { owner: `agents/${b.s.identity}` });
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
   };
   const writtenBefore = bytesWritten();
   const started = process.hrtime.bigint();
@@ -355,6 +372,106 @@ function storedEvents(path: string): number {
   }
 }
 
+/**
+ * Where PostgreSQL's bytes go, per million events: each table's heap, its TOAST (event texts too
+ * long to stay in the row), and each index.
+ */
+async function printPostgresSizes(c: import('pg').Client, stored: number): Promise<void> {
+  const { rows } = await c.query<{ name: string; kind: string; bytes: string }>(
+    `SELECT c.relname AS name, CASE c.relkind WHEN 'i' THEN 'index' ELSE 'table' END AS kind,
+       pg_relation_size(c.oid) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i') AND c.relname LIKE 'byline_%'
+     UNION ALL
+     SELECT c.relname || ' (TOAST)', 'toast', pg_total_relation_size(c.reltoastrelid) FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE 'byline_%' AND c.reltoastrelid <> 0
+     ORDER BY bytes DESC`,
+  );
+  const perMillion = (b: number) => b / (stored / 1e6) / 2 ** 20;
+  console.log('\n  relation                                     kind    MiB per million events');
+  for (const r of rows) {
+    if (Number(r.bytes) < 1 << 20 && stored > 100_000) continue;
+    console.log(`  ${r.name.padEnd(44)} ${r.kind.padEnd(7)} ${perMillion(Number(r.bytes)).toFixed(1).padStart(8)}`);
+  }
+  const sum = (kind: string) => rows.filter((r) => r.kind === kind).reduce((s, r) => s + Number(r.bytes), 0);
+  console.log(
+    `  tables ${perMillion(sum('table')).toFixed(0)} MiB, TOAST ${perMillion(sum('toast')).toFixed(0)} MiB, indexes ${perMillion(sum('index')).toFixed(0)} MiB per million events`,
+  );
+}
+
+/**
+ * For the build only: room for the WAL between checkpoints and memory for CREATE INDEX, and no WAL
+ * for replicas. Buffers and planner settings stay the defaults, so queries run as on a stock server.
+ */
+const POSTGRES_SETTINGS = {
+  maintenance_work_mem: '1GB',
+  max_wal_size: '4GB',
+  checkpoint_timeout: '15min',
+  wal_level: 'minimal',
+  max_wal_senders: '0',
+};
+
+async function countEvents(url: string): Promise<number> {
+  if (url.startsWith('sqlite:')) return storedEvents(url.slice('sqlite:'.length));
+  const c = new pgClient.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return Number((await c.query('SELECT count(*) AS n FROM byline_events')).rows[0].n);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * The bulk build: every secondary index of the events and their table rows dropped, the build run
+ * through the store's insert path (its id lookup keeps the primary key), the indexes made again from
+ * their own definitions.
+ */
+async function withoutSecondaryIndexes(pg: TestPostgres, work: () => Promise<void>): Promise<void> {
+  const c = pg.client('scale');
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ name: string; def: string }>(
+      `SELECT i.indexname AS name, i.indexdef AS def FROM pg_indexes i
+       WHERE i.schemaname = current_schema() AND i.tablename IN ('byline_events', 'byline_event_tables')
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)`,
+    );
+    console.log(`  bulk build: ${rows.map((r) => r.name).join(', ')} dropped during the build, made again after it`);
+    for (const r of rows) await c.query(`DROP INDEX ${r.name}`);
+    await work();
+    for (const r of rows) {
+      const t = process.hrtime.bigint();
+      await c.query(r.def);
+      console.log(`  CREATE INDEX ${r.name}: ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(0)} s`);
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+/** `byline verify` (straight from the store) over the streams of a few sessions: the chains built must hold. */
+async function verifySample(url: string, store: EventStore): Promise<void> {
+  const sessions = new Set<string>();
+  for (let i = 0; sessions.size < 3 && i < 30; i++) {
+    const page = await store.query({ identity: identityName(150 + Math.floor(random() * 50)) }, 1);
+    const e = page.events[0];
+    if (e) sessions.add((JSON.parse(e.json) as { session: { id: string } }).session.id);
+  }
+  for (const session of sessions) {
+    let said = '';
+    const out = new Writable({
+      write(chunk, _enc, done) {
+        said += String(chunk);
+        done();
+      },
+    });
+    const code = await verify({ store: url, session, 'allow-unsigned': true }, out);
+    const first = said.split('\n')[0];
+    console.log(`  byline verify --session ${session}: ${first}`);
+    if (code !== 0) throw new Error(`byline verify failed on the built store:\n${said}`);
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `scale benchmark: ${EVENTS.toLocaleString('en')} events on ${STORE}, ${IDENTITIES} identities, ${TABLES} tables, ${DAYS} days`,
@@ -369,17 +486,28 @@ async function main(): Promise<void> {
       reuse = existsSync(path);
       url = `sqlite:${path}`;
     } else {
-      pg = await startPostgres({});
+      pg = await startPostgres({ settings: POSTGRES_SETTINGS, ...(KEEP ? { keepIn: join(KEEP, 'postgres') } : {}) });
+      console.log(
+        `  PostgreSQL settings: ${Object.entries(POSTGRES_SETTINGS)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`,
+      );
       const admin = pg.client();
       await admin.connect();
-      await admin.query('CREATE DATABASE scale');
+      reuse = (await admin.query("SELECT 1 FROM pg_database WHERE datname = 'scale'")).rows.length > 0;
+      if (!reuse) await admin.query('CREATE DATABASE scale');
       await admin.end();
       url = pg.url('scale');
     }
     const store = await openStore(url);
     try {
-      if (reuse) console.log(`  reusing ${url.slice(7)} (${storedEvents(url.slice(7)).toLocaleString('en')} events)`);
+      if (reuse)
+        console.log(
+          `  reusing ${STORE === 'sqlite' ? url.slice(7) : 'database scale'} (${(await countEvents(url)).toLocaleString('en')} events)`,
+        );
+      else if (pg && BULK) await withoutSecondaryIndexes(pg, () => build(store));
       else await build(store);
+      if (pg) await verifySample(url, store);
       if (pg) {
         const c = pg.client('scale');
         await c.connect();
@@ -403,6 +531,7 @@ async function main(): Promise<void> {
       await c.connect();
       bytes = Number((await c.query("SELECT pg_database_size('scale') AS b")).rows[0].b);
       stored = Number((await c.query('SELECT count(*) AS n FROM byline_events')).rows[0].n);
+      await printPostgresSizes(c, stored);
       await c.end();
     } else {
       const path = url.slice('sqlite:'.length);

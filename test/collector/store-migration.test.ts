@@ -196,3 +196,106 @@ describe('SQLite migration 5: insertion order moves from byline_event_order into
     check.close();
   });
 });
+
+describe('PostgreSQL migration 8: the wide indexes narrowed to filter + time', () => {
+  /** The trail's order: time, stream, seq, id (byte order, as the "C" collation sorts). */
+  const order = (x: IngestEvent, y: IngestEvent) =>
+    x.timeUs - y.timeUs ||
+    (x.stream < y.stream ? -1 : x.stream > y.stream ? 1 : 0) ||
+    x.seq - y.seq ||
+    (x.id < y.id ? -1 : x.id > y.id ? 1 : 0);
+
+  async function paged(store: EventStore, filter: EventFilter, size: number): Promise<string[]> {
+    const out: string[] = [];
+    let after: Parameters<EventStore['query']>[2];
+    for (;;) {
+      const page = await store.query(filter, size, after);
+      out.push(...page.events.map((e) => e.key.id));
+      if (!page.next) return out;
+      after = page.next;
+    }
+  }
+
+  test('a store of the shipped layout (version 7) keeps answering every trail query, in order, page by page', async () => {
+    const admin = pg.client();
+    await admin.connect();
+    await admin.query('CREATE DATABASE v7');
+    await admin.end();
+    // Two identities whose events share their times (ties the order must break by stream, seq, id).
+    const stored = [...events('agent-a'), ...events('agent-b')];
+    const c = pg.client('v7');
+    await c.connect();
+    try {
+      await c.query(
+        'CREATE TABLE byline_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)',
+      );
+      for (let v = 0; v < 7; v++) {
+        await c.query(POSTGRES_MIGRATIONS[v]!);
+        await c.query('INSERT INTO byline_schema_migrations VALUES ($1, now())', [v + 1]);
+      }
+      const pkey = await c.query(
+        "SELECT 1 FROM pg_constraint WHERE conrelid = 'byline_event_tables'::regclass AND contype = 'p'",
+      );
+      expect(pkey.rows).toHaveLength(1);
+      for (const e of stored) {
+        const rows = oldRows(e);
+        await c.query(
+          `INSERT INTO byline_events (id, time_us, event_type, identity_name, session_id, session_seq, route,
+             database_name, stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event)
+           VALUES (${rows.event.map((_, i) => `$${i + 1}`).join(', ')})`,
+          rows.event,
+        );
+        for (const t of rows.tables)
+          await c.query('INSERT INTO byline_event_tables VALUES ($1, $2, $3, $4, $5, $6)', [...t, e.identity]);
+      }
+    } finally {
+      await c.end();
+    }
+    expect(new Set(stored.map((e) => e.timeUs)).size).toBeLessThan(stored.length);
+
+    const store = await openStore(pg.url('v7'));
+    try {
+      const forms: [EventFilter, (e: IngestEvent) => boolean][] = [
+        [{}, () => true],
+        [{ identity: 'agent-b' }, (e) => e.identity === 'agent-b'],
+        [{ table: 'orders' }, (e) => e.tables.includes('orders')],
+        [{ identity: 'agent-a', table: 'orders' }, (e) => e.identity === 'agent-a' && e.tables.includes('orders')],
+        [{ statementClass: 'read' }, (e) => e.statementClass === 'read'],
+        [{ status: 'ok' }, (e) => e.status === 'ok'],
+      ];
+      for (const [filter, match] of forms) {
+        const expected = stored
+          .filter(match)
+          .sort(order)
+          .map((e) => e.id);
+        expect(expected.length, JSON.stringify(filter)).toBeGreaterThan(0);
+        expect(await paged(store, filter, 1000), JSON.stringify(filter)).toEqual(expected);
+        expect(await paged(store, filter, 3), JSON.stringify(filter)).toEqual(expected);
+      }
+      await foundThroughNewIndexes(store, stored);
+      // Events stored after the migration are found beside the old ones.
+      const next = events('agent-c');
+      await store.insertBatch(next, new Date());
+      const all = [...stored, ...next].sort(order).map((e) => e.id);
+      expect(await paged(store, {}, 4)).toEqual(all);
+    } finally {
+      await store.close();
+    }
+
+    const check = pg.client('v7');
+    await check.connect();
+    try {
+      const { rows } = await check.query<{ name: string; def: string }>(
+        `SELECT indexname AS name, indexdef AS def FROM pg_indexes
+         WHERE tablename IN ('byline_events', 'byline_event_tables') ORDER BY indexname`,
+      );
+      const names = rows.map((r) => r.name);
+      expect(names).not.toContain('byline_events_order');
+      expect(names).not.toContain('byline_event_tables_pkey');
+      expect(names).toEqual(expect.arrayContaining(['byline_events_time', 'byline_event_tables_name']));
+      expect(rows.find((r) => r.name === 'byline_events_class')?.def).toMatch(/, time_us\)$/);
+    } finally {
+      await check.end();
+    }
+  });
+});

@@ -6,7 +6,16 @@
  *   scram_user (scram-sha-256), md5_user (md5), pw_user (password); everyone else is trusted.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -23,6 +32,11 @@ export interface PostgresOptions {
   ssl?: boolean;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
+  /**
+   * Keep the server's files in this directory across runs (benchmarks): a server already there is
+   * started again instead of created, and `stop()` leaves the directory.
+   */
+  keepIn?: string;
 }
 
 export interface LoggedStatement {
@@ -128,10 +142,12 @@ async function waitUntilReady(port: number, child: ChildProcess, output: () => s
 
 export async function startPostgres(options: PostgresOptions = {}): Promise<TestPostgres> {
   const owner = postgresOwner();
-  const root = mkdtempSync(join(tmpdir(), 'byline-pg-'));
+  const root = options.keepIn ?? mkdtempSync(join(tmpdir(), 'byline-pg-'));
   const dataDir = join(root, 'data');
   const logDir = join(root, 'log');
-  mkdirSync(logDir);
+  const reuse = options.keepIn !== undefined && existsSync(join(dataDir, 'PG_VERSION'));
+  if (options.keepIn) mkdirSync(root, { recursive: true });
+  mkdirSync(logDir, { recursive: true });
   if (owner) {
     chownSync(root, owner.uid, owner.gid);
     chownSync(logDir, owner.uid, owner.gid);
@@ -139,7 +155,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
   const port = await freePort();
 
   const bins = await binaries();
-  initdb(bins.initdb, dataDir, root, owner);
+  if (!reuse) initdb(bins.initdb, dataDir, root, owner);
 
   // Everything from loopback is trusted except the roles that exist to test each auth method.
   writeFileSync(
@@ -202,6 +218,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
   const admin = new pg.Client({ host: '127.0.0.1', port, user: superuser, database: 'postgres' });
   await admin.connect();
   try {
+    if (reuse) await admin.query(`DROP ROLE IF EXISTS ${Object.values(AUTH_USERS).join(', ')}`);
     await admin.query(`CREATE ROLE ${AUTH_USERS.scram} LOGIN SUPERUSER PASSWORD '${TEST_PASSWORD}'`);
     await admin.query(`CREATE ROLE ${AUTH_USERS.password} LOGIN SUPERUSER PASSWORD '${TEST_PASSWORD}'`);
     await admin.query(`SET password_encryption = 'md5'`);
@@ -227,7 +244,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
         await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
-      rmSync(root, { recursive: true, force: true });
+      if (!options.keepIn) rmSync(root, { recursive: true, force: true });
     },
   };
 }

@@ -159,4 +159,22 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- The collector's signature over the checkpoint, when it has a receipt key.
   ALTER TABLE byline_retirements ADD COLUMN signature text;
   `,
+  `
+  -- Narrower indexes (a third of the store's bytes at 100k events went to indexes carrying the
+  -- whole sort key: time, stream, seq and id, two of them 36-character texts). Each index now
+  -- holds its filter and the time only: the planner walks it in time order and sorts only the
+  -- events that share one microsecond (an incremental sort) to finish the (time, stream, seq, id)
+  -- order, so queries still read one page's worth of rows. The side table needs no unique key:
+  -- its rows are only ever inserted with their event and deleted with it.
+  DROP INDEX byline_events_order;
+  CREATE INDEX byline_events_time ON byline_events (time_us);
+  DROP INDEX byline_events_class;
+  CREATE INDEX byline_events_class ON byline_events (((event)::jsonb #>> '{statement,class}'), time_us);
+  DROP INDEX byline_events_status;
+  CREATE INDEX byline_events_status ON byline_events (((event)::jsonb #>> '{result,status}'), time_us);
+  ALTER TABLE byline_event_tables DROP CONSTRAINT byline_event_tables_pkey;
+  CREATE INDEX byline_event_tables_name ON byline_event_tables (name, time_us);
+  DROP INDEX byline_event_tables_identity;
+  CREATE INDEX byline_event_tables_identity ON byline_event_tables (name, identity_name, time_us);
+  `,
 ];
