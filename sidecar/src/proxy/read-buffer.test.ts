@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { READ_BUFFER_BYTES, ReusedReadBuffer } from './read-buffer.js';
+import { MIN_READ_BYTES, READ_BUFFER_BYTES, ReusedReadBuffer } from './read-buffer.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -61,7 +61,7 @@ describe('ReusedReadBuffer', () => {
     expect(reads.allocations).toBe(1);
   });
 
-  test('a pinned read keeps its bytes: the next read goes to a new buffer', async () => {
+  test('a pinned read keeps its bytes: the next read goes after them', async () => {
     const reads = new ReusedReadBuffer();
     const kept: Buffer[] = [];
     const c = collector();
@@ -83,7 +83,55 @@ describe('ReusedReadBuffer', () => {
       const i = 2 * k;
       expect(chunk.equals(Buffer.alloc(100 + i, 65 + i))).toBe(true);
     });
-    expect(reads.allocations).toBe(11);
+    // Ten small pinned reads fit in the first slab after one another.
+    expect(reads.allocations).toBe(1);
+  });
+
+  test('small reads kept by a slow client share slabs instead of holding 64 KiB each', async () => {
+    const reads = new ReusedReadBuffer();
+    const kept: Buffer[] = [];
+    const c = collector();
+    reads.attach((chunk) => {
+      c.consume(chunk);
+      kept.push(chunk);
+      reads.pin();
+    });
+    const { peer } = await connected(reads);
+    const size = 1000;
+    for (let i = 0; i < 200; i++) {
+      peer.write(Buffer.alloc(size, i % 256));
+      await c.next();
+    }
+    kept.forEach((chunk, i) => expect(chunk.equals(Buffer.alloc(size, i % 256))).toBe(true));
+    // 200 KB kept in four slabs (each used until less than MIN_READ_BYTES is left), not in 200;
+    // the slab for the next read is allocated as soon as the last one is full.
+    const perSlab = Math.floor((READ_BUFFER_BYTES - MIN_READ_BYTES) / size) + 1;
+    expect(new Set(kept.map((k) => k.buffer)).size).toBe(Math.ceil(200 / perSlab));
+    expect(reads.allocations).toBeLessThanOrEqual(Math.ceil(200 / perSlab) + 1);
+  });
+
+  test('a pinned read that leaves less than MIN_READ_BYTES of its slab moves the next read to a new slab', async () => {
+    const reads = new ReusedReadBuffer();
+    const kept: Buffer[] = [];
+    let got = 0;
+    const total = READ_BUFFER_BYTES - MIN_READ_BYTES + 1;
+    const done = new Promise<void>((resolve) =>
+      reads.attach((chunk) => {
+        kept.push(chunk);
+        reads.pin();
+        got += chunk.length;
+        if (got >= total + 5) resolve();
+      }),
+    );
+    const { peer } = await connected(reads);
+    peer.write(Buffer.alloc(total, 7));
+    // Let the first write arrive as its own read(s) before the next one.
+    await new Promise((r) => setTimeout(r, 100));
+    peer.write(Buffer.from('after'));
+    await done;
+    expect(kept[kept.length - 1]!.toString()).toBe('after');
+    expect(Buffer.concat(kept.slice(0, -1)).equals(Buffer.alloc(total, 7))).toBe(true);
+    expect(kept[kept.length - 1]!.buffer).not.toBe(kept[0]!.buffer);
   });
 
   test('a read larger than the buffer arrives as several reads, in order and complete', async () => {
