@@ -102,7 +102,9 @@ describe('ReusedReadBuffer', () => {
       peer.write(Buffer.alloc(size, i % 256));
       await c.next();
     }
-    kept.forEach((chunk, i) => expect(chunk.equals(Buffer.alloc(size, i % 256))).toBe(true));
+    kept.forEach((chunk, i) => {
+      expect(chunk.equals(Buffer.alloc(size, i % 256))).toBe(true);
+    });
     // 200 KB kept in four slabs (each used until less than MIN_READ_BYTES is left), not in 200;
     // the slab for the next read is allocated as soon as the last one is full.
     const perSlab = Math.floor((READ_BUFFER_BYTES - MIN_READ_BYTES) / size) + 1;
