@@ -6,7 +6,8 @@
  *
  * Env: BENCH_SECONDS (per run, default 10). Targets that cannot start are skipped loudly.
  * BENCH_TARGETS=direct,pgbouncer,byline-pod runs only those; BENCH_CPU_PROF=DIR starts the
- * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_SIDECAR_NODE_FLAGS
+ * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_PERF=DIR
+ * records their on-CPU profiles with perf (test/bench/perf-top.mjs); BENCH_SIDECAR_NODE_FLAGS
  * adds node flags to the sidecars' command line; BENCH_BYLINE_BIN
  * runs another build of the byline bin (to profile a baseline). BENCH_RATE=TPS throttles every
  * 8-client run to that total rate (pgbench --rate): CPU µs per transaction at one fixed load is
@@ -19,7 +20,16 @@
  * BENCH_CPU_PROF's profiles (test/bench/stall-attribution.mjs).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -32,6 +42,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
 const ONLY = process.env.BENCH_TARGETS ? new Set(process.env.BENCH_TARGETS.split(',')) : null;
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+const PERF = process.env.BENCH_PERF;
 /** Node/V8 flags for the sidecars only (e.g. `--max-semi-space-size=2`), to weigh memory against throughput. */
 const SIDECAR_NODE_FLAGS = (process.env.BENCH_SIDECAR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** What the image's entrypoint gives node (image/Containerfile), so the sidecars run as in a pod. */
@@ -118,6 +129,9 @@ interface RunResult {
   auditStatements?: number;
   /** CPU time (user + system) the proxy process spent per transaction, in µs. */
   proxyCpuUs?: number;
+  /** Of proxyCpuUs: time in the kernel (all threads), and the main thread's time (user + kernel). */
+  proxyKernelUs?: number;
+  proxyMainThreadUs?: number;
   /**
    * Times per transaction the proxy's main thread was switched out while it could still run (a
    * woken pgbench or Postgres taking its core). Such time shows in --cpu-prof as the frame that
@@ -340,11 +354,22 @@ function connectionArgs(port: number, user: string): string[] {
 
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-/** CPU milliseconds (user + system) a process has used so far, from /proc/PID/stat. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU milliseconds (user, system) from a /proc stat file. */
+function statCpuMs(path: string): { user: number; system: number } {
+  const stat = readFileSync(path, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  return { user: (Number(fields[11]) * 1000) / clockTicks, system: (Number(fields[12]) * 1000) / clockTicks };
+}
+
+/**
+ * CPU milliseconds a process has used so far: in total (user + system, all threads), in the
+ * kernel, and by its main thread alone (the event loop; the rest is V8's compiler and GC helpers
+ * and libuv's thread pool).
+ */
+function cpuMs(pid: number): { total: number; kernel: number; main: number } {
+  const all = statCpuMs(`/proc/${pid}/stat`);
+  const main = statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+  return { total: all.user + all.system, kernel: all.system, main: main.user + main.system };
 }
 
 let scriptFile: string | undefined;
@@ -376,7 +401,7 @@ function cpuWaitNs(pid: number): number {
 
 async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS): Promise<RunResult> {
   const result: RunResult = { target: target.name, protocol };
-  const cpuBefore = target.pid === undefined ? 0 : cpuMs(target.pid);
+  const cpuBefore = target.pid === undefined ? undefined : cpuMs(target.pid);
   const preemptedBefore = target.pid === undefined ? 0 : involuntarySwitches(target.pid);
   const waitBefore = target.pid === undefined ? 0 : cpuWaitNs(target.pid);
   target.loopDelay?.start();
@@ -405,7 +430,11 @@ async function runPgbench(target: Target, protocol: Protocol, seconds = SECONDS)
       throw new Error(`unparsed pgbench output:\n${out}`);
     if (failedTx) result.failed = `${failedTx} failed transactions`;
     if (target.pid !== undefined) {
-      result.proxyCpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / result.transactions;
+      const cpu = cpuMs(target.pid);
+      const perTx = (ms: number) => (ms * 1000) / result.transactions!;
+      result.proxyCpuUs = perTx(cpu.total - (cpuBefore?.total ?? 0));
+      result.proxyKernelUs = perTx(cpu.kernel - (cpuBefore?.kernel ?? 0));
+      result.proxyMainThreadUs = perTx(cpu.main - (cpuBefore?.main ?? 0));
       result.preemptedPerTx = (involuntarySwitches(target.pid) - preemptedBefore) / result.transactions;
       result.cpuWaitUs = (cpuWaitNs(target.pid) - waitBefore) / 1000 / result.transactions;
     }
@@ -541,7 +570,30 @@ async function startPgbouncer(pg: TestPostgres): Promise<Target | undefined> {
 
 /** With BENCH_CPU_PROF: node's flags to write the process's profile as DIR/NAME.cpuprofile. */
 function cpuProfArgs(name: TargetName): string[] {
-  return CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const perf = PERF ? ['--perf-basic-prof'] : [];
+  return CPU_PROF ? [...perf, '--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : perf;
+}
+
+/**
+ * With BENCH_PERF: an on-CPU profile of the process (perf record, task-clock, kernel included)
+ * into DIR/NAME.perf.data for as long as it runs; summarize with test/bench/perf-top.mjs.
+ */
+function attachPerf(name: TargetName, pid: number | undefined): void {
+  if (!PERF || pid === undefined) return;
+  mkdirSync(PERF, { recursive: true });
+  const args = [
+    'record',
+    '-e',
+    'task-clock',
+    '-F',
+    '2000',
+    '-g',
+    '-p',
+    String(pid),
+    '-o',
+    join(PERF, `${name}.perf.data`),
+  ];
+  daemon('perf', args, join(tempDir(), 'perf.log'));
 }
 
 /** The naive Node.js pipe proxy: what a proxy that parses nothing costs. */
@@ -556,6 +608,7 @@ async function startPipeProxy(pg: TestPostgres): Promise<Target | undefined> {
   );
   try {
     await waitForPort(port, entry, 'node pipe proxy', log);
+    attachPerf('node-pipe', entry.child.pid);
   } catch (err) {
     banner(`SKIPPED node-pipe: ${err instanceof Error ? err.message : String(err)}`);
     await stop(entry);
@@ -705,6 +758,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
     await sleep(1000);
     if (entry.child.pid !== undefined) idleRssKib = rssKib(entry.child.pid);
     await waitForPort(port, entry, name, log);
+    attachPerf(name, entry.child.pid);
   } catch (err) {
     banner(`SKIPPED ${name}: ${err instanceof Error ? err.message : String(err)}`);
     await stop(entry);
@@ -849,6 +903,7 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       'vs pgbouncer',
       'vs nosink',
       'proxy CPU µs/tx',
+      'main thread/kernel',
       'preempted/tx',
       'waited for CPU µs/tx',
       'loop delay max/p99 ms',
@@ -858,7 +913,7 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
   ];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.target, r.protocol, 'FAILED', '', '', '', '', '', '', '', '', '', '']);
+      rows.push([r.target, r.protocol, 'FAILED', ...Array<string>(11).fill('')]);
       continue;
     }
     rows.push([
@@ -870,6 +925,7 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       ratio(r.tps, find('pgbouncer', r.protocol)?.tps),
       r.target.startsWith('byline') ? ratio(r.tps, find('byline-nosink', r.protocol)?.tps) : '',
       r.proxyCpuUs?.toFixed(1) ?? '—',
+      r.proxyMainThreadUs === undefined ? '—' : `${r.proxyMainThreadUs.toFixed(1)}/${r.proxyKernelUs?.toFixed(1)}`,
       r.preemptedPerTx?.toFixed(2) ?? '—',
       r.cpuWaitUs?.toFixed(1) ?? '—',
       r.loopDelay ? `${r.loopDelay.maxMs.toFixed(1)}/${r.loopDelay.p99Ms.toFixed(2)}` : '',
@@ -902,7 +958,9 @@ function report(results: RunResult[], sidecarRss: [string, ReturnType<typeof pea
       '(an idle loop reads about 1 ms: the sampling interval); GC max: the longest pause, minor (scavenge) / ' +
       "major (mark-compact), Σ all scavenges (ms), new: V8's new space at the end (MiB); preempted/tx: involuntary context switches of the proxy per transaction; " +
       'waited for CPU: time its main thread was runnable but had no core (a loaded machine, not the proxy); ' +
-      'true stall: the longest below',
+      'true stall: the longest below; ' +
+      "main thread/kernel: of the proxy's CPU, its event-loop thread's (the rest: V8's compiler and GC helpers, " +
+      "libuv's pool) and the kernel's (all threads: socket reads and writes, loopback delivery)",
   );
   const attributed = results.filter((r) => r.loopDelay?.stalls);
   if (attributed.length > 0) {

@@ -190,6 +190,7 @@ export class MessageReader {
             this.messageFill = headerSize;
             if (total === headerSize && !this.completeBody()) {
               this.leftoverAfterStop = len - pos;
+              this.chunk = null;
               return;
             }
           }
@@ -203,6 +204,7 @@ export class MessageReader {
           this.runStart = pos;
           if (this.messageFill === this.message.length && !this.completeBody()) {
             this.leftoverAfterStop = len - pos;
+            this.chunk = null;
             return;
           }
           break;

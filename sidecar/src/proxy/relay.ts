@@ -108,6 +108,14 @@ export class Relay {
     this.flushClient();
   };
 
+  /**
+   * Bytes for the client are still referenced: in the outbox (deferred, held for an fsync,
+   * backpressure) or taken by the socket but not yet by the kernel.
+   */
+  get holdsClientBytes(): boolean {
+    return !this.toClient.empty || this.client.writableLength > 0;
+  }
+
   /** Results are waiting for an fsync: nothing may be written to the client before it completes. */
   get holding(): boolean {
     return this.durabilityGate?.holding ?? false;

@@ -65,6 +65,7 @@ import {
   PLACEHOLDER_QUERY_SQLSTATE,
   placeholderExecute,
 } from './denial-placeholder.js';
+import type { ReusedReadBuffer } from './read-buffer.js';
 import { backlogRefusal, type Refusal, refusalKeepsSession, spoolWriteRefusal } from './refusal.js';
 import { Relay } from './relay.js';
 import { checkStartup, passwordMatches, startupRequest, upstreamOverrides } from './startup.js';
@@ -110,6 +111,8 @@ export class ProxySession implements RecordSink {
   private upstream: Socket | null = null;
   private readonly clientReader: MessageReader;
   private upstreamReader: MessageReader | null = null;
+  /** Set when Postgres is read into a reused buffer rather than through 'data' events. */
+  private upstreamReads: ReusedReadBuffer | null = null;
   private readonly relay: Relay;
   private login: UpstreamLogin | null = null;
   private readonly tracker: StatementTracker;
@@ -624,7 +627,7 @@ export class ProxySession implements RecordSink {
     this.info = this.sessionInfo();
     let conn: Awaited<ReturnType<typeof connectUpstream>>;
     try {
-      conn = await connectUpstream(route.upstream);
+      conn = await connectUpstream(route.upstream, { reuseReadBuffer: true });
     } catch (e) {
       this.fatalToClient('08006', (e as Error).message);
       return;
@@ -643,7 +646,9 @@ export class ProxySession implements RecordSink {
     this.upstreamReader = new MessageReader(this.upstreamHandler, this.relay.toClient, this.ctx.maxMessageBytes, {
       streamedTypes: 'Dd',
     });
-    socket.on('data', this.onUpstreamData);
+    this.upstreamReads = conn.reads;
+    if (conn.reads) conn.reads.attach(this.onUpstreamData);
+    else socket.on('data', this.onUpstreamData);
     socket.on('error', this.onUpstreamError);
     socket.on('close', this.onUpstreamClose);
     // A plaintext fallback after SSLRequest comes back paused; a 'data' listener alone does not resume it.
@@ -684,6 +689,8 @@ export class ProxySession implements RecordSink {
   private readonly onUpstreamData = (chunk: Buffer): void => {
     this.upstreamReader!.push(chunk);
     this.relay.afterUpstreamRead(this.phase === 'ready', chunk.length);
+    // Bytes of this read still to be written keep its buffer from the next read (read-buffer.ts).
+    if (this.upstreamReads !== null && this.relay.holdsClientBytes) this.upstreamReads.pin();
   };
 
   private readonly onDurable = (): void => {

@@ -9,11 +9,14 @@ import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { UpstreamConfig } from '@byline/api';
 import { tlsServerEndPointHash } from '../auth/scram.js';
 import { SSL_REQUEST } from '../protocol/messages.js';
+import { ReusedReadBuffer } from './read-buffer.js';
 
 export interface UpstreamConnection {
   socket: Socket | TLSSocket;
   /** RFC 5929 tls-server-end-point data for SCRAM-SHA-256-PLUS, when the link is TLS. */
   channelBinding: Buffer | null;
+  /** The socket reads into this buffer (no 'data' events); null when it emits 'data'. */
+  reads: ReusedReadBuffer | null;
 }
 
 export class UpstreamError extends Error {
@@ -22,15 +25,27 @@ export class UpstreamError extends Error {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-export async function connectUpstream(upstream: UpstreamConfig): Promise<UpstreamConnection> {
+/**
+ * With `reuseReadBuffer` and sslMode disable, the plain socket reads into a reused buffer
+ * (read-buffer.ts). Not otherwise: the SSLRequest answer is read as a 'data' event, and TLS does
+ * its own reading.
+ */
+export async function connectUpstream(
+  upstream: UpstreamConfig,
+  options: { reuseReadBuffer?: boolean } = {},
+): Promise<UpstreamConnection> {
   const sslMode = upstream.sslMode ?? 'prefer';
   const timeoutMs = upstream.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const socket = await openTcp(upstream.host, upstream.port, timeoutMs);
-  if (sslMode === 'disable') return { socket, channelBinding: null };
+  if (sslMode === 'disable') {
+    const reads = options.reuseReadBuffer ? new ReusedReadBuffer() : null;
+    const socket = await openTcp(upstream.host, upstream.port, timeoutMs, reads);
+    return { socket, channelBinding: null, reads };
+  }
+  const socket = await openTcp(upstream.host, upstream.port, timeoutMs, null);
   try {
     const answer = await askForTls(socket, timeoutMs);
     if (answer === 'N') {
-      if (sslMode === 'prefer') return { socket, channelBinding: null };
+      if (sslMode === 'prefer') return { socket, channelBinding: null, reads: null };
       throw new UpstreamError(
         `the database server at ${upstream.host}:${upstream.port} refused TLS (sslMode ${sslMode})`,
       );
@@ -38,16 +53,16 @@ export async function connectUpstream(upstream: UpstreamConfig): Promise<Upstrea
     const tls = await startTls(socket, upstream, sslMode === 'verify-full', timeoutMs);
     const cert = tls.getPeerCertificate();
     const channelBinding = cert?.raw ? tlsServerEndPointHash(cert.raw) : null;
-    return { socket: tls, channelBinding };
+    return { socket: tls, channelBinding, reads: null };
   } catch (e) {
     socket.destroy();
     throw e;
   }
 }
 
-function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
+function openTcp(host: string, port: number, timeoutMs: number, reads: ReusedReadBuffer | null): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host, port });
+    const socket = netConnect(reads ? { host, port, onread: reads.onread } : { host, port });
     socket.setNoDelay(true);
     const timer = setTimeout(() => {
       socket.destroy();
