@@ -8,7 +8,9 @@
  * BENCH_TARGETS=direct,pgbouncer,byline-pod runs only those; BENCH_CPU_PROF=DIR starts the
  * sidecars with --cpu-prof into DIR (summarize with test/bench/profile-top.mjs); BENCH_PERF=DIR
  * records their on-CPU profiles with perf (test/bench/perf-top.mjs); BENCH_SIDECAR_NODE_FLAGS
- * adds node flags to the sidecars' command line; BENCH_BYLINE_BIN
+ * adds node flags to the sidecars' command line (which also get the injected NODE_OPTIONS and
+ * MALLOC_ARENA_MAX of a pod); BENCH_SIDECAR_NODE=PATH runs them under another node (the image's
+ * Node 24); BENCH_BYLINE_BIN
  * runs another build of the byline bin (to profile a baseline). BENCH_RATE=TPS throttles every
  * 8-client run to that total rate (pgbench --rate): CPU µs per transaction at one fixed load is
  * the steadier figure for comparing two builds, since a saturated proxy reads several messages
@@ -34,6 +36,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  DEFAULT_SIDECAR_NODE_OPTIONS,
+  SIDECAR_MALLOC_ARENA_MAX,
+} from '../../operator/src/injection/sidecar-settings.js';
 import { AUTH_USERS, freePort, startPostgres, TEST_PASSWORD, type TestPostgres } from '../harness/postgres.js';
 import { measureCore } from './core.js';
 import { formatCauses, type StallSummary } from './stall-account.mjs';
@@ -47,6 +53,10 @@ const PERF = process.env.BENCH_PERF;
 const SIDECAR_NODE_FLAGS = (process.env.BENCH_SIDECAR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** What the image's entrypoint gives node (image/Containerfile), so the sidecars run as in a pod. */
 const IMAGE_NODE_FLAGS = ['--liftoff-only'];
+/** The environment the operator injects for node (heap sizing, malloc arenas), so the sidecars run as in a pod. */
+const POD_NODE_ENV = { NODE_OPTIONS: DEFAULT_SIDECAR_NODE_OPTIONS, MALLOC_ARENA_MAX: SIDECAR_MALLOC_ARENA_MAX };
+/** BENCH_SIDECAR_NODE=PATH runs the sidecars under that node (e.g. the image's Node 24), the rest under this one. */
+const SIDECAR_NODE = process.env.BENCH_SIDECAR_NODE ?? process.execPath;
 const RATE = process.env.BENCH_RATE ? positiveInt(process.env.BENCH_RATE, 0) : undefined;
 const LATENCY = process.env.BENCH_LATENCY !== '0';
 const THROUGHPUT = process.env.BENCH_THROUGHPUT !== '0';
@@ -735,7 +745,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
   const delayFile = join(dir, 'loop-delay.json');
   const execAt = performance.now();
   const entry = daemon(
-    process.execPath,
+    SIDECAR_NODE,
     [
       ...IMAGE_NODE_FLAGS,
       ...SIDECAR_NODE_FLAGS,
@@ -748,7 +758,7 @@ async function startSidecar(pg: TestPostgres, variant: SidecarVariant): Promise<
       config,
     ],
     log,
-    { env: { ...process.env, BYLINE_BENCH_LOOP_DELAY_FILE: delayFile } },
+    { env: { ...process.env, ...POD_NODE_ENV, BYLINE_BENCH_LOOP_DELAY_FILE: delayFile } },
   );
   let readyMs: number;
   let idleRssKib = Number.NaN;
