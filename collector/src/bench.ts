@@ -21,6 +21,8 @@ export interface IngestBenchOptions {
   shippers?: number;
   /** Write a CPU profile of the timed part here. */
   cpuProfile?: string;
+  /** Events per request (default 500, the sidecar's largest). */
+  batch?: number;
 }
 
 export interface IngestBenchResult {
@@ -34,13 +36,14 @@ export interface IngestBenchResult {
 export async function measureIngest(storeUrl: string, options: IngestBenchOptions = {}): Promise<IngestBenchResult> {
   const events = options.events ?? 100_000;
   const shippers = options.shippers ?? 4;
+  const batch = options.batch ?? BATCH;
   const plans = Array.from({ length: shippers }, (_, i) => {
     const identity = `bench-agent-${i}`;
     const stream = new SampleStream({ identity });
     const share = Math.floor(events / shippers) + (i < events % shippers ? 1 : 0);
     const bodies: Buffer[] = [];
-    for (let sent = 0; sent < share; sent += BATCH) {
-      bodies.push(Buffer.from(ndjson(stream.take(Math.min(BATCH, share - sent)))));
+    for (let sent = 0; sent < share; sent += batch) {
+      bodies.push(Buffer.from(ndjson(stream.take(Math.min(batch, share - sent)))));
     }
     return { token: `bench-writer-token-${i}-0123456789`, identity, bodies };
   });
@@ -49,7 +52,7 @@ export async function measureIngest(storeUrl: string, options: IngestBenchOption
       listen: '127.0.0.1:0',
       store: storeUrl,
       auth: { static: plans.map((p) => ({ token: p.token, identity: p.identity })) },
-      limits: { maxBatchEvents: BATCH },
+      limits: { maxBatchEvents: Math.max(batch, BATCH) },
     },
     { logger: pino({ level: 'silent' }) },
   );

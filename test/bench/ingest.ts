@@ -1,11 +1,12 @@
 /**
  * `npm run bench:ingest`: the collector's ingest over HTTP alone (the part `npm run bench` ends with).
  *
- *   npm run bench:ingest -- [--store sqlite|postgres|both] [--events N] [--shippers N] [--cpu-prof DIR]
+ *   npm run bench:ingest -- [--store sqlite|postgres|both] [--events N] [--shippers N] [--cpu-prof DIR] [--durable] [--batch N]
  *
  * Every event is fully verified (schema, canonical form, hash, chain, writer identity) and stored.
  * With --cpu-prof, a profile of the timed part per store goes to DIR (summarize it with
- * test/bench/profile-top.mjs).
+ * test/bench/profile-top.mjs). The test harness runs PostgreSQL with fsync and synchronous_commit
+ * off; --durable turns them on, as a production server has them, so that commits cost what they do.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,9 +23,12 @@ const STORE = arg('store') ?? 'both';
 const EVENTS = Number(arg('events') ?? 100_000);
 const SHIPPERS = Number(arg('shippers') ?? 4);
 const PROF = arg('cpu-prof');
+const DURABLE = args.includes('--durable');
+const BATCH = Number(arg('batch') ?? 500);
 if (!['sqlite', 'postgres', 'both'].includes(STORE)) throw new Error('--store must be sqlite, postgres or both');
 if (!Number.isInteger(EVENTS) || EVENTS < 1000) throw new Error('--events must be an integer of at least 1000');
 if (!Number.isInteger(SHIPPERS) || SHIPPERS < 1) throw new Error('--shippers must be a positive integer');
+if (!Number.isInteger(BATCH) || BATCH < 1) throw new Error('--batch must be a positive integer');
 if (PROF) mkdirSync(PROF, { recursive: true });
 
 const profileOf = (store: string) => (PROF ? { cpuProfile: join(PROF, `ingest-${store}.cpuprofile`) } : {});
@@ -34,13 +38,17 @@ const print = (store: string, r: { eventsPerSecond: number; cpuUsPerEvent: numbe
       `${r.cpuUsPerEvent.toFixed(1)} µs CPU per event in the collector's process`,
   );
 
-console.log(`collector ingest: ${EVENTS} events in batches of 500 over HTTP, ${SHIPPERS} shippers at once`);
+console.log(
+  `collector ingest: ${EVENTS} events in batches of ${BATCH} over HTTP, ${SHIPPERS} shippers at once` +
+    (DURABLE ? ' (PostgreSQL with fsync and synchronous_commit on)' : ''),
+);
 if (STORE !== 'postgres') {
   const dir = mkdtempSync(join(tmpdir(), 'byline-ingest-'));
   try {
     const r = await measureIngest(`sqlite:${join(dir, 'ingest.db')}`, {
       events: EVENTS,
       shippers: SHIPPERS,
+      batch: BATCH,
       ...profileOf('sqlite'),
     });
     print('sqlite', r);
@@ -49,11 +57,13 @@ if (STORE !== 'postgres') {
   }
 }
 if (STORE !== 'sqlite') {
-  const pg = await startPostgres({});
+  const pg = await startPostgres(
+    DURABLE ? { settings: { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } } : {},
+  );
   try {
     print(
       'postgresql',
-      await measureIngest(pg.url(), { events: EVENTS, shippers: SHIPPERS, ...profileOf('postgres') }),
+      await measureIngest(pg.url(), { events: EVENTS, shippers: SHIPPERS, batch: BATCH, ...profileOf('postgres') }),
     );
   } finally {
     await pg.stop();

@@ -403,6 +403,36 @@ describe.each(backends)('%s store', (backend, make) => {
     expect(await store.streamHead(mine.stream)).toMatchObject({ seq: 2 });
   });
 
+  test('statement texts of batches stored together are searchable, and none of a refused batch', async () => {
+    const store = await fresh();
+    const mine = new SampleStream();
+    await store.insertBatch(ingest(mine.take(1)), new Date(), { owner: 'static:billing-agent' });
+    // Each batch's statements name a needle of their own.
+    const needled = (s: SampleStream, needle: string, n: number) =>
+      ingest(
+        Array.from({ length: n }, () => {
+          const e = s.nextEvent();
+          if (e.statement) e.statement = { ...e.statement, text: `${e.statement.text} /* ${needle} */` };
+          return s.writer.append(e);
+        }),
+      );
+    const first = needled(new SampleStream(), 'needle-first', 4);
+    const refused = needled(mine, 'needle-refused', 4);
+    const second = needled(new SampleStream(), 'needle-second', 4);
+    const settled = await Promise.allSettled([
+      store.insertBatch(first, new Date(), { owner: 'static:billing-agent' }),
+      store.insertBatch(refused, new Date(), { owner: 'static:intruder' }),
+      store.insertBatch(second, new Date(), { owner: 'static:billing-agent' }),
+    ]);
+    expect(settled.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const statements = (list: typeof first) => list.filter((e) => e.type === 'statement').map((e) => e.json);
+    expect(statements(first).length).toBeGreaterThan(0);
+    expect(await all(store, { text: 'needle-first' })).toEqual(statements(first));
+    expect(await all(store, { text: 'needle-second' })).toEqual(statements(second));
+    expect(await all(store, { text: 'needle-refused' })).toEqual([]);
+    expect(await all(store, { text: 'needle-' })).toHaveLength(statements(first).length + statements(second).length);
+  });
+
   test('signed heads register their key once and come back as evidence, with the head seq and every marker', async () => {
     const store = await fresh();
     const s = new SampleStream();

@@ -19,6 +19,7 @@ import {
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { POSTGRES_MIGRATIONS } from '../../collector/src/store/postgres-schema.js';
+import { textPhrase } from '../../collector/src/store/query-sql.js';
 import { SQLITE_MIGRATIONS } from '../../collector/src/store/sqlite-schema.js';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 
@@ -138,6 +139,55 @@ describe('the identity column of byline_event_tables, on a store of schema versi
   });
 });
 
+describe('SQLite migration 8: the text index keeps no trigram positions', () => {
+  test('a store of version 7 gets the positionless index, rebuilt from its events, and finds old and new texts', async () => {
+    const path = join(dir, 'v7.db');
+    const db = new Database(path);
+    for (let v = 0; v < 7; v++) db.exec(SQLITE_MIGRATIONS[v]!);
+    db.pragma('user_version = 7');
+    const insertEvent = db.prepare(
+      `INSERT INTO byline_events (id, time_us, event_type, identity_name, session_id, session_seq, route, database_name,
+         stream, chain_seq, chain_prev, chain_hash, approval_name, received_at, event, statement_class, result_status)
+       VALUES (${new Array(17).fill('?').join(', ')})`,
+    );
+    for (const e of written) insertEvent.run(...oldRows(e).event, e.statementClass, e.status);
+    // Version 7's index held positions, and answered a phrase.
+    expect(textIndexSql(db)).not.toMatch(/detail\s*=\s*none/);
+    const phrase = db.prepare('SELECT count(*) AS n FROM byline_event_text WHERE byline_event_text MATCH ?');
+    expect((phrase.get('"billing.ledger"') as { n: number }).n).toBeGreaterThan(0);
+    db.close();
+
+    const store = await openStore(`sqlite:${path}`);
+    const later = events('agent-c');
+    try {
+      await store.insertBatch(later, new Date());
+      await foundThroughNewIndexes(store, [...written, ...later]);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(path, { readonly: true });
+    expect(textIndexSql(check)).toMatch(/detail\s*=\s*none/);
+    // Fed by the insert path once per commit group, not by a trigger per event; cleaned by one on delete.
+    const triggers = check.prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger'").all();
+    expect(triggers.map((t) => (t as { name: string }).name)).toEqual(['byline_event_text_unindexed']);
+    check.close();
+  });
+
+  test('a new store has it too', async () => {
+    const path = join(dir, 'new-text.db');
+    const store = await openStore(`sqlite:${path}`);
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    expect(textIndexSql(check)).toMatch(/detail\s*=\s*none/);
+    check.close();
+  });
+});
+
+/** How the text index was declared: its CREATE VIRTUAL TABLE statement. */
+function textIndexSql(db: Database.Database): string {
+  return (db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'byline_event_text'").get() as { sql: string }).sql;
+}
+
 describe('SQLite migration 5: insertion order moves from byline_event_order into the events table', () => {
   test('every event keeps its position, and a position past retired events is never handed out again', async () => {
     const path = join(dir, 'v4.db');
@@ -178,7 +228,7 @@ describe('SQLite migration 5: insertion order moves from byline_event_order into
     expect(tables.map((t) => (t as { name: string }).name)).not.toContain('byline_event_order');
     // Deleting events (retention) takes their text out of the text index too.
     const matches = check.prepare('SELECT count(*) AS n FROM byline_event_text WHERE byline_event_text MATCH ?');
-    const ledger = '"billing.ledger"';
+    const ledger = textPhrase('billing.ledger');
     expect((matches.get(ledger) as { n: number }).n).toBeGreaterThan(0);
     check
       .prepare("DELETE FROM byline_events WHERE json_extract(event, '$.statement.text') LIKE '%billing.ledger%'")

@@ -127,9 +127,16 @@ export function textIndexable(text: string): boolean {
   return [...text].length >= TRIGRAM;
 }
 
-/** The FTS5 query for `text`: one phrase of its trigrams, in a row (FTS5 syntax inside it is literal). */
+/**
+ * The FTS5 query for `text`: each of its distinct trigrams, all required. The text index keeps no
+ * positions (detail=none: a third of the size, and cheaper to write), so it cannot ask for them
+ * in a row; the exact check after it does. Each trigram is quoted, so FTS5 syntax in it is literal.
+ */
 export function textPhrase(text: string): string {
-  return `"${text.replaceAll('"', '""')}"`;
+  const chars = [...text];
+  const trigrams = new Set<string>();
+  for (let i = 0; i + TRIGRAM <= chars.length; i++) trigrams.add(chars.slice(i, i + TRIGRAM).join(''));
+  return [...trigrams].map((t) => `"${t.replaceAll('"', '""')}"`).join(' AND ');
 }
 
 /** Conditions for "statement.text contains `text`" (case-sensitive, no wildcards). */

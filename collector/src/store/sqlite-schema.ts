@@ -218,4 +218,24 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   -- The collector's signature over the checkpoint, when it has a receipt key.
   ALTER TABLE byline_retirements ADD COLUMN signature TEXT;
   `,
+  `
+  -- The text index without trigram positions (detail=none): a search asks for every trigram of the
+  -- text and checks the rows it finds exactly, so positions only cost (the index is a third of the
+  -- size without them). Rebuilt from the events. Its rows are now written by the store's insert
+  -- path, once per commit group, instead of by a trigger per event: FTS5 writes out what it holds at
+  -- every statement and savepoint, so a trigger left it a small segment per INSERT to merge later
+  -- (measured: 11 µs per statement before, 4.5 after).
+  DROP TRIGGER byline_event_text_indexed;
+  DROP TRIGGER byline_event_text_unindexed;
+  DROP TABLE byline_event_text;
+  CREATE VIRTUAL TABLE byline_event_text
+    USING fts5(text, content='', contentless_delete=1, detail=none, tokenize='trigram case_sensitive 1');
+  INSERT INTO byline_event_text (rowid, text)
+    SELECT ord, json_extract(event, '$.statement.text') FROM byline_events
+    WHERE event_type = 'statement' AND json_extract(event, '$.statement.text') IS NOT NULL;
+  CREATE TRIGGER byline_event_text_unindexed AFTER DELETE ON byline_events WHEN OLD.event_type = 'statement'
+  BEGIN
+    DELETE FROM byline_event_text WHERE rowid = OLD.ord;
+  END;
+  `,
 ];

@@ -122,15 +122,20 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
         this.insertInTx(events, now, writer),
     );
     // Called inside groupTx, insertTx runs as a savepoint: a batch that throws is rolled back alone.
-    this.groupTx = this.db.transaction((jobs: InsertJob[]) =>
-      jobs.map((j): Settled<InsertResult> => {
+    // The group's statement texts then go into the text index in one statement (see migration 8).
+    this.groupTx = this.db.transaction((jobs: InsertJob[]) => {
+      this.prepared ??= this.statements();
+      const { endOrd } = this.prepared.lastOrd.get() as { endOrd: number };
+      const settled = jobs.map((j): Settled<InsertResult> => {
         try {
           return { ok: true, value: this.insertTx(j.events, j.now, j.writer) };
         } catch (error) {
           return { ok: false, error };
         }
-      }),
-    );
+      });
+      this.prepared.indexText.run(endOrd);
+      return settled;
+    });
     this.group = new CommitGroup(
       (jobs) => this.groupTx.immediate(jobs),
       (job) => job.events.length,
@@ -214,6 +219,12 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
     return {
       eventRows: new EventRows(db),
       tableRows: new TableRows(db),
+      // ord only grows (AUTOINCREMENT), so what a group inserted is what lies past the highest ord before it.
+      lastOrd: db.prepare('SELECT coalesce(max(ord), 0) AS endOrd FROM byline_events'),
+      indexText: db.prepare(
+        `INSERT INTO byline_event_text (rowid, text)
+         SELECT ord, json_extract(event, '$.statement.text') FROM byline_events WHERE ord > ? AND event_type = 'statement'`,
+      ),
       hashesOf: db.prepare('SELECT id, chain_hash FROM byline_events WHERE id IN (SELECT value FROM json_each(?))'),
       retiredThrough: db.prepare('SELECT through_seq AS through FROM byline_retirements WHERE stream = ?'),
       textMatches: db.prepare(
