@@ -127,6 +127,35 @@ describe('sqlite store', () => {
     await expectRowsOfKeptEventsOnly(store, await retireAndCompare(store, sideRows));
   });
 
+  test('the store retires without scanning the side table: every statement it prepares on it searches a key', async () => {
+    const path = join(dir, `trail-${++databases}`, 'trail.db');
+    const store = await openStore(`sqlite:${path}`);
+    open.push(store);
+    for (const s of [streamOf('agent-a', 30), streamOf('agent-b', 30)]) await store.insertBatch(ingest(s), NOW);
+    // The statements retention prepares, read off the store's own connection (the database is real).
+    const db = (store as unknown as { db: Database.Database }).db;
+    const prepared: string[] = [];
+    const prepare = db.prepare.bind(db);
+    db.prepare = ((sql: string) => {
+      prepared.push(sql);
+      return prepare(sql);
+    }) as typeof db.prepare;
+    expect((await store.retire({ days: 10 }, NOW)).map((d) => d.retired)).toEqual([20, 20]);
+    db.prepare = prepare;
+    const onSideTable = prepared.filter((sql) => /byline_event_tables/.test(sql));
+    expect(onSideTable.length).toBeGreaterThan(0);
+    for (const sql of onSideTable) {
+      const values = Array.from(sql.matchAll(/\?/g), () => 1);
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...values) as { detail: string }[]).map(
+        (r) => r.detail,
+      );
+      expect(
+        plan.filter((step) => /^SCAN byline_event_tables\b/.test(step)),
+        sql,
+      ).toEqual([]);
+    }
+  });
+
   test("the side-row delete searches the table's primary key; the old one by event id scanned it", async () => {
     const path = join(dir, `trail-${++databases}`, 'trail.db');
     await (await openStore(`sqlite:${path}`)).close();
