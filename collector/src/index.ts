@@ -30,6 +30,7 @@ export { openStore, redact } from './store/open-store.js';
 export { PostgresStore } from './store/postgres-store.js';
 export { buildEventQuery } from './store/query-sql.js';
 export * from './store/retention.js';
+export * from './store/retired-side-rows.js';
 export { SqliteStore } from './store/sqlite-store.js';
 export type * from './store/types.js';
 export { StreamOwnerError } from './store/types.js';

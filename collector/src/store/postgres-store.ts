@@ -35,6 +35,7 @@ import {
   type RetiredStream,
   withSignature,
 } from './retention.js';
+import { PG_DELETE_SIDE_ROWS, type RetiredEventKey, sideRowKeys, sliced } from './retired-side-rows.js';
 import { withOpenMarkers } from './stream-summary.js';
 import type {
   BatchWriter,
@@ -502,8 +503,9 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
         const namespace = namespaceOf(first.rows[0].event);
         const cutoff = cutoffFor(rules, namespace, now.getTime());
         if (cutoff === undefined) return undefined;
-        const { rows } = await c.query<{ id: string; seq: number; hash: string }>(
-          `SELECT id, chain_seq AS seq, chain_hash AS hash FROM byline_events
+        const { rows } = await c.query<RetiredEventKey & { hash: string }>(
+          `SELECT id, chain_seq AS seq, chain_hash AS hash, time_us AS "timeUs",
+             event::json #> '{statement,tables}' AS tables FROM byline_events
            WHERE stream = $1 AND chain_seq < coalesce(
              (SELECT min(chain_seq) FROM byline_events WHERE stream = $1 AND (time_us >= $2
                OR ($3::text IS NOT NULL AND (ingest_tx, ingest_ord) > ($3::xid8, $4::bigint)))), 'Infinity'::numeric)
@@ -517,7 +519,9 @@ export class PostgresStore implements EventStore, FollowSource, ExportState {
           stream,
           nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at),
         );
-        await c.query('DELETE FROM byline_event_tables WHERE event_id = ANY($1::text[])', [rows.map((r) => r.id)]);
+        for (const k of sliced(sideRowKeys(rows))) {
+          await c.query(PG_DELETE_SIDE_ROWS, [stream, k.names, k.timeUs, k.seqs, k.ids]);
+        }
         await c.query('DELETE FROM byline_events WHERE stream = $1 AND chain_seq <= $2', [
           stream,
           checkpoint.throughSeq,

@@ -37,6 +37,7 @@ import {
   type RetiredStream,
   withSignature,
 } from './retention.js';
+import { type RetiredEventKey, SQLITE_DELETE_SIDE_ROW, sideRowKeys } from './retired-side-rows.js';
 import { EventRows, TableRows } from './sqlite-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { withOpenMarkers } from './stream-summary.js';
@@ -435,10 +436,11 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
         };
         const rows = this.db
           .prepare(
-            `SELECT id, chain_seq AS seq, chain_hash AS hash FROM byline_events
+            `SELECT id, chain_seq AS seq, chain_hash AS hash, time_us AS timeUs,
+               event -> '$.statement.tables' AS tables FROM byline_events
              WHERE stream = ? AND (? IS NULL OR chain_seq < ?) ORDER BY chain_seq, rowid`,
           )
-          .all(stream, keep.seq, keep.seq) as { id: string; seq: number; hash: string }[];
+          .all(stream, keep.seq, keep.seq) as (RetiredEventKey & { hash: string; tables: string | null })[];
         if (rows.length === 0) continue;
         const previous = this.retirementOf(stream);
         const checkpoint = withSignature(
@@ -446,8 +448,11 @@ export class SqliteStore implements EventStore, FollowSource, ExportState {
           stream,
           nextCheckpoint(previous, rows[rows.length - 1]!.seq, firstPerSeq(rows), at),
         );
-        const deleteTables = this.db.prepare('DELETE FROM byline_event_tables WHERE event_id = ?');
-        for (const r of rows) deleteTables.run(r.id);
+        const deleteSideRow = this.db.prepare(SQLITE_DELETE_SIDE_ROW);
+        const keys = sideRowKeys(rows.map((r) => ({ ...r, tables: r.tables === null ? null : JSON.parse(r.tables) })));
+        for (let i = 0; i < keys.names.length; i++) {
+          deleteSideRow.run(keys.names[i], keys.timeUs[i], stream, keys.seqs[i], keys.ids[i]);
+        }
         this.db
           .prepare('DELETE FROM byline_events WHERE stream = ? AND chain_seq <= ?')
           .run(stream, checkpoint.throughSeq);
