@@ -17,7 +17,7 @@ import { type ExportTuning, startExporters } from './export/start-exporters.js';
 import { createCollectorServer } from './http/server.js';
 import { reloadTlsEvery } from './http/tls-reload.js';
 import { uiSettingsFor } from './http/ui-sign-in.js';
-import { VerifyPool } from './ingest/verify-pool.js';
+import { VerifyPool, type VerifyPoolOptions } from './ingest/verify-pool.js';
 import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
 import { startRetention } from './retention/retention-runner.js';
@@ -47,6 +47,8 @@ export interface CollectorOptions {
   exportTuning?: ExportTuning;
   /** How often tls.certFile/keyFile are re-read for a renewed certificate (default 60 s). */
   tlsReloadMs?: number;
+  /** The verification workers (default: sized to the cores; tests start misbehaving ones). */
+  verifyPool?: VerifyPoolOptions;
 }
 
 export async function startCollector(
@@ -80,7 +82,7 @@ export async function startCollector(
     );
   const shutdown = new AbortController();
   // Workers start with the first batch; closed last, after the server stopped taking batches.
-  const verifyPool = new VerifyPool();
+  const verifyPool = new VerifyPool(options.verifyPool);
   const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(
     {

@@ -176,7 +176,7 @@ export class VerifyPool {
  * The worker from the compiled build (cli/dist/{chunks,commands}/x.js → cli/dist/verify-worker.js)
  * or, running from sources (tsx, vitest), verify-worker.ts through a bootstrap that loads tsx.
  */
-function startVerifyWorker(): Worker {
+export function startVerifyWorker(): Worker {
   const fromSources = import.meta.url.endsWith('.ts');
   const entry = fromSources
     ? new URL('./verify-worker-dev.mjs', import.meta.url)
