@@ -135,6 +135,16 @@ describe('VerifyPool', () => {
     await expect(p.verify(bytes('d'), writer, 10)).rejects.toThrow(/shutting down/);
   });
 
+  test('a batch that cannot be handed to a worker is refused, and the worker takes the next one', async () => {
+    const p = pool({ size: 1, maxWaiting: 0, start: startVerifyWorker });
+    const uncloneable = { ...writer, toString: () => 'a function' } as unknown as WriterIdentity;
+    await expect(p.verify(bytes('x'), uncloneable, 10)).rejects.toThrow(
+      /the batch could not be handed to a verification worker: .*could not be cloned/,
+    );
+    const body = bytes(ndjson(new SampleStream().take(2)));
+    await expect(p.verify(body, writer, 10)).resolves.toMatchObject({ ok: true });
+  }, 30_000);
+
   test('a worker that cannot start refuses the batch, naming why', async () => {
     const p = pool({ size: 1, start: () => new Worker(new URL('file:///nonexistent/verify-worker.js')) });
     await expect(p.verify(bytes('x'), writer, 10)).rejects.toThrow(/the verification worker failed: .* while starting/);

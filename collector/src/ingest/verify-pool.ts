@@ -9,6 +9,7 @@
  * VerifyFailed (a 500, nothing stored: a batch is never accepted unverified) and is replaced when
  * the next batch needs it. Workers start lazily and are unref'd: an idle pool holds no process open.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { ParsedBatch } from './parse-batch.js';
@@ -118,9 +119,15 @@ export class VerifyPool {
         return;
       }
     }
+    try {
+      slot.worker.postMessage(job.request);
+    } catch (e) {
+      job.reject(new VerifyFailed(`the batch could not be handed to a verification worker: ${(e as Error).message}`));
+      this.next();
+      return;
+    }
     slot.job = job;
     slot.worker.ref();
-    slot.worker.postMessage(job.request);
   }
 
   private spawn(i: number): Slot {
@@ -172,14 +179,19 @@ export class VerifyPool {
   }
 }
 
+let workerEntry: URL | undefined;
+
 /**
- * The worker from the compiled build (cli/dist/{chunks,commands}/x.js → cli/dist/verify-worker.js)
- * or, running from sources (tsx, vitest), verify-worker.ts through a bootstrap that loads tsx.
+ * The worker from the compiled build (cli/dist/{chunks,commands}/x.js, or an entry at cli/dist/x.js,
+ * → cli/dist/verify-worker.js) or, running from sources (tsx, vitest), verify-worker.ts through a
+ * bootstrap that loads tsx. A build without the worker fails each batch naming the missing file.
  */
 export function startVerifyWorker(): Worker {
-  const fromSources = import.meta.url.endsWith('.ts');
-  const entry = fromSources
-    ? new URL('./verify-worker-dev.mjs', import.meta.url)
-    : new URL('../verify-worker.js', import.meta.url);
-  return new Worker(entry, { name: 'byline-verify' });
+  return new Worker((workerEntry ??= findWorkerEntry()), { name: 'byline-verify' });
+}
+
+function findWorkerEntry(): URL {
+  if (import.meta.url.endsWith('.ts')) return new URL('./verify-worker-dev.mjs', import.meta.url);
+  const candidates = [new URL('../verify-worker.js', import.meta.url), new URL('./verify-worker.js', import.meta.url)];
+  return candidates.find((url) => existsSync(url)) ?? candidates[0]!;
 }
