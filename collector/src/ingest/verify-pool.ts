@@ -187,7 +187,8 @@ let workerEntry: URL | undefined;
  * bootstrap that loads tsx. A build without the worker fails each batch naming the missing file.
  */
 export function startVerifyWorker(): Worker {
-  return new Worker((workerEntry ??= findWorkerEntry()), { name: 'byline-verify' });
+  workerEntry ??= findWorkerEntry();
+  return new Worker(workerEntry, { name: 'byline-verify' });
 }
 
 function findWorkerEntry(): URL {
