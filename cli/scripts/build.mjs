@@ -149,7 +149,13 @@ const started = performance.now();
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: cli,
-  entryPoints: ['src/main.ts', 'src/kubectl-plugin.ts', ...commands],
+  entryPoints: [
+    'src/main.ts',
+    'src/kubectl-plugin.ts',
+    ...commands,
+    // The collector's verification worker thread (collector/src/ingest/verify-pool.ts starts it).
+    { in: '../collector/src/ingest/verify-worker.ts', out: 'verify-worker' },
+  ],
   outbase: 'src',
   outdir,
   bundle: true,

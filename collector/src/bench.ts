@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { Session } from 'node:inspector/promises';
+import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { startCollector } from './collector.js';
 import { ndjson, SampleStream } from './sample-events.js';
@@ -29,6 +30,8 @@ export interface IngestBenchResult {
   eventsPerSecond: number;
   /** CPU time of this process (collector and the shippers' HTTP clients) per event, user + system. */
   cpuUsPerEvent: number;
+  /** Time the main thread's event loop was busy per event (verification workers' time not included). */
+  mainThreadUsPerEvent: number;
   events: number;
   shippers: number;
 }
@@ -66,6 +69,7 @@ export async function measureIngest(storeUrl: string, options: IngestBenchOption
     }
     const started = process.hrtime.bigint();
     const cpu = process.cpuUsage();
+    const elu = performance.eventLoopUtilization();
     await Promise.all(
       plans.map(async (p) => {
         for (const body of p.bodies) await post(collector.port, agent, p.token, body);
@@ -73,11 +77,18 @@ export async function measureIngest(storeUrl: string, options: IngestBenchOption
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const used = process.cpuUsage(cpu);
+    const busy = performance.eventLoopUtilization(elu);
     if (session && options.cpuProfile) {
       const { profile } = await session.post('Profiler.stop');
       writeFileSync(options.cpuProfile, JSON.stringify(profile));
     }
-    return { eventsPerSecond: events / seconds, cpuUsPerEvent: (used.user + used.system) / events, events, shippers };
+    return {
+      eventsPerSecond: events / seconds,
+      cpuUsPerEvent: (used.user + used.system) / events,
+      mainThreadUsPerEvent: (busy.active * 1000) / events,
+      events,
+      shippers,
+    };
   } finally {
     session?.disconnect();
     agent.destroy();

@@ -17,6 +17,7 @@ import { type ExportTuning, startExporters } from './export/start-exporters.js';
 import { createCollectorServer } from './http/server.js';
 import { reloadTlsEvery } from './http/tls-reload.js';
 import { uiSettingsFor } from './http/ui-sign-in.js';
+import { VerifyPool, type VerifyPoolOptions } from './ingest/verify-pool.js';
 import { CollectorMetrics } from './metrics.js';
 import type { PolicySource } from './policy/policy-source.js';
 import { startRetention } from './retention/retention-runner.js';
@@ -46,6 +47,8 @@ export interface CollectorOptions {
   exportTuning?: ExportTuning;
   /** How often tls.certFile/keyFile are re-read for a renewed certificate (default 60 s). */
   tlsReloadMs?: number;
+  /** The verification workers (default: sized to the cores; tests start misbehaving ones). */
+  verifyPool?: VerifyPoolOptions;
 }
 
 export async function startCollector(
@@ -78,6 +81,8 @@ export async function startCollector(
       'statement text search scans: pg_trgm could not be created in this database (collector/README.md, Stores, says how to add the index)',
     );
   const shutdown = new AbortController();
+  // Workers start with the first batch; closed last, after the server stopped taking batches.
+  const verifyPool = new VerifyPool(options.verifyPool);
   const policy = config.auth.kubernetes ? await policySource(config.auth.kubernetes.kubeconfig, logger) : undefined;
   const server = createCollectorServer(
     {
@@ -99,6 +104,7 @@ export async function startCollector(
         );
       },
       ...(receipts ? { receipts } : {}),
+      verify: verifyPool.verify,
       ui: uiSettingsFor(config),
       shutdown: shutdown.signal,
     },
@@ -109,6 +115,7 @@ export async function startCollector(
     await listen(server, host, port);
   } catch (e) {
     policy?.stop();
+    await verifyPool.close();
     await store.close();
     throw new Error(`cannot listen on ${config.listen}: ${(e as Error).message}`);
   }
@@ -118,6 +125,7 @@ export async function startCollector(
   } catch (e) {
     policy?.stop();
     server.close();
+    await verifyPool.close();
     await store.close();
     throw e;
   }
@@ -153,6 +161,7 @@ export async function startCollector(
         const timer = setTimeout(() => server.closeAllConnections(), 5000);
         await stopped;
         clearTimeout(timer);
+        await verifyPool.close();
         await store.close();
         logger.info('collector stopped');
       })();

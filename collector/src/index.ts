@@ -22,6 +22,7 @@ export { measureIngest } from './bench.js';
 export { type CollectorOptions, type RunningCollector, startCollector } from './collector.js';
 export { type ParsedBatch, parseBatch, toIngest } from './ingest/parse-batch.js';
 export { streamOwner } from './ingest/stream-owner.js';
+export { startVerifyWorker, VerifyPool, type VerifyPoolOptions } from './ingest/verify-pool.js';
 export { CollectorMetrics } from './metrics.js';
 export { type RetentionRunner, startRetention } from './retention/retention-runner.js';
 export { ndjson, type SampleOptions, SampleStream } from './sample-events.js';

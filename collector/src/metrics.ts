@@ -18,6 +18,8 @@ export type BatchOutcome =
   | 'too-large'
   | 'unsupported-media-type'
   | 'auth-unavailable'
+  | 'busy'
+  | 'verify-failed'
   | 'store-error';
 
 const OUTCOMES: BatchOutcome[] = [
@@ -28,6 +30,8 @@ const OUTCOMES: BatchOutcome[] = [
   'too-large',
   'unsupported-media-type',
   'auth-unavailable',
+  'busy',
+  'verify-failed',
   'store-error',
 ];
 // 'stream-owner': a batch for a stream another writer opened (checked by the store, not the parser).

@@ -32,10 +32,11 @@ if (!Number.isInteger(BATCH) || BATCH < 1) throw new Error('--batch must be a po
 if (PROF) mkdirSync(PROF, { recursive: true });
 
 const profileOf = (store: string) => (PROF ? { cpuProfile: join(PROF, `ingest-${store}.cpuprofile`) } : {});
-const print = (store: string, r: { eventsPerSecond: number; cpuUsPerEvent: number }) =>
+const print = (store: string, r: { eventsPerSecond: number; cpuUsPerEvent: number; mainThreadUsPerEvent: number }) =>
   console.log(
     `  ${store.padEnd(11)} ${r.eventsPerSecond.toFixed(0).padStart(7)} events/s, ` +
-      `${r.cpuUsPerEvent.toFixed(1)} µs CPU per event in the collector's process`,
+      `${r.cpuUsPerEvent.toFixed(1)} µs CPU per event in the collector's process, ` +
+      `main thread busy ${r.mainThreadUsPerEvent.toFixed(1)} µs per event`,
   );
 
 console.log(

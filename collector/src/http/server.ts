@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import { type FollowDeps, handleFollow } from '../follow/follow-handler.js';
 import { handleIngest } from '../ingest/ingest-handler.js';
+import type { VerifyBatch } from '../ingest/verify-protocol.js';
 import type { CollectorMetrics } from '../metrics.js';
 import { handlePolicy, type PolicyDeps } from '../policy/policy-handler.js';
 import { handleEventQuery, handleStreams } from '../query/query-handlers.js';
@@ -32,6 +33,8 @@ export interface ServerDeps extends PolicyDeps, Pick<FollowDeps, 'followPollMs' 
   maxBatchEvents: number;
   /** Signs a receipt for every key a sidecar registers (config `receipts`). */
   receipts?: ReceiptSigner;
+  /** Verifies ingest batches off the event loop (VerifyPool); without it, on the event loop. */
+  verify?: VerifyBatch;
   /** The viewer's OIDC sign-in and CSP (none without `auth.oidc`). */
   ui?: UiSettings;
 }

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ReceiptSigner, SignedHead } from '@byline/api';
 import type { Logger } from 'pino';
-import type { Authenticator, IdentitiesIn } from '../auth/authenticator.js';
+import type { Authenticator, IdentitiesIn, WriterIdentity } from '../auth/authenticator.js';
 import { authenticate, requireWriter } from '../http/bearer.js';
 import { readBody } from '../http/read-body.js';
 import { HttpError, sendJson } from '../http/respond.js';
@@ -10,8 +10,9 @@ import { signedHeadOf } from '../http/signed-head-header.js';
 import type { BatchOutcome, CollectorMetrics } from '../metrics.js';
 import { type BatchWriter, type EventStore, StreamOwnerError } from '../store/types.js';
 import { oidcAttributionProblem } from './oidc-issuer-check.js';
-import { type GatewayLine, type LineProblem, parseBatch } from './parse-batch.js';
+import { type GatewayLine, type LineProblem, type ParsedBatch, parseBatch } from './parse-batch.js';
 import { streamOwner } from './stream-owner.js';
+import { type VerifyBatch, VerifyBusy } from './verify-protocol.js';
 
 export interface IngestDeps {
   auth: Authenticator;
@@ -21,6 +22,8 @@ export interface IngestDeps {
   maxBatchBytes: number;
   maxBatchEvents: number;
   receipts?: ReceiptSigner;
+  /** Verifies a batch off the event loop (VerifyPool); without it, on the event loop. */
+  verify?: VerifyBatch;
 }
 
 const MAX_REPORTED = 20;
@@ -42,7 +45,7 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
       throw new HttpError(415, `Content-Encoding ${encoding} is not supported; send the body uncompressed`);
     }
     const body = await readBody(req, deps.maxBatchBytes);
-    const parsed = parseBatch(body, writer.identity, deps.maxBatchEvents);
+    const parsed = await verifyBatch(body, writer.identity, deps);
     if (!parsed.ok) {
       for (const p of parsed.problems) {
         deps.metrics.rejected.inc({ reason: p.reason });
@@ -105,6 +108,30 @@ export async function handleIngest(req: IncomingMessage, res: ServerResponse, de
   }
 }
 
+/** The batch's verdict; a batch the pool could not verify is refused (5xx), never taken unverified. */
+async function verifyBatch(body: Uint8Array, writer: WriterIdentity, deps: IngestDeps): Promise<ParsedBatch> {
+  if (!deps.verify) return parseBatch(body, writer, deps.maxBatchEvents);
+  try {
+    return await deps.verify(body, writer, deps.maxBatchEvents);
+  } catch (e) {
+    if (e instanceof VerifyBusy) {
+      deps.logger.warn({ writer: writer.name, reason: e.message }, 'batch refused: verification is saturated');
+      throw new HttpError(
+        503,
+        `the collector is busy verifying other batches (${e.message}); nothing was stored, retry later`,
+        { reason: 'busy' },
+        { 'Retry-After': '1' },
+      );
+    }
+    deps.logger.error({ err: e, writer: writer.name }, 'verifying a batch failed');
+    throw new HttpError(
+      500,
+      `batch refused, nothing stored: the collector could not verify it (${(e as Error).message}); retry later`,
+      { reason: 'verify-failed' },
+    );
+  }
+}
+
 /** A gateway's events name AgentIdentities that claim their issuer, or the whole batch is refused (403). */
 async function checkAttributions(lines: GatewayLine[], identitiesIn: IdentitiesIn, deps: IngestDeps): Promise<void> {
   const problems: LineProblem[] = [];
@@ -150,6 +177,8 @@ async function listed503(identitiesIn: IdentitiesIn, namespace: string) {
 
 function outcomeOf(e: unknown): BatchOutcome {
   if (e instanceof HttpError && e.extra.reason === 'review-failed') return 'auth-unavailable';
+  if (e instanceof HttpError && e.extra.reason === 'busy') return 'busy';
+  if (e instanceof HttpError && e.extra.reason === 'verify-failed') return 'verify-failed';
   switch (e instanceof HttpError ? e.status : 500) {
     case 401:
       return 'unauthenticated';
