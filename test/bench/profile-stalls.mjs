@@ -9,30 +9,16 @@
  * A stretch is wall time: a process switched out for another on a busy machine stalls too, and
  * that time lands on the frame that was running (mostly a write that woke the peer).
  */
-import { readFileSync } from 'node:fs';
+import { readCpuProfile } from './cpuprofile.mjs';
 
 const [file, minMs = '2', n = '15'] = process.argv.slice(2);
 if (!file) {
   console.error('usage: profile-stalls.mjs FILE.cpuprofile [MIN_MS] [N]');
   process.exit(2);
 }
-const profile = JSON.parse(readFileSync(file, 'utf8'));
-const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-const parent = new Map();
-for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-
-const name = (node) => {
-  const { functionName, url, lineNumber } = node.callFrame;
-  const where = url ? `${url.replace(/^.*\/(node_modules|cli\/dist|src)\//, '$1/')}:${lineNumber + 1}` : '';
-  return `${functionName || '(anonymous)'} ${where}`.trim();
-};
-/** The frame just below (root): what the event loop was running. */
-function entry(id) {
-  let node = byId.get(id);
-  while (parent.has(node.id) && byId.get(parent.get(node.id)).callFrame.functionName !== '(root)')
-    node = byId.get(parent.get(node.id));
-  return name(node);
-}
+const { profile, byId, name, entry: entryOf } = readCpuProfile(file);
+/** What the event loop was running at sample `id`. */
+const entry = (id) => entryOf(byId.get(id));
 
 const stalls = [];
 let current = null;

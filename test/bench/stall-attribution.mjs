@@ -8,6 +8,7 @@
  * the event-loop callbacks and frames that took the stalls' time, then the longest stalls.
  */
 import { readFileSync } from 'node:fs';
+import { readCpuProfile } from './cpuprofile.mjs';
 
 const args = process.argv.slice(2);
 const top = Number(args.find((a) => a.startsWith('--top='))?.slice(6) ?? 8);
@@ -17,22 +18,7 @@ if (!profileFile || stallFiles.length === 0) {
   process.exit(2);
 }
 
-const profile = JSON.parse(readFileSync(profileFile, 'utf8'));
-const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-const parent = new Map();
-for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-const name = (node) => {
-  const { functionName, url, lineNumber } = node.callFrame;
-  const where = url ? `${url.replace(/^.*\/(node_modules|cli\/dist|src)\//, '$1/')}:${lineNumber + 1}` : '';
-  return `${functionName || '(anonymous)'} ${where}`.trim();
-};
-/** The frame just below (root): the event-loop callback that was running. */
-const entry = (node) => {
-  let n = node;
-  while (parent.has(n.id) && byId.get(parent.get(n.id)).callFrame.functionName !== '(root)')
-    n = byId.get(parent.get(n.id));
-  return name(n);
-};
+const { profile, byId, parent, name, entry } = readCpuProfile(profileFile);
 /** A frame with its two callers: `writeBuffer` alone does not say a socket's or a file's. */
 const stack = (node) => {
   const names = [name(node)];
