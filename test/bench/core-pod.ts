@@ -12,31 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { EventBuilder, type SessionInfo } from '../../sidecar/src/audit/event-builder.js';
+import { EventBuilder } from '../../sidecar/src/audit/event-builder.js';
 import { AuditPipeline } from '../../sidecar/src/audit/pipeline.js';
 import type { AuthzDecision, StatementRecord } from '../../sidecar/src/capture/records.js';
 import { Spool } from '../../sidecar/src/spool/spool.js';
+import { benchSession } from './bench-session.js';
 
 type Mode = 'shaping only' | 'spool (batch)' | 'spool + ship from memory' | 'spool + ship from disk';
 const MODES: Mode[] = ['shaping only', 'spool (batch)', 'spool + ship from memory', 'spool + ship from disk'];
 const SHIP_EVERY = 500;
 
-const session: SessionInfo = {
-  id: '0190a0b0-2222-7222-8333-444455556666',
-  identity: {
-    kind: 'agent',
-    name: 'billing',
-    namespace: 'agents',
-    pod: 'billing-7d9f',
-    serviceAccount: 'billing',
-    source: 'kubernetes',
-  },
-  target: { database: 'orders', host: 'orders-db.prod.svc', port: 5432, route: 'orders' },
-  client: '127.0.0.1:51234',
-  dbUser: 'app',
-  applicationName: 'billing-agent',
-  nextSeq: 1,
-};
+const session = benchSession();
 const decision: AuthzDecision = {
   allow: true,
   rule: 'route orders: readWrite',

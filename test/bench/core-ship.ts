@@ -14,10 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
-import { EventBuilder, type SessionInfo } from '../../sidecar/src/audit/event-builder.js';
+import { EventBuilder } from '../../sidecar/src/audit/event-builder.js';
 import { EventChain } from '../../sidecar/src/audit/event-chain.js';
 import type { StatementRecord } from '../../sidecar/src/capture/records.js';
 import { makeCertificates } from '../harness/certs.js';
+import { benchSession } from './bench-session.js';
 
 type Compression = 'none' | 'gzip-1' | 'gzip-6' | 'brotli-1';
 
@@ -33,22 +34,7 @@ export interface ShipFigure {
 function eventLines(n: number): string[] {
   const builder = new EventBuilder('redacted', null);
   const chain = new EventChain('0190a0b0-1111-7222-8333-444455556666');
-  const session: SessionInfo = {
-    id: '0190a0b0-2222-7222-8333-444455556666',
-    identity: {
-      kind: 'agent',
-      name: 'billing',
-      namespace: 'agents',
-      pod: 'billing-7d9f',
-      serviceAccount: 'billing',
-      source: 'kubernetes',
-    },
-    target: { database: 'orders', host: 'orders-db.prod.svc', port: 5432, route: 'orders' },
-    client: '127.0.0.1:51234',
-    dbUser: 'app',
-    applicationName: 'billing-agent',
-    nextSeq: 1,
-  };
+  const session = benchSession();
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     const record: StatementRecord = {
