@@ -66,6 +66,22 @@ function record(seq: number, text: string, done: boolean): StatementRecord {
   };
 }
 
+/** Updates `from`..`to` of session `s`: each begun in the spool and finished, flushed one by one unless told not to. */
+async function runUpdates(
+  { spool, pipeline }: { spool: Spool; pipeline: AuditPipeline },
+  s: SessionInfo,
+  from: number,
+  to: number,
+  { flushEach = true } = {},
+): Promise<void> {
+  for (let i = from; i <= to; i++) {
+    const r = record(i, `update t set x = $1 where id = ${i}`, true);
+    spool.begin(s, r);
+    pipeline.statement(s, r);
+    if (flushEach) await pipeline.flush();
+  }
+}
+
 async function allEvents(spool: Spool): Promise<AuditEvent[]> {
   return (await spool.readEvents({ segment: 0, offset: 0 }, 1 << 30)).events.lines.map(
     (l) => JSON.parse(l) as AuditEvent,
@@ -392,12 +408,7 @@ describe('Spool', () => {
     const { spool, pipeline } = open(dir, { segmentBytes: 4096 });
     const s = session('s1');
     spool.sessionStarted(s);
-    for (let i = 1; i < 40; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      spool.begin(s, r);
-      pipeline.statement(s, r);
-      await pipeline.flush();
-    }
+    await runUpdates({ spool, pipeline }, s, 1, 39);
     const segments = () => readdirSync(dir).filter((f) => f.startsWith('segment-')).length;
     const before = segments();
     expect(before).toBeGreaterThan(3);
@@ -418,11 +429,7 @@ describe('Spool', () => {
     const { spool, pipeline } = open(dir);
     const s = session('s1');
     spool.sessionStarted(s);
-    for (let i = 1; i <= 30; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      spool.begin(s, r);
-      pipeline.statement(s, r);
-    }
+    await runUpdates({ spool, pipeline }, s, 1, 30, { flushEach: false });
     await pipeline.flush();
     const { lines } = (await spool.readEvents(spool.acknowledged, 1 << 30)).events;
     expect(lines).toHaveLength(30);
@@ -451,12 +458,7 @@ describe('Spool', () => {
     const { spool, pipeline } = open(dir, { segmentBytes: 4096 });
     const s = session('s1');
     spool.sessionStarted(s);
-    for (let i = 1; i < 40; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      spool.begin(s, r);
-      pipeline.statement(s, r);
-      await pipeline.flush();
-    }
+    await runUpdates({ spool, pipeline }, s, 1, 39);
     const segments = () => readdirSync(dir).filter((f) => f.startsWith('segment-')).length;
     expect(segments()).toBeGreaterThan(3);
     // A first, small acknowledgement: the next one within the interval would wait...
@@ -496,12 +498,7 @@ describe('Spool', () => {
     const s = session('s1');
     first.spool.sessionStarted(s);
     first.pipeline.session(s, 'session.start', { ok: true });
-    for (let i = 1; i <= 5; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      first.spool.begin(s, r);
-      first.pipeline.statement(s, r);
-      await first.pipeline.flush();
-    }
+    await runUpdates(first, s, 1, 5);
     first.pipeline.session(s, 'session.end', { ok: true });
     await first.pipeline.close();
     const segment = readdirSync(dir).find((f) => f.startsWith('segment-'))!;
@@ -545,12 +542,7 @@ describe('Spool', () => {
     const first = open(dir, { segmentBytes: 4096 });
     const s = session('s1');
     first.spool.sessionStarted(s);
-    for (let i = 1; i <= 40; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      first.spool.begin(s, r);
-      first.pipeline.statement(s, r);
-      await first.pipeline.flush();
-    }
+    await runUpdates(first, s, 1, 40);
     const segment = readdirSync(dir)
       .filter((f) => f.startsWith('segment-'))
       .sort()[0]!;
@@ -575,12 +567,7 @@ describe('Spool', () => {
     spool.sessionStarted(s);
     const longRunning = record(1, 'select pg_sleep(3600)', false);
     spool.begin(s, longRunning);
-    for (let i = 2; i < 40; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      spool.begin(s, r);
-      pipeline.statement(s, r);
-      await pipeline.flush();
-    }
+    await runUpdates({ spool, pipeline }, s, 2, 39);
     const segments = () => readdirSync(dir).filter((f) => f.startsWith('segment-')).length;
     expect(segments()).toBeGreaterThan(3);
     spool.acknowledge((await spool.readEvents(spool.acknowledged, 1 << 30)).next);
