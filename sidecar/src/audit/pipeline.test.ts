@@ -3,8 +3,9 @@ import pino from 'pino';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { StatementRecord } from '../capture/records.js';
 import { TableExtractor } from '../sql/tables.js';
-import { EventBuilder, type SessionInfo } from './event-builder.js';
+import { EventBuilder } from './event-builder.js';
 import { AuditPipeline, SHAPE_BATCH_MAX, SHAPE_DELAY_MS } from './pipeline.js';
+import { session } from './record-fixtures.js';
 import type { AuditSink, EventBatch } from './sink.js';
 
 const logger = pino({ level: 'silent' });
@@ -32,18 +33,6 @@ class RecordingSink implements AuditSink {
         }),
     );
   }
-}
-
-function session(id: string): SessionInfo {
-  return {
-    id,
-    identity: { kind: 'agent', name: 'billing', namespace: null, pod: null, serviceAccount: null, source: 'static' },
-    target: { database: 'orders', host: 'db', port: 5432, route: 'orders-db' },
-    client: '127.0.0.1:5000',
-    dbUser: 'app',
-    applicationName: 'app',
-    nextSeq: 0,
-  };
 }
 
 function record(seq: number, text: string): StatementRecord {

@@ -1,5 +1,19 @@
-/** Statement records as the capture layer hands them to shaping, for the audit tests (not shipped code). */
+/** Statement records and sessions as the capture layer hands them to shaping, for the audit and spool tests (not shipped code). */
 import type { ResultRecord, StatementRecord } from '../capture/records.js';
+import type { SessionInfo } from './event-builder.js';
+
+/** A statically named agent's session `id` on the orders route. */
+export function session(id: string): SessionInfo {
+  return {
+    id,
+    identity: { kind: 'agent', name: 'billing', namespace: null, pod: null, serviceAccount: null, source: 'static' },
+    target: { database: 'orders', host: 'db', port: 5432, route: 'orders-db' },
+    client: '127.0.0.1:5000',
+    dbUser: 'app',
+    applicationName: 'app',
+    nextSeq: 0,
+  };
+}
 
 export const ok = (tag: string, rows: number | null): ResultRecord => ({
   status: 'ok',
