@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { EventBuilder, type SessionInfo } from '../audit/event-builder.js';
 import { AuditPipeline } from '../audit/pipeline.js';
+import { session } from '../audit/record-fixtures.js';
 import type { StatementRecord } from '../capture/records.js';
 import { TableExtractor } from '../sql/tables.js';
 import { SCS_OFF } from '../sql/tokenizer.js';
@@ -36,18 +37,6 @@ function open(dir: string, options: Partial<SpoolOptions> = {}) {
   return { spool, recovered, pipeline };
 }
 
-function session(id: string): SessionInfo {
-  return {
-    id,
-    identity: { kind: 'agent', name: 'billing', namespace: null, pod: null, serviceAccount: null, source: 'static' },
-    target: { database: 'orders', host: 'db', port: 5432, route: 'orders-db' },
-    client: '127.0.0.1:5000',
-    dbUser: 'app',
-    applicationName: 'app',
-    nextSeq: 0,
-  };
-}
-
 function record(seq: number, text: string, done: boolean): StatementRecord {
   return {
     kind: 'execute',
@@ -66,19 +55,24 @@ function record(seq: number, text: string, done: boolean): StatementRecord {
   };
 }
 
-/** Updates `from`..`to` of session `s`: each begun in the spool and finished, flushed one by one unless told not to. */
+/**
+ * Updates `from`..`to` of session `s`, each begun in the spool (written at once with
+ * `writeBegins`, as a statement waiting on it makes happen) and finished; the pipeline is flushed
+ * after every `flushEvery` statements (0: never).
+ */
 async function runUpdates(
   { spool, pipeline }: { spool: Spool; pipeline: AuditPipeline },
   s: SessionInfo,
   from: number,
   to: number,
-  { flushEach = true } = {},
+  { flushEvery = 1, writeBegins = false } = {},
 ): Promise<void> {
   for (let i = from; i <= to; i++) {
     const r = record(i, `update t set x = $1 where id = ${i}`, true);
     spool.begin(s, r);
+    if (writeBegins) spool.flushPending();
     pipeline.statement(s, r);
-    if (flushEach) await pipeline.flush();
+    if (flushEvery > 0 && i % flushEvery === 0) await pipeline.flush();
   }
 }
 
@@ -178,12 +172,7 @@ describe('Spool', () => {
     const s = session('s1');
     spool.sessionStarted(s);
     pipeline.session(s, 'session.start', { ok: true });
-    for (let i = 1; i <= 3; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      spool.begin(s, r);
-      spool.flushPending();
-      pipeline.statement(s, r);
-    }
+    await runUpdates({ spool, pipeline }, s, 1, 3, { flushEvery: 0, writeBegins: true });
     await pipeline.flush();
     const events = await allEvents(spool);
     expect(events.map((e) => e.type)).toEqual(['session.start', 'statement', 'statement', 'statement']);
@@ -429,7 +418,7 @@ describe('Spool', () => {
     const { spool, pipeline } = open(dir);
     const s = session('s1');
     spool.sessionStarted(s);
-    await runUpdates({ spool, pipeline }, s, 1, 30, { flushEach: false });
+    await runUpdates({ spool, pipeline }, s, 1, 30, { flushEvery: 0 });
     await pipeline.flush();
     const { lines } = (await spool.readEvents(spool.acknowledged, 1 << 30)).events;
     expect(lines).toHaveLength(30);
@@ -720,13 +709,7 @@ describe('Spool', () => {
     const { spool, pipeline } = open(dir);
     const s = session('s1');
     spool.sessionStarted(s);
-    for (let i = 1; i <= 200; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      spool.begin(s, r);
-      spool.flushPending();
-      pipeline.statement(s, r);
-      if (i % 20 === 0) await pipeline.flush();
-    }
+    await runUpdates({ spool, pipeline }, s, 1, 200, { flushEvery: 20, writeBegins: true });
     await pipeline.flush();
     const from = { segment: 1, offset: 0 };
     const before = spool.bytesRead;
@@ -755,13 +738,7 @@ describe('Spool', () => {
     const { spool, pipeline } = open(dir, { recentBytes: 16 * 1024, segmentBytes: 64 * 1024 });
     const s = session('s1');
     spool.sessionStarted(s);
-    for (let i = 1; i <= 600; i++) {
-      const r = record(i, `update t set x = $1 where id = ${i}`, true);
-      spool.begin(s, r);
-      spool.flushPending();
-      pipeline.statement(s, r);
-      if (i % 25 === 0) await pipeline.flush();
-    }
+    await runUpdates({ spool, pipeline }, s, 1, 600, { flushEvery: 25, writeBegins: true });
     await pipeline.flush();
     const before = spool.bytesRead;
     const seqs: number[] = [];
