@@ -4,7 +4,7 @@
  * refused, as for `/v1/events`.
  */
 import { HttpError } from '../http/respond.js';
-import { STATEMENT_FILTERS, statementFilters } from '../query/query-params.js';
+import { EQUALITY, readFilterParams, STATEMENT_FILTERS } from '../query/query-params.js';
 import { decodeFollowCursor, FOLLOW_START, type FollowPosition } from '../store/follow-types.js';
 import type { EventFilter } from '../store/types.js';
 import { timeMicros } from '../time.js';
@@ -14,7 +14,6 @@ export const FOLLOW_MAX_LIMIT = 5000;
 /** Under common proxy idle timeouts, like the policy long-poll. */
 export const FOLLOW_MAX_WAIT_SECONDS = 25;
 
-const EQUALITY = ['identity', 'table', 'route', 'database', 'session', 'approval', 'stream', 'type'] as const;
 const KNOWN: string[] = [...EQUALITY, ...STATEMENT_FILTERS, 'since', 'until', 'limit', 'cursor', 'from', 'wait'];
 
 export interface FollowQuery {
@@ -26,20 +25,7 @@ export interface FollowQuery {
 }
 
 export function parseFollowQuery(params: URLSearchParams): FollowQuery {
-  const problems: string[] = [];
-  const seen = new Map<string, string>();
-  for (const [name, value] of params) {
-    if (!KNOWN.includes(name)) problems.push(`unknown query parameter "${name}" (known: ${KNOWN.join(', ')})`);
-    else if (seen.has(name)) problems.push(`${name}: given more than once`);
-    else if (value === '') problems.push(`${name}: expected a value`);
-    else seen.set(name, value);
-  }
-  const filter: EventFilter = {};
-  for (const name of EQUALITY) {
-    const v = seen.get(name);
-    if (v !== undefined) filter[name] = v;
-  }
-  statementFilters(seen, filter, problems);
+  const { seen, filter, problems } = readFilterParams(params, KNOWN);
   for (const name of ['since', 'until'] as const) {
     const v = seen.get(name);
     if (v === undefined) continue;

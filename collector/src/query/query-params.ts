@@ -10,7 +10,8 @@ import { decodeCursor } from './cursor.js';
 export const DEFAULT_LIMIT = 500;
 export const MAX_LIMIT = 5000;
 
-const EQUALITY = ['identity', 'table', 'route', 'database', 'session', 'approval', 'stream', 'type'] as const;
+/** Filters an event matches by equality of one field (the trail's and the follow API's). */
+export const EQUALITY = ['identity', 'table', 'route', 'database', 'session', 'approval', 'stream', 'type'] as const;
 const KNOWN = [...EQUALITY, 'namespace', 'class', 'status', 'text', 'since', 'until', 'limit', 'cursor'];
 /** The values AuditEvent v1 allows, so a misspelt class or status is an error rather than an empty page. */
 const CLASSES = ['read', 'write', 'ddl', 'role', 'tcl', 'misc'];
@@ -49,11 +50,18 @@ export function statementFilters(seen: ReadonlyMap<string, string>, filter: Even
   }
 }
 
-export function parseEventQuery(params: URLSearchParams): EventQuery {
+/**
+ * A trail request's parameters: each of `known` at most once and with a value (else a problem
+ * naming it), and the equality and statement filters they give.
+ */
+export function readFilterParams(
+  params: URLSearchParams,
+  known: readonly string[],
+): { seen: Map<string, string>; filter: EventFilter; problems: string[] } {
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const [name, value] of params) {
-    if (!KNOWN.includes(name)) problems.push(`unknown query parameter "${name}" (known: ${KNOWN.join(', ')})`);
+    if (!known.includes(name)) problems.push(`unknown query parameter "${name}" (known: ${known.join(', ')})`);
     else if (seen.has(name)) problems.push(`${name}: given more than once`);
     else if (value === '') problems.push(`${name}: expected a value`);
     else seen.set(name, value);
@@ -64,6 +72,11 @@ export function parseEventQuery(params: URLSearchParams): EventQuery {
     if (v !== undefined) filter[name] = v;
   }
   statementFilters(seen, filter, problems);
+  return { seen, filter, problems };
+}
+
+export function parseEventQuery(params: URLSearchParams): EventQuery {
+  const { seen, filter, problems } = readFilterParams(params, KNOWN);
   const time = (name: 'since' | 'until'): number | undefined => {
     const v = seen.get(name);
     if (v === undefined) return undefined;
